@@ -1,0 +1,178 @@
+"""One exception hierarchy for the whole package, and the translation of Runcrate error bodies.
+
+Every API error subclasses both :class:`RuncrateError` and the matching ``openai`` exception,
+so ``except openai.RateLimitError`` keeps working while ``except InsufficientCreditsError``
+becomes possible. Runcrate answers errors as ``{"error": {"code", "message", "details"?}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+import openai
+
+
+class RuncrateError(Exception):
+    """Base class of every error this package raises."""
+
+
+class MissingAPIKeyError(RuncrateError, ValueError):
+    """No API key was given for Runcrate's endpoint."""
+
+
+class RuncrateAPIError(RuncrateError):
+    """Mixin for HTTP errors answered by the server; carries Runcrate's ``code`` and text."""
+
+    code: str | None
+    error_message: str | None
+    details: Any
+
+    def _set_fields(self, body: object) -> None:
+        data = body if isinstance(body, Mapping) else {}
+        code = data.get("code", data.get("type"))
+        self.code = None if code is None else str(code)
+        msg = data.get("message")
+        self.error_message = msg if isinstance(msg, str) else None
+        self.details = data.get("details")
+
+
+class APIStatusError(RuncrateAPIError, openai.APIStatusError):
+    """An HTTP error status without a more specific class."""
+
+
+class BadRequestError(RuncrateAPIError, openai.BadRequestError):
+    """400: the request was rejected as invalid."""
+
+
+class ContextLengthExceededError(BadRequestError):
+    """400: the prompt (plus ``max_tokens``) does not fit the model's context window."""
+
+
+class AuthenticationError(RuncrateAPIError, openai.AuthenticationError):
+    """401: the API key is missing or wrong."""
+
+
+class InsufficientCreditsError(RuncrateAPIError, openai.APIStatusError):
+    """402: the account has no credits left. Never retried: top up, then call again."""
+
+
+class PermissionDeniedError(RuncrateAPIError, openai.PermissionDeniedError):
+    """403: the key may not use this model or endpoint."""
+
+
+class NotFoundError(RuncrateAPIError, openai.NotFoundError):
+    """404: unknown model or path."""
+
+
+class RateLimitError(RuncrateAPIError, openai.RateLimitError):
+    """429: too many requests; retried with backoff before this is raised."""
+
+    @property
+    def limit(self) -> int | None:
+        return _int_header(self.response, "x-ratelimit-limit")
+
+    @property
+    def remaining(self) -> int | None:
+        return _int_header(self.response, "x-ratelimit-remaining")
+
+    @property
+    def reset_at(self) -> float | None:
+        """Unix time at which the window resets (``X-RateLimit-Reset``)."""
+        value = self.response.headers.get("x-ratelimit-reset")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+class InternalServerError(RuncrateAPIError, openai.InternalServerError):
+    """5xx: a server failure; retried with backoff before this is raised."""
+
+
+class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
+    """The server answered 2xx with a body this package cannot use (bad JSON, no choices)."""
+
+    def __init__(self, message: str, *, response: httpx2.Response | None = None) -> None:
+        request = response.request if response is not None else httpx2.Request("POST", "/")
+        resp = response if response is not None else httpx2.Response(200, request=request)
+        super().__init__(resp, None, message=message)
+
+
+class StreamInterruptedError(RuncrateError, openai.APIConnectionError):
+    """A stream ended before the server finished it; the partial text is not an answer."""
+
+    def __init__(self, message: str, *, request: httpx2.Request | None = None) -> None:
+        super().__init__(message=message, request=request or httpx2.Request("POST", "/"))
+
+
+_CONTEXT_PATTERNS = re.compile(
+    r"context[_ ]length|context window|maximum context|exceeds? the (available )?context"
+    r"|exceed_context_size|too many tokens|prompt is too long",
+    re.IGNORECASE,
+)
+
+_AUTH_HINT = (
+    "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
+    "(it starts with 'rc_live_')."
+)
+_CREDITS_HINT = "Add credits to your Runcrate account, then retry; this error is never retried."
+
+
+def _int_header(response: httpx2.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(status: int, body: object, fallback: str) -> tuple[str, object]:
+    data = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(data, Mapping):
+        code = data.get("code", data.get("type"))
+        text = data.get("message") or fallback
+    else:
+        code, text = None, (str(data) if data else fallback)
+    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
+    return f"{label}: {text}", data
+
+
+def make_status_error(
+    fallback_message: str,
+    *,
+    body: object,
+    response: httpx2.Response,
+    secret: str | None = None,
+) -> openai.APIStatusError:
+    """Translate an HTTP error answer into the matching exception of this package.
+
+    ``secret`` (the API key) is blanked out of the message in case a server echoes it back.
+    """
+    status = response.status_code
+    message, data = _describe(status, body, fallback_message)
+    cls: type[RuncrateAPIError]
+    if status == 400:
+        cls = ContextLengthExceededError if _CONTEXT_PATTERNS.search(message) else BadRequestError
+    elif status == 401:
+        cls, message = AuthenticationError, f"{message}. {_AUTH_HINT}"
+    elif status == 402:
+        cls, message = InsufficientCreditsError, f"{message}. {_CREDITS_HINT}"
+    elif status == 403:
+        cls = PermissionDeniedError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 429:
+        cls = RateLimitError
+    elif status >= 500:
+        cls = InternalServerError
+    else:
+        cls = APIStatusError
+    if secret:
+        message = message.replace(secret, "***")
+    err = cls(message, response=response, body=data)
+    err._set_fields(data)
+    assert isinstance(err, openai.APIStatusError)
+    return err

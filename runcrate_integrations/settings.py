@@ -1,0 +1,40 @@
+"""Where the API key, base URL and client defaults come from: arguments first, then the env."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import SecretStr
+
+from .errors import MissingAPIKeyError
+
+DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
+API_KEY_ENV = "RUNCRATE_API_KEY"
+BASE_URL_ENV = "RUNCRATE_BASE_URL"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+# Longest we wait for an X-RateLimit-Reset before retrying a 429 (seconds).
+RATE_LIMIT_RESET_CAP = 60.0
+
+
+def resolve_base_url(base_url: str | None = None) -> str:
+    """The explicit base URL, else ``RUNCRATE_BASE_URL``, else Runcrate's public endpoint."""
+    url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    return url.rstrip("/")
+
+
+def resolve_api_key(api_key: str | SecretStr | None, base_url: str) -> SecretStr | None:
+    """The explicit key, else ``RUNCRATE_API_KEY``.
+
+    Runcrate itself always needs a key, so a missing key with the default base URL fails here,
+    at construction, instead of as a 401 on the first call. A custom base URL (a local
+    OpenAI-compatible server, a proxy) may run without one.
+    """
+    raw = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+    raw = raw or os.environ.get(API_KEY_ENV) or None
+    if raw is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise MissingAPIKeyError(
+            f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
+            "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
+        )
+    return SecretStr(raw) if raw is not None else None

@@ -1,0 +1,426 @@
+"""OpenAI wire format helpers shared by both adapters: request bodies, parsed answers, streams.
+
+Everything here works on plain dicts (what :mod:`runcrate_integrations.api` returns), so
+adapters convert their own message types and leave the wire to this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ResponseFormatError, StreamInterruptedError
+from .params import check_params
+
+JSONDict = dict[str, Any]
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Function names of OpenAI-format tools."""
+    return [str(t.get("function", {}).get("name")) for t in tools]
+
+
+def normalize_tool_choice(choice: Any, names: Sequence[str]) -> str | JSONDict | None:
+    """Map every tool_choice spelling users write to what the wire accepts.
+
+    ``"any"`` and ``True`` mean "some tool must be called" (``"required"``); a tool's name means
+    that tool. An unknown name raises ``ValueError`` listing the tools that are bound.
+    """
+    if choice is None or choice is False:
+        return None
+    if choice is True or choice == "any":
+        return "required"
+    if isinstance(choice, str):
+        if choice in TOOL_CHOICE_STRINGS:
+            return choice
+        if choice in names:
+            return {"type": "function", "function": {"name": choice}}
+        raise ValueError(
+            f"tool_choice {choice!r} is neither 'auto', 'none', 'required', 'any' nor the name "
+            f"of a bound tool (bound: {', '.join(names) or 'none'})"
+        )
+    if isinstance(choice, Mapping):
+        name = choice.get("function", {}).get("name") if choice.get("type") == "function" else None
+        if name is not None and name not in names:
+            raise ValueError(f"tool_choice names {name!r}, which is not a bound tool")
+        return dict(choice)
+    raise ValueError(f"Unsupported tool_choice: {choice!r}")
+
+
+def _check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+def build_chat_body(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
+    *,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: Any = None,
+    stream: bool = False,
+    stream_usage: bool = True,
+    extra_body: Mapping[str, Any] | None = None,
+) -> JSONDict:
+    """The JSON body of ``POST /chat/completions``, checked before anything is sent.
+
+    ``params`` holds sampling and other top-level fields; ``None`` values are dropped and known
+    ones are range-checked. ``extra_body`` is merged last, unchecked, for server-specific fields.
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError("model must be a non-empty model id, e.g. 'deepseek/deepseek-v3.2'")
+    if not messages:
+        raise ValueError("messages must not be empty: send at least one message")
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        if role not in ROLES:
+            raise ValueError(
+                f"message {i} has unknown role {role!r}; expected one of {sorted(ROLES)}"
+            )
+    body: JSONDict = {"model": model, "messages": list(messages)}
+    if params:
+        for key, value in params.items():
+            if value is not None:
+                body[key] = value
+        check_params(body)
+    if tools:
+        tool_list = [dict(t) for t in tools]
+        _check_json(tool_list, "a tool schema")
+        body["tools"] = tool_list
+        choice = normalize_tool_choice(tool_choice, tool_names(tool_list))
+        if choice is not None:
+            body["tool_choice"] = choice
+    elif tool_choice not in (None, False, "none", "auto"):
+        raise ValueError(f"tool_choice={tool_choice!r} was given but no tools are bound")
+    if not tools:
+        body.pop("parallel_tool_calls", None)
+    if stream:
+        body["stream"] = True
+        if stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts; the details are ``None`` when the server does not report them."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cached_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+
+def parse_usage(data: object) -> Usage | None:
+    """Usage from an OpenAI ``usage`` object (tolerant of missing fields)."""
+    if not isinstance(data, Mapping):
+        return None
+    prompt = int(data.get("prompt_tokens") or 0)
+    completion = int(data.get("completion_tokens") or 0)
+    total = int(data.get("total_tokens") or prompt + completion)
+    prompt_details = data.get("prompt_tokens_details") or {}
+    completion_details = data.get("completion_tokens_details") or {}
+    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, Mapping) else None
+    reasoning = (
+        completion_details.get("reasoning_tokens")
+        if isinstance(completion_details, Mapping)
+        else None
+    )
+    return Usage(prompt, completion, total, cached, reasoning)
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool call; ``args`` is ``None`` and ``error`` says why when the JSON is broken."""
+
+    id: str
+    name: str
+    arguments: str
+    args: JSONDict | None
+    error: str | None = None
+
+
+def parse_arguments(text: str | None) -> tuple[JSONDict | None, str | None]:
+    """Parse tool-call argument JSON: ``(args, None)`` or ``(None, reason)``. Empty means ``{}``."""
+    if text is None or not text.strip():
+        return {}, None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(value, dict):
+        return None, f"arguments must be a JSON object, got {type(value).__name__}"
+    return value, None
+
+
+def _tool_call(raw: Mapping[str, Any]) -> ToolCall:
+    fn = raw.get("function") or {}
+    arguments = fn.get("arguments")
+    if isinstance(arguments, Mapping):  # some servers send an object, not a string
+        arguments = json.dumps(arguments)
+    args, error = parse_arguments(arguments)
+    return ToolCall(
+        str(raw.get("id") or ""), str(fn.get("name") or ""), arguments or "", args, error
+    )
+
+
+def _text(content: object) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):  # a few servers answer with content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return str(content)
+
+
+@dataclass(slots=True)
+class Choice:
+    """One parsed choice of a chat completion."""
+
+    index: int = 0
+    content: str | None = None
+    reasoning_content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A parsed chat completion (from one JSON answer, or folded from a stream)."""
+
+    id: str | None
+    model: str | None
+    created: int | None
+    system_fingerprint: str | None
+    choices: list[Choice]
+    usage: Usage | None
+    raw: JSONDict | None = None
+
+    @property
+    def choice(self) -> Choice:
+        return self.choices[0]
+
+
+def parse_choice(raw: Mapping[str, Any]) -> Choice:
+    """Parse one ``choices[i]`` entry of a non-streamed answer."""
+    message = raw.get("message")
+    if not isinstance(message, Mapping):
+        raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
+    return Choice(
+        index=int(raw.get("index") or 0),
+        content=_text(message.get("content")),
+        reasoning_content=message.get("reasoning_content") or message.get("reasoning") or None,
+        refusal=message.get("refusal"),
+        tool_calls=[_tool_call(tc) for tc in message.get("tool_calls") or ()],
+        finish_reason=raw.get("finish_reason"),
+        logprobs=raw.get("logprobs"),
+    )
+
+
+def parse_completion(data: Mapping[str, Any]) -> Completion:
+    """Parse a ``chat.completion`` body; a body without choices raises ResponseFormatError."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ResponseFormatError(
+            "Runcrate returned a chat completion with no choices "
+            f"(keys: {sorted(data)}); nothing to return"
+        )
+    return Completion(
+        id=data.get("id"),
+        model=data.get("model"),
+        created=data.get("created"),
+        system_fingerprint=data.get("system_fingerprint"),
+        choices=[parse_choice(c) for c in choices],
+        usage=parse_usage(data.get("usage")),
+        raw=dict(data),
+    )
+
+
+# ---------------------------------------------------------------------------- streams
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(slots=True)
+class ChunkDelta:
+    """What one stream chunk added to one choice."""
+
+    index: int
+    content: str | None
+    reasoning_content: str | None
+    tool_calls: list[ToolCallDelta]
+    finish_reason: str | None
+    logprobs: Any
+
+
+@dataclass(slots=True)
+class _ToolCallState:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _ChoiceState:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    tool_calls: dict[int, _ToolCallState] = field(default_factory=dict)
+    finish_reason: str | None = None
+    logprobs: list[Any] = field(default_factory=list)
+
+
+class StreamAccumulator:
+    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`.
+
+    ``add`` returns the deltas of each chunk for the caller to emit; ``completion`` returns
+    the folded answer and raises :class:`StreamInterruptedError` if the stream never finished.
+    """
+
+    __slots__ = ("_choices", "created", "id", "model", "system_fingerprint", "usage")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created: int | None = None
+        self.system_fingerprint: str | None = None
+        self.usage: Usage | None = None
+        self._choices: dict[int, _ChoiceState] = {}
+
+    def add(self, chunk: Mapping[str, Any]) -> list[ChunkDelta]:
+        """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        fingerprint = chunk.get("system_fingerprint")
+        if fingerprint:
+            self.system_fingerprint = fingerprint
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = parse_usage(usage)
+        choices = chunk.get("choices")
+        if not choices:
+            return []
+        out: list[ChunkDelta] = []
+        for raw in choices:
+            index = raw.get("index") or 0
+            state = self._choices.get(index)
+            if state is None:
+                state = self._choices[index] = _ChoiceState()
+            delta = raw.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                state.content.append(content)
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                state.reasoning.append(reasoning)
+            refusal = delta.get("refusal")
+            if refusal:
+                state.refusal.append(refusal)
+            tool_deltas: list[ToolCallDelta] = []
+            raw_calls = delta.get("tool_calls")
+            if raw_calls:
+                for position, tc in enumerate(raw_calls):
+                    tool_deltas.append(self._add_tool_call(state, position, tc))
+            finish = raw.get("finish_reason")
+            if finish:
+                state.finish_reason = finish
+            logprobs = raw.get("logprobs")
+            if logprobs:
+                state.logprobs.append(logprobs)
+            out.append(ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs))
+        return out
+
+    @staticmethod
+    def _add_tool_call(state: _ChoiceState, position: int, raw: Mapping[str, Any]) -> ToolCallDelta:
+        index = raw.get("index")
+        if index is None:
+            index = position
+        call = state.tool_calls.get(index)
+        if call is None:
+            call = state.tool_calls[index] = _ToolCallState()
+        fn = raw.get("function") or {}
+        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
+        if isinstance(fragment, Mapping):
+            fragment = json.dumps(fragment)
+        if call_id:
+            call.id = call_id
+        if name:
+            call.name = name
+        if fragment:
+            call.arguments.append(fragment)
+        return ToolCallDelta(index, call_id, name, fragment)
+
+    @property
+    def finished(self) -> bool:
+        """True once every choice seen has a finish_reason."""
+        return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
+
+    def completion(self) -> Completion:
+        """The folded answer; raises if the stream ended before a finish_reason arrived."""
+        if not self.finished:
+            raise StreamInterruptedError(
+                "The stream ended before the server finished the answer (no finish_reason); "
+                "the partial answer was discarded."
+            )
+        choices = []
+        for index in sorted(self._choices):
+            st = self._choices[index]
+            calls = []
+            for _, tc in sorted(st.tool_calls.items()):
+                arguments = "".join(tc.arguments)
+                args, error = parse_arguments(arguments)
+                calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+            choices.append(
+                Choice(
+                    index=index,
+                    content="".join(st.content),
+                    reasoning_content="".join(st.reasoning) or None,
+                    refusal="".join(st.refusal) or None,
+                    tool_calls=calls,
+                    finish_reason=st.finish_reason,
+                    logprobs=_merge_logprobs(st.logprobs),
+                )
+            )
+        return Completion(
+            self.id, self.model, self.created, self.system_fingerprint, choices, self.usage
+        )
+
+
+def _merge_logprobs(parts: list[Any]) -> Any:
+    if not parts:
+        return None
+    content: list[Any] = []
+    for part in parts:
+        if isinstance(part, Mapping):
+            content.extend(part.get("content") or ())
+    return {"content": content}
