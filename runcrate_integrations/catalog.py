@@ -31,11 +31,16 @@ class ModelInfo:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
         ctx = data.get("context_length")
+        # OpenRouter-style catalogs (and llama.cpp) nest modalities under "architecture".
+        arch = data.get("architecture")
+        arch = arch if isinstance(arch, Mapping) else {}
         return cls(
             id=str(data["id"]),
             context_length=int(ctx) if isinstance(ctx, (int, float)) and ctx > 0 else None,
-            input_modalities=_strings(data.get("input_modalities")),
-            output_modalities=_strings(data.get("output_modalities")),
+            input_modalities=_strings(data.get("input_modalities", arch.get("input_modalities"))),
+            output_modalities=_strings(
+                data.get("output_modalities", arch.get("output_modalities"))
+            ),
             supported_features=frozenset(_strings(data.get("supported_features"))),
         )
 

@@ -32,8 +32,7 @@ class RuncrateAPIError(RuncrateError):
 
     def _set_fields(self, body: object) -> None:
         data = body if isinstance(body, Mapping) else {}
-        code = data.get("code", data.get("type"))
-        self.code = None if code is None else str(code)
+        self.code = _code(data)
         msg = data.get("message")
         self.error_message = msg if isinstance(msg, str) else None
         self.details = data.get("details")
@@ -121,6 +120,14 @@ _AUTH_HINT = (
 _CREDITS_HINT = "Add credits to your Runcrate account, then retry; this error is never retried."
 
 
+def _code(data: Mapping[str, Any]) -> str | None:
+    """Runcrate's string error code; servers that send a number put the name in ``type``."""
+    code = data.get("code")
+    if not isinstance(code, str):
+        code = data.get("type") or code
+    return None if code is None else str(code)
+
+
 def _int_header(response: httpx2.Response, name: str) -> int | None:
     value = response.headers.get(name)
     try:
@@ -132,7 +139,7 @@ def _int_header(response: httpx2.Response, name: str) -> int | None:
 def _describe(status: int, body: object, fallback: str) -> tuple[str, object]:
     data = body.get("error", body) if isinstance(body, Mapping) else body
     if isinstance(data, Mapping):
-        code = data.get("code", data.get("type"))
+        code = _code(data)
         text = data.get("message") or fallback
     else:
         code, text = None, (str(data) if data else fallback)
