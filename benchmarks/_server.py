@@ -211,7 +211,7 @@ class _HTTPProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(host: str, port: int, n_chunks: int, ready: asyncio.Event | None = None) -> None:
+async def serve(host: str, port: int, n_chunks: int) -> None:
     responses = Responses(n_chunks)
     stats: Counter[str] = Counter()
     loop = asyncio.get_running_loop()

@@ -419,6 +419,8 @@ class FakeOpenAIServer:
             ValueError,
         ):
             pass  # malformed, slow or vanished client: drop the connection
+        except asyncio.CancelledError:
+            pass  # stop(): end quietly (asyncio logs cancelled connection tasks otherwise)
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -483,24 +485,17 @@ class FakeOpenAIServer:
             return False
         keep = request.headers.get("connection", "").lower() != "close"
         if isinstance(spec, JSONResponse):
-            body = (
-                spec.body
-                if isinstance(spec.body, bytes)
-                else (
-                    spec.body.encode()
-                    if isinstance(spec.body, str)
-                    else json.dumps(spec.body).encode()
-                )
-            )
+            body = _encode_body(spec.body)
             head = {"content-type": "application/json", "content-length": str(len(body))}
             writer.write(_head(spec.status, head | spec.headers, keep) + body)
             await writer.drain()
             return keep
-        head = {
-            "content-type": "text/event-stream",
-            "cache-control": "no-cache",
-            "transfer-encoding": "chunked",
-        }
+        return await self._stream(writer, request, spec, keep)
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, request: RecordedRequest, spec: SSEResponse, keep: bool
+    ) -> bool:
+        head = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
         writer.write(_head(spec.status, head | spec.headers, keep))
         events = list(spec.events)
         options = request.body.get("stream_options") if isinstance(request.body, dict) else None
@@ -517,12 +512,18 @@ class FakeOpenAIServer:
                 return False  # the caller closes mid-body: the client sees a truncated stream
             line = event if isinstance(event, str) else "data: " + json.dumps(event)
             data = (line + "\n\n").encode()
-            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP chunk per SSE event
             await writer.drain()
             await asyncio.sleep(spec.chunk_delay)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return keep
+
+
+def _encode_body(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
 
 
 def _head(status: int, headers: dict[str, str], keep: bool) -> bytes:

@@ -12,6 +12,11 @@ from collections.abc import Iterator
 import httpx2
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionContentPartTextParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+)
 
 from tests.support.fake_openai_server import (
     Disconnect,
@@ -27,7 +32,7 @@ from tests.support.fake_openai_server import (
     tool_call,
 )
 
-USER = [{"role": "user", "content": "hi"}]
+USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
@@ -73,8 +78,11 @@ def test_error_body_reaches_openai_exception(server: FakeOpenAIServer) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         client_for(server).chat.completions.create(model="m", messages=USER)
     assert info.value.status_code == 402
-    assert info.value.body == {"code": "insufficient_credits", "message": "Top up",
-                               "details": {"balance": 0}}  # fmt: skip
+    assert info.value.body == {
+        "code": "insufficient_credits",
+        "message": "Top up",
+        "details": {"balance": 0},
+    }
 
 
 def test_completion_with_tool_calls_and_reasoning(server: FakeOpenAIServer) -> None:
@@ -84,6 +92,7 @@ def test_completion_with_tool_calls_and_reasoning(server: FakeOpenAIServer) -> N
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
+    assert isinstance(choice.message.tool_calls[0], ChatCompletionMessageFunctionToolCall)
     assert choice.message.tool_calls[0].function.arguments == '{"city": "Paris"}'
     assert choice.message.model_extra == {"reasoning_content": "think"}
 
@@ -145,14 +154,22 @@ def test_delay_triggers_client_timeout_and_disconnect_is_connection_error(
 
 def test_echo_mode(server: FakeOpenAIServer) -> None:
     client = client_for(server)
-    parts = [{"type": "text", "text": "second "}, {"type": "text", "text": "marker-42"}]
-    messages = [{"role": "user", "content": "first"}, {"role": "user", "content": parts}]
-    reply = client.chat.completions.create(model="my-model", messages=messages)  # type: ignore[arg-type]
+    parts: list[ChatCompletionContentPartTextParam] = [
+        {"type": "text", "text": "second "},
+        {"type": "text", "text": "marker-42"},
+    ]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": parts},
+    ]
+    reply = client.chat.completions.create(model="my-model", messages=messages)
     assert reply.choices[0].message.content == "second marker-42" and reply.model == "my-model"
     stream = client.chat.completions.create(
-        model="m", messages=USER + [{"role": "user", "content": "streamed echo"}], stream=True,
+        model="m",
+        messages=[*USER, {"role": "user", "content": "streamed echo"}],
+        stream=True,
         stream_options={"include_usage": True},
-    )  # fmt: skip
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed echo"
     assert chunks[-1].usage is not None and len(chunks) >= 5
@@ -180,20 +197,38 @@ def test_embeddings_float_and_base64(server: FakeOpenAIServer) -> None:
         ]
 
 
+async def _ask_200(client: openai.AsyncOpenAI) -> None:
+    async def ask(i: int) -> tuple[str, str | None]:
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": f"marker-{i}"}]
+        reply = await client.chat.completions.create(model="m", messages=messages)
+        return f"marker-{i}", reply.choices[0].message.content
+
+    results = await asyncio.gather(*(ask(i) for i in range(200)))
+    assert all(expected == got for expected, got in results)
+
+
 async def test_200_concurrent_requests_match_their_markers(server: FakeOpenAIServer) -> None:
+    # openai's default pool (max_connections=1000, keep-alive 100) opens one connection per
+    # in-flight request, then keeps 100 of them for the next wave.
     async with openai.AsyncOpenAI(api_key="k", base_url=server.base_url, max_retries=0) as client:
-
-        async def ask(i: int) -> tuple[str, str | None]:
-            messages = [{"role": "user", "content": f"marker-{i}"}]
-            reply = await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
-            return f"marker-{i}", reply.choices[0].message.content
-
-        for _ in range(2):  # the second wave must reuse the pooled connections
-            results = await asyncio.gather(*(ask(i) for i in range(200)))
-            assert all(expected == got for expected, got in results)
+        await _ask_200(client)
+        first_wave = server.connection_count
+        await _ask_200(client)
+    print(f"default pool: {first_wave} connections, then {server.connection_count} after wave 2")
     assert server.request_count == 400
-    print(f"connection_count after 2x200 concurrent requests: {server.connection_count}")
-    assert server.connection_count <= 200
+    assert first_wave <= 200 and server.connection_count <= first_wave + 100
+
+
+async def test_200_concurrent_requests_share_a_bounded_pool(server: FakeOpenAIServer) -> None:
+    limits = httpx2.Limits(max_connections=10, max_keepalive_connections=10)
+    http = openai.DefaultAsyncHttpxClient(limits=limits)
+    async with openai.AsyncOpenAI(
+        api_key="k", base_url=server.base_url, max_retries=0, http_client=http
+    ) as client:
+        await _ask_200(client)
+        await _ask_200(client)
+    print(f"bounded pool: {server.connection_count} connections for 400 requests")
+    assert server.request_count == 400 and server.connection_count <= 10
 
 
 def test_stop_is_prompt_with_inflight_and_idle_connections() -> None:

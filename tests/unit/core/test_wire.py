@@ -159,7 +159,8 @@ def test_stream_merges_tool_call_fragments_per_index() -> None:
         {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]}))
     acc.add(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": '}}]}))
     acc.add(chunk({"tool_calls": [
-        {"index": 1, "id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}))
+        {"index": 1, "id": "c2", "type": "function",
+         "function": {"name": "g", "arguments": "{}"}}]}))
     d = acc.add(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}))
     assert d[0].tool_calls[0].arguments == "1}" and d[0].tool_calls[0].id is None
     acc.add(chunk({}, finish_reason="tool_calls"))
