@@ -1,0 +1,30 @@
+"""Fixtures every test folder may use: VCR configuration and cassette locations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import vcr_support
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    return vcr_support.vcr_config()
+
+
+def pytest_recording_configure(config: Any, vcr: Any) -> None:
+    vcr.register_matcher("json_body", vcr_support.json_body_matcher)
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``tests/recorded/<framework>/test_x.py`` records into ``cassettes/<framework>/test_x/``."""
+    module = Path(str(request.node.fspath))
+    rel = module.parent.relative_to(TESTS)
+    parts = rel.parts[1:] if rel.parts and rel.parts[0] == "recorded" else rel.parts
+    return str(vcr_support.CASSETTES.joinpath(*parts, module.stem))
