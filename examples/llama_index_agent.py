@@ -1,0 +1,42 @@
+"""A LlamaIndex FunctionAgent on Runcrate with a real tool round trip.
+
+    python examples/llama_index_agent.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from _replay import chat_model, session
+from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
+from llama_index.core.tools import FunctionTool
+
+from llama_index_runcrate import RuncrateLLM
+
+
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers and return the product."""
+    return a * b
+
+
+async def run() -> None:
+    agent = FunctionAgent(
+        tools=[FunctionTool.from_defaults(fn=multiply)],
+        llm=RuncrateLLM(model=chat_model(), temperature=0, max_tokens=200),
+        system_prompt="Use the multiply tool for arithmetic, then answer briefly.",
+    )
+    handler = agent.run("What is 12 times 34?")
+    async for event in handler.stream_events():
+        if isinstance(event, ToolCallResult):
+            print(f"tool call: {event.tool_name}({event.tool_kwargs}) -> {event.tool_output}")
+    response = await handler
+    print("answer:", str(response).strip())
+
+
+def main() -> None:
+    with session("llama_index_agent"):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""A LlamaIndex VectorStoreIndex query engine on Runcrate embeddings and chat.
+
+    python examples/llama_index_query.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _replay import chat_model, embedding_model, embeddings_base_url, session
+from llama_index.core import Settings, SimpleDirectoryReader, VectorStoreIndex
+
+from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
+
+DATA = Path(__file__).parent / "data"
+QUESTION = "Which headers report Runcrate's rate limits?"
+
+
+def main() -> None:
+    with session("llama_index_query"):
+        Settings.llm = RuncrateLLM(model=chat_model(), temperature=0, max_tokens=120)
+        Settings.embed_model = RuncrateEmbedding(model_name=embedding_model(),
+                                                 base_url=embeddings_base_url())
+        documents = SimpleDirectoryReader(str(DATA), filename_as_id=True).load_data()
+        documents.sort(key=lambda d: d.doc_id)
+        index = VectorStoreIndex.from_documents(documents)
+        engine = index.as_query_engine(similarity_top_k=2)
+        response = engine.query(QUESTION)
+        print("question:", QUESTION)
+        print("sources:", ", ".join(sorted(
+            n.node.metadata.get("file_name", "?") for n in response.source_nodes)))
+        print("answer:", str(response).strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""LangChain messages <-> OpenAI chat-completions dicts, and wire answers -> LangChain outputs.
+
+Pure functions over plain dicts and the core's parsed types; nothing here does I/O. Requests go
+out through :func:`messages_to_dicts`; answers come back through :func:`completion_to_result`
+(one JSON answer) or :func:`stream_chunks` + :func:`stream_end` (a stream folded by the core's
+``StreamAccumulator``), shared by the sync and async paths. Structured output's
+``response_format`` and refusal check are here too.
+
+``langchain_core.messages.convert_to_openai_messages`` is not used for requests: it forwards
+reasoning blocks as content parts, rejects the ``tool_call`` blocks of v1-format history and
+drops invalid tool calls, all of which a chat-completions server needs handled differently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from langchain_core.exceptions import ModelRefusalError
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_openai_data_block,
+)
+from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_function
+
+from runcrate_integrations.wire import Choice, Completion, StreamAccumulator, Usage
+
+JSONDict = dict[str, Any]
+PROVIDER = "runcrate"
+
+# Multimodal blocks (LangChain v1 and v0 shapes) that langchain-core converts to OpenAI parts.
+_DATA_BLOCKS = frozenset({"image", "audio", "file"})
+# OpenAI-format parts that are already what the wire wants.
+_OPENAI_PARTS = frozenset({"input_audio"})
+_SUPPORTED = "text, image_url, image, audio, file, input_audio, non_standard"
+
+
+# ------------------------------------------------------------------ LangChain -> wire
+
+
+def block_to_part(block: str | Mapping[str, Any]) -> JSONDict:
+    """One content block (OpenAI or LangChain standard format) as an OpenAI content part.
+
+    Raises ``ValueError`` naming the block type when it has no chat-completions equivalent.
+    """
+    if isinstance(block, str):
+        return {"type": "text", "text": block}
+    kind = block.get("type")
+    if kind == "text":
+        return {"type": "text", "text": block["text"]}
+    if kind == "image_url":
+        image = block["image_url"]
+        if isinstance(image, str):  # a bare URL string is accepted by some callers
+            image = {"url": image}
+        return {"type": "image_url", "image_url": image}
+    if kind in _DATA_BLOCKS:
+        if kind == "file" and isinstance(block.get("file"), Mapping):
+            return dict(block)  # already OpenAI's {"type": "file", "file": {...}}
+        return convert_to_openai_data_block(dict(block))
+    if kind in _OPENAI_PARTS:
+        return dict(block)
+    if kind == "non_standard":
+        # LangChain's escape hatch for provider-native parts: send the value as given.
+        return dict(block["value"])
+    raise ValueError(
+        f"Content block type {kind!r} is not supported by Runcrate chat completions "
+        f"(supported: {_SUPPORTED})"
+    )
+
+
+def content_to_wire(content: str | Sequence[str | Mapping[str, Any]]) -> str | list[JSONDict]:
+    """Message content as the wire wants it: a string stays a string, blocks become parts."""
+    if isinstance(content, str):
+        return content
+    return [block_to_part(block) for block in content]
+
+
+def _assistant_text(content: str | Sequence[str | Mapping[str, Any]]) -> str:
+    # Assistant history keeps only its text: reasoning, tool_call and other blocks of a v1
+    # message are either sent elsewhere (tool_calls) or mean nothing to the server.
+    if isinstance(content, str):
+        return content
+    return "".join(
+        b if isinstance(b, str) else b.get("text", "")
+        for b in content
+        if isinstance(b, str) or b.get("type") == "text"
+    )
+
+
+def _assistant_tool_calls(message: AIMessage) -> list[JSONDict]:
+    calls = [
+        {
+            "id": tc["id"],
+            "type": "function",
+            "function": {
+                "name": tc["name"],
+                "arguments": json.dumps(tc["args"], ensure_ascii=False),
+            },
+        }
+        for tc in message.tool_calls
+    ]
+    # A call whose arguments did not parse is still part of the conversation; send it back
+    # verbatim so the matching tool message has something to answer.
+    calls.extend(
+        {
+            "id": tc["id"],
+            "type": "function",
+            "function": {"name": tc["name"] or "", "arguments": tc["args"] or ""},
+        }
+        for tc in message.invalid_tool_calls
+    )
+    return calls
+
+
+def message_to_dict(message: BaseMessage) -> JSONDict:
+    """One LangChain message as an OpenAI chat message dict."""
+    out: JSONDict
+    if isinstance(message, HumanMessage):
+        out = {"role": "user", "content": content_to_wire(message.content)}
+    elif isinstance(message, SystemMessage):
+        out = {"role": "system", "content": content_to_wire(message.content)}
+    elif isinstance(message, AIMessage):
+        text = _assistant_text(message.content)
+        calls = _assistant_tool_calls(message)
+        out = {"role": "assistant", "content": text or (None if calls else "")}
+        if calls:
+            out["tool_calls"] = calls
+    elif isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "content": content_to_wire(message.content),
+        }
+    elif isinstance(message, ChatMessage):
+        out = {"role": message.role, "content": content_to_wire(message.content)}
+    else:
+        raise ValueError(
+            f"{type(message).__name__} is not supported; use SystemMessage, HumanMessage, "
+            "AIMessage, ToolMessage or ChatMessage"
+        )
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def messages_to_dicts(messages: Iterable[BaseMessage]) -> list[JSONDict]:
+    """The ``messages`` array of a chat-completions request."""
+    return [message_to_dict(m) for m in messages]
+
+
+def schema_to_response_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
+    """``response_format`` for ``method="json_schema"``."""
+    function = convert_to_openai_function(schema, strict=strict)
+    spec: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        spec["description"] = function["description"]
+    spec["schema"] = function.get("parameters", {})
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def raise_on_refusal(message: AIMessage) -> AIMessage:
+    """Surface a refusal as LangChain's ``ModelRefusalError`` instead of a parse failure."""
+    refusal = message.additional_kwargs.get("refusal")
+    if refusal:
+        raise ModelRefusalError(
+            f"Model refused to produce the requested output: {refusal}", raw_message=message
+        )
+    return message
+
+
+# ------------------------------------------------------------------ wire -> LangChain
+
+
+def usage_to_metadata(usage: Usage) -> UsageMetadata:
+    """LangChain's usage record; the details appear only when the server reported them."""
+    # cast: langchain-core marks the detail keys with typing.NotRequired, which mypy's
+    # Python 3.10 target does not know, so it would demand them.
+    meta = cast(
+        UsageMetadata,
+        {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    )
+    if usage.cached_input_tokens is not None:
+        meta["input_token_details"] = InputTokenDetails(cache_read=usage.cached_input_tokens)
+    if usage.reasoning_output_tokens is not None:
+        meta["output_token_details"] = OutputTokenDetails(
+            reasoning=usage.reasoning_output_tokens
+        )
+    return meta
+
+
+def choice_to_message(
+    choice: Choice, completion: Completion, usage: UsageMetadata | None = None
+) -> AIMessage:
+    """One parsed choice as an ``AIMessage``; broken tool-call JSON becomes an invalid call."""
+    extra: JSONDict = {}
+    if choice.reasoning_content:
+        extra["reasoning_content"] = choice.reasoning_content
+    if choice.refusal:
+        extra["refusal"] = choice.refusal
+    calls, invalid = [], []
+    for tc in choice.tool_calls:
+        if tc.args is None:
+            invalid.append(
+                invalid_tool_call(name=tc.name, args=tc.arguments, id=tc.id, error=tc.error)
+            )
+        else:
+            calls.append(tool_call(name=tc.name, args=tc.args, id=tc.id))
+    metadata: JSONDict = {
+        "model_name": completion.model,
+        "finish_reason": choice.finish_reason,
+        "id": completion.id,
+        "system_fingerprint": completion.system_fingerprint,
+        "model_provider": PROVIDER,
+    }
+    if choice.logprobs is not None:
+        metadata["logprobs"] = choice.logprobs
+    return AIMessage(
+        content=choice.content or "",
+        additional_kwargs=extra,
+        tool_calls=calls,
+        invalid_tool_calls=invalid,
+        usage_metadata=usage,
+        response_metadata=metadata,
+    )
+
+
+def completion_to_result(completion: Completion) -> ChatResult:
+    """A parsed chat completion as LangChain's ``ChatResult`` (one generation per choice).
+
+    Usage covers the whole request, so only the first generation carries it: summing the
+    generations' usage then gives the true total.
+    """
+    usage = usage_to_metadata(completion.usage) if completion.usage else None
+    generations = []
+    for i, choice in enumerate(completion.choices):
+        info: JSONDict = {"finish_reason": choice.finish_reason}
+        if choice.logprobs is not None:
+            info["logprobs"] = choice.logprobs
+        message = choice_to_message(choice, completion, usage if i == 0 else None)
+        generations.append(ChatGeneration(message=message, generation_info=info))
+    raw_usage = (completion.raw or {}).get("usage")
+    llm_output: JSONDict = {
+        "token_usage": raw_usage,
+        "model_name": completion.model,
+        "system_fingerprint": completion.system_fingerprint,
+    }
+    return ChatResult(generations=generations, llm_output=llm_output)
+
+
+def stream_chunks(acc: StreamAccumulator, raw: Mapping[str, Any]) -> list[ChatGenerationChunk]:
+    """Fold one stream chunk into ``acc`` and return what it adds as LangChain chunks.
+
+    Deltas that add nothing (the opening role-only delta) are skipped. Usage is *not* emitted
+    here but once by :func:`stream_end`, so a server repeating cumulative usage on several
+    chunks is not summed twice.
+    """
+    out = []
+    for delta in acc.add(raw):
+        if not (
+            delta.content
+            or delta.reasoning_content
+            or delta.tool_calls
+            or delta.finish_reason
+            or delta.logprobs
+        ):
+            continue
+        message = AIMessageChunk(
+            content=delta.content or "",
+            additional_kwargs=(
+                {"reasoning_content": delta.reasoning_content} if delta.reasoning_content else {}
+            ),
+            tool_call_chunks=[
+                tool_call_chunk(name=t.name, args=t.arguments, id=t.id, index=t.index)
+                for t in delta.tool_calls
+            ],
+            response_metadata={"model_provider": PROVIDER},
+        )
+        info: JSONDict | None = None
+        if delta.finish_reason:
+            info = {
+                "finish_reason": delta.finish_reason,
+                "model_name": acc.model,
+                "id": acc.id,
+                "system_fingerprint": acc.system_fingerprint,
+            }
+        if delta.logprobs:
+            info = {**(info or {}), "logprobs": delta.logprobs}
+        out.append(ChatGenerationChunk(message=message, generation_info=info))
+    return out
+
+
+def stream_end(acc: StreamAccumulator) -> list[ChatGenerationChunk]:
+    """Close a stream: raise if it never finished, else one last chunk with what only the
+    folded answer knows (usage; a refusal, which stream deltas do not expose).
+
+    The core raises ``StreamInterruptedError`` for a stream cut before its finish_reason, so
+    a truncated answer is never mistaken for a whole one.
+    """
+    completion = acc.completion()  # raises StreamInterruptedError if it never finished
+    refusal = completion.choices[0].refusal
+    if acc.usage is None and not refusal:
+        return []
+    message = AIMessageChunk(
+        content="",
+        additional_kwargs={"refusal": refusal} if refusal else {},
+        usage_metadata=usage_to_metadata(acc.usage) if acc.usage else None,
+        response_metadata={"model_provider": PROVIDER},
+    )
+    return [ChatGenerationChunk(message=message)]

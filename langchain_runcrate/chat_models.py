@@ -1,0 +1,612 @@
+"""``ChatRuncrate``: LangChain's ``BaseChatModel`` protocol over Runcrate's chat completions.
+
+Conversion lives in :mod:`._messages`, error translation in :mod:`._errors`, HTTP in the core
+(:mod:`runcrate_integrations.api`). The sync and async paths share :meth:`ChatRuncrate._body`
+and the parsers, and differ only in the awaited call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import warnings
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing, closing
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import httpx2
+from langchain_core.language_models import (
+    BaseChatModel,
+    LangSmithParams,
+    LanguageModelInput,
+    ModelProfile,
+)
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
+from typing_extensions import Self
+
+from runcrate_integrations import api
+from runcrate_integrations.client import (
+    AsyncRuncrateOpenAI,
+    ClientSettings,
+    RuncrateOpenAI,
+    async_client,
+    sync_client,
+)
+from runcrate_integrations.params import check_params
+from runcrate_integrations.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    resolve_base_url,
+)
+from runcrate_integrations.wire import (
+    StreamAccumulator,
+    build_chat_body,
+    normalize_tool_choice,
+    parse_completion,
+    tool_names,
+)
+
+from ._errors import translate_errors
+from ._messages import (
+    PROVIDER,
+    completion_to_result,
+    messages_to_dicts,
+    raise_on_refusal,
+    schema_to_response_format,
+    stream_chunks,
+    stream_end,
+)
+from ._profile import catalog_profile
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForLLMRun,
+        CallbackManagerForLLMRun,
+    )
+
+_PATH = "/chat/completions"
+# Fields sent as top-level request parameters when set.
+_PARAM_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+)
+# Fields the derived state (client settings, default params) is computed from.
+_RUNTIME_FIELDS = frozenset(
+    {
+        *_PARAM_FIELDS,
+        "model_kwargs",
+        "api_key",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "default_headers",
+        "http_client",
+        "http_async_client",
+    }
+)
+StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
+
+
+class _Runtime:
+    """What the fields determine, computed once: client settings, default params, clients.
+
+    It is derived state, so model copies may share it (a field change replaces it) and it
+    takes no part in equality.
+    """
+
+    __slots__ = ("aclient", "client", "params", "settings")
+
+    def __init__(self, settings: ClientSettings, params: dict[str, Any]) -> None:
+        self.settings = settings
+        self.params = params
+        self.client: RuncrateOpenAI | None = None
+        self.aclient: AsyncRuncrateOpenAI | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Runtime)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable holder; equality is by type only
+
+
+class ChatRuncrate(BaseChatModel):
+    """Runcrate's OpenAI-compatible chat models as a LangChain chat model.
+
+    A drop-in for ``ChatOpenAI`` that needs neither ``langchain-openai`` nor a base-URL override::
+
+        from langchain_runcrate import ChatRuncrate
+
+        llm = ChatRuncrate(model="deepseek/deepseek-v3.2", temperature=0.2)  # RUNCRATE_API_KEY
+        llm.invoke("Name three primes.").content
+        for chunk in llm.stream("Count to five."):
+            print(chunk.content, end="")
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors must never echo the key
+
+    model: str = Field(validation_alias=AliasChoices("model", "model_name"))
+    """Model id, e.g. ``"deepseek/deepseek-v3.2"`` (``list_models()`` shows them)."""
+    api_key: SecretStr | None = Field(default_factory=secret_from_env(API_KEY_ENV, default=None))
+    """Runcrate API key (``rc_live_...``); defaults to ``RUNCRATE_API_KEY``."""
+    base_url: str | None = Field(default_factory=from_env(BASE_URL_ENV, default=None))
+    """API base URL; defaults to ``RUNCRATE_BASE_URL``, else ``https://api.runcrate.ai/v1``."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    """Sampling temperature, 0 to 2; unset means the model's default."""
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    """Nucleus sampling, 0 to 1."""
+    max_tokens: int | None = Field(
+        default=None, ge=1, validation_alias=AliasChoices("max_tokens", "max_completion_tokens")
+    )
+    stop: list[str] | str | None = Field(
+        default=None, validation_alias=AliasChoices("stop", "stop_sequences")
+    )
+    """Stop sequence(s); an empty list sends none."""
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    """Best-effort deterministic sampling."""
+    n: int | None = Field(default=None, ge=1)
+    """Number of choices per request (not with streaming)."""
+    logprobs: bool | None = None
+    """Return token log-probabilities (in ``response_metadata["logprobs"]``)."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    response_format: dict[str, Any] | None = None
+    """Sent as is; ``with_structured_output`` is the easier way to get JSON back."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Other top-level request fields (e.g. ``{"reasoning_effort": "high"}``)."""
+    extra_body: dict[str, Any] | None = None
+    """Merged into the request body last, unchecked (server-specific fields)."""
+
+    timeout: float | httpx2.Timeout | None = Field(
+        default=DEFAULT_TIMEOUT, validation_alias=AliasChoices("timeout", "request_timeout")
+    )
+    """Seconds (or an ``httpx2.Timeout``) per request."""
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    """Retries on connection errors, 408/409/429 and 5xx (429 waits for X-RateLimit-Reset)."""
+    default_headers: dict[str, str] | None = None
+    """Extra HTTP headers on every request."""
+    http_client: Any | None = Field(default=None, exclude=True)
+    """A custom ``httpx2.Client`` (proxies, mTLS, tests); private to this instance."""
+    http_async_client: Any | None = Field(default=None, exclude=True)
+    """A custom ``httpx2.AsyncClient``; private to this instance."""
+
+    streaming: bool = False
+    """Stream under the hood even for ``invoke`` (callbacks then see every token)."""
+    stream_usage: bool = True
+    """Ask for token usage at the end of streams (``stream_options.include_usage``)."""
+
+    _rt: _Runtime | None = PrivateAttr(default=None)
+
+    # ------------------------------------------------------------------ construction
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: Any) -> Any:
+        """Unknown constructor arguments go to ``model_kwargs`` (as in ``ChatOpenAI``)."""
+        if isinstance(values, dict):
+            return _move_unknown_kwargs(values, _accepted_names(cls))
+        return values
+
+    if not TYPE_CHECKING:  # type checkers keep the field-by-field signature of __init__
+
+        def __init__(self, **data: Any) -> None:
+            super().__init__(**data)
+            # Resolved once, here and not in a validator, so that a missing key raises the
+            # core's MissingAPIKeyError itself rather than wrapped in a ValidationError.
+            self._rt = self._new_runtime()
+
+    def _new_runtime(self) -> _Runtime:
+        settings = ClientSettings.resolve(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+        )
+        params: dict[str, Any] = {name: getattr(self, name) for name in _PARAM_FIELDS}
+        if not params["stop"]:
+            params["stop"] = None  # [] means "no stop sequences", not an empty list on the wire
+        params.update(self.model_kwargs)
+        params = {k: v for k, v in params.items() if v is not None}
+        check_params(params)
+        return _Runtime(settings, params)
+
+    def _runtime(self) -> _Runtime:
+        rt = self._rt
+        if rt is None:
+            rt = self._rt = self._new_runtime()
+        return rt
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _RUNTIME_FIELDS:
+            # The precomputed params and client would be stale; rebuild (and re-check) now.
+            self._rt = self._new_runtime()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._rt = copy._new_runtime()
+        return copy
+
+    # ------------------------------------------------------------------ clients
+
+    @property
+    def client(self) -> RuncrateOpenAI:
+        """The ``openai`` client requests go through (shared by instances with equal settings)."""
+        rt = self._runtime()
+        if rt.client is None:
+            rt.client = sync_client(rt.settings, self.http_client)
+        return rt.client
+
+    @property
+    def async_client(self) -> AsyncRuncrateOpenAI:
+        """The async ``openai`` client for the running event loop."""
+        rt = self._runtime()
+        if self.http_async_client is None:
+            return async_client(rt.settings)  # pooled per loop; a dict lookup
+        if rt.aclient is None:
+            rt.aclient = async_client(rt.settings, self.http_async_client)
+        return rt.aclient
+
+    # ------------------------------------------------------------------ LangChain metadata
+
+    @property
+    def _llm_type(self) -> str:
+        return "runcrate-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, **self._runtime().params}
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": API_KEY_ENV}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        model = kwargs.get("model")
+        params = LangSmithParams(
+            ls_provider=PROVIDER,
+            ls_model_name=model if isinstance(model, str) else self.model,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, (int, float)):
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        stop_seq = stop or kwargs.get("stop") or self.stop
+        if isinstance(stop_seq, str):
+            params["ls_stop"] = [stop_seq]
+        elif isinstance(stop_seq, (list, tuple)) and stop_seq:
+            params["ls_stop"] = [str(s) for s in stop_seq]
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return catalog_profile(resolve_base_url(self.base_url), self.model)
+
+    # ------------------------------------------------------------------ requests
+
+    def _body(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        """The request body for one call: defaults, then per-call kwargs, checked.
+
+        ``kwargs`` is the call's own ``**kwargs`` dict, so popping from it is safe.
+        """
+        rt = self._runtime()
+        model = kwargs.pop("model", None) or self.model
+        tools = kwargs.pop("tools", None)
+        tool_choice = kwargs.pop("tool_choice", None)
+        stream_usage = kwargs.pop("stream_usage", self.stream_usage)
+        call_extra = kwargs.pop("extra_body", None)
+        kwargs.pop("stream", None)
+        kwargs.pop("ls_structured_output_format", None)
+        if stop is not None:
+            kwargs["stop"] = stop or None
+        format_ = kwargs.get("response_format")
+        if format_ is not None and not isinstance(format_, Mapping):
+            raise ValueError(
+                "response_format must be a dict such as {'type': 'json_object'}; "
+                "for a pydantic class use with_structured_output(...)"
+            )
+        params = {**rt.params, **kwargs} if kwargs else rt.params
+        if stream and (params.get("n") or 1) > 1:
+            raise ValueError("n > 1 cannot be streamed; use invoke/batch for several choices")
+        if tools:
+            tools = [t if _is_openai_tool(t) else convert_to_openai_tool(t) for t in tools]
+        extra_body = self.extra_body
+        if call_extra:
+            extra_body = {**extra_body, **call_extra} if extra_body else call_extra
+        return build_chat_body(
+            model,
+            messages_to_dicts(messages),
+            params,
+            tools=tools,
+            tool_choice=tool_choice,
+            stream=stream,
+            stream_usage=stream_usage,
+            extra_body=extra_body,
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._body(messages, stop, kwargs, stream=False)
+        with translate_errors():
+            data = api.post_json(self.client, _PATH, body)
+            return completion_to_result(parse_completion(data))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._body(messages, stop, kwargs, stream=False)
+        with translate_errors():
+            data = await api.apost_json(self.async_client, _PATH, body)
+            return completion_to_result(parse_completion(data))
+
+    # Tokens reach callbacks through BaseChatModel, which reports every yielded chunk;
+    # reporting them here as well would deliver each token twice.
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        body = self._body(messages, stop, kwargs, stream=True)
+        acc = StreamAccumulator()
+        with translate_errors():
+            with closing(_generator(api.stream_json(self.client, _PATH, body))) as chunks:
+                for raw in chunks:
+                    yield from stream_chunks(acc, raw)
+            yield from stream_end(acc)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        body = self._body(messages, stop, kwargs, stream=True)
+        acc = StreamAccumulator()
+        with translate_errors():
+            # aclosing: an abandoned async generator is not closed promptly by itself, and
+            # closing it is what releases the connection.
+            stream = _agenerator(api.astream_json(self.async_client, _PATH, body))
+            async with aclosing(stream) as chunks:
+                async for raw in chunks:
+                    for chunk in stream_chunks(acc, raw):
+                        yield chunk
+            for chunk in stream_end(acc):
+                yield chunk
+
+    # ------------------------------------------------------------------ tools & structure
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (pydantic classes, functions, ``BaseTool`` s or OpenAI/JSON schemas).
+
+        ``tool_choice``: ``"auto"``, ``"none"``, ``"required"``, ``"any"``/``True`` (some
+        tool must be called) or a tool's name. ``strict=True`` asks for schema-exact arguments.
+        """
+        formatted = [convert_to_openai_tool(t, strict=strict) for t in tools]
+        if tool_choice is not None and tool_choice is not False:
+            # Checked now, so a misspelt tool name fails at bind time, not at the first call.
+            kwargs["tool_choice"] = normalize_tool_choice(tool_choice, tool_names(formatted))
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Answers parsed into ``schema`` (a pydantic class, a TypedDict or a JSON schema).
+
+        ``method``: ``"function_calling"`` (a forced tool call), ``"json_schema"``
+        (``response_format`` with the schema) or ``"json_mode"`` (any JSON object; the prompt
+        must describe the shape). A refusal raises ``ModelRefusalError``.
+        """
+        from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+        from langchain_core.output_parsers.openai_tools import (
+            JsonOutputKeyToolsParser,
+            PydanticToolsParser,
+        )
+        from langchain_core.runnables import RunnableLambda, RunnableMap, RunnablePassthrough
+
+        if kwargs:
+            raise ValueError(f"Received unsupported arguments {kwargs}")
+        if schema is None and method != "json_mode":
+            raise ValueError(f"method={method!r} needs a schema")
+        pydantic_schema = (
+            cast("type[BaseModel]", schema)
+            if isinstance(schema, type) and is_basemodel_subclass(schema)
+            else None
+        )
+        trace: dict[str, Any] = {}
+        if schema is not None:  # what LangSmith shows for this structured-output run
+            trace["ls_structured_output_format"] = {
+                "kwargs": {"method": method, "strict": strict},
+                "schema": schema,
+            }
+        parser: Runnable[Any, Any]
+        llm: Runnable[LanguageModelInput, AIMessage]
+        if method == "function_calling":
+            assert schema is not None
+            tool = convert_to_openai_tool(schema, strict=strict)
+            name = tool["function"]["name"]
+            llm = self.bind_tools([tool], tool_choice=name, **trace)
+            parser = (
+                PydanticToolsParser(tools=[pydantic_schema], first_tool_only=True)
+                if pydantic_schema is not None
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        elif method in ("json_schema", "json_mode"):
+            response_format = (
+                schema_to_response_format(schema, strict)
+                if method == "json_schema" and schema is not None
+                else {"type": "json_object"}
+            )
+            llm = self.bind(response_format=response_format, **trace)
+            parser = (
+                PydanticOutputParser(pydantic_object=pydantic_schema)
+                if pydantic_schema is not None
+                else JsonOutputParser()
+            )
+        else:
+            raise ValueError(
+                f"Unrecognized method {method!r}; expected 'function_calling', "
+                "'json_schema' or 'json_mode'"
+            )
+        parse = RunnableLambda(raise_on_refusal) | parser
+        if not include_raw:
+            return llm | parse
+        with_parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parse, parsing_error=lambda _: None
+        )
+        without = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | with_parsed.with_fallbacks(
+            [without], exception_key="parsing_error"
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _generator(it: Iterator[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
+    # The core annotates its streams as iterators; they are generators, which can be closed.
+    return cast("Generator[dict[str, Any], None, None]", it)
+
+
+def _agenerator(it: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
+    return cast("AsyncGenerator[dict[str, Any], None]", it)
+
+
+def _is_openai_tool(tool: Any) -> bool:
+    return isinstance(tool, Mapping) and tool.get("type") == "function" and "function" in tool
+
+
+@functools.cache
+def _accepted_names(cls: type[BaseModel]) -> tuple[frozenset[str], frozenset[str]]:
+    """(every accepted constructor name incl. aliases, the field names) of ``cls``."""
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+        alias = info.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names.update(c for c in alias.choices if isinstance(c, str))
+    return frozenset(names), frozenset(cls.model_fields)
+
+
+def _move_unknown_kwargs(
+    values: dict[str, Any], accepted: tuple[frozenset[str], frozenset[str]]
+) -> dict[str, Any]:
+    """Unknown arguments -> ``model_kwargs``; real parameters found in ``model_kwargs`` -> out.
+
+    Both with a warning, as ``ChatOpenAI`` does, so the explicit fields keep their checks.
+    """
+    names, fields = accepted
+    given_extra = values.get("model_kwargs") or {}
+    unknown = [k for k in values if k not in names]
+    misplaced = [k for k in given_extra if k in names]
+    if not unknown and not misplaced:
+        return values
+    values = dict(values)
+    extra = dict(given_extra)
+    for key in unknown:
+        # A near-miss of a real field is a typo, not a server parameter: say so.
+        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.9)
+        if close:
+            raise ValueError(f"Unknown parameter {key!r}; did you mean {close[0]!r}?")
+        if key in extra:
+            raise ValueError(f"{key!r} was given both directly and in model_kwargs")
+        warnings.warn(
+            f"{key!r} is not a ChatRuncrate parameter; it is sent as a request field "
+            "(model_kwargs). Pass it in model_kwargs=... to silence this warning.",
+            stacklevel=4,
+        )
+        extra[key] = values.pop(key)
+    for key in misplaced:
+        if key in values:
+            raise ValueError(f"{key!r} was given both directly and in model_kwargs")
+        warnings.warn(
+            f"{key!r} is a ChatRuncrate parameter; pass it directly instead of in model_kwargs.",
+            stacklevel=4,
+        )
+        values[key] = extra.pop(key)
+    values["model_kwargs"] = extra
+    return values

@@ -1,0 +1,175 @@
+"""``RuncrateEmbeddings``: LangChain's ``Embeddings`` protocol over Runcrate's ``/embeddings``.
+
+Request bodies, batching and answer parsing live in :mod:`runcrate_integrations.embeddings`;
+this class holds the configuration and maps LangChain's four methods onto it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NoReturn
+
+import openai
+from langchain_core.embeddings import Embeddings
+from langchain_core.load.serializable import Serializable
+from langchain_core.utils import from_env, secret_from_env
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
+from typing_extensions import Self
+
+from runcrate_integrations.client import ClientSettings
+from runcrate_integrations.embeddings import DEFAULT_BATCH_SIZE, Embedder, EmbeddingOptions
+from runcrate_integrations.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
+
+
+def _translate(exc: openai.APIError) -> NoReturn:
+    """Re-raise an API error so it is also LangChain's standard model exception.
+
+    Placeholder: re-raises unchanged until ``langchain_runcrate._errors.to_langchain_error``
+    is wired in here.
+    """
+    raise exc
+
+
+class RuncrateEmbeddings(Serializable, Embeddings):
+    """Runcrate embedding models for LangChain (vector stores, retrievers, RAG).
+
+    Example:
+        ```python
+        from langchain_runcrate import RuncrateEmbeddings
+
+        embeddings = RuncrateEmbeddings(model="BAAI/bge-m3")  # key from RUNCRATE_API_KEY
+        vectors = embeddings.embed_documents(["Runcrate runs models.", "Vectors!"])
+        query = await embeddings.aembed_query("What does Runcrate run?")
+        ```
+    """
+
+    # A misspelt option (dimension=, chunksize=) is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Embedding model id, e.g. 'BAAI/bge-m3'.")
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env(API_KEY_ENV, default=None),
+        description=f"Runcrate API key (starts with 'rc_live_'); defaults to ${API_KEY_ENV}.",
+    )
+    base_url: str | None = Field(
+        default_factory=from_env(BASE_URL_ENV, default=None),
+        description=f"API base URL; defaults to ${BASE_URL_ENV}, then Runcrate's endpoint.",
+    )
+    chunk_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, ge=1, description="Texts sent per request."
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Ask for shorter vectors (models that support it)."
+    )
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float",
+        description="Wire format of the vectors; both come back as lists of floats.",
+    )
+    timeout: float | None = Field(
+        default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request; None waits forever."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers sent with every request."
+    )
+    http_client: Any = Field(
+        default=None, exclude=True, description="An httpx2.Client to send sync requests with."
+    )
+    http_async_client: Any = Field(
+        default=None, exclude=True, description="An httpx2.AsyncClient for async requests."
+    )
+    extra_body: dict[str, Any] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("extra_body", "model_kwargs"),
+        description="Extra top-level JSON fields for the request body (alias: model_kwargs).",
+    )
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Outside pydantic validation so MissingAPIKeyError keeps its type.
+        self._configure()
+
+    def _configure(self) -> None:
+        settings = ClientSettings.resolve(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+        )
+        options = EmbeddingOptions(
+            self.model,
+            dimensions=self.dimensions,
+            encoding_format=self.encoding_format,
+            chunk_size=self.chunk_size,
+            extra_body=self.extra_body,
+        )
+        self._embedder = Embedder(
+            settings,
+            options,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Settings and options are built once; a changed field rebuilds them (and is undone
+        # if the new value is rejected), so an instance never runs with stale configuration.
+        if name not in type(self).model_fields:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._configure()
+        except Exception:
+            super().__setattr__(name, old)
+            raise
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._configure()
+        return copy
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": API_KEY_ENV}
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
+        try:
+            return self._embedder.embed_texts(texts)
+        except openai.APIError as exc:
+            _translate(exc)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one text."""
+        try:
+            return self._embedder.embed_text(text)
+        except openai.APIError as exc:
+            _translate(exc)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`embed_documents` (native, no thread pool)."""
+        try:
+            return await self._embedder.aembed_texts(texts)
+        except openai.APIError as exc:
+            _translate(exc)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async :meth:`embed_query` (native, no thread pool)."""
+        try:
+            return await self._embedder.aembed_text(text)
+        except openai.APIError as exc:
+            _translate(exc)

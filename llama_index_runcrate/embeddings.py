@@ -1,0 +1,183 @@
+"""``RuncrateEmbedding``: LlamaIndex's ``BaseEmbedding`` over Runcrate's ``/embeddings``.
+
+LlamaIndex batches texts itself (``embed_batch_size``) and each of its batches goes out as one
+request; bodies and parsing live in :mod:`runcrate_integrations.embeddings`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
+from typing_extensions import Self
+
+from runcrate_integrations.client import ClientSettings
+from runcrate_integrations.embeddings import (
+    DEFAULT_BATCH_SIZE,
+    Embedder,
+    EmbeddingOptions,
+    check_texts,
+)
+from runcrate_integrations.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
+
+# Fields that feed the request settings; changing one rebuilds them.
+_CONFIG_FIELDS = frozenset({
+    "model_name", "embed_batch_size", "api_key", "base_url", "dimensions", "encoding_format",
+    "timeout", "max_retries", "default_headers", "http_client", "http_async_client", "extra_body",
+})
+
+
+class RuncrateEmbedding(BaseEmbedding):
+    """Runcrate embedding models for LlamaIndex (indexes, retrievers, ingestion pipelines).
+
+    Example:
+        ```python
+        from llama_index_runcrate import RuncrateEmbedding
+
+        embed_model = RuncrateEmbedding(model="BAAI/bge-m3")  # key from RUNCRATE_API_KEY
+        vectors = embed_model.get_text_embedding_batch(["Runcrate runs models.", "Vectors!"])
+        query = await embed_model.aget_query_embedding("What does Runcrate run?")
+        ```
+    """
+
+    model_name: str = Field(
+        validation_alias=AliasChoices("model_name", "model"),
+        description="Embedding model id, e.g. 'BAAI/bge-m3' (alias: model).",
+    )
+    embed_batch_size: int = Field(
+        default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts sent per request."
+    )
+    # Excluded from to_dict/to_json: a saved index must never carry the key.
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        description=f"Runcrate API key (starts with 'rc_live_'); defaults to ${API_KEY_ENV}.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("base_url", "api_base"),
+        description=f"API base URL; defaults to ${BASE_URL_ENV}, then Runcrate's endpoint.",
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Ask for shorter vectors (models that support it)."
+    )
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float",
+        description="Wire format of the vectors; both come back as lists of floats.",
+    )
+    timeout: float | None = Field(
+        default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request; None waits forever."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers sent with every request."
+    )
+    http_client: Any = Field(
+        default=None, exclude=True, description="An httpx2.Client to send sync requests with."
+    )
+    http_async_client: Any = Field(
+        default=None,
+        exclude=True,
+        validation_alias=AliasChoices("http_async_client", "async_http_client"),
+        description="An httpx2.AsyncClient for async requests.",
+    )
+    extra_body: dict[str, Any] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("extra_body", "additional_kwargs"),
+        description="Extra top-level JSON fields for the request body.",
+    )
+
+    _embedder: Embedder = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Outside pydantic validation so MissingAPIKeyError keeps its type.
+        self._configure()
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RuncrateEmbedding"
+
+    def _configure(self) -> None:
+        settings = ClientSettings.resolve(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+        )
+        options = EmbeddingOptions(
+            self.model_name,
+            dimensions=self.dimensions,
+            encoding_format=self.encoding_format,
+            chunk_size=self.embed_batch_size,
+            extra_body=self.extra_body,
+        )
+        self._embedder = Embedder(
+            settings,
+            options,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Settings and options are built once; a changed field rebuilds them (and is undone
+        # if the new value is rejected), so an instance never runs with stale configuration.
+        if name not in _CONFIG_FIELDS:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._configure()
+        except Exception:
+            super().__setattr__(name, old)
+            raise
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._configure()
+        return copy
+
+    # LlamaIndex sends its batches one by one; checking every text first means a bad text
+    # near the end fails before any batch is sent (and paid for).
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        check_texts(texts)
+        return super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        check_texts(texts)
+        return await super().aget_text_embedding_batch(
+            texts, show_progress=show_progress, **kwargs
+        )
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._embedder.embed_text(query)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await self._embedder.aembed_text(query)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._embedder.embed_text(text)
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return await self._embedder.aembed_text(text)
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        # LlamaIndex hands over at most embed_batch_size texts: one request.
+        return self._embedder.embed_texts(texts)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._embedder.aembed_texts(texts)

@@ -1,0 +1,306 @@
+"""LangChain conventions: metadata, tracing params, secrets, serialization, profile, imports."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+from langchain_core.load import dumpd, dumps, load
+from langchain_core.messages import AIMessage
+from pydantic import SecretStr
+
+import langchain_runcrate
+from langchain_runcrate import ChatRuncrate, list_models
+from tests.helpers import completion_body
+
+from .conftest import KEY, MODEL, MakeChat
+
+# ------------------------------------------------------------------ output
+
+
+def test_usage_details_and_metadata_from_invoke(make_chat: MakeChat) -> None:
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "total_tokens": 150,
+        "prompt_tokens_details": {"cached_tokens": 64},
+        "completion_tokens_details": {"reasoning_tokens": 30},
+    }
+    llm, _ = make_chat([completion_body("4", reasoning_content="2+2=4", usage=usage)])
+    message = llm.invoke("2+2?")
+    assert message.usage_metadata == {
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "total_tokens": 150,
+        "input_token_details": {"cache_read": 64},
+        "output_token_details": {"reasoning": 30},
+    }
+    assert message.response_metadata == {
+        "token_usage": usage,
+        "model_name": MODEL,
+        "system_fingerprint": "fp_rc1",
+        "finish_reason": "stop",
+        "id": "chatcmpl-123",
+        "model_provider": "runcrate",
+    }
+    assert message.additional_kwargs == {"reasoning_content": "2+2=4"}
+    assert message.content_blocks == [
+        {"type": "reasoning", "reasoning": "2+2=4"},
+        {"type": "text", "text": "4"},
+    ]
+
+
+async def test_reasoning_in_content_blocks_from_ainvoke(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body("No.", reasoning_content="1001 = 7 x 11 x 13")])
+    message = await llm.ainvoke("Is 1001 prime?")
+    assert message.content_blocks == [
+        {"type": "reasoning", "reasoning": "1001 = 7 x 11 x 13"},
+        {"type": "text", "text": "No."},
+    ]
+
+
+def test_output_version_v1_puts_blocks_in_content(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body("4", reasoning_content="think")], output_version="v1")
+    message = llm.invoke("2+2?")
+    assert message.content == [
+        {"type": "reasoning", "reasoning": "think"},
+        {"type": "text", "text": "4"},
+    ]
+
+
+def test_v1_history_round_trips(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([completion_body("4", reasoning_content="think"), completion_body()],
+                         output_version="v1")
+    first = llm.invoke("2+2?")
+    llm.invoke(["2+2?", first, "and 3+3?"])
+    assert rec.body["messages"][1] == {"role": "assistant", "content": "4"}
+
+
+# ------------------------------------------------------------------ metadata & tracing
+
+
+def test_llm_type_and_identifying_params(make_chat: MakeChat) -> None:
+    llm, _ = make_chat(temperature=0.5, max_tokens=10, model_kwargs={"top_k": 5})
+    assert llm._llm_type == "runcrate-chat"
+    assert llm._identifying_params == {
+        "model": MODEL, "temperature": 0.5, "max_tokens": 10, "top_k": 5
+    }
+
+
+def test_langsmith_params(make_chat: MakeChat) -> None:
+    llm, _ = make_chat(temperature=0.5, max_tokens=10, stop="END")
+    assert llm._get_ls_params() == {
+        "ls_provider": "runcrate",
+        "ls_model_name": MODEL,
+        "ls_model_type": "chat",
+        "ls_temperature": 0.5,
+        "ls_max_tokens": 10,
+        "ls_stop": ["END"],
+    }
+    assert llm._get_ls_params(stop=["x"], model="qwen/qwen3-32b", temperature=1.0) == {
+        "ls_provider": "runcrate",
+        "ls_model_name": "qwen/qwen3-32b",
+        "ls_model_type": "chat",
+        "ls_temperature": 1.0,
+        "ls_max_tokens": 10,
+        "ls_stop": ["x"],
+    }
+
+
+# ------------------------------------------------------------------ secrets & serialization
+
+
+def test_key_is_secret_everywhere(make_chat: MakeChat, caplog: pytest.LogCaptureFixture) -> None:
+    llm, _ = make_chat([completion_body()])
+    assert isinstance(llm.api_key, SecretStr)
+    assert llm.lc_secrets == {"api_key": "RUNCRATE_API_KEY"}
+    assert ChatRuncrate.is_lc_serializable()
+    for text in (repr(llm), str(llm), dumps(llm), json.dumps(llm.asdict())):
+        assert KEY not in text
+    with caplog.at_level(logging.DEBUG):
+        llm.invoke("hi")
+    assert caplog.records  # the openai client did log the request
+    assert KEY not in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore:The function `load` is in beta")
+def test_dumpd_and_load_without_the_key(make_chat: MakeChat) -> None:
+    llm, _ = make_chat(temperature=0.2, stop=["END"], model_kwargs={"top_k": 3})
+    data = dumpd(llm)
+    assert data["id"] == ["langchain_runcrate", "chat_models", "ChatRuncrate"]
+    assert data["kwargs"]["api_key"] == {"lc": 1, "type": "secret", "id": ["RUNCRATE_API_KEY"]}
+    assert "http_client" not in data["kwargs"]
+    loaded = load(
+        data,
+        secrets_map={"RUNCRATE_API_KEY": "rc_live_other"},
+        valid_namespaces=["langchain_runcrate"],
+        allowed_objects=[ChatRuncrate],
+    )
+    assert isinstance(loaded, ChatRuncrate)
+    assert loaded.api_key is not None
+    assert loaded.api_key.get_secret_value() == "rc_live_other"
+    assert (loaded.model, loaded.temperature, loaded.stop, loaded.model_kwargs) == (
+        MODEL, 0.2, ["END"], {"top_k": 3}
+    )
+
+
+def test_key_and_base_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNCRATE_API_KEY", "rc_live_env")
+    monkeypatch.setenv("RUNCRATE_BASE_URL", "https://proxy.example.test/v1")
+    llm = ChatRuncrate(model=MODEL)
+    assert llm.api_key is not None and llm.api_key.get_secret_value() == "rc_live_env"
+    assert llm.base_url == "https://proxy.example.test/v1"
+    assert str(llm.client.base_url) == "https://proxy.example.test/v1/"
+
+
+def test_validation_errors_never_echo_the_key() -> None:
+    with pytest.raises(ValueError) as info:
+        ChatRuncrate(api_key=KEY)  # type: ignore[call-arg]  # model is missing on purpose
+    assert "model" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+# ------------------------------------------------------------------ construction
+
+
+def test_unknown_arguments_go_to_model_kwargs_with_a_warning(make_chat: MakeChat) -> None:
+    with pytest.warns(UserWarning, match="'reasoning_effort' is not a ChatRuncrate parameter"):
+        llm, rec = make_chat([completion_body()], reasoning_effort="high")
+    assert llm.model_kwargs == {"reasoning_effort": "high"}
+    llm.invoke("hi")
+    assert rec.body["reasoning_effort"] == "high"
+
+
+def test_misspelt_parameter_is_an_error(make_chat: MakeChat) -> None:
+    with pytest.raises(ValueError, match="'temprature'; did you mean 'temperature'"):
+        make_chat(temprature=0.5)
+
+
+def test_same_parameter_twice_is_an_error(make_chat: MakeChat) -> None:
+    with pytest.raises(ValueError, match="'top_k' was given both directly and in model_kwargs"):
+        make_chat(top_k=3, model_kwargs={"top_k": 4})
+
+
+def test_model_validate_builds_a_working_model(make_chat: MakeChat) -> None:
+    _, rec = make_chat([completion_body("ok")])
+    llm = ChatRuncrate.model_validate(
+        {"model": MODEL, "api_key": KEY, "http_client": rec.client(), "temperature": 0.1}
+    )
+    assert llm.invoke("hi").content == "ok"
+    assert rec.body["temperature"] == 0.1
+
+
+def test_instances_with_equal_settings_share_one_client() -> None:
+    a = ChatRuncrate(model=MODEL, api_key=KEY)
+    b = ChatRuncrate(model="other", api_key=KEY, temperature=1.0)
+    c = ChatRuncrate(model=MODEL, api_key="rc_live_different")
+    assert a.client is b.client
+    assert a.client is not c.client
+
+
+async def test_async_client_is_pooled_per_loop() -> None:
+    a = ChatRuncrate(model=MODEL, api_key=KEY)
+    b = ChatRuncrate(model=MODEL, api_key=KEY)
+    assert a.async_client is b.async_client
+
+
+# ------------------------------------------------------------------ profile
+
+
+MODELS = {
+    "object": "list",
+    "data": [
+        {
+            "id": MODEL,
+            "context_length": 163840,
+            "input_modalities": ["text"],
+            "output_modalities": ["text"],
+            "supported_features": ["tools", "json_schema", "reasoning"],
+        },
+        {
+            "id": "qwen/qwen3-vl-32b",
+            "context_length": 32768,
+            "input_modalities": ["text", "image"],
+            "supported_features": ["tools"],
+        },
+        {"id": "bare/model"},
+    ],
+}
+
+
+def test_profile_from_the_catalog_cache(make_chat: MakeChat) -> None:
+    probe, rec = make_chat([MODELS])
+    list_models(client=probe.client)  # fills the cache
+    assert rec.requests[0].url.path == "/v1/models"
+    llm, rec2 = make_chat()
+    assert llm.profile == {
+        "max_input_tokens": 163840,
+        "text_inputs": True,
+        "image_inputs": False,
+        "image_url_inputs": False,
+        "audio_inputs": False,
+        "video_inputs": False,
+        "text_outputs": True,
+        "image_outputs": False,
+        "tool_calling": True,
+        "tool_choice": True,
+        "tool_call_streaming": True,
+        "structured_output": True,
+        "reasoning_output": True,
+    }
+    vision, _ = make_chat(model="qwen/qwen3-vl-32b")
+    assert vision.profile is not None
+    assert vision.profile["image_inputs"] is True
+    assert vision.profile["structured_output"] is False
+    assert "reasoning_output" not in vision.profile
+    bare, _ = make_chat(model="bare/model")
+    assert bare.profile is None  # the catalog states nothing about it
+    assert rec2.requests == []
+
+
+def test_profile_unknown_without_a_network_call(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    assert llm.profile is None
+    assert rec.requests == []
+
+
+def test_explicit_profile_wins(make_chat: MakeChat) -> None:
+    llm, _ = make_chat(profile={"max_input_tokens": 1000})
+    assert llm.profile == {"max_input_tokens": 1000}
+
+
+# ------------------------------------------------------------------ package
+
+
+def test_embeddings_export_is_lazy_and_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert langchain_runcrate.RuncrateEmbeddings.__name__ == "RuncrateEmbeddings"
+    monkeypatch.setitem(sys.modules, "langchain_runcrate.embeddings", None)
+    with pytest.raises(AttributeError, match="no embeddings module"):
+        _ = langchain_runcrate.RuncrateEmbeddings
+
+
+def test_unknown_attribute() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        _ = langchain_runcrate.Nope
+
+
+def test_import_needs_neither_llama_index_nor_langchain_openai() -> None:
+    code = (
+        "import sys\n"
+        "for name in ('llama_index', 'llama_index.core', 'langchain_openai'):\n"
+        "    sys.modules[name] = None  # importing any of them now fails\n"
+        "from langchain_runcrate import ChatRuncrate\n"
+        "ChatRuncrate(model='m', api_key='rc_live_x').bind_tools([]).with_config({})\n"
+        "loaded = [m for m, mod in sys.modules.items() if mod is not None]\n"
+        "assert not [m for m in loaded if m.startswith(('llama_index', 'langchain_openai'))]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_ai_message_type_is_returned(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body("x")])
+    assert type(llm.invoke("hi")) is AIMessage

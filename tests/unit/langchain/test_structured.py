@@ -1,0 +1,174 @@
+"""with_structured_output: function_calling / json_schema / json_mode, include_raw, refusals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langchain_core.exceptions import ModelRefusalError, OutputParserException
+from langchain_core.messages import AIMessage
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+from tests.helpers import completion_body, tool_call
+
+from .conftest import MakeChat
+
+
+class Person(BaseModel):
+    """A person."""
+
+    name: str = Field(description="Full name")
+    age: int
+
+
+class Movie(TypedDict):
+    """A movie."""
+
+    title: str
+    year: int
+
+
+PERSON_PARAMS = {
+    "properties": {"name": {"description": "Full name", "type": "string"},
+                   "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "type": "object",
+}
+MOVIE_PARAMS = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "year": {"type": "integer"}},
+    "required": ["title", "year"],
+}
+ANSWER_SCHEMA = {
+    "title": "Answer",
+    "description": "An answer",
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+}
+ADA = {"name": "Ada", "age": 36}
+
+
+def forced(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return completion_body(None, tool_calls=[tool_call(name, args)])
+
+
+def test_function_calling_is_the_default(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([forced("Person", ADA)])
+    result = llm.with_structured_output(Person).invoke("Who wrote the first program?")
+    assert result == Person(name="Ada", age=36)
+    assert rec.body == {
+        "model": "deepseek/deepseek-v3.2",
+        "messages": [{"role": "user", "content": "Who wrote the first program?"}],
+        "tools": [{"type": "function", "function": {
+            "name": "Person", "description": "A person.", "parameters": PERSON_PARAMS}}],
+        "tool_choice": {"type": "function", "function": {"name": "Person"}},
+    }
+
+
+async def test_function_calling_typeddict_and_json_schema_give_dicts(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([forced("Movie", {"title": "Heat", "year": 1995}),
+                          forced("Answer", {"text": "yes"})])
+    assert await llm.with_structured_output(Movie).ainvoke("x") == {"title": "Heat", "year": 1995}
+    assert rec.body["tools"][0]["function"]["parameters"] == MOVIE_PARAMS
+    assert llm.with_structured_output(ANSWER_SCHEMA).invoke("x") == {"text": "yes"}
+    assert rec.body["tool_choice"] == {"type": "function", "function": {"name": "Answer"}}
+
+
+def test_function_calling_strict(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([forced("Person", ADA)])
+    llm.with_structured_output(Person, strict=True).invoke("x")
+    function = rec.body["tools"][0]["function"]
+    assert function["strict"] is True
+    assert function["parameters"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("strict", [None, True])
+def test_json_schema_method(make_chat: MakeChat, strict: bool | None) -> None:
+    llm, rec = make_chat([completion_body(json.dumps(ADA))])
+    result = llm.with_structured_output(Person, method="json_schema", strict=strict).invoke("x")
+    assert result == Person(name="Ada", age=36)
+    params = dict(PERSON_PARAMS)
+    expected: dict[str, Any] = {"name": "Person", "description": "A person.", "schema": params}
+    if strict:
+        params["additionalProperties"] = False
+        expected["strict"] = True
+    assert rec.body["response_format"] == {"type": "json_schema", "json_schema": expected}
+    assert "tools" not in rec.body
+
+
+def test_json_schema_with_typeddict(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([completion_body('{"title": "Heat", "year": 1995}')])
+    result = llm.with_structured_output(Movie, method="json_schema").invoke("x")
+    assert result == {"title": "Heat", "year": 1995}
+    assert rec.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Movie", "description": "A movie.", "schema": MOVIE_PARAMS},
+    }
+
+
+async def test_json_mode(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([completion_body(json.dumps(ADA)), completion_body('{"a": 1}')])
+    assert await llm.with_structured_output(Person, method="json_mode").ainvoke("x") == Person(
+        name="Ada", age=36
+    )
+    assert rec.body["response_format"] == {"type": "json_object"}
+    assert llm.with_structured_output(method="json_mode").invoke("x") == {"a": 1}
+
+
+def test_include_raw(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([forced("Person", ADA)])
+    out = llm.with_structured_output(Person, include_raw=True).invoke("x")
+    assert isinstance(out, dict)
+    assert out["parsed"] == Person(name="Ada", age=36)
+    assert out["parsing_error"] is None
+    assert isinstance(out["raw"], AIMessage)
+    assert out["raw"].tool_calls[0]["name"] == "Person"
+
+
+def test_include_raw_keeps_parse_errors(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body('{"name": "Ada"}')])
+    out = llm.with_structured_output(Person, method="json_schema", include_raw=True).invoke("x")
+    assert isinstance(out, dict)
+    assert out["parsed"] is None
+    assert isinstance(out["parsing_error"], OutputParserException)
+    assert out["raw"].content == '{"name": "Ada"}'
+
+
+def test_parse_error_raises_without_include_raw(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body("not json")])
+    with pytest.raises(OutputParserException):
+        llm.with_structured_output(Person, method="json_schema").invoke("x")
+
+
+def _refusal() -> dict[str, Any]:
+    body = completion_body(None)
+    body["choices"][0]["message"]["refusal"] = "I can't share personal data."
+    return body
+
+
+def test_refusal_raises_model_refusal_error(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([_refusal()])
+    with pytest.raises(ModelRefusalError, match="I can't share personal data") as info:
+        llm.with_structured_output(Person, method="json_schema").invoke("x")
+    assert isinstance(info.value.raw_message, AIMessage)
+
+
+def test_refusal_with_include_raw_is_the_parsing_error(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([_refusal()])
+    out = llm.with_structured_output(Person, include_raw=True).invoke("x")
+    assert isinstance(out, dict)
+    assert isinstance(out["parsing_error"], ModelRefusalError)
+    assert out["parsed"] is None
+
+
+def test_bad_arguments(make_chat: MakeChat) -> None:
+    llm, _ = make_chat()
+    with pytest.raises(ValueError, match="Unrecognized method 'xml'"):
+        llm.with_structured_output(Person, method="xml")  # type: ignore[arg-type]  # on purpose
+    with pytest.raises(ValueError, match="needs a schema"):
+        llm.with_structured_output(method="json_schema")
+    with pytest.raises(ValueError, match="unsupported arguments"):
+        llm.with_structured_output(Person, tools=[])
