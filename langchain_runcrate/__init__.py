@@ -11,7 +11,6 @@ Names are imported on first use, so ``import langchain_runcrate`` stays cheap.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from runcrate_integrations import __version__
@@ -19,7 +18,7 @@ from runcrate_integrations import __version__
 if TYPE_CHECKING:
     from runcrate_integrations.catalog import ModelInfo, alist_models, list_models
 
-    from ._errors import (
+    from ._error_types import (
         RuncrateAPIStatusError,
         RuncrateAuthenticationError,
         RuncrateBadRequestError,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
         RuncrateTimeoutError,
     )
     from .chat_models import ChatRuncrate
+    from .embeddings import RuncrateEmbeddings
 
 _ERRORS = (
     "RuncrateAPIStatusError",
@@ -55,14 +55,12 @@ _ERRORS = (
 )
 _LAZY: dict[str, str] = {
     "ChatRuncrate": f"{__name__}.chat_models",
+    "RuncrateEmbeddings": f"{__name__}.embeddings",
     "ModelInfo": "runcrate_integrations.catalog",
     "list_models": "runcrate_integrations.catalog",
     "alist_models": "runcrate_integrations.catalog",
-    **{name: f"{__name__}._errors" for name in _ERRORS},
+    **{name: f"{__name__}._error_types" for name in _ERRORS},
 }
-# Embeddings live in their own module, which may be absent from a given build.
-_EMBEDDINGS = f"{__name__}.embeddings"
-_HAS_EMBEDDINGS = importlib.util.find_spec(_EMBEDDINGS) is not None
 
 __all__ = [
     "ChatRuncrate",
@@ -72,6 +70,7 @@ __all__ = [
     "RuncrateBadRequestError",
     "RuncrateConnectionError",
     "RuncrateContextOverflowError",
+    "RuncrateEmbeddings",
     "RuncrateInsufficientCreditsError",
     "RuncrateInternalServerError",
     "RuncrateInvalidRequestError",
@@ -85,19 +84,9 @@ __all__ = [
     "alist_models",
     "list_models",
 ]
-if _HAS_EMBEDDINGS:
-    __all__ += ["RuncrateEmbeddings"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RuncrateEmbeddings":
-        try:
-            module = importlib.import_module(_EMBEDDINGS)
-        except ModuleNotFoundError as exc:
-            if exc.name != _EMBEDDINGS:
-                raise
-            raise AttributeError(f"{__name__} has no embeddings module in this build") from exc
-        return module.RuncrateEmbeddings
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,13 +49,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from runcrate_integrations import api
-from runcrate_integrations.client import (
-    AsyncRuncrateOpenAI,
-    ClientSettings,
-    RuncrateOpenAI,
-    async_client,
-    sync_client,
-)
+from runcrate_integrations.client import ClientSettings, async_client, sync_client
 from runcrate_integrations.params import check_params
 from runcrate_integrations.settings import (
     API_KEY_ENV,
@@ -89,6 +83,8 @@ if TYPE_CHECKING:
         AsyncCallbackManagerForLLMRun,
         CallbackManagerForLLMRun,
     )
+
+    from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
 
 _PATH = "/chat/completions"
 # Fields sent as top-level request parameters when set.

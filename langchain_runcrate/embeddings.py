@@ -6,9 +6,8 @@ this class holds the configuration and maps LangChain's four methods onto it.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
-import openai
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
 from langchain_core.utils import from_env, secret_from_env
@@ -24,14 +23,7 @@ from runcrate_integrations.settings import (
     DEFAULT_TIMEOUT,
 )
 
-
-def _translate(exc: openai.APIError) -> NoReturn:
-    """Re-raise an API error so it is also LangChain's standard model exception.
-
-    Placeholder: re-raises unchanged until ``langchain_runcrate._errors.to_langchain_error``
-    is wired in here.
-    """
-    raise exc
+from ._errors import translate_errors
 
 
 class RuncrateEmbeddings(Serializable, Embeddings):
@@ -148,28 +140,20 @@ class RuncrateEmbeddings(Serializable, Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
-        try:
+        with translate_errors():
             return self._embedder.embed_texts(texts)
-        except openai.APIError as exc:
-            _translate(exc)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one text."""
-        try:
+        with translate_errors():
             return self._embedder.embed_text(text)
-        except openai.APIError as exc:
-            _translate(exc)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (native, no thread pool)."""
-        try:
+        with translate_errors():
             return await self._embedder.aembed_texts(texts)
-        except openai.APIError as exc:
-            _translate(exc)
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query` (native, no thread pool)."""
-        try:
+        with translate_errors():
             return await self._embedder.aembed_text(text)
-        except openai.APIError as exc:
-            _translate(exc)

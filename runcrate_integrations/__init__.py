@@ -1,29 +1,52 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
 Settings, pooled ``openai`` clients, typed errors, the model catalog and OpenAI wire helpers.
-It imports neither LangChain nor LlamaIndex.
+It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .client import ClientSettings
-from .errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ContextLengthExceededError,
-    InsufficientCreditsError,
-    InternalServerError,
-    MissingAPIKeyError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseFormatError,
-    RuncrateAPIError,
-    RuncrateError,
-    StreamInterruptedError,
-)
 from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from .errors import (
+        APIStatusError,
+        AuthenticationError,
+        BadRequestError,
+        ContextLengthExceededError,
+        InsufficientCreditsError,
+        InternalServerError,
+        MissingAPIKeyError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseFormatError,
+        RuncrateAPIError,
+        RuncrateError,
+        StreamInterruptedError,
+    )
+
+_ERRORS = frozenset({
+    "APIStatusError", "AuthenticationError", "BadRequestError", "ContextLengthExceededError",
+    "InsufficientCreditsError", "InternalServerError", "MissingAPIKeyError", "NotFoundError",
+    "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "RuncrateAPIError",
+    "RuncrateError", "StreamInterruptedError",
+})
+
+
+def __getattr__(name: str) -> Any:
+    # The error classes subclass openai's, so they load openai: only on first use.
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "API_KEY_ENV",

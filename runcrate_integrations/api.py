@@ -8,17 +8,16 @@ stream chunk. Adapters parse the dicts with :mod:`runcrate_integrations.wire`.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, cast
+from collections.abc import AsyncGenerator, Generator, Mapping
+from typing import TYPE_CHECKING, Any
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
-from .errors import ResponseFormatError, StreamInterruptedError
+# openai (slow to import) and errors (which imports it) are loaded inside the functions: by
+# the time a request is made, a client exists and both are already in sys.modules.
 
 JSONDict = dict[str, Any]
-
-_SyncStream = openai.Stream[object]
-_AsyncStream = openai.AsyncStream[object]
 
 
 def _options(extra_headers: Mapping[str, str] | None) -> Any:
@@ -27,9 +26,36 @@ def _options(extra_headers: Mapping[str, str] | None) -> Any:
 
 def _require_dict(data: object, what: str) -> JSONDict:
     if not isinstance(data, dict):
+        from .errors import ResponseFormatError
+
         shown = repr(data)[:200]
         raise ResponseFormatError(f"Runcrate returned a {what} that is not a JSON object: {shown}")
     return data
+
+
+def _malformed(path: str, exc: json.JSONDecodeError) -> Exception:
+    from .errors import ResponseFormatError
+
+    return ResponseFormatError(f"Runcrate returned malformed JSON from {path}: {exc}")
+
+
+def _stream_error(path: str, exc: Exception) -> Exception | None:
+    """The error to raise for a failure while reading a stream (None: re-raise as is)."""
+    import openai
+
+    from .errors import ResponseFormatError, StreamInterruptedError
+
+    if isinstance(exc, json.JSONDecodeError):
+        return ResponseFormatError(f"Runcrate sent a stream line that is not JSON: {exc}")
+    if isinstance(exc, openai.APIConnectionError) and not isinstance(
+        exc, (openai.APITimeoutError, StreamInterruptedError)
+    ):
+        return StreamInterruptedError(
+            f"The connection dropped in the middle of the stream from {path}; "
+            "the partial answer was discarded.",
+            request=exc.request,
+        )
+    return None
 
 
 def post_json(
@@ -43,7 +69,7 @@ def post_json(
     try:
         data = client.post(path, body=dict(body), cast_to=object, options=_options(extra_headers))
     except json.JSONDecodeError as exc:
-        raise ResponseFormatError(f"Runcrate returned malformed JSON from {path}: {exc}") from exc
+        raise _malformed(path, exc) from exc
     return _require_dict(data, f"response from {path}")
 
 
@@ -60,7 +86,7 @@ async def apost_json(
             path, body=dict(body), cast_to=object, options=_options(extra_headers)
         )
     except json.JSONDecodeError as exc:
-        raise ResponseFormatError(f"Runcrate returned malformed JSON from {path}: {exc}") from exc
+        raise _malformed(path, exc) from exc
     return _require_dict(data, f"response from {path}")
 
 
@@ -80,38 +106,31 @@ def stream_json(
     body: Mapping[str, Any],
     *,
     extra_headers: Mapping[str, str] | None = None,
-) -> Iterator[JSONDict]:
+) -> Generator[JSONDict, None, None]:
     """POST ``body`` with ``stream: true`` and yield each SSE chunk as a dict.
 
     A line that is not JSON raises :class:`ResponseFormatError`; a dropped connection raises
     :class:`StreamInterruptedError`. The response is closed however iteration ends.
     """
+    import openai
+
     stream = client.post(
         path,
         body=dict(body),
         cast_to=object,
         stream=True,
-        stream_cls=_SyncStream,
+        stream_cls=openai.Stream[object],
         options=_options(extra_headers),
     )
     with stream:
         try:
             for chunk in stream:
                 yield _require_dict(chunk, "stream chunk")
-        except json.JSONDecodeError as exc:
-            raise ResponseFormatError(
-                f"Runcrate sent a stream line that is not JSON: {exc}"
-            ) from exc
-        except openai.APITimeoutError:
-            raise
-        except openai.APIConnectionError as exc:
-            if isinstance(exc, StreamInterruptedError):
+        except (json.JSONDecodeError, openai.APIConnectionError) as exc:
+            translated = _stream_error(path, exc)
+            if translated is None:
                 raise
-            raise StreamInterruptedError(
-                f"The connection dropped in the middle of the stream from {path}; "
-                "the partial answer was discarded.",
-                request=exc.request,
-            ) from exc
+            raise translated from exc
 
 
 async def astream_json(
@@ -120,34 +139,24 @@ async def astream_json(
     body: Mapping[str, Any],
     *,
     extra_headers: Mapping[str, str] | None = None,
-) -> AsyncIterator[JSONDict]:
+) -> AsyncGenerator[JSONDict, None]:
     """Async twin of :func:`stream_json`."""
-    stream = cast(
-        _AsyncStream,
-        await client.post(
-            path,
-            body=dict(body),
-            cast_to=object,
-            stream=True,
-            stream_cls=_AsyncStream,
-            options=_options(extra_headers),
-        ),
+    import openai
+
+    stream = await client.post(
+        path,
+        body=dict(body),
+        cast_to=object,
+        stream=True,
+        stream_cls=openai.AsyncStream[object],
+        options=_options(extra_headers),
     )
     async with stream:
         try:
             async for chunk in stream:
                 yield _require_dict(chunk, "stream chunk")
-        except json.JSONDecodeError as exc:
-            raise ResponseFormatError(
-                f"Runcrate sent a stream line that is not JSON: {exc}"
-            ) from exc
-        except openai.APITimeoutError:
-            raise
-        except openai.APIConnectionError as exc:
-            if isinstance(exc, StreamInterruptedError):
+        except (json.JSONDecodeError, openai.APIConnectionError) as exc:
+            translated = _stream_error(path, exc)
+            if translated is None:
                 raise
-            raise StreamInterruptedError(
-                f"The connection dropped in the middle of the stream from {path}; "
-                "the partial answer was discarded.",
-                request=exc.request,
-            ) from exc
+            raise translated from exc

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 from pydantic import SecretStr
 
 from ._version import __version__
-from .errors import make_status_error
 from .settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    RATE_LIMIT_RESET_CAP,
     resolve_api_key,
     resolve_base_url,
 )
 
-USER_AGENT = f"runcrate-integrations/{__version__} openai-python/{openai.__version__}"
+if TYPE_CHECKING:
+    from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
+
+USER_AGENT = f"runcrate-integrations/{__version__} openai-python/{version('openai')}"
 # The openai client insists on a key; a keyless local server gets this harmless placeholder.
 _NO_KEY = "no-key"
 
@@ -73,7 +74,9 @@ class ClientSettings:
             default_headers=tuple(sorted((default_headers or {}).items())),
         )
 
-    def _key(self) -> tuple[Any, ...]:
+    @cached_property
+    def pool_key(self) -> tuple[Any, ...]:
+        """Equal settings, equal key: the key of the shared client in the pool."""
         secret = self.api_key.get_secret_value() if self.api_key else None
         return (
             self.base_url,
@@ -100,54 +103,6 @@ def _timeout_key(timeout: Timeout) -> Any:
     )
 
 
-def _reset_delay(headers: httpx2.Headers | None) -> float | None:
-    """Seconds until ``X-RateLimit-Reset`` (a Unix time), capped, when no Retry-After is sent."""
-    if headers is None or "retry-after" in headers or "retry-after-ms" in headers:
-        return None
-    reset = headers.get("x-ratelimit-reset")
-    if reset is None:
-        return None
-    try:
-        delay = float(reset) - time.time()
-    except ValueError:
-        return None
-    return min(max(delay, 0.0), RATE_LIMIT_RESET_CAP)
-
-
-class RuncrateOpenAI(openai.OpenAI):
-    """``openai.OpenAI`` that raises this package's typed errors and honours X-RateLimit-Reset."""
-
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx2.Response
-    ) -> openai.APIStatusError:
-        return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
-
-    def _calculate_retry_timeout(
-        self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
-    ) -> float:
-        delay = _reset_delay(response_headers)
-        if delay is not None:
-            return delay
-        return super()._calculate_retry_timeout(remaining_retries, options, response_headers)
-
-
-class AsyncRuncrateOpenAI(openai.AsyncOpenAI):
-    """Async twin of :class:`RuncrateOpenAI`."""
-
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx2.Response
-    ) -> openai.APIStatusError:
-        return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
-
-    def _calculate_retry_timeout(
-        self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
-    ) -> float:
-        delay = _reset_delay(response_headers)
-        if delay is not None:
-            return delay
-        return super()._calculate_retry_timeout(remaining_retries, options, response_headers)
-
-
 _lock = threading.Lock()
 _sync_clients: dict[tuple[Any, ...], RuncrateOpenAI] = {}
 _async_clients: weakref.WeakKeyDictionary[
@@ -155,42 +110,58 @@ _async_clients: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
+def _new_sync(settings: ClientSettings, http_client: Any = None) -> RuncrateOpenAI:
+    from ._openai import RuncrateOpenAI  # lazily: openai is slow to import
+
+    return RuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
+
+
+def _new_async(settings: ClientSettings, http_client: Any = None) -> AsyncRuncrateOpenAI:
+    from ._openai import AsyncRuncrateOpenAI  # lazily: openai is slow to import
+
+    return AsyncRuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
+
+
 def sync_client(settings: ClientSettings, http_client: Any = None) -> RuncrateOpenAI:
     """The shared sync client for these settings (or a private one around ``http_client``)."""
     if http_client is not None:
-        return RuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
-    key = settings._key()
+        return _new_sync(settings, http_client)
+    key = settings.pool_key
     client = _sync_clients.get(key)
     if client is None:
         with _lock:
             client = _sync_clients.get(key)
             if client is None:
-                client = _sync_clients[key] = RuncrateOpenAI(**settings._client_kwargs())
+                client = _sync_clients[key] = _new_sync(settings)
     return client
 
 
 def async_client(settings: ClientSettings, http_client: Any = None) -> AsyncRuncrateOpenAI:
     """The shared async client for these settings on the running loop.
 
-    With ``http_client`` given, a private client around it instead.
+    With ``http_client`` given, a private client around it instead. Called per request, so the
+    common case is two dict lookups.
     """
     if http_client is not None:
-        return AsyncRuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
+        return _new_async(settings, http_client)
     try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
-        loop = None
-    if loop is None:
         # Outside a loop (e.g. building a client eagerly): a private client, not pooled.
-        return AsyncRuncrateOpenAI(**settings._client_kwargs())
-    key = settings._key()
+        return _new_async(settings)
+    key = settings.pool_key
+    per_loop = _async_clients.get(loop)
+    if per_loop is not None:
+        client = per_loop.get(key)
+        if client is not None:
+            return client
     with _lock:
         per_loop = _async_clients.get(loop)
         if per_loop is None:
             per_loop = _async_clients[loop] = {}
         client = per_loop.get(key)
         if client is None:
-            client = per_loop[key] = AsyncRuncrateOpenAI(**settings._client_kwargs())
+            client = per_loop[key] = _new_async(settings)
     return client
 
 

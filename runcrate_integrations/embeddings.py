@@ -17,13 +17,13 @@ import sys
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import openai
+from typing import TYPE_CHECKING, Any, cast
 
 from . import api
 from .client import ClientSettings, async_client, sync_client
-from .errors import ResponseFormatError
+
+if TYPE_CHECKING:
+    import openai
 
 JSONDict = dict[str, Any]
 EMBEDDINGS_PATH = "/embeddings"
@@ -39,6 +39,13 @@ _RESERVED = {
     "encoding_format": "the encoding_format option",
 }
 
+
+
+def _format_error(message: str) -> Exception:
+    """A ResponseFormatError; errors (which imports openai) is loaded only when one is raised."""
+    from .errors import ResponseFormatError
+
+    return ResponseFormatError(message)
 
 def _check_batch_size(size: object, name: str) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -202,9 +209,9 @@ def decode_base64_vector(text: str) -> list[float]:
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ResponseFormatError(f"an embedding is not valid base64: {exc}") from exc
+        raise _format_error(f"an embedding is not valid base64: {exc}") from exc
     if len(raw) % 4:
-        raise ResponseFormatError(
+        raise _format_error(
             f"a base64 embedding has {len(raw)} bytes, not a whole number of float32 values"
         )
     values = array("f", raw)
@@ -218,7 +225,7 @@ def _vector(raw: object, index: int) -> list[float]:
         return raw
     if isinstance(raw, str):
         return decode_base64_vector(raw)
-    raise ResponseFormatError(
+    raise _format_error(
         f"embedding {index} is neither a list of floats nor a base64 string: {repr(raw)[:100]}"
     )
 
@@ -234,30 +241,30 @@ def parse_embeddings(
     """
     items = data.get("data")
     if not isinstance(items, list):
-        raise ResponseFormatError(
+        raise _format_error(
             f"the /embeddings answer has no 'data' list (keys: {sorted(data)})"
         )
     if len(items) != expected:
-        raise ResponseFormatError(
+        raise _format_error(
             f"sent {expected} input(s) to /embeddings but got {len(items)} vector(s) back"
         )
     out: list[list[float] | None] = [None] * expected
     for position, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ResponseFormatError(
+            raise _format_error(
                 f"data[{position}] of the /embeddings answer is not an object"
             )
         # Servers that omit the index answer in input order.
         index = item.get("index", position)
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < expected:
-            raise ResponseFormatError(
+            raise _format_error(
                 f"data[{position}] has index {index!r}, outside 0..{expected - 1}"
             )
         if out[index] is not None:
-            raise ResponseFormatError(f"the /embeddings answer repeats index {index}")
+            raise _format_error(f"the /embeddings answer repeats index {index}")
         vector = _vector(item.get("embedding"), index)
         if dimensions is not None and len(vector) != dimensions:
-            raise ResponseFormatError(
+            raise _format_error(
                 f"asked for dimensions={dimensions} but embedding {index} has {len(vector)} "
                 "values; this model may not support the dimensions option"
             )

@@ -6,8 +6,6 @@ import os
 
 from pydantic import SecretStr
 
-from .errors import MissingAPIKeyError
-
 DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
 API_KEY_ENV = "RUNCRATE_API_KEY"
 BASE_URL_ENV = "RUNCRATE_BASE_URL"
@@ -33,6 +31,8 @@ def resolve_api_key(api_key: str | SecretStr | None, base_url: str) -> SecretStr
     raw = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
     raw = raw or os.environ.get(API_KEY_ENV) or None
     if raw is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
+        from .errors import MissingAPIKeyError  # errors imports openai: load it only to raise
+
         raise MissingAPIKeyError(
             f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
             "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ResponseFormatError, StreamInterruptedError
 from .params import check_params
+
+# errors imports openai; it is loaded only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -225,6 +226,8 @@ def parse_choice(raw: Mapping[str, Any]) -> Choice:
     """Parse one ``choices[i]`` entry of a non-streamed answer."""
     message = raw.get("message")
     if not isinstance(message, Mapping):
+        from .errors import ResponseFormatError
+
         raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
     return Choice(
         index=int(raw.get("index") or 0),
@@ -241,6 +244,8 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
     """Parse a ``chat.completion`` body; a body without choices raises ResponseFormatError."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
+        from .errors import ResponseFormatError
+
         raise ResponseFormatError(
             "Runcrate returned a chat completion with no choices "
             f"(keys: {sorted(data)}); nothing to return"
@@ -388,6 +393,8 @@ class StreamAccumulator:
     def completion(self) -> Completion:
         """The folded answer; raises if the stream ended before a finish_reason arrived."""
         if not self.finished:
+            from .errors import StreamInterruptedError
+
             raise StreamInterruptedError(
                 "The stream ended before the server finished the answer (no finish_reason); "
                 "the partial answer was discarded."

@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from runcrate_integrations import api, errors
-from runcrate_integrations.client import ClientSettings, _reset_delay, sync_client
+from runcrate_integrations._openai import reset_delay as _reset_delay
+from runcrate_integrations.client import ClientSettings, sync_client
 from tests.helpers import Recorder, completion_body, error
 
 

@@ -10,14 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from runcrate_integrations import MissingAPIKeyError
-from runcrate_integrations.client import (
-    USER_AGENT,
-    AsyncRuncrateOpenAI,
-    ClientSettings,
-    RuncrateOpenAI,
-    async_client,
-    sync_client,
-)
+from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
+from runcrate_integrations.client import USER_AGENT, ClientSettings, async_client, sync_client
 from runcrate_integrations.settings import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
 from tests.helpers import Recorder, completion_body
 

@@ -275,11 +275,26 @@ def test_explicit_profile_wins(make_chat: MakeChat) -> None:
 # ------------------------------------------------------------------ package
 
 
-def test_embeddings_export_is_lazy_and_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert langchain_runcrate.RuncrateEmbeddings.__name__ == "RuncrateEmbeddings"
-    monkeypatch.setitem(sys.modules, "langchain_runcrate.embeddings", None)
-    with pytest.raises(AttributeError, match="no embeddings module"):
-        _ = langchain_runcrate.RuncrateEmbeddings
+def test_embeddings_export() -> None:
+    from langchain_runcrate.embeddings import RuncrateEmbeddings
+
+    assert langchain_runcrate.RuncrateEmbeddings is RuncrateEmbeddings
+
+
+def test_openai_is_imported_only_when_a_request_is_made() -> None:
+    # `import openai` costs ~0.5 s: importing and constructing must not pay for it.
+    code = (
+        "import sys\n"
+        "from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings\n"
+        "llm = ChatRuncrate(model='m', api_key='rc_live_x', temperature=0.1)\n"
+        "llm.bind_tools([]).with_config({})\n"
+        "RuncrateEmbeddings(model='e', api_key='rc_live_x')\n"
+        "assert 'openai' not in sys.modules, 'openai imported too early'\n"
+        "llm.client\n"
+        "assert 'openai' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_unknown_attribute() -> None:
