@@ -1,0 +1,35 @@
+"""LlamaIndex integration for Runcrate: ``RuncrateLLM`` (and ``RuncrateEmbedding``).
+
+Both names load on first use, so importing this package stays cheap::
+
+    from llama_index_runcrate import RuncrateLLM
+
+    llm = RuncrateLLM(model="deepseek/deepseek-v3.2")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .embeddings import RuncrateEmbedding
+    from .llms import RuncrateLLM
+
+__all__ = ["RuncrateEmbedding", "RuncrateLLM"]
+
+_LAZY = {"RuncrateLLM": ".llms", "RuncrateEmbedding": ".embeddings"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

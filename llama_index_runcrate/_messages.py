@@ -1,0 +1,432 @@
+"""LlamaIndex messages and blocks <-> OpenAI wire dicts, and parsed answers -> ``ChatResponse``.
+
+Pure functions (no HTTP): :class:`~llama_index_runcrate.llms.RuncrateLLM` converts its input with
+:func:`to_openai_messages` and its output with :func:`chat_response` / :class:`StreamFolder`.
+The wire itself (bodies, choices, stream deltas, tool-call arguments) is parsed by
+:mod:`runcrate_integrations.wire`; this module only maps it onto LlamaIndex's types.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import filetype  # type: ignore[import-untyped]  # ships no type hints
+from llama_index.core.base.llms.types import (
+    CachePoint,
+    ChatMessage,
+    ChatResponse,
+    ImageBlock,
+    LogProb,
+    MessageRole,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+)
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.utils import parse_partial_json
+from pydantic import BaseModel
+
+from runcrate_integrations.wire import (
+    Choice,
+    Completion,
+    StreamAccumulator,
+    ToolCall,
+    Usage,
+    parse_arguments,
+)
+
+JSONDict = dict[str, Any]
+
+_SUPPORTED_BLOCKS = "TextBlock, ImageBlock, ThinkingBlock, ToolCallBlock, CachePoint"
+
+
+# ---------------------------------------------------------------------------- to the wire
+
+
+def to_openai_messages(messages: Sequence[ChatMessage]) -> list[JSONDict]:
+    """OpenAI ``messages`` for a sequence of LlamaIndex chat messages."""
+    return [to_openai_message(m) for m in messages]
+
+
+def to_openai_message(message: ChatMessage) -> JSONDict:
+    """One LlamaIndex ``ChatMessage`` as an OpenAI message dict.
+
+    Text-only content becomes a string (what every OpenAI-compatible server accepts); images
+    make it a list of parts. Thinking blocks are not sent back: servers reject or ignore them.
+    """
+    role = message.role.value
+    parts: list[JSONDict] = []
+    calls: list[JSONDict] = []
+    has_image = False
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            parts.append(image_part(block))
+            has_image = True
+        elif isinstance(block, ToolCallBlock):
+            calls.append(_call_from_block(block))
+        elif isinstance(block, (ThinkingBlock, CachePoint)):
+            continue
+        else:
+            raise ValueError(
+                f"{type(block).__name__} is not supported in a {role} message sent to Runcrate; "
+                f"supported blocks: {_SUPPORTED_BLOCKS}"
+            )
+    content: Any = parts if has_image else "\n".join(p["text"] for p in parts)
+    out: JSONDict = {"role": role, "content": content}
+    extra = message.additional_kwargs
+    if role == "assistant":
+        if not calls and extra.get("tool_calls"):
+            calls = [_wire_call(c) for c in extra["tool_calls"]]
+        if calls:
+            out["tool_calls"] = calls
+            if content == "":
+                out["content"] = None
+    elif role == "tool":
+        call_id = extra.get("tool_call_id")
+        if not call_id:
+            raise ValueError(
+                "A tool message needs additional_kwargs['tool_call_id'] (the id of the tool call "
+                "it answers)"
+            )
+        if has_image:
+            raise ValueError("ImageBlock is not supported in a tool message; send text only")
+        out["tool_call_id"] = call_id
+    name = extra.get("name")
+    if name and role != "tool":
+        out["name"] = name
+    return out
+
+
+def image_part(block: ImageBlock) -> JSONDict:
+    """An ``image_url`` part: URLs go as they are, files and bytes as base64 data URIs."""
+    if block.image is not None or block.path is not None:
+        url = _data_uri(block)
+    elif block.url is not None:
+        url = str(block.url)
+    else:
+        raise ValueError("ImageBlock has no image, path or url to send")
+    image_url: JSONDict = {"url": url}
+    if block.detail:
+        image_url["detail"] = block.detail
+    return {"type": "image_url", "image_url": image_url}
+
+
+def _data_uri(block: ImageBlock) -> str:
+    where = f"image file {str(block.path)!r}" if block.path is not None else "image bytes"
+    try:
+        data = block.resolve_image(as_base64=False).read()
+    except OSError as exc:
+        raise ValueError(f"Cannot read {where}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # resolve_image refuses empty data
+        raise ValueError(f"Cannot send {where}: {exc}") from exc
+    mime = block.image_mimetype or _guess_image_mime(data, block.path)
+    if mime is None:
+        raise ValueError(
+            f"Cannot tell the image type of {where}; pass image_mimetype='image/png' (or the "
+            "right type) to ImageBlock"
+        )
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _guess_image_mime(data: bytes, path: object) -> str | None:
+    kind = filetype.guess(data)
+    if kind is not None and str(kind.mime).startswith("image/"):
+        return str(kind.mime)
+    if path is not None:
+        guessed, _ = mimetypes.guess_type(str(path))
+        if guessed and guessed.startswith("image/"):
+            return guessed
+    return None
+
+
+def _call_from_block(block: ToolCallBlock) -> JSONDict:
+    if not block.tool_call_id:
+        raise ValueError(
+            f"ToolCallBlock for tool {block.tool_name!r} has no tool_call_id; the API needs it to "
+            "match the tool's answer to the call"
+        )
+    args = block.tool_kwargs
+    return _call_dict(block.tool_call_id, block.tool_name, args)
+
+
+def _call_dict(call_id: str, name: str, arguments: str | Mapping[str, Any]) -> JSONDict:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def _wire_call(call: Any) -> JSONDict:
+    """A tool call from ``additional_kwargs['tool_calls']``: a dict or an openai object."""
+    if isinstance(call, BaseModel):
+        call = call.model_dump()
+    if not isinstance(call, Mapping):
+        raise ValueError(f"Unsupported entry in additional_kwargs['tool_calls']: {call!r}")
+    fn = call.get("function") or {}
+    return _call_dict(str(call.get("id") or ""), str(fn.get("name") or ""),
+                      fn.get("arguments") or "")
+
+
+# ---------------------------------------------------------------------------- from the wire
+
+
+def _wire_calls(calls: Sequence[ToolCall]) -> list[JSONDict]:
+    return [_call_dict(c.id, c.name, c.arguments) for c in calls]
+
+
+def message_from_choice(choice: Choice, usage: Usage | None = None) -> ChatMessage:
+    """The assistant ``ChatMessage`` of a parsed choice.
+
+    Reasoning becomes a ``ThinkingBlock`` and ``additional_kwargs['reasoning_content']``; tool
+    calls become ``ToolCallBlock``s (arguments parsed into a dict, or kept as the raw text when
+    the JSON is broken) and ``additional_kwargs['tool_calls']`` (OpenAI dicts).
+    """
+    blocks: list[Any] = []
+    extra: JSONDict = {}
+    if choice.reasoning_content:
+        tokens = usage.reasoning_output_tokens if usage is not None else None
+        blocks.append(ThinkingBlock(content=choice.reasoning_content, num_tokens=tokens))
+        extra["reasoning_content"] = choice.reasoning_content
+    blocks.append(TextBlock(text=choice.content or ""))
+    if choice.tool_calls:
+        blocks.extend(
+            ToolCallBlock(
+                tool_call_id=c.id,
+                tool_name=c.name,
+                tool_kwargs=c.args if c.args is not None else c.arguments,
+            )
+            for c in choice.tool_calls
+        )
+        extra["tool_calls"] = _wire_calls(choice.tool_calls)
+    if choice.refusal:
+        extra["refusal"] = choice.refusal
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
+
+
+def usage_kwargs(usage: Usage | None) -> JSONDict:
+    """Token counts under the keys LlamaIndex's token counter and users read."""
+    if usage is None:
+        return {}
+    out: JSONDict = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.cached_input_tokens is not None:
+        out["cached_tokens"] = usage.cached_input_tokens
+    if usage.reasoning_output_tokens is not None:
+        out["reasoning_tokens"] = usage.reasoning_output_tokens
+    return out
+
+
+def to_logprobs(wire: object) -> list[list[LogProb]] | None:
+    """LlamaIndex logprobs (per token: its top alternatives, else the token) from the wire."""
+    if not isinstance(wire, Mapping):
+        return None
+    content = wire.get("content")
+    if not content:
+        return None
+    out: list[list[LogProb]] = []
+    for token in content:
+        candidates = token.get("top_logprobs") or [token]
+        out.append([
+            LogProb(token=c.get("token") or "", logprob=c.get("logprob") or 0.0,
+                    bytes=c.get("bytes") or [])
+            for c in candidates
+        ])
+    return out
+
+
+def chat_response(completion: Completion, raw: Any = None, delta: str | None = None
+                  ) -> ChatResponse:
+    """The ``ChatResponse`` of a parsed or stream-folded completion (usage in additional_kwargs)."""
+    choice = completion.choice
+    extra = usage_kwargs(completion.usage)
+    if choice.finish_reason:
+        extra["finish_reason"] = choice.finish_reason
+    return ChatResponse(
+        message=message_from_choice(choice, completion.usage),
+        raw=raw if raw is not None else completion.raw,
+        delta=delta,
+        logprobs=to_logprobs(choice.logprobs),
+        additional_kwargs=extra,
+    )
+
+
+class StreamFolder:
+    """Turns ``chat.completion.chunk`` dicts into cumulative ``ChatResponse``s.
+
+    Each response carries the text so far in ``message.content``, the new text in ``delta``,
+    reasoning so far as a ``ThinkingBlock`` (the new piece in ``additional_kwargs
+    ['thinking_delta']``) and the tool calls so far, as ``ToolCallBlock``s and as OpenAI dicts in
+    ``message.additional_kwargs['tool_calls']``. :meth:`final` checks the stream finished
+    (raising :class:`~runcrate_integrations.StreamInterruptedError` otherwise) and returns the
+    whole answer with parsed tool arguments and usage.
+    """
+
+    __slots__ = ("_acc", "_calls", "_content", "_raw", "_reasoning")
+
+    def __init__(self) -> None:
+        self._acc = StreamAccumulator()
+        self._content = ""
+        self._reasoning = ""
+        self._calls: dict[int, JSONDict] = {}
+        self._raw: Any = None
+
+    def add(self, chunk: Mapping[str, Any]) -> ChatResponse | None:
+        """Fold one chunk; ``None`` when it adds nothing to show (role, finish, usage)."""
+        self._raw = chunk
+        for d in self._acc.add(chunk):
+            if d.index != 0:  # LlamaIndex has one answer per call; n > 1 is not surfaced
+                continue
+            text = d.content or ""
+            thought = d.reasoning_content or ""
+            if not (text or thought or d.tool_calls):
+                return None
+            self._content += text
+            self._reasoning += thought
+            for tc in d.tool_calls:
+                call = self._calls.get(tc.index)
+                if call is None:
+                    call = self._calls[tc.index] = _call_dict("", "", "")
+                if tc.id:
+                    call["id"] = tc.id
+                if tc.name:
+                    call["function"]["name"] = tc.name
+                if tc.arguments:
+                    call["function"]["arguments"] += tc.arguments
+            return ChatResponse(
+                message=self._message(),
+                delta=text,
+                raw=chunk,
+                logprobs=to_logprobs(d.logprobs) if d.logprobs else None,
+                additional_kwargs={"thinking_delta": thought} if thought else {},
+            )
+        return None
+
+    def _message(self) -> ChatMessage:
+        blocks: list[Any] = []
+        extra: JSONDict = {}
+        if self._reasoning:
+            blocks.append(ThinkingBlock(content=self._reasoning))
+            extra["reasoning_content"] = self._reasoning
+        blocks.append(TextBlock(text=self._content))
+        if self._calls:
+            # Copies: earlier responses must not change as later fragments arrive.
+            calls = [
+                _call_dict(c["id"], c["function"]["name"], c["function"]["arguments"])
+                for _, c in sorted(self._calls.items())
+            ]
+            blocks.extend(
+                ToolCallBlock(
+                    tool_call_id=c["id"] or None,
+                    tool_name=c["function"]["name"],
+                    tool_kwargs=c["function"]["arguments"],
+                )
+                for c in calls
+            )
+            extra["tool_calls"] = calls
+        return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
+
+    def final(self) -> ChatResponse:
+        """The whole answer (``delta=""``); raises if the stream ended before finishing."""
+        return chat_response(self._acc.completion(), raw=self._raw, delta="")
+
+
+# ---------------------------------------------------------------------------- tool selections
+
+
+def tool_selections(
+    message: ChatMessage,
+    *,
+    error_on_no_tool_call: bool = True,
+    error_on_invalid_args: bool = False,
+) -> list[ToolSelection]:
+    """``ToolSelection``s for the tool calls of an assistant message.
+
+    Arguments that are not a JSON object are read as partial JSON (a stream in progress), else
+    as ``{}`` -- what LlamaIndex's OpenAI integration does -- unless ``error_on_invalid_args``,
+    which raises a ``ValueError`` naming the tool and the JSON error instead.
+    """
+    calls = [
+        (b.tool_call_id or "", b.tool_name, b.tool_kwargs)
+        for b in message.blocks
+        if isinstance(b, ToolCallBlock)
+    ]
+    if not calls:
+        for raw in message.additional_kwargs.get("tool_calls") or ():
+            wire = _wire_call(raw)
+            fn = wire["function"]
+            calls.append((wire["id"], fn["name"], fn["arguments"]))
+    if not calls:
+        if error_on_no_tool_call:
+            answer = (message.content or "")[:200]
+            raise ValueError(
+                f"Expected at least one tool call, but got 0 tool calls; the model answered "
+                f"with text: {answer!r}"
+            )
+        return []
+    out = []
+    for call_id, name, arguments in calls:
+        args = arguments if isinstance(arguments, dict) else _args(name, arguments,
+                                                                    error_on_invalid_args)
+        out.append(ToolSelection(tool_id=call_id, tool_name=name, tool_kwargs=args))
+    return out
+
+
+def _args(name: str, text: str, strict: bool) -> JSONDict:
+    args, error = parse_arguments(text)
+    if args is not None:
+        return args
+    if strict:
+        raise ValueError(f"The model called tool {name!r} with invalid arguments: {error}: "
+                         f"{text[:200]!r}")
+    try:
+        partial = parse_partial_json(text)
+    except (ValueError, TypeError):
+        return {}
+    return partial if isinstance(partial, dict) else {}
+
+
+def force_single_tool_call(response: ChatResponse) -> None:
+    """Keep only the first tool call (blocks and ``additional_kwargs``) of a response."""
+    message = response.message
+    seen = False
+    blocks = []
+    for block in message.blocks:
+        if isinstance(block, ToolCallBlock):
+            if seen:
+                continue
+            seen = True
+        blocks.append(block)
+    message.blocks = blocks
+    calls = message.additional_kwargs.get("tool_calls")
+    if isinstance(calls, list) and len(calls) > 1:
+        message.additional_kwargs["tool_calls"] = calls[:1]
+
+
+# ---------------------------------------------------------------------------- structured output
+
+
+def json_schema_format(output_cls: type[BaseModel], *, strict: bool = False) -> JSONDict:
+    """``response_format`` asking for JSON matching ``output_cls``.
+
+    With ``strict`` the schema is rewritten by openai's own helper into the strict subset
+    (every field required, no extra properties).
+    """
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", output_cls.__name__)[:64] or "output"
+    if strict:
+        from openai import pydantic_function_tool  # openai is slow to import; rarely needed
+
+        schema = pydantic_function_tool(output_cls)["function"]["parameters"]
+    else:
+        schema = output_cls.model_json_schema()
+    spec: JSONDict = {"name": name, "schema": schema}
+    if strict:
+        spec["strict"] = True
+    return {"type": "json_schema", "json_schema": spec}
