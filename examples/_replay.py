@@ -22,10 +22,18 @@ CASSETTES = ROOT / "cassettes" / "examples"
 MODELS = CASSETTES / "models.json"
 
 
-def _mode() -> str:
+def _detect_mode() -> str:
     if os.environ.get("RUNCRATE_RECORD_EXAMPLES") == "1":
         return "record"
     return "live" if os.environ.get("RUNCRATE_API_KEY") else "replay"
+
+
+# Decided once, before replay puts a placeholder key into the environment.
+_MODE = _detect_mode()
+
+
+def _mode() -> str:
+    return _MODE
 
 
 def chat_model() -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from _replay import chat_model, session
 from langchain.agents import create_agent
+from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
+from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
 from langchain_runcrate import ChatRuncrate
@@ -15,15 +17,29 @@ from langchain_runcrate import ChatRuncrate
 @tool
 def get_order_status(order_id: str) -> str:
     """Look up the shipping status of an order by its id."""
-    statuses = {"A-1001": "shipped on 2026-11-20, arriving 2026-11-27"}
+    statuses = {"A-1001": "Order A-1001 shipped on 2026-11-20 and arrives on 2026-11-27."}
     return statuses.get(order_id, "no such order")
+
+
+@wrap_model_call
+def answer_after_tool_result(request: ModelRequest, handler) -> ModelResponse:  # type: ignore[no-untyped-def]  # handler type is internal
+    """Once a tool result is in, ask for the answer in words, without tools.
+
+    Small models (like the 0.5B one the replayed exchanges were recorded with) tend to call the
+    same tool again and again; one tool round is all this task needs.
+    """
+    if request.messages and request.messages[-1].type == "tool":
+        nudge = HumanMessage("Now answer my question in one plain sentence, without JSON.")
+        request = request.override(tools=[], messages=[*request.messages, nudge])
+    return handler(request)
 
 
 def main() -> None:
     with session("langchain_agent"):
         llm = ChatRuncrate(model=chat_model(), temperature=0, max_tokens=200)
         agent = create_agent(llm, tools=[get_order_status],
-                             system_prompt="Answer using the tools. Be brief.")
+                             system_prompt="Answer using the tools. Be brief.",
+                             middleware=[answer_after_tool_result])
         result = agent.invoke(
             {"messages": [{"role": "user", "content": "Where is my order A-1001?"}]}
         )

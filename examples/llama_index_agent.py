@@ -16,12 +16,14 @@ from llama_index_runcrate import RuncrateLLM
 
 def multiply(a: int, b: int) -> int:
     """Multiply two integers and return the product."""
-    return a * b
+    return int(a) * int(b)  # small models sometimes send numbers as strings
 
 
 async def run() -> None:
     agent = FunctionAgent(
-        tools=[FunctionTool.from_defaults(fn=multiply)],
+        # return_direct: the tool's result is the answer, so the agent stops after one round
+        # (small models otherwise tend to call the same tool again and again).
+        tools=[FunctionTool.from_defaults(fn=multiply, return_direct=True)],
         llm=RuncrateLLM(model=chat_model(), temperature=0, max_tokens=200),
         system_prompt="Use the multiply tool for arithmetic, then answer briefly.",
     )

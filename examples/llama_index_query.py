@@ -21,8 +21,14 @@ def main() -> None:
         Settings.llm = RuncrateLLM(model=chat_model(), temperature=0, max_tokens=120)
         Settings.embed_model = RuncrateEmbedding(model_name=embedding_model(),
                                                  base_url=embeddings_base_url())
-        documents = SimpleDirectoryReader(str(DATA), filename_as_id=True).load_data()
-        documents.sort(key=lambda d: d.doc_id)
+        # Only the file name as metadata: an absolute path would change the embedded text (and
+        # the recorded requests) from machine to machine.
+        documents = SimpleDirectoryReader(
+            str(DATA), file_metadata=lambda path: {"file_name": Path(path).name}
+        ).load_data()
+        for doc in documents:
+            doc.id_ = doc.metadata["file_name"]
+        documents.sort(key=lambda d: d.id_)
         index = VectorStoreIndex.from_documents(documents)
         engine = index.as_query_engine(similarity_top_k=2)
         response = engine.query(QUESTION)
