@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -31,6 +32,7 @@ from typing import Any
 MODEL = "bench-model"
 STREAM_CHUNKS = 200
 CREATED = 1_700_000_000
+COMPLETION_TEXT = "Hello! How can I help you today?"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 
 
@@ -49,7 +51,7 @@ def completion_body() -> bytes:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
+                    "message": {"role": "assistant", "content": COMPLETION_TEXT},
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -104,10 +106,17 @@ def models_body() -> bytes:
                     "created": CREATED,
                     "owned_by": "bench",
                     "context_length": 32768,
+                    "input_modalities": ["text"],
+                    "output_modalities": ["text"],
+                    "supported_features": ["tools", "structured_outputs"],
                 }
             ],
         }
     )
+
+
+def _error(message: str) -> bytes:
+    return _json_bytes({"error": {"message": message, "type": "invalid_request_error"}})
 
 
 def _response(status: int, content_type: str, body: bytes) -> bytes:
@@ -142,8 +151,8 @@ class Responses:
         self.completion = _response(200, "application/json", completion_body())
         self.stream = _chunked_response("text/event-stream; charset=utf-8", stream_events(n_chunks))
         self.models = _response(200, "application/json", models_body())
-        self.not_found = _response(404, "application/json", _json_bytes({"error": {"message": "not found"}}))
-        self.bad = _response(400, "application/json", _json_bytes({"error": {"message": "bad request"}}))
+        self.not_found = _response(404, "application/json", _error("not found"))
+        self.bad = _response(400, "application/json", _error("bad request"))
 
 
 class _HTTPProtocol(asyncio.Protocol):
@@ -244,10 +253,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         parser.error("this server only listens on loopback")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.host, args.port, args.chunks))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
