@@ -30,35 +30,29 @@ def reset_delay(headers: httpx2.Headers | None) -> float | None:
     return min(max(delay, 0.0), RATE_LIMIT_RESET_CAP)
 
 
-class RuncrateOpenAI(openai.OpenAI):
+class _RuncrateBehaviour:
+    """What both clients change in openai's request path: error classes and rate-limit waits."""
+
+    api_key: str
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx2.Response
+    ) -> openai.APIStatusError:
+        return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
+
+    def _calculate_retry_timeout(
+        self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
+    ) -> float:
+        delay = reset_delay(response_headers)
+        if delay is not None:
+            return delay
+        parent: Any = super()
+        return float(parent._calculate_retry_timeout(remaining_retries, options, response_headers))
+
+
+class RuncrateOpenAI(_RuncrateBehaviour, openai.OpenAI):
     """``openai.OpenAI`` that raises this package's typed errors and honours X-RateLimit-Reset."""
 
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx2.Response
-    ) -> openai.APIStatusError:
-        return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
 
-    def _calculate_retry_timeout(
-        self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
-    ) -> float:
-        delay = reset_delay(response_headers)
-        if delay is not None:
-            return delay
-        return super()._calculate_retry_timeout(remaining_retries, options, response_headers)
-
-
-class AsyncRuncrateOpenAI(openai.AsyncOpenAI):
+class AsyncRuncrateOpenAI(_RuncrateBehaviour, openai.AsyncOpenAI):
     """Async twin of :class:`RuncrateOpenAI`."""
-
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx2.Response
-    ) -> openai.APIStatusError:
-        return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
-
-    def _calculate_retry_timeout(
-        self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
-    ) -> float:
-        delay = reset_delay(response_headers)
-        if delay is not None:
-            return delay
-        return super()._calculate_retry_timeout(remaining_retries, options, response_headers)

@@ -19,6 +19,8 @@ def vcr_config() -> dict[str, Any]:
 
 def pytest_recording_configure(config: Any, vcr: Any) -> None:
     vcr.register_matcher("json_body", vcr_support.json_body_matcher)
+    # Same safe loader as vcr's own "yaml"; streams are written as readable blocks.
+    vcr.register_serializer("yaml", vcr_support.ReadableYamlSerializer())
 
 
 @pytest.fixture(scope="module")

@@ -1,98 +1,206 @@
 """VCR set-up shared by every cassette-backed test: matching, scrubbing, where cassettes live.
 
-Cassettes are recordings of real exchanges; only :func:`scrub_request` and
-:func:`scrub_response` may change what is written, and only to remove secrets.
+Cassettes are recordings of real exchanges made by ``scripts/record``; only
+:func:`scrub_request` and :func:`scrub_response` may change what is written, and only to
+remove secrets. Replay matches on method, path and the parsed JSON body (never scheme, host
+or port), so cassettes recorded against any server replay against the default Runcrate URL.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+from vcr.serializers import yamlserializer
+
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
 RECORDING_INFO = CASSETTES / "recording.json"
 
-# What a scrubbed secret becomes; deliberately not shaped like a real key.
+# What a scrubbed key becomes; deliberately not shaped like a real key.
 PLACEHOLDER = "rc_live_<redacted>"
-SECRET_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "set-cookie",
-                  "proxy-authorization")
+BEARER_PLACEHOLDER = "Bearer <redacted>"
+SECRET_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+)
 KEY_PATTERN = re.compile(r"rc_live_[A-Za-z0-9_\-]+")
-BEARER_PATTERN = re.compile(r"[Bb]earer\s+[A-Za-z0-9_.\-]{8,}")
+# A token is 8+ token characters not followed by "<", so "Bearer rc_live_<redacted>" is not one.
+BEARER_PATTERN = re.compile(r"[Bb]earer\s+[A-Za-z0-9_.~+/=\-]{8,}(?![A-Za-z0-9_.~+/=\-<])")
+
+# The model id the local llama.cpp server reports; the default when nothing says otherwise.
+LOCAL_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
-def _scrub_text(text: str) -> str:
-    return KEY_PATTERN.sub(lambda m: PLACEHOLDER if m.group(0) != PLACEHOLDER else m.group(0),
-                           text)
+# ---------------------------------------------------------------------- scrubbing
 
 
-def _scrub_headers(headers: dict[str, Any]) -> dict[str, Any]:
+def scrub_text(text: str) -> str:
+    """``text`` with every ``rc_live_`` key and bearer token replaced by a placeholder."""
+    text = BEARER_PATTERN.sub(BEARER_PLACEHOLDER, text)
+    return KEY_PATTERN.sub(PLACEHOLDER, text)
+
+
+def _scrub_headers(headers: Any) -> None:
     for name in list(headers):
         if name.lower() in SECRET_HEADERS:
             del headers[name]
-        else:
-            value = headers[name]
-            if isinstance(value, list):
-                headers[name] = [_scrub_text(str(v)) for v in value]
-            elif isinstance(value, str):
-                headers[name] = _scrub_text(value)
-    return headers
+            continue
+        value = headers[name]
+        if isinstance(value, list):
+            headers[name] = [scrub_text(str(v)) for v in value]
+        elif isinstance(value, str):
+            headers[name] = scrub_text(value)
 
 
 def _scrub_body(body: Any) -> Any:
     if isinstance(body, bytes):
         try:
-            return _scrub_text(body.decode("utf-8")).encode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
-            return body
+            return body  # binary (an image, a compressed body): no text key can hide in it
+        scrubbed = scrub_text(text)
+        return body if scrubbed == text else scrubbed.encode("utf-8")
     if isinstance(body, str):
-        return _scrub_text(body)
+        return scrub_text(body)
     return body
 
 
 def scrub_request(request: Any) -> Any:
-    """Remove keys from a request before it is written (headers, URI, body)."""
+    """Remove keys from a request before it is written or matched (headers, URI, body).
+
+    vcr runs this on a copy of every request, both when recording and when looking for a
+    recorded answer, so both sides are compared scrubbed.
+    """
     _scrub_headers(request.headers)
-    request.uri = _scrub_text(request.uri)
-    request.body = _scrub_body(request.body)
+    request.uri = scrub_text(request.uri)
+    body = request.body
+    if isinstance(body, (bytes, str)):
+        request.body = _scrub_body(body)
     return request
 
 
 def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     """Remove keys and cookies from a response before it is written."""
-    _scrub_headers(response.get("headers", {}))
-    body = response.get("body", {})
+    _scrub_headers(response.get("headers") or {})
+    body = response.get("body")
     if isinstance(body, dict) and "string" in body:
         body["string"] = _scrub_body(body["string"])
     return response
 
 
+def find_secrets(text: str) -> list[str]:
+    """Every bearer token or ``rc_live_`` key in ``text`` other than the placeholders."""
+    # Neither pattern matches a placeholder: "<" cannot appear in a key or a token.
+    found = [m.group(0) for m in KEY_PATTERN.finditer(text)]
+    return found + [m.group(0) for m in BEARER_PATTERN.finditer(text)]
+
+
+# ---------------------------------------------------------------------- matching
+
+def _canonical_ids(body: Any) -> Any:
+    """``body`` with tool-call ids replaced by their order of first appearance.
+
+    Tool-call ids in a request are either the server's (recorded, so stable in replay) or
+    made by the caller, and those may be random: langchain-core's ``tool_example_to_messages``
+    gives few-shot tool calls uuid4 ids. Comparing them by position keeps the check that an
+    assistant's tool call and the tool message answering it are linked, without the value.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return body
+    names: dict[str, str] = {}
+
+    def alias(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return names.setdefault(value, f"<tool-call-id-{len(names)}>")
+
+    messages = []
+    for message in body["messages"]:
+        if isinstance(message, dict):
+            message = dict(message)
+            if isinstance(message.get("tool_calls"), list):
+                message["tool_calls"] = [
+                    {**call, "id": alias(call.get("id"))} if isinstance(call, dict) else call
+                    for call in message["tool_calls"]
+                ]
+            if "tool_call_id" in message:
+                message["tool_call_id"] = alias(message["tool_call_id"])
+        messages.append(message)
+    return {**body, "messages": messages}
+
+
 def _json_body(request: Any) -> Any:
     raw = request.body
-    if raw is None:
+    if raw is None or raw == b"":
         return None
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     try:
-        return json.loads(raw)
+        return _canonical_ids(json.loads(raw))
     except (TypeError, ValueError):
         return raw
 
 
 def json_body_matcher(r1: Any, r2: Any) -> None:
-    """Match on the parsed JSON body, so key order and whitespace do not matter."""
+    """Match on the parsed JSON body: key order, whitespace and client-made ids don't count."""
     a, b = _json_body(r1), _json_body(r2)
     if a != b:
         raise AssertionError(f"JSON bodies differ: {a!r} != {b!r}")
 
 
+# ---------------------------------------------------------------------- serializing
+
+
+class _ReadableDumper(yamlserializer._CassetteDumper):
+    """vcr's safe cassette dumper, writing multi-line strings (SSE streams) as blocks."""
+
+
+def _represent_str(dumper: Any, data: str) -> Any:
+    # The emitter falls back to a quoted scalar whenever a block cannot hold the text
+    # exactly (trailing spaces, control characters), so this never changes what loads.
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ReadableDumper.add_representer(str, _represent_str)
+
+
+class ReadableYamlSerializer:
+    """vcr's ``yaml`` serializer (same safe loader) with streams readable line by line."""
+
+    @staticmethod
+    def deserialize(cassette_string: str) -> Any:
+        return yamlserializer.deserialize(cassette_string)
+
+    @staticmethod
+    def serialize(cassette_dict: dict[str, Any]) -> str:
+        return str(
+            yaml.dump(cassette_dict, Dumper=_ReadableDumper, allow_unicode=True, width=100)
+        )
+
+
+# ---------------------------------------------------------------------- configuration
+
+
 def vcr_config() -> dict[str, Any]:
-    """pytest-recording's configuration: replay by default, match method+path+JSON body."""
-    return {
-        "record_mode": "none",
+    """pytest-recording's configuration: match method+path+JSON body, scrub before writing.
+
+    Outside ``scripts/record`` the record mode is pinned to ``none``, whatever
+    ``--record-mode`` says: a replay can never reach a server or rewrite a cassette, and
+    recording needs the settings the script exports. While recording, ``--record-mode``
+    (set by the script) decides.
+    """
+    config: dict[str, Any] = {
         "match_on": ("method", "path", "json_body"),
         "filter_headers": list(SECRET_HEADERS),
         "before_record_request": scrub_request,
@@ -100,15 +208,18 @@ def vcr_config() -> dict[str, Any]:
         "decode_compressed_response": True,
         "serializer": "yaml",
     }
+    if not recording():
+        config["record_mode"] = "none"
+    return config
 
 
 def recording() -> bool:
-    """True while ``scripts/record`` runs (record mode other than none)."""
+    """True while ``scripts/record`` runs."""
     return os.environ.get("RUNCRATE_RECORDING") == "1"
 
 
 def recorded_info() -> dict[str, Any]:
-    """What ``scripts/record`` wrote about the last recording (models, server)."""
+    """What ``scripts/record`` wrote about the recording (models, server, dates)."""
     if RECORDING_INFO.exists():
         data: dict[str, Any] = json.loads(RECORDING_INFO.read_text())
         return data
@@ -120,3 +231,63 @@ def setting(name: str, default: str) -> str:
     if recording():
         return os.environ.get(name) or default
     return str(recorded_info().get(name) or default)
+
+
+def optional_setting(name: str) -> str | None:
+    """Like :func:`setting` for settings that may be absent (``RUNCRATE_TEST_VISION_MODEL``)."""
+    value = setting(name, "")
+    return value or None
+
+
+def base_url(kind: str = "chat") -> str | None:
+    """Where to send ``kind`` ("chat", "reasoning", "embeddings") requests.
+
+    While recording: the server given to ``scripts/record``. In replay: ``None``, so the
+    adapters use their default (``RUNCRATE_BASE_URL`` unset: https://api.runcrate.ai/v1) and
+    the cassette answers.
+    """
+    if not recording():
+        return None
+    env = {
+        "chat": "RUNCRATE_BASE_URL",
+        "reasoning": "RUNCRATE_REASONING_BASE_URL",
+        "embeddings": "RUNCRATE_EMBEDDINGS_BASE_URL",
+    }[kind]
+    return os.environ.get(env) or os.environ.get("RUNCRATE_BASE_URL") or None
+
+
+def chat_model() -> str:
+    return setting("RUNCRATE_TEST_MODEL", LOCAL_MODEL)
+
+
+def reasoning_model() -> str:
+    return setting("RUNCRATE_TEST_REASONING_MODEL", chat_model())
+
+
+def embedding_model() -> str:
+    return setting("RUNCRATE_TEST_EMBEDDING_MODEL", chat_model())
+
+
+def override_model() -> str:
+    return setting("RUNCRATE_TEST_OVERRIDE_MODEL", reasoning_model())
+
+
+def vision_model() -> str | None:
+    return optional_setting("RUNCRATE_TEST_VISION_MODEL")
+
+
+def note_recorded_folders(folders: set[str]) -> None:
+    """Stamp ``recording.json`` with the date and settings each cassette folder was recorded
+    with (called at the end of a recording session)."""
+    if not folders:
+        return
+    info = recorded_info()
+    stamp = {
+        "recorded_on": datetime.date.today().isoformat(),
+        "server": os.environ.get("RUNCRATE_RECORDED_SERVER", ""),
+        **{k: v for k, v in info.items() if k.startswith("RUNCRATE_TEST_")},
+    }
+    per_folder = info.setdefault("folders", {})
+    for folder in sorted(folders):
+        per_folder[folder] = stamp
+    RECORDING_INFO.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
