@@ -1,0 +1,84 @@
+"""Fixtures of the fault-injection suite: a real HTTP server on 127.0.0.1 and the call paths.
+
+The server (``tests/support/fake_openai_server.py``) runs in a daemon thread on an ephemeral
+port. One is started per test module and stopped when the module ends (``running_server``
+always stops it); ``fake_server`` resets its queue, records and counters before and after each
+test. It is bounded: a connection idle or stuck mid-request longer than ``READ_TIMEOUT`` is
+dropped, and every adapter built by ``cases`` has a finite client timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runcrate_integrations import catalog
+from tests.reliability.cases import METHODS, ChatCase, EmbedCase, Framework, Mode
+from tests.support.fake_openai_server import FakeOpenAIServer, running_server
+
+# Longer than any one module runs, so pooled keep-alive connections are not cut between tests.
+READ_TIMEOUT = 30.0
+
+FRAMEWORKS: tuple[Framework, ...] = ("langchain", "llama_index")
+MODES: tuple[Mode, ...] = ("invoke", "ainvoke", "stream", "astream")
+
+
+@pytest.fixture(scope="module")
+def _module_server() -> Iterator[FakeOpenAIServer]:
+    with running_server(read_timeout=READ_TIMEOUT) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_server(_module_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
+    """The module's fake server, empty: echo mode, no queued faults, no recorded requests."""
+    _module_server.reset()
+    yield _module_server
+    _module_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # Nothing may come from the caller's environment or another test's catalog.
+    monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
+    monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
+    catalog.clear_cache()
+    yield
+    catalog.clear_cache()
+
+
+def _chat_ids(params: tuple[Framework, Mode]) -> str:
+    framework, mode = params
+    return f"{framework}.{METHODS[framework][mode]}"
+
+
+@pytest.fixture(params=[(f, m) for f in FRAMEWORKS for m in MODES], ids=_chat_ids)
+def chat(request: pytest.FixtureRequest, fake_server: FakeOpenAIServer) -> ChatCase:
+    """Every chat call path: {ChatRuncrate, RuncrateLLM} x {sync, async} x {stream, not}."""
+    framework, mode = request.param
+    return ChatCase(framework, mode, fake_server)
+
+
+@pytest.fixture(params=[(f, m) for f in FRAMEWORKS for m in ("stream", "astream")], ids=_chat_ids)
+def stream_chat(request: pytest.FixtureRequest, fake_server: FakeOpenAIServer) -> ChatCase:
+    """The streaming chat call paths only."""
+    framework, mode = request.param
+    return ChatCase(framework, mode, fake_server)
+
+
+@pytest.fixture(params=[(f, m) for f in FRAMEWORKS for m in ("invoke", "ainvoke")], ids=_chat_ids)
+def whole_chat(request: pytest.FixtureRequest, fake_server: FakeOpenAIServer) -> ChatCase:
+    """The non-streaming chat call paths only."""
+    framework, mode = request.param
+    return ChatCase(framework, mode, fake_server)
+
+
+@pytest.fixture(
+    params=[(f, m) for f in FRAMEWORKS for m in ("sync", "async")],
+    ids=lambda p: f"{'RuncrateEmbeddings' if p[0] == 'langchain' else 'RuncrateEmbedding'}.{p[1]}",
+)
+def embed(request: pytest.FixtureRequest, fake_server: FakeOpenAIServer) -> EmbedCase:
+    """Both embeddings classes, sync and async."""
+    framework, mode = request.param
+    return EmbedCase(framework, mode, fake_server)
