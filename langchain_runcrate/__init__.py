@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         RuncratePermissionDeniedError,
         RuncrateRateLimitError,
         RuncrateResponseFormatError,
+        RuncrateStreamErrorEvent,
         RuncrateStreamInterruptedError,
         RuncrateTimeoutError,
     )
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .embeddings import RuncrateEmbeddings
 
 _ERRORS = (
+    "RuncrateStreamErrorEvent",
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",
@@ -50,6 +52,7 @@ _ERRORS = (
     "RuncratePermissionDeniedError",
     "RuncrateRateLimitError",
     "RuncrateResponseFormatError",
+    "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
 )
@@ -78,6 +81,7 @@ __all__ = [
     "RuncratePermissionDeniedError",
     "RuncrateRateLimitError",
     "RuncrateResponseFormatError",
+    "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
     "__version__",

@@ -41,6 +41,7 @@ __all__ = [
     "RuncratePermissionDeniedError",
     "RuncrateRateLimitError",
     "RuncrateResponseFormatError",
+    "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
     "to_langchain_error",
@@ -103,6 +104,10 @@ class RuncrateStreamInterruptedError(core.StreamInterruptedError, ModelConnectio
     """The stream stopped before the server finished the answer."""
 
 
+class RuncrateStreamErrorEvent(core.StreamErrorEvent, ModelAPIError):
+    """The server reported an error inside a stream that had already started."""
+
+
 class RuncrateTimeoutError(core.RuncrateError, openai.APITimeoutError, ModelTimeoutError):
     """The request timed out (after the client's own retries)."""
 
@@ -123,6 +128,7 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.InternalServerError: RuncrateInternalServerError,
     core.APIStatusError: RuncrateAPIStatusError,
     core.StreamInterruptedError: RuncrateStreamInterruptedError,
+    core.StreamErrorEvent: RuncrateStreamErrorEvent,
     openai.APIResponseValidationError: RuncrateResponseFormatError,
     openai.APITimeoutError: RuncrateTimeoutError,
     openai.APIConnectionError: RuncrateConnectionError,

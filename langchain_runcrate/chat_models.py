@@ -34,6 +34,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
+from langchain_core.tracers._streaming import _StreamingCallbackHandler  # what core checks
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
@@ -252,10 +253,18 @@ class ChatRuncrate(BaseChatModel):
         return rt
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _RUNTIME_FIELDS:
+            super().__setattr__(name, value)
+            return
+        # The precomputed params and client would be stale: rebuild (and re-check) now, and
+        # put the old value back if the new one is rejected.
+        old = getattr(self, name)
         super().__setattr__(name, value)
-        if name in _RUNTIME_FIELDS:
-            # The precomputed params and client would be stale; rebuild (and re-check) now.
+        try:
             self._rt = self._new_runtime()
+        except Exception:
+            super().__setattr__(name, old)
+            raise
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
@@ -373,6 +382,31 @@ class ChatRuncrate(BaseChatModel):
             extra_body=extra_body,
         )
 
+    # invoke() on a `streaming=True` model: langchain-core would merge the streamed chunks,
+    # reading a truncated tool call's JSON as valid partial JSON. Instead _generate streams
+    # (tokens still reach callbacks) and builds the answer from the core's folded stream, so it
+    # equals what a non-streamed call returns. Explicit stream()/astream() and attached
+    # streaming handlers keep langchain-core's path.
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        should = super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+        if should and "stream" not in kwargs and self._folds_stream(kwargs):
+            handlers = run_manager.handlers if run_manager else []
+            return any(isinstance(h, _StreamingCallbackHandler) for h in handlers)
+        return should
+
+    def _folds_stream(self, kwargs: Mapping[str, Any]) -> bool:
+        return (
+            self.streaming
+            and "streaming" in self.model_fields_set
+            and not self._streaming_disabled(**kwargs)
+        )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -380,10 +414,20 @@ class ChatRuncrate(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._body(messages, stop, kwargs, stream=False)
+        folded = self._folds_stream(kwargs)
+        body = self._body(messages, stop, kwargs, stream=folded)
         with translate_errors():
-            data = api.post_json(self.client, _PATH, body)
-            return completion_to_result(parse_completion(data))
+            if not folded:
+                return completion_to_result(
+                    parse_completion(api.post_json(self.client, _PATH, body))
+                )
+            acc = StreamAccumulator()
+            with closing(_generator(api.stream_json(self.client, _PATH, body))) as chunks:
+                for raw in chunks:
+                    for chunk in stream_chunks(acc, raw):
+                        if run_manager:
+                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            return completion_to_result(acc.completion())
 
     async def _agenerate(
         self,
@@ -392,10 +436,20 @@ class ChatRuncrate(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._body(messages, stop, kwargs, stream=False)
+        folded = self._folds_stream(kwargs)
+        body = self._body(messages, stop, kwargs, stream=folded)
         with translate_errors():
-            data = await api.apost_json(self.async_client, _PATH, body)
-            return completion_to_result(parse_completion(data))
+            if not folded:
+                data = await api.apost_json(self.async_client, _PATH, body)
+                return completion_to_result(parse_completion(data))
+            acc = StreamAccumulator()
+            stream = _agenerator(api.astream_json(self.async_client, _PATH, body))
+            async with aclosing(stream) as chunks:
+                async for raw in chunks:
+                    for chunk in stream_chunks(acc, raw):
+                        if run_manager:
+                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            return completion_to_result(acc.completion())
 
     # Tokens reach callbacks through BaseChatModel, which reports every yielded chunk;
     # reporting them here as well would deliver each token twice.

@@ -40,7 +40,7 @@ class RuncrateEmbeddings(Serializable, Embeddings):
     """
 
     # A misspelt option (dimension=, chunksize=) is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     model: str = Field(description="Embedding model id, e.g. 'BAAI/bge-m3'.")
     api_key: SecretStr | None = Field(

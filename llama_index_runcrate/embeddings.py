@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
 from runcrate_integrations.client import ClientSettings
@@ -45,6 +45,14 @@ class RuncrateEmbedding(BaseEmbedding):
         query = await embed_model.aget_query_embedding("What does Runcrate run?")
         ```
     """
+
+    # extra="forbid": a misspelt option (dimension=...) fails; errors never echo the key.
+    model_config = ConfigDict(
+        protected_namespaces=("pydantic_model_",),
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+    )
 
     model_name: str = Field(
         validation_alias=AliasChoices("model_name", "model"),

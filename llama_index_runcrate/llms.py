@@ -91,7 +91,8 @@ class RuncrateLLM(FunctionCallingLLM):
         print(Settings.llm.complete("Say hi").text)
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # extra="forbid": a misspelt option fails; hide_input_in_errors: errors never echo the key.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
 
     model: str = Field(min_length=1, description="Runcrate model id, e.g. 'deepseek/deepseek-v3.2'")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ResponseFormatError,
         RuncrateAPIError,
         RuncrateError,
+        StreamErrorEvent,
         StreamInterruptedError,
     )
 
@@ -35,7 +36,7 @@ _ERRORS = frozenset({
     "APIStatusError", "AuthenticationError", "BadRequestError", "ContextLengthExceededError",
     "InsufficientCreditsError", "InternalServerError", "MissingAPIKeyError", "NotFoundError",
     "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "RuncrateAPIError",
-    "RuncrateError", "StreamInterruptedError",
+    "RuncrateError", "StreamErrorEvent", "StreamInterruptedError",
 })
 
 
@@ -67,6 +68,7 @@ __all__ = [
     "ResponseFormatError",
     "RuncrateAPIError",
     "RuncrateError",
+    "StreamErrorEvent",
     "StreamInterruptedError",
     "__version__",
     "alist_models",

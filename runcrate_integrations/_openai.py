@@ -40,6 +40,13 @@ class _RuncrateBehaviour:
     ) -> openai.APIStatusError:
         return make_status_error(err_msg, body=body, response=response, secret=self.api_key)
 
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        # 402 cannot succeed until someone adds credits, whatever x-should-retry says.
+        if response.status_code == 402:
+            return False
+        parent: Any = super()
+        return bool(parent._should_retry(response))
+
     def _calculate_retry_timeout(
         self, remaining_retries: int, options: Any, response_headers: httpx2.Headers | None = None
     ) -> float:

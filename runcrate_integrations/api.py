@@ -39,12 +39,19 @@ def _malformed(path: str, exc: json.JSONDecodeError) -> Exception:
     return ResponseFormatError(f"Runcrate returned malformed JSON from {path}: {exc}")
 
 
-def _stream_error(path: str, exc: Exception) -> Exception | None:
+def _stream_error(path: str, exc: Exception, secret: str | None) -> Exception | None:
     """The error to raise for a failure while reading a stream (None: re-raise as is)."""
     import openai
 
-    from .errors import ResponseFormatError, StreamInterruptedError
+    from .errors import (
+        ResponseFormatError,
+        RuncrateError,
+        StreamInterruptedError,
+        make_stream_error,
+    )
 
+    if isinstance(exc, RuncrateError):
+        return None
     if isinstance(exc, json.JSONDecodeError):
         return ResponseFormatError(f"Runcrate sent a stream line that is not JSON: {exc}")
     if isinstance(exc, openai.APIConnectionError) and not isinstance(
@@ -55,6 +62,8 @@ def _stream_error(path: str, exc: Exception) -> Exception | None:
             "the partial answer was discarded.",
             request=exc.request,
         )
+    if type(exc) is openai.APIError:  # an {"error": ...} event inside the stream
+        return make_stream_error(exc.body, request=exc.request, secret=secret)
     return None
 
 
@@ -126,11 +135,12 @@ def stream_json(
         try:
             for chunk in stream:
                 yield _require_dict(chunk, "stream chunk")
-        except (json.JSONDecodeError, openai.APIConnectionError) as exc:
-            translated = _stream_error(path, exc)
+        except (json.JSONDecodeError, openai.APIError) as exc:
+            translated = _stream_error(path, exc, client.api_key)
             if translated is None:
                 raise
-            raise translated from exc
+            # An error event's original exception repeats its text unredacted: drop it.
+            raise translated from (None if type(exc) is openai.APIError else exc)
 
 
 async def astream_json(
@@ -155,8 +165,9 @@ async def astream_json(
         try:
             async for chunk in stream:
                 yield _require_dict(chunk, "stream chunk")
-        except (json.JSONDecodeError, openai.APIConnectionError) as exc:
-            translated = _stream_error(path, exc)
+        except (json.JSONDecodeError, openai.APIError) as exc:
+            translated = _stream_error(path, exc, client.api_key)
             if translated is None:
                 raise
-            raise translated from exc
+            # An error event's original exception repeats its text unredacted: drop it.
+            raise translated from (None if type(exc) is openai.APIError else exc)

@@ -91,6 +91,13 @@ class InternalServerError(RuncrateAPIError, openai.InternalServerError):
     """5xx: a server failure; retried with backoff before this is raised."""
 
 
+class StreamErrorEvent(RuncrateAPIError, openai.APIError):
+    """The server reported an error inside a stream that had started with HTTP 200."""
+
+    def __init__(self, message: str, *, request: httpx2.Request, body: object) -> None:
+        super().__init__(message, request, body=body)
+
+
 class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
     """The server answered 2xx with a body this package cannot use (bad JSON, no choices)."""
 
@@ -147,6 +154,34 @@ def _describe(status: int, body: object, fallback: str) -> tuple[str, object]:
     return f"{label}: {text}", data
 
 
+def redact(value: Any, secret: str | None) -> Any:
+    """``value`` with every occurrence of ``secret`` replaced by ``***`` (strings, dicts, lists)."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, Mapping):
+        return {k: redact(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secret) for v in value]
+    return value
+
+
+def make_stream_error(
+    error: object, *, request: httpx2.Request, secret: str | None = None
+) -> StreamErrorEvent:
+    """Translate an ``{"error": {...}}`` event received inside a 200 stream."""
+    data = redact(error, secret)
+    if isinstance(data, Mapping):
+        code, text = _code(data), data.get("message") or "the server reported an error"
+    else:
+        code, text = None, str(data)
+    label = "Runcrate API error in stream" + (f" ({code})" if code is not None else "")
+    err = StreamErrorEvent(f"{label}: {text}", request=request, body=data)
+    err._set_fields(data)
+    return err
+
+
 def make_status_error(
     fallback_message: str,
     *,
@@ -159,7 +194,8 @@ def make_status_error(
     ``secret`` (the API key) is blanked out of the message in case a server echoes it back.
     """
     status = response.status_code
-    message, data = _describe(status, body, fallback_message)
+    body = redact(body, secret)
+    message, data = _describe(status, body, redact(fallback_message, secret))
     cls: type[RuncrateAPIError]
     if status == 400:
         cls = ContextLengthExceededError if _CONTEXT_PATTERNS.search(message) else BadRequestError
@@ -177,8 +213,6 @@ def make_status_error(
         cls = InternalServerError
     else:
         cls = APIStatusError
-    if secret:
-        message = message.replace(secret, "***")
     err = cls(message, response=response, body=data)
     err._set_fields(data)
     assert isinstance(err, openai.APIStatusError)

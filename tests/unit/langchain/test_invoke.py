@@ -324,6 +324,34 @@ def test_streaming_flag_streams_under_invoke(make_chat: MakeChat) -> None:
     assert message.usage_metadata == {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}
 
 
+async def test_streaming_flag_reports_tokens_to_callbacks(make_chat: MakeChat) -> None:
+    from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+
+    from tests.helpers import sse, text_chunks
+
+    class Tokens(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        def on_llm_new_token(self, token: str, **kwargs: object) -> None:
+            self.tokens.append(token)
+
+    class AsyncTokens(AsyncCallbackHandler):
+        def __init__(self) -> None:
+            self.tokens: list[str] = []
+
+        async def on_llm_new_token(self, token: str, **kwargs: object) -> None:
+            self.tokens.append(token)
+
+    llm, _ = make_chat([sse(text_chunks(["Hel", "lo"])), sse(text_chunks(["a", "b"]))],
+                       streaming=True)
+    sync_handler, async_handler = Tokens(), AsyncTokens()
+    assert llm.invoke("hi", config={"callbacks": [sync_handler]}).content == "Hello"
+    assert "".join(sync_handler.tokens) == "Hello" and len(sync_handler.tokens) >= 2
+    result = await llm.ainvoke("hi", config={"callbacks": [async_handler]})
+    assert result.content == "ab" and "".join(async_handler.tokens) == "ab"
+
+
 def test_disable_streaming_makes_stream_invoke(make_chat: MakeChat) -> None:
     llm, rec = make_chat([completion_body("whole")], disable_streaming=True)
     assert [c.content for c in llm.stream("hi")] == ["whole"]
