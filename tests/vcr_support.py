@@ -107,6 +107,7 @@ def find_secrets(text: str) -> list[str]:
 
 # ---------------------------------------------------------------------- matching
 
+
 def _canonical_ids(body: Any) -> Any:
     """``body`` with tool-call ids replaced by their order of first appearance.
 
@@ -274,6 +275,14 @@ def override_model() -> str:
 
 def vision_model() -> str | None:
     return optional_setting("RUNCRATE_TEST_VISION_MODEL")
+
+
+LOCAL_SERVER_PREFIX = "local llama.cpp"
+
+
+def recorded_on_local_server() -> bool:
+    """True when the cassettes come (or are coming) from ``scripts/record --local``."""
+    return setting("RUNCRATE_RECORDED_SERVER", "").startswith(LOCAL_SERVER_PREFIX)
 
 
 def note_recorded_folders(folders: set[str]) -> None:
