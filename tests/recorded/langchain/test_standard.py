@@ -39,9 +39,10 @@ def _known_failures() -> dict[str, tuple[type[BaseException], str]]:
     return {
         "test_tool_calling[model1]": (
             AssertionError,
-            "ChatRuncrate bug: with output_version='v1', a stream that sends text before a "
-            "tool call merges the tool_call_chunk block into the text block (both get content "
-            "index 0), so the folded message has tool_calls but no 'tool_call' content block"
+            "known limitation (output_version='v1' only): tool_call_chunks carry the tool "
+            "call's own index, the OpenAI convention; when a stream sends text before a tool "
+            "call, langchain-core gives the text block index 0 too and merges the two blocks, "
+            "so the folded message has tool_calls but no 'tool_call' content block"
         ),
         "test_tool_choice": (
             InternalServerError,
