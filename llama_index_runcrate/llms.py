@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import httpx2
 from llama_index.core.base.llms.generic_utils import (
     astream_chat_to_completion_decorator,
     chat_response_to_completion_response,
@@ -59,6 +58,7 @@ from ._messages import (
 )
 
 if TYPE_CHECKING:
+    import httpx2
     from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools.types import BaseTool
 

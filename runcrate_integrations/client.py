@@ -16,7 +16,6 @@ from functools import cached_property
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-import httpx2
 from pydantic import SecretStr
 
 from ._version import __version__
@@ -28,13 +27,16 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
+    import httpx2
+
     from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
+
+    Timeout = float | httpx2.Timeout | None
 
 USER_AGENT = f"runcrate-integrations/{__version__} openai-python/{version('openai')}"
 # The openai client insists on a key; a keyless local server gets this harmless placeholder.
 _NO_KEY = "no-key"
 
-Timeout = float | httpx2.Timeout | None
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,10 @@ class ClientSettings:
 
 
 def _timeout_key(timeout: Timeout) -> Any:
-    return (
-        tuple(sorted(timeout.as_dict().items())) if isinstance(timeout, httpx2.Timeout) else timeout
-    )
+    if timeout is None or isinstance(timeout, (int, float)):
+        return timeout
+    # An httpx2.Timeout (not imported here: httpx2 loads with the client).
+    return tuple(sorted(timeout.as_dict().items()))
 
 
 _lock = threading.Lock()
