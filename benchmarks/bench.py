@@ -109,7 +109,7 @@ class Plan:
             return cls(15, 200, 3.0, 3, 20, 4.0, 3, 5.0, 1, 1.0)
         if anchors_only:  # the anchors carry no target: keep the whole run under two minutes
             return cls(30, 400, 5.0, 4, 40, 6.0, 9, 7.0, 3, 1.0)
-        return cls(40, 700, 8.0, 5, 60, 10.0, 12, 14.0, 3, 1.5)
+        return cls(40, 700, 8.0, 5, 60, 10.0, 12, 14.0, 5, 1.5)
 
 
 # -------------------- server
