@@ -14,8 +14,7 @@ from langchain_core.utils import from_env, secret_from_env
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from runcrate_integrations.client import ClientSettings
-from runcrate_integrations.embeddings import DEFAULT_BATCH_SIZE, Embedder, EmbeddingOptions
+from runcrate_integrations.embeddings import DEFAULT_BATCH_SIZE, Embedder
 from runcrate_integrations.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -90,23 +89,17 @@ class RuncrateEmbeddings(Serializable, Embeddings):
         self._configure()
 
     def _configure(self) -> None:
-        settings = ClientSettings.resolve(
+        self._embedder = Embedder.configure(
+            self.model,
             api_key=self.api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
             default_headers=self.default_headers,
-        )
-        options = EmbeddingOptions(
-            self.model,
             dimensions=self.dimensions,
             encoding_format=self.encoding_format,
             chunk_size=self.chunk_size,
             extra_body=self.extra_body,
-        )
-        self._embedder = Embedder(
-            settings,
-            options,
             http_client=self.http_client,
             http_async_client=self.http_async_client,
         )

@@ -12,11 +12,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from runcrate_integrations.client import ClientSettings
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     Embedder,
-    EmbeddingOptions,
     check_texts,
 )
 from runcrate_integrations.settings import (
@@ -115,23 +113,17 @@ class RuncrateEmbedding(BaseEmbedding):
         return "RuncrateEmbedding"
 
     def _configure(self) -> None:
-        settings = ClientSettings.resolve(
+        self._embedder = Embedder.configure(
+            self.model_name,
             api_key=self.api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
             default_headers=self.default_headers,
-        )
-        options = EmbeddingOptions(
-            self.model_name,
             dimensions=self.dimensions,
             encoding_format=self.encoding_format,
             chunk_size=self.embed_batch_size,
             extra_body=self.extra_body,
-        )
-        self._embedder = Embedder(
-            settings,
-            options,
             http_client=self.http_client,
             http_async_client=self.http_async_client,
         )

@@ -354,6 +354,40 @@ class Embedder:
         self._sync: openai.OpenAI | None = None
         self._async: openai.AsyncOpenAI | None = None
 
+    @classmethod
+    def configure(
+        cls,
+        model: str,
+        *,
+        api_key: Any,
+        base_url: str | None,
+        timeout: Any,
+        max_retries: int,
+        default_headers: Mapping[str, str] | None,
+        dimensions: int | None,
+        encoding_format: str,
+        chunk_size: int,
+        extra_body: Mapping[str, Any] | None,
+        http_client: Any = None,
+        http_async_client: Any = None,
+    ) -> Embedder:
+        """Resolve settings and check options from an adapter's fields, in one step."""
+        settings = ClientSettings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        options = EmbeddingOptions(
+            model,
+            dimensions=dimensions,
+            encoding_format=encoding_format,
+            chunk_size=chunk_size,
+            extra_body=extra_body,
+        )
+        return cls(settings, options, http_client=http_client, http_async_client=http_async_client)
+
     # Clients hold sockets and locks: copies and pickles share the configuration (and any
     # user-supplied http client) and build their own openai clients on first use.
     def __deepcopy__(self, memo: dict[int, Any]) -> Embedder:
