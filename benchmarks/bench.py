@@ -77,9 +77,9 @@ OPENAI_LIKE = "OpenAILike"
 # found is followed through ``._client`` until an httpx/httpx2 client turns up,
 # so an ``openai.OpenAI`` and a resource like ``client.chat.completions`` both
 # work. The row's notes (and JSON ``*_via``) say which path matched.
-# TODO(runcrate): ChatRuncrate was assumed to expose ``.client`` /
-# ``.async_client`` (openai clients whose ``._client`` is the httpx2 client);
-# RuncrateLLM has ``_client()`` / ``_aclient()``. Put new names first if they change.
+# ChatRuncrate exposes ``.client`` / ``.async_client`` (openai clients whose
+# ``._client`` is the httpx2 client); RuncrateLLM has ``_client()`` / ``_aclient()``.
+# Put new names first if they change.
 SYNC_CLIENT_PATHS = ("client", "_client()", "root_client", "_get_client()", "_client")
 ASYNC_CLIENT_PATHS = ("async_client", "_aclient()", "root_async_client", "_get_aclient()")
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from _replay import chat_model, session
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
@@ -22,7 +24,9 @@ def get_order_status(order_id: str) -> str:
 
 
 @wrap_model_call
-def answer_after_tool_result(request: ModelRequest, handler) -> ModelResponse:  # type: ignore[no-untyped-def]  # handler type is internal
+def answer_after_tool_result(
+    request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+) -> ModelResponse:
     """Once a tool result is in, ask for the answer in words, without tools.
 
     Small models (like the 0.5B one the replayed exchanges were recorded with) tend to call the
