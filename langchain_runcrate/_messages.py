@@ -198,9 +198,7 @@ def usage_to_metadata(usage: Usage) -> UsageMetadata:
     if usage.cached_input_tokens is not None:
         meta["input_token_details"] = InputTokenDetails(cache_read=usage.cached_input_tokens)
     if usage.reasoning_output_tokens is not None:
-        meta["output_token_details"] = OutputTokenDetails(
-            reasoning=usage.reasoning_output_tokens
-        )
+        meta["output_token_details"] = OutputTokenDetails(reasoning=usage.reasoning_output_tokens)
     return meta
 
 
@@ -263,12 +261,15 @@ def completion_to_result(completion: Completion) -> ChatResult:
     return ChatResult(generations=generations, llm_output=llm_output)
 
 
-def stream_chunks(acc: StreamAccumulator, raw: Mapping[str, Any]) -> list[ChatGenerationChunk]:
+def stream_chunks(
+    acc: StreamAccumulator, raw: Mapping[str, Any], *, tool_index_base: int = 0
+) -> list[ChatGenerationChunk]:
     """Fold one stream chunk into ``acc`` and return what it adds as LangChain chunks.
 
     Deltas that add nothing (the opening role-only delta) are skipped. Usage is *not* emitted
     here but once by :func:`stream_end`, so a server repeating cumulative usage on several
-    chunks is not summed twice.
+    chunks is not summed twice. Tool-call chunks are numbered ``tool_index_base`` + the tool
+    call's own index (see :class:`ChunkStream`).
     """
     out = []
     for delta in acc.add(raw):
@@ -286,7 +287,9 @@ def stream_chunks(acc: StreamAccumulator, raw: Mapping[str, Any]) -> list[ChatGe
                 {"reasoning_content": delta.reasoning_content} if delta.reasoning_content else {}
             ),
             tool_call_chunks=[
-                tool_call_chunk(name=t.name, args=t.arguments, id=t.id, index=t.index)
+                tool_call_chunk(
+                    name=t.name, args=t.arguments, id=t.id, index=t.index + tool_index_base
+                )
                 for t in delta.tool_calls
             ],
             response_metadata={"model_provider": PROVIDER},
@@ -303,6 +306,43 @@ def stream_chunks(acc: StreamAccumulator, raw: Mapping[str, Any]) -> list[ChatGe
             info = {**(info or {}), "logprobs": delta.logprobs}
         out.append(ChatGenerationChunk(message=message, generation_info=info))
     return out
+
+
+class ChunkStream:
+    """One stream on its way to LangChain chunks: the core's accumulator, plus block numbering.
+
+    Tool-call chunks carry the tool call's own index (the OpenAI convention). With
+    ``output_version="v1"`` langchain-core uses that number as the content-block index too, and
+    numbers text and reasoning blocks from 0 in arrival order; a tool call streamed after some
+    text would then share the text block's index and merge into it. So for v1, tool calls are
+    numbered after the reasoning/text blocks that came before the first of them.
+    """
+
+    __slots__ = ("_kinds", "_tool_base", "acc")
+
+    def __init__(self, *, v1_blocks: bool = False) -> None:
+        self.acc = StreamAccumulator()
+        self._kinds: set[str] | None = set() if v1_blocks else None
+        self._tool_base = 0
+
+    def add(self, raw: Mapping[str, Any]) -> list[ChatGenerationChunk]:
+        """LangChain chunks for one raw stream chunk."""
+        kinds = self._kinds
+        if kinds is not None:  # v1, no tool call seen yet: note which blocks came first
+            for choice in raw.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("tool_calls"):
+                    self._tool_base, self._kinds = len(kinds), None
+                    break
+                if delta.get("reasoning_content") or delta.get("reasoning"):
+                    kinds.add("reasoning")
+                if delta.get("content"):
+                    kinds.add("text")
+        return stream_chunks(self.acc, raw, tool_index_base=self._tool_base)
+
+    def end(self) -> list[ChatGenerationChunk]:
+        """See :func:`stream_end`."""
+        return stream_end(self.acc)
 
 
 def stream_end(acc: StreamAccumulator) -> list[ChatGenerationChunk]:

@@ -70,12 +70,12 @@ from runcrate_integrations.wire import (
 from ._errors import translate_errors
 from ._messages import (
     PROVIDER,
+    ChunkStream,
     completion_to_result,
     messages_to_dicts,
     raise_on_refusal,
     schema_to_response_format,
     stream_chunks,
-    stream_end,
 )
 from ._profile import catalog_profile
 
@@ -461,12 +461,12 @@ class ChatRuncrate(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body = self._body(messages, stop, kwargs, stream=True)
-        acc = StreamAccumulator()
+        conv = ChunkStream(v1_blocks=self.output_version == "v1")
         with translate_errors():
             with closing(_generator(api.stream_json(self.client, _PATH, body))) as chunks:
                 for raw in chunks:
-                    yield from stream_chunks(acc, raw)
-            yield from stream_end(acc)
+                    yield from conv.add(raw)
+            yield from conv.end()
 
     async def _astream(
         self,
@@ -476,16 +476,16 @@ class ChatRuncrate(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body = self._body(messages, stop, kwargs, stream=True)
-        acc = StreamAccumulator()
+        conv = ChunkStream(v1_blocks=self.output_version == "v1")
         with translate_errors():
             # aclosing: an abandoned async generator is not closed promptly by itself, and
             # closing it is what releases the connection.
             stream = _agenerator(api.astream_json(self.async_client, _PATH, body))
             async with aclosing(stream) as chunks:
                 async for raw in chunks:
-                    for chunk in stream_chunks(acc, raw):
+                    for chunk in conv.add(raw):
                         yield chunk
-            for chunk in stream_end(acc):
+            for chunk in conv.end():
                 yield chunk
 
     # ------------------------------------------------------------------ tools & structure

@@ -31,19 +31,12 @@ def _known_failures() -> dict[str, tuple[type[BaseException], str]]:
     Each becomes a strict xfail limited to that error, so a fix shows up as a failure to
     clean up, and any other failure (a missing cassette, say) is still a failure.
 
-    Both show up with the local llama.cpp recordings only: its streams send a little text
-    ("```json") before a forced tool call, and it cannot force one tool among several.
+    It shows up with the local llama.cpp recordings only: that server cannot force one tool
+    among several.
     """
     if not vcr_support.recorded_on_local_server():
         return {}
     return {
-        "test_tool_calling[model1]": (
-            AssertionError,
-            "known limitation (output_version='v1' only): tool_call_chunks carry the tool "
-            "call's own index, the OpenAI convention; when a stream sends text before a tool "
-            "call, langchain-core gives the text block index 0 too and merges the two blocks, "
-            "so the folded message has tool_calls but no 'tool_call' content block"
-        ),
         "test_tool_choice": (
             InternalServerError,
             "recording server: this llama.cpp build does not enforce a named tool_choice among "

@@ -308,3 +308,38 @@ def test_streamed_refusal_is_kept(make_chat: MakeChat) -> None:
     whole = merge(list(llm.stream("x")))
     assert whole.additional_kwargs == {"refusal": "I can't help with that."}
     assert whole.usage_metadata is None
+
+
+def test_v1_tool_call_after_text_stays_its_own_block(make_chat: MakeChat) -> None:
+    # Some servers write a little text before a tool call; with v1 content blocks the tool
+    # call must not share the text block's index (and be merged into it).
+    from tests.helpers import chunk, sse
+
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "f", "arguments": '{"x": 3}'}}
+    llm, _ = make_chat([sse([
+        chunk({"role": "assistant", "content": "```json\n"}),
+        chunk({"tool_calls": [call]}),
+        chunk({}, finish_reason="tool_calls"),
+    ])], output_version="v1")
+    full = None
+    for c in llm.stream("hi"):
+        full = c if full is None else full + c
+    assert full is not None
+    assert [b["type"] for b in full.content_blocks] == ["text", "tool_call"]
+    assert full.tool_calls == [{"name": "f", "args": {"x": 3}, "id": "call_1",
+                                "type": "tool_call"}]
+
+
+def test_v0_tool_call_chunks_keep_the_servers_index(make_chat: MakeChat) -> None:
+    from tests.helpers import chunk, sse
+
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "f", "arguments": "{}"}}
+    llm, _ = make_chat([sse([
+        chunk({"role": "assistant", "content": "hm"}),
+        chunk({"tool_calls": [call]}),
+        chunk({}, finish_reason="tool_calls"),
+    ])])
+    indexes = [tc["index"] for c in llm.stream("hi") for tc in c.tool_call_chunks]
+    assert indexes == [0]
