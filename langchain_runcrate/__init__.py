@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from .chat_models import ChatRuncrate
     from .embeddings import RuncrateEmbeddings
 
+# The error classes, all from ._error_types; __all__ below must list exactly what _LAZY holds
+# (a unit test checks that).
 _ERRORS = (
-    "RuncrateStreamErrorEvent",
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",

@@ -57,6 +57,7 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    assign_checked,
     resolve_base_url,
 )
 from runcrate_integrations.wire import (
@@ -256,15 +257,11 @@ class ChatRuncrate(BaseChatModel):
         if name not in _RUNTIME_FIELDS:
             super().__setattr__(name, value)
             return
-        # The precomputed params and client would be stale: rebuild (and re-check) now, and
-        # put the old value back if the new one is rejected.
-        old = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._rt = self._new_runtime()
-        except Exception:
-            super().__setattr__(name, old)
-            raise
+        # The precomputed params and client would be stale: rebuild (and re-check) now.
+        assign_checked(self, name, value, super().__setattr__, self._rebuild_runtime)
+
+    def _rebuild_runtime(self) -> None:
+        self._rt = self._new_runtime()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)

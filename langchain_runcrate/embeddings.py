@@ -20,6 +20,7 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    assign_checked,
 )
 
 from ._errors import translate_errors
@@ -110,13 +111,7 @@ class RuncrateEmbeddings(Serializable, Embeddings):
         if name not in type(self).model_fields:
             super().__setattr__(name, value)
             return
-        old = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._configure()
-        except Exception:
-            super().__setattr__(name, old)
-            raise
+        assign_checked(self, name, value, super().__setattr__, self._configure)
 
     def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)

@@ -22,6 +22,7 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    assign_checked,
 )
 
 # Fields that feed the request settings; changing one rebuilds them.
@@ -134,13 +135,7 @@ class RuncrateEmbedding(BaseEmbedding):
         if name not in _CONFIG_FIELDS:
             super().__setattr__(name, value)
             return
-        old = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._configure()
-        except Exception:
-            super().__setattr__(name, old)
-            raise
+        assign_checked(self, name, value, super().__setattr__, self._configure)
 
     def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)

@@ -45,7 +45,7 @@ from runcrate_integrations import api
 from runcrate_integrations.catalog import ModelInfo, alist_models, cached_model_info, list_models
 from runcrate_integrations.client import ClientSettings, async_client, sync_client
 from runcrate_integrations.params import check_params
-from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
 from runcrate_integrations.wire import build_chat_body, parse_completion
 
 from ._messages import (
@@ -161,14 +161,7 @@ class RuncrateLLM(FunctionCallingLLM):
             return
         # Cached derived state (request defaults, client) follows the new value, which is
         # checked now; a rejected value leaves the instance as it was.
-        old = getattr(self, name)
-        super().__setattr__(name, value)
-        try:
-            self._refresh(name)
-        except Exception:
-            super().__setattr__(name, old)
-            self._refresh(name)
-            raise
+        assign_checked(self, name, value, super().__setattr__, lambda: self._refresh(name))
 
     def _refresh(self, name: str) -> None:
         if name in _PARAM_FIELDS:

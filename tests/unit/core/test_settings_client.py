@@ -118,3 +118,24 @@ def test_custom_http_client_is_used() -> None:
     custom = httpx2.Client()
     s = ClientSettings.resolve(api_key="k", base_url="http://x/v1")
     assert sync_client(s, custom)._client is custom
+
+
+def test_assign_checked_rebuilds_and_rolls_back() -> None:
+    from runcrate_integrations.settings import assign_checked
+
+    class Holder:
+        def __init__(self) -> None:
+            self.temperature = 0.5
+            self.built: list[float] = []
+
+        def rebuild(self) -> None:
+            if self.temperature > 2:
+                raise ValueError("temperature out of range")
+            self.built.append(self.temperature)
+
+    h = Holder()
+    assign_checked(h, "temperature", 1.0, h.__setattr__, h.rebuild)
+    assert (h.temperature, h.built) == (1.0, [1.0])
+    with pytest.raises(ValueError, match="out of range"):
+        assign_checked(h, "temperature", 5.0, h.__setattr__, h.rebuild)
+    assert (h.temperature, h.built) == (1.0, [1.0, 1.0])  # old value back, derived state rebuilt

@@ -319,3 +319,14 @@ def test_import_needs_neither_llama_index_nor_langchain_openai() -> None:
 def test_ai_message_type_is_returned(make_chat: MakeChat) -> None:
     llm, _ = make_chat([completion_body("x")])
     assert type(llm.invoke("hi")) is AIMessage
+
+
+def test_public_names_are_exactly_the_lazy_exports() -> None:
+    import langchain_runcrate
+    from langchain_runcrate import _error_types
+
+    exported = set(langchain_runcrate.__all__)
+    assert exported == set(langchain_runcrate._LAZY) | {"__version__"}
+    assert set(langchain_runcrate._ERRORS) == set(_error_types.__all__) - {"to_langchain_error"}
+    for name in exported:
+        assert getattr(langchain_runcrate, name) is not None
