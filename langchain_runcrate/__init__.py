@@ -18,7 +18,9 @@ from runcrate_integrations import __version__
 if TYPE_CHECKING:
     from runcrate_integrations.catalog import ModelInfo, alist_models, list_models
 
-    from ._error_types import (
+    from .chat_models import ChatRuncrate
+    from .embeddings import RuncrateEmbeddings
+    from .errors import (
         RuncrateAPIStatusError,
         RuncrateAuthenticationError,
         RuncrateBadRequestError,
@@ -35,10 +37,8 @@ if TYPE_CHECKING:
         RuncrateStreamInterruptedError,
         RuncrateTimeoutError,
     )
-    from .chat_models import ChatRuncrate
-    from .embeddings import RuncrateEmbeddings
 
-# The error classes, all from ._error_types; __all__ below must list exactly what _LAZY holds
+# The error classes, all from .errors; __all__ below must list exactly what _LAZY holds
 # (a unit test checks that).
 _ERRORS = (
     "RuncrateAPIStatusError",
@@ -63,7 +63,7 @@ _LAZY: dict[str, str] = {
     "ModelInfo": "runcrate_integrations.catalog",
     "list_models": "runcrate_integrations.catalog",
     "alist_models": "runcrate_integrations.catalog",
-    **{name: f"{__name__}._error_types" for name in _ERRORS},
+    **{name: f"{__name__}.errors" for name in _ERRORS},
 }
 
 __all__ = [

@@ -1,9 +1,9 @@
 """LangChain messages <-> OpenAI chat-completions dicts, and wire answers -> LangChain outputs.
 
 Pure functions over plain dicts and the core's parsed types; nothing here does I/O. Requests go
-out through :func:`messages_to_dicts`; answers come back through :func:`completion_to_result`
-(one JSON answer) or :func:`stream_chunks` + :func:`stream_end` (a stream folded by the core's
-``StreamAccumulator``), shared by the sync and async paths. Structured output's
+out through :func:`to_openai_messages`; answers come back through :func:`completion_to_result`
+(one JSON answer) or a :class:`StreamSink` (what the core's engine yields per stream chunk,
+read from its ``StreamFold``), shared by the sync and async paths. Structured output's
 ``response_format`` and refusal check are here too.
 
 ``langchain_core.messages.convert_to_openai_messages`` is not used for requests: it forwards
@@ -33,7 +33,7 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_function
 
-from runcrate_integrations.wire import Choice, Completion, StreamAccumulator, Usage
+from runcrate_integrations.wire import Choice, ChunkDelta, Completion, StreamFold, Usage
 
 JSONDict = dict[str, Any]
 PROVIDER = "runcrate"
@@ -153,7 +153,7 @@ def message_to_dict(message: BaseMessage) -> JSONDict:
     return out
 
 
-def messages_to_dicts(messages: Iterable[BaseMessage]) -> list[JSONDict]:
+def to_openai_messages(messages: Iterable[BaseMessage]) -> list[JSONDict]:
     """The ``messages`` array of a chat-completions request."""
     return [message_to_dict(m) for m in messages]
 
@@ -261,55 +261,12 @@ def completion_to_result(completion: Completion) -> ChatResult:
     return ChatResult(generations=generations, llm_output=llm_output)
 
 
-def stream_chunks(
-    acc: StreamAccumulator, raw: Mapping[str, Any], *, tool_index_base: int = 0
-) -> list[ChatGenerationChunk]:
-    """Fold one stream chunk into ``acc`` and return what it adds as LangChain chunks.
+class StreamSink:
+    """One stream's LangChain chunks, read from the core's fold (the engine's ``StreamSink``).
 
-    Deltas that add nothing (the opening role-only delta) are skipped. Usage is *not* emitted
-    here but once by :func:`stream_end`, so a server repeating cumulative usage on several
-    chunks is not summed twice. Tool-call chunks are numbered ``tool_index_base`` + the tool
-    call's own index (see :class:`ChunkStream`).
-    """
-    out = []
-    for delta in acc.add(raw):
-        if not (
-            delta.content
-            or delta.reasoning_content
-            or delta.tool_calls
-            or delta.finish_reason
-            or delta.logprobs
-        ):
-            continue
-        message = AIMessageChunk(
-            content=delta.content or "",
-            additional_kwargs=(
-                {"reasoning_content": delta.reasoning_content} if delta.reasoning_content else {}
-            ),
-            tool_call_chunks=[
-                tool_call_chunk(
-                    name=t.name, args=t.arguments, id=t.id, index=t.index + tool_index_base
-                )
-                for t in delta.tool_calls
-            ],
-            response_metadata={"model_provider": PROVIDER},
-        )
-        info: JSONDict | None = None
-        if delta.finish_reason:
-            info = {
-                "finish_reason": delta.finish_reason,
-                "model_name": acc.model,
-                "id": acc.id,
-                "system_fingerprint": acc.system_fingerprint,
-            }
-        if delta.logprobs:
-            info = {**(info or {}), "logprobs": delta.logprobs}
-        out.append(ChatGenerationChunk(message=message, generation_info=info))
-    return out
-
-
-class ChunkStream:
-    """One stream on its way to LangChain chunks: the core's accumulator, plus block numbering.
+    Deltas that add nothing (the opening role-only delta) are skipped. Usage is emitted once, in
+    the last chunk, so a server repeating cumulative usage on several chunks is not summed
+    twice; a refusal (which stream deltas do not expose) rides on that chunk too.
 
     Tool-call chunks carry the tool call's own index (the OpenAI convention). With
     ``output_version="v1"`` langchain-core uses that number as the content-block index too, and
@@ -318,48 +275,60 @@ class ChunkStream:
     numbered after the reasoning/text blocks that came before the first of them.
     """
 
-    __slots__ = ("_kinds", "_tool_base", "acc")
+    __slots__ = ("_completion", "_v1")
 
     def __init__(self, *, v1_blocks: bool = False) -> None:
-        self.acc = StreamAccumulator()
-        self._kinds: set[str] | None = set() if v1_blocks else None
-        self._tool_base = 0
+        self._v1 = v1_blocks
+        self._completion: Completion | None = None
 
-    def add(self, raw: Mapping[str, Any]) -> list[ChatGenerationChunk]:
+    def chunk(self, fold: StreamFold, deltas: list[ChunkDelta]) -> list[ChatGenerationChunk]:
         """LangChain chunks for one raw stream chunk."""
-        kinds = self._kinds
-        if kinds is not None:  # v1, no tool call seen yet: note which blocks came first
-            for choice in raw.get("choices") or ():
-                delta = choice.get("delta") or {}
-                if delta.get("tool_calls"):
-                    self._tool_base, self._kinds = len(kinds), None
-                    break
-                if delta.get("reasoning_content") or delta.get("reasoning"):
-                    kinds.add("reasoning")
-                if delta.get("content"):
-                    kinds.add("text")
-        return stream_chunks(self.acc, raw, tool_index_base=self._tool_base)
+        return [self._chunk(fold, d) for d in deltas if not d.empty]
 
-    def end(self) -> list[ChatGenerationChunk]:
-        """See :func:`stream_end`."""
-        return stream_end(self.acc)
+    def _chunk(self, fold: StreamFold, delta: ChunkDelta) -> ChatGenerationChunk:
+        base = 0
+        if self._v1 and delta.tool_calls:
+            blocks = fold.blocks(delta.index)
+            base = blocks.index("tool_call")  # the blocks that came before any tool call
+        message = AIMessageChunk(
+            content=delta.content or "",
+            additional_kwargs=(
+                {"reasoning_content": delta.reasoning_content} if delta.reasoning_content else {}
+            ),
+            tool_call_chunks=[
+                tool_call_chunk(name=t.name, args=t.arguments, id=t.id, index=t.index + base)
+                for t in delta.tool_calls
+            ],
+            response_metadata={"model_provider": PROVIDER},
+        )
+        info: JSONDict | None = None
+        if delta.finish_reason:
+            info = {
+                "finish_reason": delta.finish_reason,
+                "model_name": fold.model,
+                "id": fold.id,
+                "system_fingerprint": fold.system_fingerprint,
+            }
+        if delta.logprobs:
+            info = {**(info or {}), "logprobs": delta.logprobs}
+        return ChatGenerationChunk(message=message, generation_info=info)
 
+    def end(self, fold: StreamFold, completion: Completion) -> list[ChatGenerationChunk]:
+        """One last chunk with what only the whole answer knows: usage, a refusal."""
+        self._completion = completion
+        refusal = completion.choices[0].refusal
+        if completion.usage is None and not refusal:
+            return []
+        message = AIMessageChunk(
+            content="",
+            additional_kwargs={"refusal": refusal} if refusal else {},
+            usage_metadata=usage_to_metadata(completion.usage) if completion.usage else None,
+            response_metadata={"model_provider": PROVIDER},
+        )
+        return [ChatGenerationChunk(message=message)]
 
-def stream_end(acc: StreamAccumulator) -> list[ChatGenerationChunk]:
-    """Close a stream: raise if it never finished, else one last chunk with what only the
-    folded answer knows (usage; a refusal, which stream deltas do not expose).
-
-    The core raises ``StreamInterruptedError`` for a stream cut before its finish_reason, so
-    a truncated answer is never mistaken for a whole one.
-    """
-    completion = acc.completion()  # raises StreamInterruptedError if it never finished
-    refusal = completion.choices[0].refusal
-    if acc.usage is None and not refusal:
-        return []
-    message = AIMessageChunk(
-        content="",
-        additional_kwargs={"refusal": refusal} if refusal else {},
-        usage_metadata=usage_to_metadata(acc.usage) if acc.usage else None,
-        response_metadata={"model_provider": PROVIDER},
-    )
-    return [ChatGenerationChunk(message=message)]
+    def result(self) -> Completion:
+        """The whole answer, once the stream has ended."""
+        if self._completion is None:
+            raise RuntimeError("the stream has not ended yet")
+        return self._completion

@@ -1,25 +1,15 @@
 """``ChatRuncrate``: LangChain's ``BaseChatModel`` protocol over Runcrate's chat completions.
 
-Conversion lives in :mod:`._messages`, error translation in :mod:`._errors`, HTTP in the core
-(:mod:`runcrate_integrations.api`). The sync and async paths share :meth:`ChatRuncrate._body`
-and the parsers, and differ only in the awaited call.
+The fields and LangChain's hooks live here; messages are converted in :mod:`._messages`, and
+everything between (options, the request, sending, streaming, closing, errors, clients) is the
+core's :class:`~runcrate_integrations.chat.ChatEngine`, shared with LlamaIndex's ``RuncrateLLM``.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import warnings
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Generator,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from contextlib import aclosing, closing
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -49,9 +39,8 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from runcrate_integrations import api
-from runcrate_integrations.client import ClientSettings, async_client, sync_client
-from runcrate_integrations.params import check_params
+from runcrate_integrations.chat import ChatEngine, ChatRequest
+from runcrate_integrations.params import near_miss
 from runcrate_integrations.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -60,23 +49,16 @@ from runcrate_integrations.settings import (
     assign_checked,
     resolve_base_url,
 )
-from runcrate_integrations.wire import (
-    StreamAccumulator,
-    build_chat_body,
-    normalize_tool_choice,
-    parse_completion,
-    tool_names,
-)
+from runcrate_integrations.wire import normalize_tool_choice, tool_names
 
-from ._errors import translate_errors
+from ._error_hook import langchain_error
 from ._messages import (
     PROVIDER,
-    ChunkStream,
+    StreamSink,
     completion_to_result,
-    messages_to_dicts,
     raise_on_refusal,
     schema_to_response_format,
-    stream_chunks,
+    to_openai_messages,
 )
 from ._profile import catalog_profile
 
@@ -88,7 +70,6 @@ if TYPE_CHECKING:
 
     from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
 
-_PATH = "/chat/completions"
 # Fields sent as top-level request parameters when set.
 _PARAM_FIELDS = (
     "temperature",
@@ -103,11 +84,14 @@ _PARAM_FIELDS = (
     "top_logprobs",
     "response_format",
 )
-# Fields the derived state (client settings, default params) is computed from.
-_RUNTIME_FIELDS = frozenset(
+# Fields the engine (options and client settings) is built from.
+_ENGINE_FIELDS = frozenset(
     {
         *_PARAM_FIELDS,
+        "model",
         "model_kwargs",
+        "extra_body",
+        "stream_usage",
         "api_key",
         "base_url",
         "timeout",
@@ -118,30 +102,6 @@ _RUNTIME_FIELDS = frozenset(
     }
 )
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
-
-
-class _Runtime:
-    """What the fields determine, computed once: client settings, default params, clients.
-
-    It is derived state, so model copies may share it (a field change replaces it) and it
-    takes no part in equality.
-    """
-
-    __slots__ = ("aclient", "client", "params", "settings")
-
-    def __init__(self, settings: ClientSettings, params: dict[str, Any]) -> None:
-        self.settings = settings
-        self.params = params
-        self.client: RuncrateOpenAI | None = None
-        self.aclient: AsyncRuncrateOpenAI | None = None
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Runtime)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable holder; equality is by type only
 
 
 class ChatRuncrate(BaseChatModel):
@@ -186,6 +146,7 @@ class ChatRuncrate(BaseChatModel):
     logprobs: bool | None = None
     """Return token log-probabilities (in ``response_metadata["logprobs"]``)."""
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """Alternatives per token; implies ``logprobs``."""
     response_format: dict[str, Any] | None = None
     """Sent as is; ``with_structured_output`` is the easier way to get JSON back."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -203,7 +164,11 @@ class ChatRuncrate(BaseChatModel):
     """Extra HTTP headers on every request."""
     http_client: Any | None = Field(default=None, exclude=True)
     """A custom ``httpx2.Client`` (proxies, mTLS, tests); private to this instance."""
-    http_async_client: Any | None = Field(default=None, exclude=True)
+    http_async_client: Any | None = Field(
+        default=None,
+        exclude=True,
+        validation_alias=AliasChoices("http_async_client", "async_http_client"),
+    )
     """A custom ``httpx2.AsyncClient``; private to this instance."""
 
     streaming: bool = False
@@ -211,7 +176,7 @@ class ChatRuncrate(BaseChatModel):
     stream_usage: bool = True
     """Ask for token usage at the end of streams (``stream_options.include_usage``)."""
 
-    _rt: _Runtime | None = PrivateAttr(default=None)
+    _engine: ChatEngine | None = PrivateAttr(default=None)
 
     # ------------------------------------------------------------------ construction
 
@@ -227,46 +192,49 @@ class ChatRuncrate(BaseChatModel):
 
         def __init__(self, **data: Any) -> None:
             super().__init__(**data)
-            # Resolved once, here and not in a validator, so that a missing key raises the
-            # core's MissingAPIKeyError itself rather than wrapped in a ValidationError.
-            self._rt = self._new_runtime()
+            # Built here and not in a validator, so that a missing key or an empty model
+            # raises the core's own error rather than one wrapped in a ValidationError.
+            self._engine = self._configure()
 
-    def _new_runtime(self) -> _Runtime:
-        settings = ClientSettings.resolve(
+    def _configure(self) -> ChatEngine:
+        return ChatEngine.configure(
+            model=self.model,
+            params={name: getattr(self, name) for name in _PARAM_FIELDS},
+            extra_params=self.model_kwargs,
+            extra_body=self.extra_body,
+            stream_usage=self.stream_usage,
             api_key=self.api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
             default_headers=self.default_headers,
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+            errors=langchain_error,
         )
-        params: dict[str, Any] = {name: getattr(self, name) for name in _PARAM_FIELDS}
-        if not params["stop"]:
-            params["stop"] = None  # [] means "no stop sequences", not an empty list on the wire
-        params.update(self.model_kwargs)
-        params = {k: v for k, v in params.items() if v is not None}
-        check_params(params)
-        return _Runtime(settings, params)
 
-    def _runtime(self) -> _Runtime:
-        rt = self._rt
-        if rt is None:
-            rt = self._rt = self._new_runtime()
-        return rt
+    @property
+    def engine(self) -> ChatEngine:
+        """The core engine every request of this instance goes through."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._configure()
+        return engine
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _RUNTIME_FIELDS:
+        if name not in _ENGINE_FIELDS:
             super().__setattr__(name, value)
             return
-        # The precomputed params and client would be stale: rebuild (and re-check) now.
-        assign_checked(self, name, value, super().__setattr__, self._rebuild_runtime)
+        # The engine would be stale: rebuild (and re-check) it now; a rejected value is undone.
+        assign_checked(self, name, value, super().__setattr__, self._reconfigure)
 
-    def _rebuild_runtime(self) -> None:
-        self._rt = self._new_runtime()
+    def _reconfigure(self) -> None:
+        self._engine = self._configure()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
         if update:
-            copy._rt = copy._new_runtime()
+            copy._engine = copy._configure()
         return copy
 
     # ------------------------------------------------------------------ clients
@@ -274,20 +242,12 @@ class ChatRuncrate(BaseChatModel):
     @property
     def client(self) -> RuncrateOpenAI:
         """The ``openai`` client requests go through (shared by instances with equal settings)."""
-        rt = self._runtime()
-        if rt.client is None:
-            rt.client = sync_client(rt.settings, self.http_client)
-        return rt.client
+        return self.engine.client
 
     @property
     def async_client(self) -> AsyncRuncrateOpenAI:
         """The async ``openai`` client for the running event loop."""
-        rt = self._runtime()
-        if self.http_async_client is None:
-            return async_client(rt.settings)  # pooled per loop; a dict lookup
-        if rt.aclient is None:
-            rt.aclient = async_client(rt.settings, self.http_async_client)
-        return rt.aclient
+        return self.engine.async_client
 
     # ------------------------------------------------------------------ LangChain metadata
 
@@ -297,7 +257,7 @@ class ChatRuncrate(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model, **self._runtime().params}
+        return {"model": self.model, **self.engine.options.params}
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -332,52 +292,29 @@ class ChatRuncrate(BaseChatModel):
 
     # ------------------------------------------------------------------ requests
 
-    def _body(
+    def _request(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None,
         kwargs: dict[str, Any],
         *,
         stream: bool,
-    ) -> dict[str, Any]:
-        """The request body for one call: defaults, then per-call kwargs, checked.
-
-        ``kwargs`` is the call's own ``**kwargs`` dict, so popping from it is safe.
-        """
-        rt = self._runtime()
-        model = kwargs.pop("model", None) or self.model
-        tools = kwargs.pop("tools", None)
-        tool_choice = kwargs.pop("tool_choice", None)
-        stream_usage = kwargs.pop("stream_usage", self.stream_usage)
-        call_extra = kwargs.pop("extra_body", None)
+    ) -> ChatRequest:
+        """The engine's request for one call; ``kwargs`` is the call's own dict."""
         kwargs.pop("stream", None)
         kwargs.pop("ls_structured_output_format", None)
         if stop is not None:
-            kwargs["stop"] = stop or None
+            kwargs["stop"] = stop
         format_ = kwargs.get("response_format")
         if format_ is not None and not isinstance(format_, Mapping):
             raise ValueError(
                 "response_format must be a dict such as {'type': 'json_object'}; "
                 "for a pydantic class use with_structured_output(...)"
             )
-        params = {**rt.params, **kwargs} if kwargs else rt.params
-        if stream and (params.get("n") or 1) > 1:
-            raise ValueError("n > 1 cannot be streamed; use invoke/batch for several choices")
+        tools = kwargs.get("tools")
         if tools:
-            tools = [t if _is_openai_tool(t) else convert_to_openai_tool(t) for t in tools]
-        extra_body = self.extra_body
-        if call_extra:
-            extra_body = {**extra_body, **call_extra} if extra_body else call_extra
-        return build_chat_body(
-            model,
-            messages_to_dicts(messages),
-            params,
-            tools=tools,
-            tool_choice=tool_choice,
-            stream=stream,
-            stream_usage=stream_usage,
-            extra_body=extra_body,
-        )
+            kwargs["tools"] = [_openai_tool(t) for t in tools]
+        return self.engine.request(to_openai_messages(messages), kwargs, stream=stream)
 
     # invoke() on a `streaming=True` model: langchain-core would merge the streamed chunks,
     # reading a truncated tool call's JSON as valid partial JSON. Instead _generate streams
@@ -412,19 +349,14 @@ class ChatRuncrate(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         folded = self._folds_stream(kwargs)
-        body = self._body(messages, stop, kwargs, stream=folded)
-        with translate_errors():
-            if not folded:
-                return completion_to_result(
-                    parse_completion(api.post_json(self.client, _PATH, body))
-                )
-            acc = StreamAccumulator()
-            with closing(_generator(api.stream_json(self.client, _PATH, body))) as chunks:
-                for raw in chunks:
-                    for chunk in stream_chunks(acc, raw):
-                        if run_manager:
-                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            return completion_to_result(acc.completion())
+        request = self._request(messages, stop, kwargs, stream=folded)
+        if not folded:
+            return completion_to_result(self.engine.complete(request))
+        sink = StreamSink()
+        for chunk in self.engine.stream(request, sink):
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        return completion_to_result(sink.result())
 
     async def _agenerate(
         self,
@@ -434,22 +366,17 @@ class ChatRuncrate(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         folded = self._folds_stream(kwargs)
-        body = self._body(messages, stop, kwargs, stream=folded)
-        with translate_errors():
-            if not folded:
-                data = await api.apost_json(self.async_client, _PATH, body)
-                return completion_to_result(parse_completion(data))
-            acc = StreamAccumulator()
-            stream = _agenerator(api.astream_json(self.async_client, _PATH, body))
-            async with aclosing(stream) as chunks:
-                async for raw in chunks:
-                    for chunk in stream_chunks(acc, raw):
-                        if run_manager:
-                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            return completion_to_result(acc.completion())
+        request = self._request(messages, stop, kwargs, stream=folded)
+        if not folded:
+            return completion_to_result(await self.engine.acomplete(request))
+        sink = StreamSink()
+        async for chunk in self.engine.astream(request, sink):
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        return completion_to_result(sink.result())
 
-    # Tokens reach callbacks through BaseChatModel, which reports every yielded chunk;
-    # reporting them here as well would deliver each token twice.
+    # The engine's own generators are returned: they release the connection however the
+    # stream ends. Tokens reach callbacks through BaseChatModel, which reports every chunk.
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -457,33 +384,18 @@ class ChatRuncrate(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body = self._body(messages, stop, kwargs, stream=True)
-        conv = ChunkStream(v1_blocks=self.output_version == "v1")
-        with translate_errors():
-            with closing(_generator(api.stream_json(self.client, _PATH, body))) as chunks:
-                for raw in chunks:
-                    yield from conv.add(raw)
-            yield from conv.end()
+        request = self._request(messages, stop, kwargs, stream=True)
+        return self.engine.stream(request, StreamSink(v1_blocks=self.output_version == "v1"))
 
-    async def _astream(
+    def _astream(  # returns the engine's async generator, which closes the connection itself
         self,
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body = self._body(messages, stop, kwargs, stream=True)
-        conv = ChunkStream(v1_blocks=self.output_version == "v1")
-        with translate_errors():
-            # aclosing: an abandoned async generator is not closed promptly by itself, and
-            # closing it is what releases the connection.
-            stream = _agenerator(api.astream_json(self.async_client, _PATH, body))
-            async with aclosing(stream) as chunks:
-                async for raw in chunks:
-                    for chunk in conv.add(raw):
-                        yield chunk
-            for chunk in conv.end():
-                yield chunk
+        request = self._request(messages, stop, kwargs, stream=True)
+        return self.engine.astream(request, StreamSink(v1_blocks=self.output_version == "v1"))
 
     # ------------------------------------------------------------------ tools & structure
 
@@ -590,17 +502,10 @@ class ChatRuncrate(BaseChatModel):
 # ---------------------------------------------------------------------- helpers
 
 
-def _generator(it: Iterator[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
-    # The core annotates its streams as iterators; they are generators, which can be closed.
-    return cast("Generator[dict[str, Any], None, None]", it)
-
-
-def _agenerator(it: AsyncIterator[dict[str, Any]]) -> AsyncGenerator[dict[str, Any], None]:
-    return cast("AsyncGenerator[dict[str, Any], None]", it)
-
-
-def _is_openai_tool(tool: Any) -> bool:
-    return isinstance(tool, Mapping) and tool.get("type") == "function" and "function" in tool
+def _openai_tool(tool: Any) -> dict[str, Any]:
+    if isinstance(tool, Mapping) and tool.get("type") == "function" and "function" in tool:
+        return dict(tool)
+    return convert_to_openai_tool(tool)
 
 
 @functools.cache
@@ -636,9 +541,9 @@ def _move_unknown_kwargs(
     extra = dict(given_extra)
     for key in unknown:
         # A near-miss of a real field is a typo, not a server parameter: say so.
-        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.9)
+        close = near_miss(key, fields)
         if close:
-            raise ValueError(f"Unknown parameter {key!r}; did you mean {close[0]!r}?")
+            raise ValueError(f"Unknown parameter {key!r}; did you mean {close!r}?")
         if key in extra:
             raise ValueError(f"{key!r} was given both directly and in model_kwargs")
         warnings.warn(

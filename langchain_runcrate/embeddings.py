@@ -23,7 +23,7 @@ from runcrate_integrations.settings import (
     assign_checked,
 )
 
-from ._errors import translate_errors
+from ._error_hook import langchain_error
 
 
 class RuncrateEmbeddings(Serializable, Embeddings):
@@ -103,6 +103,7 @@ class RuncrateEmbeddings(Serializable, Embeddings):
             extra_body=self.extra_body,
             http_client=self.http_client,
             http_async_client=self.http_async_client,
+            errors=langchain_error,
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -128,20 +129,16 @@ class RuncrateEmbeddings(Serializable, Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
-        with translate_errors():
-            return self._embedder.embed_texts(texts)
+        return self._embedder.embed_texts(texts)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one text."""
-        with translate_errors():
-            return self._embedder.embed_text(text)
+        return self._embedder.embed_text(text)
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (native, no thread pool)."""
-        with translate_errors():
-            return await self._embedder.aembed_texts(texts)
+        return await self._embedder.aembed_texts(texts)
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query` (native, no thread pool)."""
-        with translate_errors():
-            return await self._embedder.aembed_text(text)
+        return await self._embedder.aembed_text(text)

@@ -1,7 +1,7 @@
 """LlamaIndex messages and blocks <-> OpenAI wire dicts, and parsed answers -> ``ChatResponse``.
 
 Pure functions (no HTTP): :class:`~llama_index_runcrate.llms.RuncrateLLM` converts its input with
-:func:`to_openai_messages` and its output with :func:`chat_response` / :class:`StreamFolder`.
+:func:`to_openai_messages` and its output with :func:`chat_response` / :class:`StreamSink`.
 The wire itself (bodies, choices, stream deltas, tool-call arguments) is parsed by
 :mod:`runcrate_integrations.wire`; this module only maps it onto LlamaIndex's types.
 """
@@ -33,8 +33,9 @@ from pydantic import BaseModel
 
 from runcrate_integrations.wire import (
     Choice,
+    ChunkDelta,
     Completion,
-    StreamAccumulator,
+    StreamFold,
     ToolCall,
     Usage,
     parse_arguments,
@@ -196,7 +197,7 @@ def message_from_choice(choice: Choice, usage: Usage | None = None) -> ChatMessa
     if choice.tool_calls:
         blocks.extend(
             ToolCallBlock(
-                tool_call_id=c.id,
+                tool_call_id=c.id or None,
                 tool_name=c.name,
                 tool_kwargs=c.args if c.args is not None else c.arguments,
             )
@@ -242,8 +243,7 @@ def to_logprobs(wire: object) -> list[list[LogProb]] | None:
     return out
 
 
-def chat_response(completion: Completion, raw: Any = None, delta: str | None = None
-                  ) -> ChatResponse:
+def chat_response(completion: Completion, delta: str | None = None) -> ChatResponse:
     """The ``ChatResponse`` of a parsed or stream-folded completion (usage in additional_kwargs)."""
     choice = completion.choice
     extra = usage_kwargs(completion.usage)
@@ -251,91 +251,42 @@ def chat_response(completion: Completion, raw: Any = None, delta: str | None = N
         extra["finish_reason"] = choice.finish_reason
     return ChatResponse(
         message=message_from_choice(choice, completion.usage),
-        raw=raw if raw is not None else completion.raw,
+        raw=completion.raw,
         delta=delta,
         logprobs=to_logprobs(choice.logprobs),
         additional_kwargs=extra,
     )
 
 
-class StreamFolder:
-    """Turns ``chat.completion.chunk`` dicts into cumulative ``ChatResponse``s.
+class StreamSink:
+    """A stream's cumulative ``ChatResponse``s, read from the core's fold (the engine's sink).
 
-    Each response carries the text so far in ``message.content``, the new text in ``delta``,
-    reasoning so far as a ``ThinkingBlock`` (the new piece in ``additional_kwargs
-    ['thinking_delta']``) and the tool calls so far, as ``ToolCallBlock``s and as OpenAI dicts in
-    ``message.additional_kwargs['tool_calls']``. :meth:`final` checks the stream finished
-    (raising :class:`~runcrate_integrations.StreamInterruptedError` otherwise) and returns the
-    whole answer with parsed tool arguments and usage.
+    Each response carries the answer so far in ``message`` (text, reasoning as a
+    ``ThinkingBlock``, tool calls as ``ToolCallBlock``s with their argument text so far and as
+    OpenAI dicts in ``additional_kwargs['tool_calls']``), the new text in ``delta`` and the new
+    reasoning in ``additional_kwargs['thinking_delta']``. The last response is the whole
+    answer (``delta=""``), with parsed tool arguments and usage. LlamaIndex has one answer per
+    call, so only the first choice is shown.
     """
 
-    __slots__ = ("_acc", "_calls", "_content", "_raw", "_reasoning")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self._acc = StreamAccumulator()
-        self._content = ""
-        self._reasoning = ""
-        self._calls: dict[int, JSONDict] = {}
-        self._raw: Any = None
-
-    def add(self, chunk: Mapping[str, Any]) -> ChatResponse | None:
-        """Fold one chunk; ``None`` when it adds nothing to show (role, finish, usage)."""
-        self._raw = chunk
-        for d in self._acc.add(chunk):
-            if d.index != 0:  # LlamaIndex has one answer per call; n > 1 is not surfaced
+    def chunk(self, fold: StreamFold, deltas: list[ChunkDelta]) -> list[ChatResponse]:
+        for d in deltas:
+            if d.index != 0 or not (d.content or d.reasoning_content or d.tool_calls):
                 continue
-            text = d.content or ""
             thought = d.reasoning_content or ""
-            if not (text or thought or d.tool_calls):
-                return None
-            self._content += text
-            self._reasoning += thought
-            for tc in d.tool_calls:
-                call = self._calls.get(tc.index)
-                if call is None:
-                    call = self._calls[tc.index] = _call_dict("", "", "")
-                if tc.id:
-                    call["id"] = tc.id
-                if tc.name:
-                    call["function"]["name"] = tc.name
-                if tc.arguments:
-                    call["function"]["arguments"] += tc.arguments
-            return ChatResponse(
-                message=self._message(),
-                delta=text,
-                raw=chunk,
+            return [ChatResponse(
+                message=message_from_choice(fold.snapshot(0)),
+                delta=d.content or "",
+                raw=fold.last_chunk,
                 logprobs=to_logprobs(d.logprobs) if d.logprobs else None,
                 additional_kwargs={"thinking_delta": thought} if thought else {},
-            )
-        return None
+            )]
+        return []
 
-    def _message(self) -> ChatMessage:
-        blocks: list[Any] = []
-        extra: JSONDict = {}
-        if self._reasoning:
-            blocks.append(ThinkingBlock(content=self._reasoning))
-            extra["reasoning_content"] = self._reasoning
-        blocks.append(TextBlock(text=self._content))
-        if self._calls:
-            # Copies: earlier responses must not change as later fragments arrive.
-            calls = [
-                _call_dict(c["id"], c["function"]["name"], c["function"]["arguments"])
-                for _, c in sorted(self._calls.items())
-            ]
-            blocks.extend(
-                ToolCallBlock(
-                    tool_call_id=c["id"] or None,
-                    tool_name=c["function"]["name"],
-                    tool_kwargs=c["function"]["arguments"],
-                )
-                for c in calls
-            )
-            extra["tool_calls"] = calls
-        return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
-
-    def final(self) -> ChatResponse:
-        """The whole answer (``delta=""``); raises if the stream ended before finishing."""
-        return chat_response(self._acc.completion(), raw=self._raw, delta="")
+    def end(self, fold: StreamFold, completion: Completion) -> list[ChatResponse]:
+        return [chat_response(completion, delta="")]
 
 
 # ---------------------------------------------------------------------------- tool selections

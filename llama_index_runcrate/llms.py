@@ -1,8 +1,8 @@
 """``RuncrateLLM``: LlamaIndex's ``FunctionCallingLLM`` protocol over Runcrate's chat API.
 
-Requests are built by :func:`runcrate_integrations.wire.build_chat_body`, sent through the
-pooled clients of :mod:`runcrate_integrations.client` (typed errors, retries) and parsed by
-:mod:`runcrate_integrations.wire`; :mod:`._messages` maps both directions onto LlamaIndex types.
+The fields and LlamaIndex's hooks live here; messages are converted in :mod:`._messages`, and
+everything between (options, the request, sending, streaming, closing, errors, clients) is the
+core's :class:`~runcrate_integrations.chat.ChatEngine`, shared with LangChain's ``ChatRuncrate``.
 """
 
 from __future__ import annotations
@@ -41,15 +41,12 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from runcrate_integrations import api
 from runcrate_integrations.catalog import ModelInfo, alist_models, cached_model_info, list_models
-from runcrate_integrations.client import ClientSettings, async_client, sync_client
-from runcrate_integrations.params import check_params
+from runcrate_integrations.chat import ChatEngine
 from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
-from runcrate_integrations.wire import build_chat_body, parse_completion
 
 from ._messages import (
-    StreamFolder,
+    StreamSink,
     chat_response,
     force_single_tool_call,
     json_schema_format,
@@ -68,12 +65,13 @@ dispatcher = get_dispatcher(__name__)
 
 #: Context window assumed when neither the user nor Runcrate's catalog gives one.
 DEFAULT_CONTEXT_WINDOW = 32_768
-CHAT_PATH = "/chat/completions"
 
-_SAMPLING = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
-             "stop", "seed")
-_PARAM_FIELDS = frozenset((*_SAMPLING, "logprobs", "top_logprobs", "additional_kwargs"))
-_CLIENT_FIELDS = frozenset(("api_key", "base_url", "timeout", "max_retries", "default_headers"))
+# Fields sent as top-level request parameters when set.
+_PARAM_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
+                 "stop", "seed", "logprobs", "top_logprobs")
+# Fields the engine (options and client settings) is built from.
+_ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "api_key", "base_url",
+                            "timeout", "max_retries", "default_headers"))
 StructuredOutputMethod = Literal["function_calling", "json_schema"]
 
 
@@ -132,11 +130,8 @@ class RuncrateLLM(FunctionCallingLLM):
     default_headers: dict[str, str] | None = None
 
     _http_client: httpx2.Client | None = PrivateAttr(default=None)
-    _async_http_client: httpx2.AsyncClient | None = PrivateAttr(default=None)
-    _settings: ClientSettings | None = PrivateAttr(default=None)
-    _sync: RuncrateOpenAI | None = PrivateAttr(default=None)
-    _async: AsyncRuncrateOpenAI | None = PrivateAttr(default=None)
-    _params: dict[str, Any] | None = PrivateAttr(default=None)
+    _http_async_client: httpx2.AsyncClient | None = PrivateAttr(default=None)
+    _engine: ChatEngine | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -144,51 +139,62 @@ class RuncrateLLM(FunctionCallingLLM):
         *,
         http_client: httpx2.Client | None = None,
         async_http_client: httpx2.AsyncClient | None = None,
+        http_async_client: httpx2.AsyncClient | None = None,
         **data: Any,
     ) -> None:
         if model is not None:
             data["model"] = model
         super().__init__(**data)
         self._http_client = http_client
-        self._async_http_client = async_http_client
+        self._http_async_client = async_http_client or http_async_client
         # Fail at construction, not on the first call: missing key, bad extras.
-        self._client_settings()
-        self._default_params()
+        self._engine = self._configure()
+
+    def _configure(self) -> ChatEngine:
+        return ChatEngine.configure(
+            model=self.model,
+            params={name: getattr(self, name) for name in _PARAM_FIELDS},
+            extra_params=self.additional_kwargs,
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            http_client=self._http_client,
+            http_async_client=self._http_async_client,
+        )
+
+    @property
+    def engine(self) -> ChatEngine:
+        """The core engine every request of this instance goes through."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._configure()
+        return engine
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _PARAM_FIELDS and name not in _CLIENT_FIELDS:
+        if name not in _ENGINE_FIELDS:
             super().__setattr__(name, value)
             return
-        # Cached derived state (request defaults, client) follows the new value, which is
-        # checked now; a rejected value leaves the instance as it was.
-        assign_checked(self, name, value, super().__setattr__, lambda: self._refresh(name))
+        # The engine would be stale: rebuild (and re-check) it now; a rejected value is undone.
+        assign_checked(self, name, value, super().__setattr__, self._reconfigure)
 
-    def _refresh(self, name: str) -> None:
-        if name in _PARAM_FIELDS:
-            self._params = None
-            self._default_params()
-        else:
-            self._settings = self._sync = self._async = None
-            self._client_settings()
+    def _reconfigure(self) -> None:
+        self._engine = self._configure()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
-        for name in update or ():  # pydantic sets the fields directly, past __setattr__
-            copy._refresh(name)
+        if update:  # pydantic sets the fields directly, past __setattr__
+            copy._engine = copy._configure()
         return copy
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        # Clients are shared connection pools (sockets, locks), not state: copies share them.
+        # Given http clients are the caller's (sockets, locks): copies share them.
         memo = {} if memo is None else memo
-        for client in (self._http_client, self._async_http_client, self._sync, self._async):
+        for client in (self._http_client, self._http_async_client):
             if client is not None:
                 memo[id(client)] = client
         return super().__deepcopy__(memo)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Cached clients hold sockets and locks; a copy rebuilds them on first use.
-        self._sync = self._async = None
-        return super().__getstate__()
 
     @classmethod
     def class_name(cls) -> str:
@@ -196,58 +202,29 @@ class RuncrateLLM(FunctionCallingLLM):
 
     # ------------------------------------------------------------------ configuration
 
-    def _client_settings(self) -> ClientSettings:
-        settings = self._settings
-        if settings is None:
-            settings = self._settings = ClientSettings.resolve(
-                api_key=self.api_key,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                default_headers=self.default_headers,
-            )
-        return settings
+    @property
+    def client(self) -> RuncrateOpenAI:
+        """The ``openai`` client requests go through (shared by instances with equal settings)."""
+        return self.engine.client
 
-    def _client(self) -> RuncrateOpenAI:
-        client = self._sync
-        if client is None:
-            client = self._sync = sync_client(self._client_settings(), self._http_client)
-        return client
-
-    def _aclient(self) -> AsyncRuncrateOpenAI:
-        if self._async_http_client is None:
-            # Pooled per event loop; a cheap lookup, so it is not cached on the instance.
-            return async_client(self._client_settings())
-        if self._async is None:
-            self._async = async_client(self._client_settings(), self._async_http_client)
-        return self._async
-
-    def _default_params(self) -> dict[str, Any]:
-        params = self._params
-        if params is None:
-            params = {n: getattr(self, n) for n in _SAMPLING if getattr(self, n) is not None}
-            if self.logprobs or self.top_logprobs is not None:
-                params["logprobs"] = True
-            if self.top_logprobs is not None:
-                params["top_logprobs"] = self.top_logprobs
-            params.update(self.additional_kwargs)
-            check_params(params)
-            self._params = params
-        return params
+    @property
+    def async_client(self) -> AsyncRuncrateOpenAI:
+        """The async ``openai`` client for the running event loop."""
+        return self.engine.async_client
 
     @property
     def model_info(self) -> ModelInfo | None:
         """This model's entry in the cached Runcrate catalog (never a network call)."""
-        return cached_model_info(self._client_settings().base_url, self.model)
+        return cached_model_info(self.engine.clients.settings.base_url, self.model)
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Load Runcrate's catalog (``GET /models``, cached) and return this model's entry."""
-        list_models(client=self._client(), refresh=refresh)
+        list_models(client=self.client, refresh=refresh)
         return self.model_info
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        await alist_models(client=self._aclient(), refresh=refresh)
+        await alist_models(client=self.async_client, refresh=refresh)
         return self.model_info
 
     @property
@@ -269,61 +246,25 @@ class RuncrateLLM(FunctionCallingLLM):
 
     # ------------------------------------------------------------------ requests
 
-    def _body(
-        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any], *, stream: bool
-    ) -> tuple[dict[str, Any], Mapping[str, str] | None]:
-        """The checked request body (and per-call headers); shared by every method."""
-        tools = kwargs.pop("tools", None)
-        tool_choice = kwargs.pop("tool_choice", None)
-        extra_body = kwargs.pop("extra_body", None)
-        extra_headers = kwargs.pop("extra_headers", None)
-        defaults = self._default_params()
-        params = {**defaults, **kwargs} if kwargs else defaults
-        body = build_chat_body(
-            self.model, to_openai_messages(messages), params, tools=tools,
-            tool_choice=tool_choice, stream=stream, extra_body=extra_body,
-        )
-        return body, extra_headers
-
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        body, headers = self._body(messages, kwargs, stream=False)
-        data = api.post_json(self._client(), CHAT_PATH, body, extra_headers=headers)
-        return chat_response(parse_completion(data), raw=data)
+        request = self.engine.request(to_openai_messages(messages), kwargs)
+        return chat_response(self.engine.complete(request))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        body, headers = self._body(messages, kwargs, stream=False)
-        data = await api.apost_json(self._aclient(), CHAT_PATH, body, extra_headers=headers)
-        return chat_response(parse_completion(data), raw=data)
+        request = self.engine.request(to_openai_messages(messages), kwargs)
+        return chat_response(await self.engine.acomplete(request))
 
+    # The engine's own generators are returned: they release the connection however the
+    # stream ends.
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        body, headers = self._body(messages, kwargs, stream=True)
-        client = self._client()
-
-        def gen() -> ChatResponseGen:
-            folder = StreamFolder()
-            for chunk in api.stream_json(client, CHAT_PATH, body, extra_headers=headers):
-                response = folder.add(chunk)
-                if response is not None:
-                    yield response
-            yield folder.final()
-
-        return gen()
+        request = self.engine.request(to_openai_messages(messages), kwargs, stream=True)
+        return self.engine.stream(request, StreamSink())
 
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        body, headers = self._body(messages, kwargs, stream=True)
-        client = self._aclient()
-
-        async def gen() -> ChatResponseAsyncGen:
-            folder = StreamFolder()
-            async for chunk in api.astream_json(client, CHAT_PATH, body, extra_headers=headers):
-                response = folder.add(chunk)
-                if response is not None:
-                    yield response
-            yield folder.final()
-
-        return gen()
+        request = self.engine.request(to_openai_messages(messages), kwargs, stream=True)
+        return self.engine.astream(request, StreamSink())
 
     # ------------------------------------------------------------------ the LLM protocol
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
-from .client import ClientSettings
+from .clients import ClientSettings
 from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from . import api
-from .client import ClientSettings, async_client, sync_client
+from . import transport
+from .clients import ClientSettings, async_client, sync_client
 
 if TYPE_CHECKING:
     import openai
@@ -102,7 +102,7 @@ def list_models(
     url = _base_url(client)
     if not refresh and url in _cache:
         return list(_cache[url].values())
-    return _store(url, api.get_json(client, "/models"))
+    return _store(url, transport.get_json(client, "/models"))
 
 
 async def alist_models(
@@ -118,7 +118,7 @@ async def alist_models(
     url = _base_url(client)
     if not refresh and url in _cache:
         return list(_cache[url].values())
-    return _store(url, await api.aget_json(client, "/models"))
+    return _store(url, await transport.aget_json(client, "/models"))
 
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:

@@ -3,8 +3,8 @@
 :class:`EmbeddingOptions` is built once per adapter instance; it checks everything a server
 would reject (and a few things it would silently get wrong) before any request is sent, and
 precomputes the constant part of the body. :func:`embed_texts` / :func:`aembed_texts` split
-the inputs into batches, send them through :mod:`runcrate_integrations.api` (so retries and
-typed errors come from the openai client) and return the vectors in input order.
+the inputs into batches, send them through :mod:`runcrate_integrations.transport` (so retries
+and typed errors come from the openai client) and return the vectors in input order.
 :class:`Embedder` bundles options and clients: it is all an adapter instance needs to hold.
 """
 
@@ -19,8 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from . import api
-from .client import ClientSettings, async_client, sync_client
+from . import transport
+from .clients import Clients, ClientSettings
+from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .transport import ErrorHook, translating
 
 if TYPE_CHECKING:
     import openai
@@ -96,26 +98,6 @@ def _tail(
     if extra_body:
         tail.update(extra_body)
     return tail
-
-
-def build_embeddings_body(
-    model: str,
-    input: str | Sequence[str],
-    *,
-    dimensions: int | None = None,
-    encoding_format: str = "float",
-    extra_body: Mapping[str, Any] | None = None,
-) -> JSONDict:
-    """The JSON body of ``POST /embeddings``, checked (``ValueError``) before anything is sent.
-
-    ``input`` is one text or a list of texts; each must be a non-empty string.
-    """
-    _check_model(model)
-    _check_dimensions(dimensions)
-    _check_encoding(encoding_format)
-    _check_extra_body(extra_body)
-    texts = check_text(input) if isinstance(input, str) else check_texts(input)
-    return {"model": model, "input": texts, **_tail(dimensions, encoding_format, extra_body)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +273,7 @@ def embed_texts(
     """
     vectors: list[list[float]] = []
     for body, count in _plan(options, texts):
-        answer = api.post_json(client, EMBEDDINGS_PATH, body)
+        answer = transport.post_json(client, EMBEDDINGS_PATH, body)
         vectors += parse_embeddings(answer, count, dimensions=options.dimensions)
     return vectors
 
@@ -302,14 +284,14 @@ async def aembed_texts(
     """Async twin of :func:`embed_texts` (batches are sent one after another)."""
     vectors: list[list[float]] = []
     for body, count in _plan(options, texts):
-        answer = await api.apost_json(client, EMBEDDINGS_PATH, body)
+        answer = await transport.apost_json(client, EMBEDDINGS_PATH, body)
         vectors += parse_embeddings(answer, count, dimensions=options.dimensions)
     return vectors
 
 
 def embed_text(client: openai.OpenAI, options: EmbeddingOptions, text: str) -> list[float]:
     """Embed one text (sent as ``input: "<text>"``)."""
-    answer = api.post_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
+    answer = transport.post_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
     return parse_embeddings(answer, 1, dimensions=options.dimensions)[0]
 
 
@@ -317,7 +299,7 @@ async def aembed_text(
     client: openai.AsyncOpenAI, options: EmbeddingOptions, text: str
 ) -> list[float]:
     """Async twin of :func:`embed_text`."""
-    answer = await api.apost_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
+    answer = await transport.apost_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
     return parse_embeddings(answer, 1, dimensions=options.dimensions)[0]
 
 
@@ -327,58 +309,41 @@ async def aembed_text(
 class Embedder:
     """Options plus the clients that carry them; what an adapter instance holds.
 
-    Built once per adapter configuration: the sync client is created on first use and kept,
-    the pooled async client is looked up per call (it depends on the running event loop).
-
     Example::
 
-        emb = Embedder(ClientSettings.resolve(api_key="rc_live_..."), EmbeddingOptions("m"))
+        emb = Embedder.configure("BAAI/bge-m3", api_key="rc_live_...")
         emb.embed_texts(["a", "b"])  # [[...], [...]]
         await emb.aembed_text("a")  # [...]
     """
 
-    __slots__ = ("_async", "_http_async_client", "_http_client", "_sync", "options", "settings")
+    __slots__ = ("clients", "errors", "options")
 
     def __init__(
-        self,
-        settings: ClientSettings,
-        options: EmbeddingOptions,
-        *,
-        http_client: Any = None,
-        http_async_client: Any = None,
+        self, clients: Clients, options: EmbeddingOptions, *, errors: ErrorHook | None = None
     ) -> None:
-        self.settings = settings
+        self.clients = clients
         self.options = options
-        self._http_client = http_client
-        self._http_async_client = http_async_client
-        self._sync: openai.OpenAI | None = None
-        self._async: openai.AsyncOpenAI | None = None
+        self.errors = errors
 
     @classmethod
     def configure(
         cls,
         model: str,
         *,
-        api_key: Any,
-        base_url: str | None,
-        timeout: Any,
-        max_retries: int,
-        default_headers: Mapping[str, str] | None,
-        dimensions: int | None,
-        encoding_format: str,
-        chunk_size: int,
-        extra_body: Mapping[str, Any] | None,
+        api_key: Any = None,
+        base_url: str | None = None,
+        timeout: Any = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        dimensions: int | None = None,
+        encoding_format: str = "float",
+        chunk_size: int = DEFAULT_BATCH_SIZE,
+        extra_body: Mapping[str, Any] | None = None,
         http_client: Any = None,
         http_async_client: Any = None,
+        errors: ErrorHook | None = None,
     ) -> Embedder:
-        """Resolve settings and check options from an adapter's fields, in one step."""
-        settings = ClientSettings.resolve(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-        )
+        """Check options and resolve settings from an adapter's fields, in one step."""
         options = EmbeddingOptions(
             model,
             dimensions=dimensions,
@@ -386,54 +351,32 @@ class Embedder:
             chunk_size=chunk_size,
             extra_body=extra_body,
         )
-        return cls(settings, options, http_client=http_client, http_async_client=http_async_client)
+        settings = ClientSettings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        clients = Clients(settings, http_client=http_client, http_async_client=http_async_client)
+        return cls(clients, options, errors=errors)
 
-    # Clients hold sockets and locks: copies and pickles share the configuration (and any
-    # user-supplied http client) and build their own openai clients on first use.
+    # Configuration plus shared pools: copies share it; pickling rebuilds it (see Clients).
     def __deepcopy__(self, memo: dict[int, Any]) -> Embedder:
-        return Embedder(
-            self.settings,
-            self.options,
-            http_client=self._http_client,
-            http_async_client=self._http_async_client,
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_embedder,
-            (self.settings, self.options, self._http_client, self._http_async_client),
-        )
-
-    def client(self) -> openai.OpenAI:
-        """The sync client (shared pool, or private around the given ``http_client``)."""
-        if self._sync is None:
-            self._sync = sync_client(self.settings, self._http_client)
-        return self._sync
-
-    def async_client(self) -> openai.AsyncOpenAI:
-        """The async client for the running loop; a given ``http_async_client`` is kept."""
-        if self._http_async_client is None:
-            return async_client(self.settings)
-        if self._async is None:
-            self._async = async_client(self.settings, self._http_async_client)
-        return self._async
+        return self
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
-        return embed_texts(self.client(), self.options, texts)
+        with translating(self.errors):
+            return embed_texts(self.clients.client(), self.options, texts)
 
     async def aembed_texts(self, texts: Sequence[str]) -> list[list[float]]:
-        return await aembed_texts(self.async_client(), self.options, texts)
+        with translating(self.errors):
+            return await aembed_texts(self.clients.aclient(), self.options, texts)
 
     def embed_text(self, text: str) -> list[float]:
-        return embed_text(self.client(), self.options, text)
+        with translating(self.errors):
+            return embed_text(self.clients.client(), self.options, text)
 
     async def aembed_text(self, text: str) -> list[float]:
-        return await aembed_text(self.async_client(), self.options, text)
-
-
-def _rebuild_embedder(
-    settings: ClientSettings, options: EmbeddingOptions, http_client: Any, http_async_client: Any
-) -> Embedder:
-    return Embedder(
-        settings, options, http_client=http_client, http_async_client=http_async_client
-    )
+        with translating(self.errors):
+            return await aembed_text(self.clients.aclient(), self.options, text)

@@ -16,7 +16,14 @@ import openai
 
 
 class RuncrateError(Exception):
-    """Base class of every error this package raises."""
+    """Base class of every error this package raises.
+
+    ``is_retryable`` says whether the same call may succeed if made again (after the client's
+    own retries were used up): true for rate limits, server and network failures, false for
+    what a retry cannot change (a bad request, a wrong key, no credits, a malformed answer).
+    """
+
+    is_retryable: bool = False
 
 
 class MissingAPIKeyError(RuncrateError, ValueError):
@@ -40,6 +47,11 @@ class RuncrateAPIError(RuncrateError):
 
 class APIStatusError(RuncrateAPIError, openai.APIStatusError):
     """An HTTP error status without a more specific class."""
+
+    def __init__(self, message: str, *, response: httpx2.Response, body: object) -> None:
+        super().__init__(message, response=response, body=body)
+        status = response.status_code
+        self.is_retryable = status in RETRYABLE_STATUSES or status >= 500
 
 
 class BadRequestError(RuncrateAPIError, openai.BadRequestError):
@@ -69,6 +81,8 @@ class NotFoundError(RuncrateAPIError, openai.NotFoundError):
 class RateLimitError(RuncrateAPIError, openai.RateLimitError):
     """429: too many requests; retried with backoff before this is raised."""
 
+    is_retryable = True
+
     @property
     def limit(self) -> int | None:
         return _int_header(self.response, "x-ratelimit-limit")
@@ -90,9 +104,13 @@ class RateLimitError(RuncrateAPIError, openai.RateLimitError):
 class InternalServerError(RuncrateAPIError, openai.InternalServerError):
     """5xx: a server failure; retried with backoff before this is raised."""
 
+    is_retryable = True
+
 
 class StreamErrorEvent(RuncrateAPIError, openai.APIError):
     """The server reported an error inside a stream that had started with HTTP 200."""
+
+    is_retryable = True
 
     def __init__(self, message: str, *, request: httpx2.Request, body: object) -> None:
         super().__init__(message, request, body=body)
@@ -107,12 +125,38 @@ class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
         super().__init__(resp, None, message=message)
 
 
-class StreamInterruptedError(RuncrateError, openai.APIConnectionError):
+class APIConnectionError(RuncrateError, openai.APIConnectionError):
+    """The server could not be reached, or the connection failed (after the client's retries)."""
+
+    is_retryable = True
+
+    def __init__(
+        self, message: str = "Connection error.", *, request: httpx2.Request | None = None
+    ) -> None:
+        super().__init__(message=message, request=request or httpx2.Request("POST", "/"))
+
+
+class APITimeoutError(APIConnectionError, openai.APITimeoutError):
+    """The request (or the call's deadline) timed out, after the client's retries."""
+
+    def __init__(
+        self, message: str = "Request timed out.", *, request: httpx2.Request | None = None
+    ) -> None:
+        # openai.APITimeoutError's own __init__ takes no message: go straight to the base.
+        openai.APIConnectionError.__init__(
+            self, message=message, request=request or httpx2.Request("POST", "/")
+        )
+
+
+class StreamInterruptedError(APIConnectionError):
     """A stream ended before the server finished it; the partial text is not an answer."""
 
     def __init__(self, message: str, *, request: httpx2.Request | None = None) -> None:
-        super().__init__(message=message, request=request or httpx2.Request("POST", "/"))
+        super().__init__(message, request=request)
 
+
+# Statuses a retry may cure besides 429 and 5xx, as the openai client treats them.
+RETRYABLE_STATUSES = frozenset({408, 409})
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|context window|maximum context|exceeds? the (available )?context"

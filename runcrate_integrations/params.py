@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # name -> (low, high), inclusive.
@@ -48,3 +48,84 @@ def check_params(params: Mapping[str, Any]) -> None:
     """Check every known parameter in a request body (unknown keys pass through)."""
     for name, value in params.items():
         check_range(name, value)
+
+
+# ---------------------------------------------------------------------------- names
+
+# What a chat call accepts besides the messages: request parameters this package knows and
+# checks, and the per-call controls of the engine. A near miss of one of these is a typo.
+CHAT_PARAMS = frozenset({
+    *RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format",
+    "parallel_tool_calls", "tools", "tool_choice",
+})
+CALL_CONTROLS = frozenset({
+    "model", "extra_body", "extra_headers", "stream_usage", "timeout", "deadline",
+})
+# Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
+# known name even when they look alike (top_k / top_p).
+PASSTHROUGH = frozenset({
+    "top_k", "min_p", "top_a", "typical_p", "repetition_penalty", "min_tokens", "logit_bias",
+    "reasoning_effort", "reasoning", "user", "metadata", "store", "service_tier", "modalities",
+    "audio", "prediction", "verbosity", "web_search_options", "safe_prompt", "transforms",
+    "provider", "models", "route", "chat_template_kwargs", "guided_json", "grammar",
+})
+
+
+def near_miss(name: str, known: Iterable[str]) -> str | None:
+    """The known name that ``name`` is probably a typo of, or ``None``.
+
+    A typo: the same name but for case and ``-``/``_``/space, or one or two letters off
+    (a swap counts as one) from a known name of four letters or more. A name in
+    :data:`PASSTHROUGH` is never a typo.
+    """
+    if name in PASSTHROUGH:
+        return None
+    known = tuple(known)
+    if name in known:
+        return None
+    folded = name.lower().replace("-", "_").replace(" ", "_")
+    for candidate in known:
+        if folded == candidate:
+            return candidate
+    best: tuple[int, str] | None = None
+    for candidate in known:
+        if len(candidate) < 4 or abs(len(candidate) - len(folded)) > 2:
+            continue
+        allowed = 1 if len(candidate) < 8 else 2
+        distance = _edit_distance(folded, candidate, allowed)
+        if distance <= allowed and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (a swap of neighbours costs 1), capped at limit+1."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = ca != cb
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def check_call_names(names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | CALL_CONTROLS
+                     ) -> None:
+    """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
+    known = tuple(known)
+    for name in names:
+        if name in known:
+            continue
+        intended = near_miss(name, known)
+        if intended is not None:
+            raise ValueError(
+                f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
+                "parameters the server knows but this package does not are passed through, "
+                "so a misspelt one would have been sent unnoticed)"
+            )

@@ -1,7 +1,7 @@
 """OpenAI wire format helpers shared by both adapters: request bodies, parsed answers, streams.
 
-Everything here works on plain dicts (what :mod:`runcrate_integrations.api` returns), so
-adapters convert their own message types and leave the wire to this module.
+Everything here works on plain dicts (what :mod:`runcrate_integrations.transport` returns),
+so adapters convert their own message types and leave the wire to this module.
 """
 
 from __future__ import annotations
@@ -62,6 +62,19 @@ def _check_json(value: Any, what: str) -> None:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
 
 
+def _normalize(body: JSONDict, stream: bool) -> None:
+    """The one reading of options that could mean two things on the wire."""
+    if "stop" in body and not body["stop"]:
+        del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
+    if body.get("top_logprobs") is not None:
+        if body.get("logprobs") is False:
+            raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
+        body["logprobs"] = True  # the API rejects top_logprobs without it
+    n = body.get("n")
+    if stream and isinstance(n, int) and n > 1:
+        raise ValueError("n > 1 cannot be streamed; use a non-streaming call for several choices")
+
+
 def build_chat_body(
     model: str,
     messages: Sequence[Mapping[str, Any]],
@@ -93,6 +106,7 @@ def build_chat_body(
         for key, value in params.items():
             if value is not None:
                 body[key] = value
+        _normalize(body, stream)
         check_params(body)
     if tools:
         tool_list = [dict(t) for t in tools]
@@ -284,6 +298,19 @@ class ChunkDelta:
     tool_calls: list[ToolCallDelta]
     finish_reason: str | None
     logprobs: Any
+    refusal: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True for a delta that adds nothing to show (the opening role-only delta)."""
+        return not (
+            self.content
+            or self.reasoning_content
+            or self.tool_calls
+            or self.finish_reason
+            or self.logprobs
+            or self.refusal
+        )
 
 
 @dataclass(slots=True)
@@ -301,16 +328,23 @@ class _ChoiceState:
     tool_calls: dict[int, _ToolCallState] = field(default_factory=dict)
     finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+
+    def saw(self, kind: str) -> None:
+        if kind not in self.blocks:
+            self.blocks.append(kind)
 
 
-class StreamAccumulator:
+class StreamFold:
     """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`.
 
-    ``add`` returns the deltas of each chunk for the caller to emit; ``completion`` returns
-    the folded answer and raises :class:`StreamInterruptedError` if the stream never finished.
+    :meth:`add` returns the deltas of each chunk for the caller to emit, :meth:`snapshot` the
+    answer so far, :meth:`completion` the folded answer (raising
+    :class:`StreamInterruptedError` if the stream never finished). Callers keep no copy of
+    their own: everything a stream has said is here.
     """
 
-    __slots__ = ("_choices", "created", "id", "model", "system_fingerprint", "usage")
+    __slots__ = ("_choices", "created", "id", "last_chunk", "model", "system_fingerprint", "usage")
 
     def __init__(self) -> None:
         self.id: str | None = None
@@ -318,10 +352,12 @@ class StreamAccumulator:
         self.created: int | None = None
         self.system_fingerprint: str | None = None
         self.usage: Usage | None = None
+        self.last_chunk: JSONDict | None = None
         self._choices: dict[int, _ChoiceState] = {}
 
-    def add(self, chunk: Mapping[str, Any]) -> list[ChunkDelta]:
+    def add(self, chunk: JSONDict) -> list[ChunkDelta]:
         """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
+        self.last_chunk = chunk
         if self.id is None:
             self.id = chunk.get("id")
             self.model = chunk.get("model")
@@ -335,35 +371,38 @@ class StreamAccumulator:
         choices = chunk.get("choices")
         if not choices:
             return []
-        out: list[ChunkDelta] = []
-        for raw in choices:
-            index = raw.get("index") or 0
-            state = self._choices.get(index)
-            if state is None:
-                state = self._choices[index] = _ChoiceState()
-            delta = raw.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                state.content.append(content)
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                state.reasoning.append(reasoning)
-            refusal = delta.get("refusal")
-            if refusal:
-                state.refusal.append(refusal)
-            tool_deltas: list[ToolCallDelta] = []
-            raw_calls = delta.get("tool_calls")
-            if raw_calls:
-                for position, tc in enumerate(raw_calls):
-                    tool_deltas.append(self._add_tool_call(state, position, tc))
-            finish = raw.get("finish_reason")
-            if finish:
-                state.finish_reason = finish
-            logprobs = raw.get("logprobs")
-            if logprobs:
-                state.logprobs.append(logprobs)
-            out.append(ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs))
-        return out
+        return [self._add_choice(raw) for raw in choices]
+
+    def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
+        index = raw.get("index") or 0
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _ChoiceState()
+        delta = raw.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            state.reasoning.append(reasoning)
+            state.saw("reasoning")
+        content = delta.get("content")
+        if content:
+            state.content.append(content)
+            state.saw("text")
+        refusal = delta.get("refusal")
+        if refusal:
+            state.refusal.append(refusal)
+        tool_deltas: list[ToolCallDelta] = []
+        raw_calls = delta.get("tool_calls")
+        if raw_calls:
+            state.saw("tool_call")
+            for position, tc in enumerate(raw_calls):
+                tool_deltas.append(self._add_tool_call(state, position, tc))
+        finish = raw.get("finish_reason")
+        if finish:
+            state.finish_reason = finish
+        logprobs = raw.get("logprobs")
+        if logprobs:
+            state.logprobs.append(logprobs)
+        return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
 
     @staticmethod
     def _add_tool_call(state: _ChoiceState, position: int, raw: Mapping[str, Any]) -> ToolCallDelta:
@@ -390,6 +429,19 @@ class StreamAccumulator:
         """True once every choice seen has a finish_reason."""
         return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
 
+    def blocks(self, index: int = 0) -> list[str]:
+        """The kinds of content a choice has carried, in order of first appearance.
+
+        ``"reasoning"``, ``"text"`` and ``"tool_call"``: what content-block numbering needs.
+        """
+        state = self._choices.get(index)
+        return list(state.blocks) if state is not None else []
+
+    def snapshot(self, index: int = 0) -> Choice:
+        """The answer so far of one choice; tool calls carry their argument text so far and
+        ``args=None`` (arguments are parsed only by :meth:`completion`)."""
+        return self._choice(index, self._choices.get(index) or _ChoiceState(), final=False)
+
     def completion(self) -> Completion:
         """The folded answer; raises if the stream ended before a finish_reason arrived."""
         if not self.finished:
@@ -399,27 +451,32 @@ class StreamAccumulator:
                 "The stream ended before the server finished the answer (no finish_reason); "
                 "the partial answer was discarded."
             )
-        choices = []
-        for index in sorted(self._choices):
-            st = self._choices[index]
-            calls = []
-            for _, tc in sorted(st.tool_calls.items()):
-                arguments = "".join(tc.arguments)
-                args, error = parse_arguments(arguments)
-                calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
-            choices.append(
-                Choice(
-                    index=index,
-                    content="".join(st.content),
-                    reasoning_content="".join(st.reasoning) or None,
-                    refusal="".join(st.refusal) or None,
-                    tool_calls=calls,
-                    finish_reason=st.finish_reason,
-                    logprobs=_merge_logprobs(st.logprobs),
-                )
-            )
+        choices = [self._choice(i, self._choices[i], final=True) for i in sorted(self._choices)]
         return Completion(
-            self.id, self.model, self.created, self.system_fingerprint, choices, self.usage
+            self.id,
+            self.model,
+            self.created,
+            self.system_fingerprint,
+            choices,
+            self.usage,
+            raw=self.last_chunk,
+        )
+
+    @staticmethod
+    def _choice(index: int, st: _ChoiceState, *, final: bool) -> Choice:
+        calls = []
+        for _, tc in sorted(st.tool_calls.items()):
+            arguments = "".join(tc.arguments)
+            args, error = parse_arguments(arguments) if final else (None, None)
+            calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+        return Choice(
+            index=index,
+            content="".join(st.content),
+            reasoning_content="".join(st.reasoning) or None,
+            refusal="".join(st.refusal) or None,
+            tool_calls=calls,
+            finish_reason=st.finish_reason,
+            logprobs=_merge_logprobs(st.logprobs) if final else None,
         )
 
 

@@ -145,3 +145,30 @@ class Recorder:
 
     def async_client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(transport=httpx2.MockTransport(self.ahandler))
+
+
+def feed(sink: Any, fold: Any, raws: Iterable[JSONDict]) -> list[Any]:
+    """What an engine ``StreamSink`` emits for ``raws`` (folded into ``fold``), without HTTP."""
+    out: list[Any] = []
+    for raw in raws:
+        out += sink.chunk(fold, fold.add(raw))
+    return out
+
+
+def finish(sink: Any, fold: Any) -> list[Any]:
+    """What the sink emits at the end of the stream (raises if it never finished)."""
+    return list(sink.end(fold, fold.completion()))
+
+
+def private_client(settings: Any, http: httpx2.Client) -> Any:
+    """The core's sync client for ``settings``, private around the mock ``http`` client."""
+    from runcrate_integrations.clients import Clients
+
+    return Clients(settings, http_client=http).client()
+
+
+def private_async_client(settings: Any, http: httpx2.AsyncClient) -> Any:
+    """The core's async client for ``settings``, private around the mock ``http`` client."""
+    from runcrate_integrations.clients import Clients
+
+    return Clients(settings, http_async_client=http).aclient()

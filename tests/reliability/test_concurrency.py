@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runcrate_integrations.client import ClientSettings, pooled_client_count, sync_client
+from runcrate_integrations.clients import ClientSettings, pooled_client_count, sync_client
 from tests.reliability.cases import KEY, ChatCase, EmbedCase, Framework, user
 from tests.support.fake_openai_server import FakeOpenAIServer, hash_vector
 
@@ -84,14 +84,14 @@ async def test_200_concurrent_llama_index_achat(
     case = ChatCase("llama_index", "ainvoke", fake_server)
     llm = case.model(default_headers=_headers("li-achat"))
     before = pooled_client_count()
-    used = _spy_on_posts(monkeypatch, llm._aclient())
+    used = _spy_on_posts(monkeypatch, llm.async_client)
     prompts = _markers(N, "li")
 
     answers = await asyncio.gather(*(llm.achat(user(p)) for p in prompts))
 
     assert [a.message.content for a in answers] == prompts
     assert pooled_client_count() - before == 1
-    assert len(used) == N and set(used) == {id(llm._aclient())}
+    assert len(used) == N and set(used) == {id(llm.async_client)}
     _check_server(fake_server, N)
 
 
@@ -102,7 +102,7 @@ async def test_100_concurrent_streams(
     # Streams interleave chunk by chunk on the shared pool; each must fold only its own.
     case = ChatCase(framework, "astream", fake_server)
     llm = case.model(default_headers=_headers(f"{framework}-astream"))
-    client = llm.async_client if framework == "langchain" else llm._aclient()
+    client = llm.async_client
     used = _spy_on_posts(monkeypatch, client)
     prompts = _markers(N_STREAMS, f"{framework}-stream")
 

@@ -101,7 +101,7 @@ async def test_stream_whose_chunks_never_have_choices_raises(
 # which OpenAI-compatible servers send when a model fails mid-answer) is raised by the openai
 # client as a bare `openai.APIError`: not a RuncrateError (docs/errors.md: "Every error this
 # package raises derives from RuncrateError"), not LangChain's ModelError, without the
-# "Runcrate API error" prefix or `.code`. Fails until api.stream_json translates it.
+# "Runcrate API error" prefix or `.code`. Fails until transport.stream_json translates it.
 async def test_error_event_inside_a_stream_raises_a_typed_runcrate_error(
     stream_chat: ChatCase, fake_server: FakeOpenAIServer
 ) -> None:

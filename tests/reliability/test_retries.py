@@ -14,7 +14,7 @@ import pytest
 from langchain_core.exceptions import ModelAPIError, ModelRateLimitError
 
 import runcrate_integrations as core
-from runcrate_integrations.client import ClientSettings, sync_client
+from runcrate_integrations.clients import ClientSettings, sync_client
 from tests.reliability.cases import (
     KEY,
     Arrivals,

@@ -118,7 +118,7 @@ async def test_broken_tool_arguments_in_llama_index_follow_the_documented_readin
 # langchain-core's chunk merge, which reads tool-call arguments as *partial* JSON; arguments cut
 # short (finish_reason "length") then come back as a valid call {"city": "Par"} that an agent
 # would run, while the same answer through invoke() without streaming is an invalid_tool_call.
-# The adapter knows the stream's folded answer (StreamAccumulator.completion()) and could build
+# The adapter knows the stream's folded answer (StreamFold.completion()) and could build
 # the final message from it. (Plain .stream() + manual `+` has the same LangChain-wide
 # behaviour as langchain-openai and is not asserted here.) Fails until fixed.
 @pytest.mark.parametrize("streaming", [False, True], ids=["not-streaming", "streaming"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from runcrate_integrations import api, catalog, errors
-from runcrate_integrations.client import ClientSettings, async_client, sync_client
-from tests.helpers import Recorder, sse, text_chunks
+from runcrate_integrations import catalog, errors, transport
+from runcrate_integrations.clients import ClientSettings
+from tests.helpers import Recorder, private_async_client, private_client, sse, text_chunks
 
 CATALOG = {"object": "list", "data": [
     {"id": "deepseek/deepseek-v3.2", "context_length": 131072, "input_modalities": ["text"],
@@ -31,7 +31,7 @@ def _settings() -> ClientSettings:
 
 def test_list_models_parses_and_caches() -> None:
     rec = Recorder([CATALOG])
-    client = sync_client(_settings(), rec.client())
+    client = private_client(_settings(), rec.client())
     models = catalog.list_models(client=client)
     assert [m.id for m in models] == ["deepseek/deepseek-v3.2", "qwen/qwen2.5-vl-72b", "bare",
                                       "llamacpp"]
@@ -58,7 +58,7 @@ def test_list_models_parses_and_caches() -> None:
 
 async def test_alist_models() -> None:
     rec = Recorder([CATALOG])
-    client = async_client(_settings(), rec.async_client())
+    client = private_async_client(_settings(), rec.async_client())
     models = await catalog.alist_models(client=client)
     assert len(models) == 4
     assert catalog.cached_model_info("http://catalog/v1", "deepseek/deepseek-v3.2") is not None
@@ -66,8 +66,9 @@ async def test_alist_models() -> None:
 
 def test_stream_json_yields_dicts_and_sends_body() -> None:
     rec = Recorder([sse(text_chunks(["a", "b"]))])
-    client = sync_client(_settings(), rec.client())
-    chunks = list(api.stream_json(client, "/chat/completions", {"model": "m", "stream": True}))
+    client = private_client(_settings(), rec.client())
+    body = {"model": "m", "stream": True}
+    chunks = list(transport.stream_json(client, "/chat/completions", body))
     assert len(chunks) == 5 and chunks[1]["choices"][0]["delta"]["content"] == "a"
     assert rec.body == {"model": "m", "stream": True}
 
@@ -75,21 +76,21 @@ def test_stream_json_yields_dicts_and_sends_body() -> None:
 def test_stream_with_non_json_line_raises_clear_error() -> None:
     resp = httpx2.Response(200, content=b'data: {"choices": []}\n\ndata: garbage\n\n',
                            headers={"content-type": "text/event-stream"})
-    client = sync_client(_settings(), Recorder([resp]).client())
+    client = private_client(_settings(), Recorder([resp]).client())
     with pytest.raises(errors.ResponseFormatError, match="not JSON"):
-        list(api.stream_json(client, "/chat/completions", {"model": "m"}))
+        list(transport.stream_json(client, "/chat/completions", {"model": "m"}))
 
 
 async def test_astream_json() -> None:
     rec = Recorder([sse(text_chunks(["x"]))])
-    client = async_client(_settings(), rec.async_client())
-    out = [c async for c in api.astream_json(client, "/chat/completions", {"model": "m"})]
+    client = private_async_client(_settings(), rec.async_client())
+    out = [c async for c in transport.astream_json(client, "/chat/completions", {"model": "m"})]
     assert out[1]["choices"][0]["delta"]["content"] == "x"
 
 
 def test_stream_error_status_raises_typed_error() -> None:
     rec = Recorder([httpx2.Response(402, json={"error": {"code": "insufficient_credits",
                                                           "message": "no credits"}})])
-    client = sync_client(_settings(), rec.client())
+    client = private_client(_settings(), rec.client())
     with pytest.raises(errors.InsufficientCreditsError):
-        list(api.stream_json(client, "/chat/completions", {"model": "m"}))
+        list(transport.stream_json(client, "/chat/completions", {"model": "m"}))

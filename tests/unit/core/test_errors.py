@@ -8,16 +8,16 @@ import httpx2
 import openai
 import pytest
 
-from runcrate_integrations import api, errors
+from runcrate_integrations import errors, transport
 from runcrate_integrations._openai import reset_delay as _reset_delay
-from runcrate_integrations.client import ClientSettings, sync_client
-from tests.helpers import Recorder, completion_body, error
+from runcrate_integrations.clients import ClientSettings
+from tests.helpers import Recorder, completion_body, error, private_client
 
 
 def _client(rec: Recorder, retries: int = 0) -> openai.OpenAI:
     s = ClientSettings.resolve(api_key="rc_live_secret_key_1", base_url="http://x/v1",
                                max_retries=retries)
-    return sync_client(s, rec.client())
+    return private_client(s, rec.client())
 
 
 @pytest.mark.parametrize(("status", "cls", "openai_cls"), [
@@ -35,7 +35,7 @@ def test_status_maps_to_both_hierarchies(
 ) -> None:
     rec = Recorder([error(status, "some_code", "Something went wrong")])
     with pytest.raises(cls) as info:
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})
     exc = info.value
     assert isinstance(exc, openai_cls)
     assert isinstance(exc, errors.RuncrateError)
@@ -48,7 +48,7 @@ def test_status_maps_to_both_hierarchies(
 def test_402_is_never_retried_and_says_what_to_do() -> None:
     rec = Recorder([error(402, "insufficient_credits", "Balance is $0.00")])
     with pytest.raises(errors.InsufficientCreditsError, match="Add credits") as info:
-        api.post_json(_client(rec, retries=3), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec, retries=3), "/chat/completions", {"model": "m"})
     assert len(rec.requests) == 1
     assert "Balance is $0.00" in str(info.value)
     assert info.value.status_code == 402
@@ -57,7 +57,7 @@ def test_402_is_never_retried_and_says_what_to_do() -> None:
 def test_401_names_env_var_and_prefix_and_hides_echoed_key() -> None:
     rec = Recorder([error(401, "invalid_api_key", "Key rc_live_secret_key_1 is not valid")])
     with pytest.raises(errors.AuthenticationError) as info:
-        api.post_json(_client(rec, retries=3), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec, retries=3), "/chat/completions", {"model": "m"})
     text = str(info.value)
     assert "RUNCRATE_API_KEY" in text and "rc_live_'" in text
     assert "rc_live_secret_key_1" not in text
@@ -70,7 +70,7 @@ def test_numeric_code_falls_back_to_type() -> None:
                                                 "type": "authentication_error"}})
     rec = Recorder([resp])
     with pytest.raises(errors.AuthenticationError) as info:
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})
     assert info.value.code == "authentication_error"
 
 
@@ -81,7 +81,7 @@ def test_numeric_code_falls_back_to_type() -> None:
 def test_context_overflow_is_its_own_class(message: str) -> None:
     rec = Recorder([error(400, "invalid_request", message)])
     with pytest.raises(errors.ContextLengthExceededError) as info:
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})
     assert isinstance(info.value, errors.BadRequestError)
 
 
@@ -90,7 +90,7 @@ def test_rate_limit_headers_exposed() -> None:
                "X-RateLimit-Reset": "1764000000"}
     rec = Recorder([error(429, "rate_limited", "Too many requests", headers)])
     with pytest.raises(errors.RateLimitError) as info:
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})
     assert (info.value.limit, info.value.remaining, info.value.reset_at) == (60, 0, 1764000000.0)
 
 
@@ -99,7 +99,7 @@ def test_429_waits_for_ratelimit_reset_then_succeeds() -> None:
     rec = Recorder([error(429, "rate_limited", "slow down", {"X-RateLimit-Reset": reset}),
                     completion_body("ok")])
     start = time.monotonic()
-    out = api.post_json(_client(rec, retries=1), "/chat/completions", {"model": "m"})
+    out = transport.post_json(_client(rec, retries=1), "/chat/completions", {"model": "m"})
     assert out["choices"][0]["message"]["content"] == "ok"
     assert len(rec.requests) == 2
     assert time.monotonic() - start >= 0.15
@@ -119,10 +119,10 @@ def test_malformed_json_body_is_a_clear_error() -> None:
     resp = httpx2.Response(200, content=b"{not json", headers={"content-type": "application/json"})
     rec = Recorder([resp])
     with pytest.raises(errors.ResponseFormatError, match="malformed JSON"):
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})
 
 
 def test_non_object_body_is_a_clear_error() -> None:
     rec = Recorder([httpx2.Response(200, json=[1, 2])])
     with pytest.raises(errors.ResponseFormatError, match="not a JSON object"):
-        api.post_json(_client(rec), "/chat/completions", {"model": "m"})
+        transport.post_json(_client(rec), "/chat/completions", {"model": "m"})

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from runcrate_integrations import MissingAPIKeyError
 from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
-from runcrate_integrations.client import USER_AGENT, ClientSettings, async_client, sync_client
+from runcrate_integrations.clients import USER_AGENT, ClientSettings, async_client, sync_client
 from runcrate_integrations.settings import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
-from tests.helpers import Recorder, completion_body
+from tests.helpers import Recorder, completion_body, private_client
 
 
 @pytest.fixture(autouse=True)
@@ -88,8 +88,8 @@ def test_client_carries_settings_and_user_agent() -> None:
 def test_requests_send_user_agent_and_bearer() -> None:
     rec = Recorder([completion_body()])
     s = ClientSettings.resolve(api_key="rc_live_abc", base_url="http://x/v1")
-    from runcrate_integrations import api
-    api.post_json(sync_client(s, rec.client()), "/chat/completions", {"model": "m"})
+    from runcrate_integrations import transport
+    transport.post_json(private_client(s, rec.client()), "/chat/completions", {"model": "m"})
     req = rec.requests[0]
     assert req.headers["authorization"] == "Bearer rc_live_abc"
     assert req.headers["user-agent"] == USER_AGENT
@@ -117,7 +117,7 @@ def test_async_clients_are_shared_per_loop() -> None:
 def test_custom_http_client_is_used() -> None:
     custom = httpx2.Client()
     s = ClientSettings.resolve(api_key="k", base_url="http://x/v1")
-    assert sync_client(s, custom)._client is custom
+    assert private_client(s, custom)._client is custom
 
 
 def test_assign_checked_rebuilds_and_rolls_back() -> None:

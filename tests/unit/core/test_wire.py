@@ -6,7 +6,7 @@ import pytest
 
 from runcrate_integrations import errors
 from runcrate_integrations.wire import (
-    StreamAccumulator,
+    StreamFold,
     build_chat_body,
     normalize_tool_choice,
     parse_arguments,
@@ -142,7 +142,7 @@ def test_parse_usage_tolerant() -> None:
 
 
 def test_stream_folds_text_and_usage() -> None:
-    acc = StreamAccumulator()
+    acc = StreamFold()
     deltas = [d for c in text_chunks(["Hel", "lo"]) for d in acc.add(c)]
     assert [d.content for d in deltas] == ["", "Hel", "lo", None]
     assert deltas[-1].finish_reason == "stop"
@@ -154,7 +154,7 @@ def test_stream_folds_text_and_usage() -> None:
 
 
 def test_stream_merges_tool_call_fragments_per_index() -> None:
-    acc = StreamAccumulator()
+    acc = StreamFold()
     acc.add(chunk({"role": "assistant", "tool_calls": [
         {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]}))
     acc.add(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": '}}]}))
@@ -169,7 +169,7 @@ def test_stream_merges_tool_call_fragments_per_index() -> None:
 
 
 def test_stream_reasoning_content() -> None:
-    acc = StreamAccumulator()
+    acc = StreamFold()
     acc.add(chunk({"reasoning_content": "think "}))
     acc.add(chunk({"reasoning_content": "more"}))
     acc.add(chunk({"content": "answer"}, finish_reason="stop"))
@@ -178,17 +178,17 @@ def test_stream_reasoning_content() -> None:
 
 
 def test_unfinished_stream_raises() -> None:
-    acc = StreamAccumulator()
+    acc = StreamFold()
     acc.add(chunk({"content": "partial"}))
     assert not acc.finished
     with pytest.raises(errors.StreamInterruptedError, match="no finish_reason"):
         acc.completion()
     with pytest.raises(errors.StreamInterruptedError):
-        StreamAccumulator().completion()
+        StreamFold().completion()
 
 
 def test_stream_logprobs_merged() -> None:
-    acc = StreamAccumulator()
+    acc = StreamFold()
     c1 = chunk({"content": "a"})
     c1["choices"][0]["logprobs"] = {"content": [{"token": "a", "logprob": -0.1}]}
     c2 = chunk({"content": "b"}, finish_reason="stop")

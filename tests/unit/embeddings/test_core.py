@@ -5,18 +5,18 @@ from __future__ import annotations
 import copy
 import pickle
 import time
+from typing import Any
 
 import httpx2
 import pytest
 
-from runcrate_integrations.client import ClientSettings, async_client, sync_client
+from runcrate_integrations.clients import Clients, ClientSettings
 from runcrate_integrations.embeddings import (
     Embedder,
     EmbeddingOptions,
     aembed_text,
     aembed_texts,
     batches,
-    build_embeddings_body,
     check_texts,
     decode_base64_vector,
     embed_text,
@@ -40,20 +40,28 @@ def settings(**kwargs: object) -> ClientSettings:
     return ClientSettings.resolve(api_key=KEY, **kwargs)  # type: ignore[arg-type]  # test kwargs
 
 
+def private_client(settings: ClientSettings, http: httpx2.Client) -> Any:
+    return Clients(settings, http_client=http).client()
+
+
+def private_async_client(settings: ClientSettings, http: httpx2.AsyncClient) -> Any:
+    return Clients(settings, http_async_client=http).aclient()
+
+
 # ---------------------------------------------------------------------------- request bodies
 
 
 def test_body_for_one_text_sends_a_plain_string() -> None:
-    assert build_embeddings_body("BAAI/bge-m3", "hello") == {
+    assert EmbeddingOptions("BAAI/bge-m3").body("hello") == {
         "model": "BAAI/bge-m3",
         "input": "hello",
     }
 
 
 def test_body_with_every_option() -> None:
-    body = build_embeddings_body(
-        "m", ["a", "b"], dimensions=256, encoding_format="base64", extra_body={"user": "u1"}
-    )
+    body = EmbeddingOptions(
+        "m", dimensions=256, encoding_format="base64", extra_body={"user": "u1"}
+    ).body(["a", "b"])
     assert body == {
         "model": "m",
         "input": ["a", "b"],
@@ -64,7 +72,7 @@ def test_body_with_every_option() -> None:
 
 
 def test_float_is_the_server_default_and_is_not_sent() -> None:
-    assert "encoding_format" not in build_embeddings_body("m", ["a"], encoding_format="float")
+    assert "encoding_format" not in EmbeddingOptions("m", encoding_format="float").body(["a"])
 
 
 @pytest.mark.parametrize(
@@ -87,7 +95,7 @@ def test_body_is_checked(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"model": "m", **kwargs}
     model = args.pop("model")
     with pytest.raises(ValueError, match=message):
-        build_embeddings_body(model, ["a"], **args)  # type: ignore[arg-type]  # bad on purpose
+        EmbeddingOptions(model, **args)  # type: ignore[arg-type]  # bad on purpose
 
 
 def test_options_precompute_the_body_and_check_chunk_size() -> None:
@@ -213,7 +221,7 @@ def test_batches_are_sent_in_order_and_reassembled() -> None:
         embedding_body([[2.0], [3.0]], order=[1, 0]),
         embedding_body([[4.0]]),
     ])
-    client = sync_client(settings(), rec.client())
+    client = private_client(settings(), rec.client())
     vectors = embed_texts(client, EmbeddingOptions("m", chunk_size=2), FIVE)
     assert vectors == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert rec.bodies == [
@@ -231,7 +239,7 @@ async def test_async_batches_are_sent_in_order_and_reassembled() -> None:
         embedding_body([[2.0], [3.0]], order=[1, 0], base64_encoded=True),
         embedding_body([[4.0]], base64_encoded=True),
     ])
-    client = async_client(settings(), rec.async_client())
+    client = private_async_client(settings(), rec.async_client())
     opts = EmbeddingOptions("m", chunk_size=2, encoding_format="base64")
     assert await aembed_texts(client, opts, FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert [b["input"] for b in rec.bodies] == [["a", "b"], ["c", "d"], ["e"]]
@@ -240,27 +248,27 @@ async def test_async_batches_are_sent_in_order_and_reassembled() -> None:
 
 def test_single_text_goes_out_as_a_string() -> None:
     rec = Recorder([embedding_body([[1.0, 2.0]])])
-    client = sync_client(settings(), rec.client())
+    client = private_client(settings(), rec.client())
     assert embed_text(client, EmbeddingOptions("m", dimensions=2), "hi") == [1.0, 2.0]
     assert rec.body == {"model": "m", "input": "hi", "dimensions": 2}
 
 
 async def test_async_single_text() -> None:
     rec = Recorder([embedding_body([[1.0]])])
-    client = async_client(settings(), rec.async_client())
+    client = private_async_client(settings(), rec.async_client())
     assert await aembed_text(client, EmbeddingOptions("m"), "hi") == [1.0]
     assert rec.body == {"model": "m", "input": "hi"}
 
 
 def test_empty_list_sends_nothing() -> None:
     rec = Recorder()
-    assert embed_texts(sync_client(settings(), rec.client()), EmbeddingOptions("m"), []) == []
+    assert embed_texts(private_client(settings(), rec.client()), EmbeddingOptions("m"), []) == []
     assert rec.requests == []
 
 
 def test_a_bad_text_anywhere_stops_every_batch() -> None:
     rec = Recorder([embedding_body([[0.0], [1.0]])])
-    client = sync_client(settings(), rec.client())
+    client = private_client(settings(), rec.client())
     with pytest.raises(ValueError, match=r"texts\[4\] is an empty string"):
         embed_texts(client, EmbeddingOptions("m", chunk_size=2), ["a", "b", "c", "d", ""])
     with pytest.raises(ValueError, match="cannot embed an empty string"):
@@ -270,14 +278,14 @@ def test_a_bad_text_anywhere_stops_every_batch() -> None:
 
 def test_wrong_count_in_a_later_batch_is_a_response_format_error() -> None:
     rec = Recorder([embedding_body([[0.0], [1.0]]), embedding_body([[2.0]])])
-    client = sync_client(settings(), rec.client())
+    client = private_client(settings(), rec.client())
     with pytest.raises(ResponseFormatError, match=r"sent 2 input\(s\).*got 1 vector\(s\)"):
         embed_texts(client, EmbeddingOptions("m", chunk_size=2), ["a", "b", "c", "d"])
 
 
 def test_402_is_typed_and_not_retried() -> None:
     rec = Recorder([error(402, "insufficient_credits", "No credits left")])
-    client = sync_client(settings(max_retries=2), rec.client())
+    client = private_client(settings(max_retries=2), rec.client())
     with pytest.raises(InsufficientCreditsError, match="No credits left") as info:
         embed_texts(client, EmbeddingOptions("m"), ["a"])
     assert info.value.code == "insufficient_credits"
@@ -286,7 +294,7 @@ def test_402_is_typed_and_not_retried() -> None:
 
 async def test_401_is_typed_async() -> None:
     rec = Recorder([error(401, "invalid_api_key", "Invalid API Key")])
-    client = async_client(settings(), rec.async_client())
+    client = private_async_client(settings(), rec.async_client())
     with pytest.raises(AuthenticationError, match="RUNCRATE_API_KEY") as info:
         await aembed_texts(client, EmbeddingOptions("m"), ["a"])
     assert KEY not in str(info.value)
@@ -300,7 +308,7 @@ def test_429_is_retried_by_the_core_client() -> None:
         error(429, "rate_limited", "slow down", headers={"X-RateLimit-Reset": past}),
         embedding_body([[1.0]]),
     ])
-    client = sync_client(settings(max_retries=1), rec.client())
+    client = private_client(settings(max_retries=1), rec.client())
     assert embed_texts(client, EmbeddingOptions("m"), ["a"]) == [[1.0]]
     assert len(rec.requests) == 2
 
@@ -310,42 +318,42 @@ def test_429_is_retried_by_the_core_client() -> None:
 
 def test_embedder_keeps_its_sync_client() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
-    emb = Embedder(settings(), EmbeddingOptions("m"), http_client=rec.client())
-    first = emb.client()
+    emb = Embedder(Clients(settings(), http_client=rec.client()), EmbeddingOptions("m"))
+    first = emb.clients.client()
     assert emb.embed_text("a") == [1.0]
     assert emb.embed_texts(["b"]) == [[2.0]]
-    assert emb.client() is first
+    assert emb.clients.client() is first
 
 
 def test_embedder_uses_the_shared_pool_without_an_http_client() -> None:
-    one = Embedder(settings(), EmbeddingOptions("m"))
-    two = Embedder(settings(), EmbeddingOptions("other"))
-    assert one.client() is two.client()
+    one = Embedder(Clients(settings()), EmbeddingOptions("m"))
+    two = Embedder(Clients(settings()), EmbeddingOptions("other"))
+    assert one.clients.client() is two.clients.client()
 
 
 async def test_embedder_keeps_a_given_async_client() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
-    emb = Embedder(settings(), EmbeddingOptions("m"), http_async_client=rec.async_client())
-    first = emb.async_client()
+    emb = Embedder(Clients(settings(), http_async_client=rec.async_client()), EmbeddingOptions("m"))
+    first = emb.clients.aclient()
     assert await emb.aembed_text("a") == [1.0]
     assert await emb.aembed_texts(["b"]) == [[2.0]]
-    assert emb.async_client() is first
+    assert emb.clients.aclient() is first
 
 
 async def test_embedder_async_pool_is_shared_per_loop() -> None:
-    one = Embedder(settings(), EmbeddingOptions("m"))
-    two = Embedder(settings(), EmbeddingOptions("m"))
-    assert one.async_client() is two.async_client()
+    one = Embedder(Clients(settings()), EmbeddingOptions("m"))
+    two = Embedder(Clients(settings()), EmbeddingOptions("m"))
+    assert one.clients.aclient() is two.clients.aclient()
 
 
 def test_embedder_copies_and_pickles_without_its_clients() -> None:
     http = httpx2.Client(transport=httpx2.MockTransport(lambda r: httpx2.Response(500)))
-    emb = Embedder(settings(), EmbeddingOptions("m", chunk_size=3), http_client=http)
-    emb.client()
+    emb = Embedder(Clients(settings(), http_client=http), EmbeddingOptions("m", chunk_size=3))
+    emb.clients.client()
     clone = copy.deepcopy(emb)
-    assert clone.options == emb.options and clone.settings == emb.settings
-    assert clone._sync is None and clone._http_client is http
-    plain = Embedder(settings(), EmbeddingOptions("m"))
-    plain.client()
+    assert clone.options == emb.options and clone.clients.settings == emb.clients.settings
+    assert clone.clients.http_client is http
+    plain = Embedder(Clients(settings()), EmbeddingOptions("m"))
+    plain.clients.client()
     revived = pickle.loads(pickle.dumps(plain))
-    assert revived.settings == plain.settings and revived._sync is None
+    assert revived.clients.settings == plain.clients.settings and revived.clients._sync is None

@@ -143,15 +143,15 @@ def test_sync_client_is_built_once() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
     emb = make(rec)
     emb.embed_query("a")
-    client = emb._embedder.client()
+    client = emb._embedder.clients.client()
     emb.embed_query("b")
-    assert emb._embedder.client() is client
+    assert emb._embedder.clients.client() is client
 
 
 def test_instances_with_equal_settings_share_one_pool() -> None:
     one = RuncrateEmbeddings(model="a", api_key=KEY)
     two = RuncrateEmbeddings(model="b", api_key=KEY)
-    assert one._embedder.client() is two._embedder.client()
+    assert one._embedder.clients.client() is two._embedder.clients.client()
 
 
 # ---------------------------------------------------------------------------- validation

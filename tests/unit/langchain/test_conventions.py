@@ -323,10 +323,10 @@ def test_ai_message_type_is_returned(make_chat: MakeChat) -> None:
 
 def test_public_names_are_exactly_the_lazy_exports() -> None:
     import langchain_runcrate
-    from langchain_runcrate import _error_types
+    from langchain_runcrate import errors
 
     exported = set(langchain_runcrate.__all__)
     assert exported == set(langchain_runcrate._LAZY) | {"__version__"}
-    assert set(langchain_runcrate._ERRORS) == set(_error_types.__all__) - {"to_langchain_error"}
+    assert set(langchain_runcrate._ERRORS) == set(errors.__all__) - {"to_langchain_error"}
     for name in exported:
         assert getattr(langchain_runcrate, name) is not None

@@ -39,7 +39,7 @@ from langchain_runcrate import (
     RuncrateResponseFormatError,
     RuncrateTimeoutError,
 )
-from langchain_runcrate._error_types import to_langchain_error
+from langchain_runcrate.errors import to_langchain_error
 from tests.helpers import error
 
 from .conftest import KEY, MakeChat

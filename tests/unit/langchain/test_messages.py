@@ -14,17 +14,16 @@ from langchain_core.messages import (
 )
 
 from langchain_runcrate._messages import (
+    StreamSink,
     block_to_part,
     completion_to_result,
     message_to_dict,
-    messages_to_dicts,
-    stream_chunks,
-    stream_end,
+    to_openai_messages,
     usage_to_metadata,
 )
 from runcrate_integrations import StreamInterruptedError
-from runcrate_integrations.wire import StreamAccumulator, Usage, parse_completion
-from tests.helpers import chunk, completion_body, text_chunks, tool_call
+from runcrate_integrations.wire import StreamFold, Usage, parse_completion
+from tests.helpers import chunk, completion_body, feed, finish, text_chunks, tool_call
 
 PNG = "iVBORw0KGgoAAAANSUhEUg"
 
@@ -45,7 +44,7 @@ def test_roles_names_and_tool_messages() -> None:
         AIMessage("It is 4."),
         ChatMessage(role="developer", content="Answer in French."),
     ]
-    assert messages_to_dicts(history) == [
+    assert to_openai_messages(history) == [
         {"role": "system", "content": "Be brief.", "name": "rules"},
         {"role": "user", "content": "What is 2+2?", "name": "ada"},
         {
@@ -252,10 +251,8 @@ def test_usage_goes_on_the_first_of_several_choices_only() -> None:
 
 
 def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
-    acc = StreamAccumulator()
-    out = []
-    for raw in text_chunks(["Hel", "lo"]):
-        out += stream_chunks(acc, raw)
+    acc, sink = StreamFold(), StreamSink()
+    out = feed(sink, acc, text_chunks(["Hel", "lo"]))
     # the role-only opening delta and the usage-only chunk add nothing here
     assert [c.message.content for c in out] == ["Hel", "lo", ""]
     assert out[-1].generation_info == {
@@ -265,7 +262,7 @@ def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
         "system_fingerprint": "fp_rc1",
     }
     assert all(c.message.response_metadata == {"model_provider": "runcrate"} for c in out)
-    (usage,) = stream_end(acc)
+    (usage,) = finish(sink, acc)
     assert isinstance(usage.message, AIMessageChunk)
     assert usage.message.usage_metadata == {
         "input_tokens": 12, "output_tokens": 5, "total_tokens": 17
@@ -273,7 +270,7 @@ def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
 
 
 def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
-    acc = StreamAccumulator()
+    acc, sink = StreamFold(), StreamSink()
     raws = [
         chunk({"role": "assistant", "tool_calls": [
             {"index": 0, "id": "call_1", "type": "function",
@@ -282,7 +279,7 @@ def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 2}'}}]}),
         chunk({}, finish_reason="tool_calls"),
     ]
-    out = [c for raw in raws for c in stream_chunks(acc, raw)]
+    out = feed(sink, acc, raws)
     assert [c.message.tool_call_chunks for c in out[:3]] == [  # type: ignore[attr-defined]
         [{"name": "add", "args": "", "id": "call_1", "index": 0, "type": "tool_call_chunk"}],
         [{"name": None, "args": '{"a": 1, ', "id": None, "index": 0,
@@ -293,12 +290,11 @@ def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
     assert merged.tool_calls == [  # type: ignore[attr-defined]
         {"name": "add", "args": {"a": 1, "b": 2}, "id": "call_1", "type": "tool_call"}
     ]
-    assert stream_end(acc) == []  # no usage chunk arrived
+    assert finish(sink, acc) == []  # no usage chunk arrived
 
 
 def test_stream_end_raises_when_no_finish_reason_arrived() -> None:
-    acc = StreamAccumulator()
-    for raw in text_chunks(["cut"], usage=False)[:-1]:  # the finish chunk never comes
-        stream_chunks(acc, raw)
+    acc, sink = StreamFold(), StreamSink()
+    feed(sink, acc, text_chunks(["cut"], usage=False)[:-1])  # the finish chunk never comes
     with pytest.raises(StreamInterruptedError, match="no finish_reason"):
-        stream_end(acc)
+        finish(sink, acc)

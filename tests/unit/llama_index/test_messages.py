@@ -23,7 +23,7 @@ from openai.types.chat import ChatCompletionMessageFunctionToolCall
 from pydantic import BaseModel
 
 from llama_index_runcrate._messages import (
-    StreamFolder,
+    StreamSink,
     chat_response,
     force_single_tool_call,
     json_schema_format,
@@ -35,8 +35,8 @@ from llama_index_runcrate._messages import (
     usage_kwargs,
 )
 from runcrate_integrations import StreamInterruptedError
-from runcrate_integrations.wire import parse_completion
-from tests.helpers import chunk, completion_body, tool_call
+from runcrate_integrations.wire import StreamFold, parse_completion
+from tests.helpers import chunk, completion_body, feed, finish, tool_call
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 24
@@ -210,7 +210,7 @@ def test_answer_with_reasoning_and_tool_calls_becomes_blocks_and_kwargs() -> Non
                                                                              "call_2")],
                            usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
                                   "completion_tokens_details": {"reasoning_tokens": 2}})
-    response = chat_response(parse_completion(wire), raw=wire)
+    response = chat_response(parse_completion(wire))
     msg = response.message
     assert msg.role == MessageRole.ASSISTANT
     assert msg.content == "ok"
@@ -227,7 +227,7 @@ def test_answer_with_reasoning_and_tool_calls_becomes_blocks_and_kwargs() -> Non
     assert response.additional_kwargs == {"prompt_tokens": 3, "completion_tokens": 4,
                                           "total_tokens": 7, "reasoning_tokens": 2,
                                           "finish_reason": "tool_calls"}
-    assert response.raw is wire
+    assert response.raw == wire
 
 
 def test_usage_kwargs() -> None:
@@ -259,8 +259,8 @@ def test_logprobs_conversion() -> None:
 # ---------------------------------------------------------------------------- streams
 
 
-def test_stream_folder_cumulative_text_reasoning_and_tool_calls() -> None:
-    folder = StreamFolder()
+def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
+    fold, sink = StreamFold(), StreamSink()
     chunks = [
         chunk({"role": "assistant", "content": ""}),
         chunk({"reasoning_content": "let me "}),
@@ -273,7 +273,7 @@ def test_stream_folder_cumulative_text_reasoning_and_tool_calls() -> None:
         chunk({}, finish_reason="tool_calls"),
         chunk(usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
     ]
-    responses = [r for r in map(folder.add, chunks) if r is not None]
+    responses = feed(sink, fold, chunks)
     assert [r.delta for r in responses] == ["", "", "Calling", "", "", ""]
     assert [r.additional_kwargs for r in responses[:3]] == [
         {"thinking_delta": "let me "}, {"thinking_delta": "see"}, {}]
@@ -289,7 +289,7 @@ def test_stream_folder_cumulative_text_reasoning_and_tool_calls() -> None:
     ]
     assert responses[4].message.blocks[-1] == ToolCallBlock(
         tool_call_id="call_1", tool_name="add", tool_kwargs='{"a": ')
-    final = folder.final()
+    (final,) = finish(sink, fold)
     assert final.delta == ""
     assert final.message.content == "Calling"
     assert final.message.blocks[-1] == ToolCallBlock(tool_call_id="call_1", tool_name="add",
@@ -299,11 +299,11 @@ def test_stream_folder_cumulative_text_reasoning_and_tool_calls() -> None:
     assert final.raw == chunks[-1]
 
 
-def test_stream_folder_refuses_a_stream_that_never_finished() -> None:
-    folder = StreamFolder()
-    assert folder.add(chunk({"content": "partial"})) is not None
+def test_stream_sink_refuses_a_stream_that_never_finished() -> None:
+    fold, sink = StreamFold(), StreamSink()
+    assert feed(sink, fold, [chunk({"content": "partial"})]) != []
     with pytest.raises(StreamInterruptedError, match="finish_reason"):
-        folder.final()
+        finish(sink, fold)
 
 
 # ---------------------------------------------------------------------------- selections

@@ -20,7 +20,7 @@ from runcrate_integrations import (
     MissingAPIKeyError,
     RateLimitError,
 )
-from runcrate_integrations.client import USER_AGENT
+from runcrate_integrations.clients import USER_AGENT
 from tests.helpers import Recorder, completion_body, error, sse, text_chunks
 
 from .conftest import KEY, MODEL, MakeLLM
@@ -136,8 +136,8 @@ def test_changed_fields_apply_to_later_calls(make_llm: MakeLLM) -> None:
 def test_client_settings_reach_the_openai_client(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body()], timeout=5.0, max_retries=0,
                         default_headers={"X-Team": "rag"}, base_url="http://proxy.local/v1")
-    client = llm._client()
-    assert client is llm._client()  # cached, not rebuilt per call
+    client = llm.client
+    assert client is llm.client  # cached, not rebuilt per call
     assert (client.timeout, client.max_retries) == (5.0, 0)
     llm.chat(HI)
     request = rec.requests[0]
@@ -149,28 +149,28 @@ def test_client_settings_reach_the_openai_client(make_llm: MakeLLM) -> None:
 
 def test_changing_client_fields_rebuilds_the_client(make_llm: MakeLLM) -> None:
     llm, _ = make_llm(timeout=5.0)
-    first = llm._client()
+    first = llm.client
     llm.timeout = 9.0
-    assert llm._client() is not first and llm._client().timeout == 9.0
+    assert llm.client is not first and llm.client.timeout == 9.0
 
 
 def test_api_base_alias_and_env_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     llm = RuncrateLLM(model=MODEL, api_base="http://a.local/v1")
-    assert llm._client_settings().base_url == "http://a.local/v1"
+    assert llm.engine.clients.settings.base_url == "http://a.local/v1"
     monkeypatch.setenv("RUNCRATE_BASE_URL", "http://b.local/v1")
-    assert RuncrateLLM(model=MODEL)._client_settings().base_url == "http://b.local/v1"
+    assert RuncrateLLM(model=MODEL).engine.clients.settings.base_url == "http://b.local/v1"
 
 
 def test_pooled_clients_without_custom_http_client() -> None:
     a = RuncrateLLM(model=MODEL, api_key=KEY)
     b = RuncrateLLM(model="other/model", api_key=KEY)
-    assert a._client() is b._client()
+    assert a.client is b.client
 
 
 async def test_async_custom_http_client(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("async")])
     assert (await llm.achat(HI)).message.content == "async"
-    assert llm._aclient() is llm._aclient()
+    assert llm.async_client is llm.async_client
     assert len(rec.requests) == 1
 
 
@@ -210,7 +210,7 @@ def test_to_dict_round_trip_takes_the_key_from_the_env(monkeypatch: pytest.Monke
     monkeypatch.setenv("RUNCRATE_API_KEY", "rc_live_env")
     again = RuncrateLLM.from_json(llm.to_json())
     assert (again.model, again.temperature, again.max_tokens) == (MODEL, 0.2, 10)
-    assert again._client_settings().api_key.get_secret_value() == "rc_live_env"  # type: ignore[union-attr]  # set above
+    assert again.engine.clients.settings.api_key.get_secret_value() == "rc_live_env"  # type: ignore[union-attr]  # set above
 
 
 def test_copies_follow_updates_and_share_clients(make_llm: MakeLLM) -> None:
@@ -220,17 +220,17 @@ def test_copies_follow_updates_and_share_clients(make_llm: MakeLLM) -> None:
     hotter.chat(HI)
     assert rec.body["temperature"] == 1.0
     deep = copy.deepcopy(llm)
-    assert deep._client() is llm._client()  # the pool is shared, not copied
+    assert deep.client is llm.client  # the pool is shared, not copied
     deep.chat(HI)
     assert rec.body["temperature"] == 0.1
 
 
 def test_pickle_copies_settings_and_rebuilds_clients(caplog: pytest.LogCaptureFixture) -> None:
     llm = RuncrateLLM(model=MODEL, api_key=KEY, temperature=0.2)
-    llm._client()
+    assert llm.client is not None
     copy = pickle.loads(pickle.dumps(llm))
     assert (copy.model, copy.temperature) == (MODEL, 0.2)
-    assert copy._client() is llm._client()  # the same shared pool
+    assert copy.client is llm.client  # the same shared pool
     assert "unpickleable" not in caplog.text
 
 

@@ -6,7 +6,8 @@ class it came from (``runcrate_integrations.RateLimitError``, itself an
 (``ModelRateLimitError``), so ``except openai.RateLimitError``, ``except RateLimitError`` and
 LangChain's retry and summarisation middleware (which read ``ModelError.is_retryable``) all work.
 
-This module imports ``openai``; :mod:`._errors` loads it only once an error is raised.
+``is_retryable`` comes from the core class, so it means the same in both frameworks.
+This module imports ``openai``; :mod:`._error_hook` loads it only once an error is raised.
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ class RuncrateInsufficientCreditsError(core.InsufficientCreditsError, ModelAPIEr
     up the account.
     """
 
-    is_retryable = False
-
 
 class RuncratePermissionDeniedError(core.PermissionDeniedError, ModelPermissionDeniedError):
     """403: the key may not use this model or endpoint."""
@@ -108,12 +107,12 @@ class RuncrateStreamErrorEvent(core.StreamErrorEvent, ModelAPIError):
     """The server reported an error inside a stream that had already started."""
 
 
-class RuncrateTimeoutError(core.RuncrateError, openai.APITimeoutError, ModelTimeoutError):
-    """The request timed out (after the client's own retries)."""
-
-
-class RuncrateConnectionError(core.RuncrateError, openai.APIConnectionError, ModelConnectionError):
+class RuncrateConnectionError(core.APIConnectionError, ModelConnectionError):
     """The server could not be reached (after the client's own retries)."""
+
+
+class RuncrateTimeoutError(core.APITimeoutError, ModelTimeoutError):
+    """The request timed out (after the client's own retries)."""
 
 
 # Looked up along the raised error's MRO, so the most specific entry wins.
@@ -133,7 +132,6 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     openai.APITimeoutError: RuncrateTimeoutError,
     openai.APIConnectionError: RuncrateConnectionError,
 }
-_RETRYABLE_STATUSES = frozenset({408, 409})
 
 
 def _recast(err: openai.APIError, cls: type[openai.APIError]) -> openai.APIError:
@@ -161,9 +159,6 @@ def to_langchain_error(err: openai.APIError) -> openai.APIError:
         return err
     if cls is RuncrateAPIStatusError and isinstance(err, openai.APIStatusError):
         status = err.status_code
-        if 400 <= status < 500 and status not in _RETRYABLE_STATUSES:
+        if 400 <= status < 500 and status not in core.RETRYABLE_STATUSES:
             cls = RuncrateInvalidRequestError
-    new = _recast(err, cls)
-    if isinstance(new, RuncrateAPIStatusError):
-        new.is_retryable = new.status_code in _RETRYABLE_STATUSES or new.status_code >= 500
-    return new
+    return _recast(err, cls)

@@ -1,0 +1,283 @@
+"""The chat engine both adapters use: options, a call's arguments, sending, streaming, closing.
+
+An adapter converts its framework's messages to OpenAI dicts and the engine's answers back;
+everything between is decided here once, for LangChain and LlamaIndex alike:
+
+* :class:`ChatOptions`: an instance's defaults (checked against Runcrate's ranges once);
+* :func:`split_call`: a call's ``**kwargs`` into request parameters, tools, ``tool_choice``,
+  ``extra_body``, ``extra_headers`` and the rest (a near miss of a known option is an error);
+* :class:`ChatEngine`: ``complete`` / ``acomplete`` / ``stream`` / ``astream``, which own the
+  client, the request, the closing of streams and the translation of errors.
+
+Example::
+
+    engine = ChatEngine.configure(model="deepseek/deepseek-v3.2", params={"temperature": 0.2})
+    request = engine.request([{"role": "user", "content": "Hi"}], {"max_tokens": 20})
+    engine.complete(request).choice.content
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
+from contextlib import aclosing, closing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from . import transport
+from .clients import Clients, ClientSettings
+from .params import check_call_names, check_params
+from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .transport import ErrorHook, translating
+from .wire import ChunkDelta, Completion, StreamFold, build_chat_body, parse_completion
+
+if TYPE_CHECKING:
+    from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
+
+CHAT_PATH = "/chat/completions"
+JSONDict = dict[str, Any]
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """What every request of one model instance shares; checked when built."""
+
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    extra_body: Mapping[str, Any] | None = None
+    stream_usage: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        extra_params: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        stream_usage: bool = True,
+    ) -> ChatOptions:
+        """Defaults from an adapter's fields: ``params`` (its named fields) then
+        ``extra_params`` (``model_kwargs`` / ``additional_kwargs``); ``None`` means unset."""
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError("model must be a non-empty model id, e.g. 'deepseek/deepseek-v3.2'")
+        merged = {**(params or {}), **(extra_params or {})}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        check_params(merged)
+        return cls(model, merged, dict(extra_body) if extra_body else None, stream_usage)
+
+
+@dataclass(slots=True)
+class CallArgs:
+    """One call's ``**kwargs``, sorted: what goes in the body and what changes how it is sent."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    tools: list[JSONDict] | None = None
+    tool_choice: Any = None
+    extra_body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    stream_usage: bool | None = None
+    timeout: Any = None
+
+
+def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
+    """Sort a call's keyword arguments. A near miss of a known option (``temprature``) raises
+    ``ValueError`` before anything is sent; other unknown names go to the body as they are."""
+    check_call_names(kwargs)
+    args = CallArgs()
+    for name, value in kwargs.items():
+        if name == "model":
+            args.model = value
+        elif name == "tools":
+            args.tools = list(value) if value else None
+        elif name == "tool_choice":
+            args.tool_choice = value
+        elif name == "extra_body":
+            args.extra_body = value
+        elif name == "extra_headers":
+            args.headers = value
+        elif name == "stream_usage":
+            args.stream_usage = value
+        elif name == "timeout":
+            args.timeout = value
+        else:
+            args.params[name] = value
+    if args.model is not None and (not isinstance(args.model, str) or not args.model.strip()):
+        raise ValueError("model must be a non-empty model id, e.g. 'deepseek/deepseek-v3.2'")
+    return args
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A checked request, ready to send."""
+
+    body: JSONDict
+    headers: Mapping[str, str] | None = None
+    timeout: Any = None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+class StreamSink(Protocol[T_co]):
+    """An adapter's view of a stream: what to emit per chunk, and at the end."""
+
+    def chunk(self, fold: StreamFold, deltas: list[ChunkDelta]) -> Iterable[T_co]:
+        """Items for one chunk (``fold`` already holds it)."""
+        ...
+
+    def end(self, fold: StreamFold, completion: Completion) -> Iterable[T_co]:
+        """Items once the stream finished; ``completion`` is the whole, checked answer."""
+        ...
+
+
+class ChatEngine:
+    """Sends chat requests for one model instance; shared by sync and async, and by both
+    frameworks. Holds the instance's :class:`Clients` and :class:`ChatOptions`."""
+
+    __slots__ = ("clients", "errors", "options")
+
+    def __init__(
+        self, clients: Clients, options: ChatOptions, *, errors: ErrorHook | None = None
+    ) -> None:
+        self.clients = clients
+        self.options = options
+        self.errors = errors
+
+    @classmethod
+    def configure(
+        cls,
+        *,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        stream_usage: bool = True,
+        api_key: Any = None,
+        base_url: str | None = None,
+        timeout: Any = DEFAULT_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: Any = None,
+        http_async_client: Any = None,
+        errors: ErrorHook | None = None,
+    ) -> ChatEngine:
+        """Check options and resolve settings from an adapter's fields, in one step."""
+        options = ChatOptions.build(
+            model,
+            params,
+            extra_params=extra_params,
+            extra_body=extra_body,
+            stream_usage=stream_usage,
+        )
+        settings = ClientSettings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+        )
+        clients = Clients(settings, http_client=http_client, http_async_client=http_async_client)
+        return cls(clients, options, errors=errors)
+
+    # An engine is configuration plus shared pools: copies may share it (the caches inside
+    # Clients look the clients up again where needed); pickling rebuilds it (Clients knows how).
+    def __deepcopy__(self, memo: dict[int, Any]) -> ChatEngine:
+        return self
+
+    # ------------------------------------------------------------------ requests
+
+    def request(
+        self, messages: list[JSONDict], kwargs: Mapping[str, Any], *, stream: bool = False
+    ) -> ChatRequest:
+        """The checked request for OpenAI ``messages`` and a call's ``**kwargs``."""
+        call = split_call(kwargs)
+        opts = self.options
+        params = {**opts.params, **call.params} if call.params else opts.params
+        extra_body = opts.extra_body
+        if call.extra_body:
+            extra_body = {**extra_body, **call.extra_body} if extra_body else call.extra_body
+        body = build_chat_body(
+            call.model or opts.model,
+            messages,
+            params,
+            tools=call.tools,
+            tool_choice=call.tool_choice,
+            stream=stream,
+            stream_usage=opts.stream_usage if call.stream_usage is None else call.stream_usage,
+            extra_body=extra_body,
+        )
+        return ChatRequest(body, dict(call.headers) if call.headers else None, call.timeout)
+
+    # ------------------------------------------------------------------ sending
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """Send a non-streaming request; the parsed answer."""
+        with translating(self.errors):
+            data = transport.post_json(
+                self.clients.client(),
+                CHAT_PATH,
+                request.body,
+                headers=request.headers,
+                timeout=request.timeout,
+            )
+            return parse_completion(data)
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """Async twin of :meth:`complete`."""
+        with translating(self.errors):
+            data = await transport.apost_json(
+                self.clients.aclient(),
+                CHAT_PATH,
+                request.body,
+                headers=request.headers,
+                timeout=request.timeout,
+            )
+            return parse_completion(data)
+
+    def stream(self, request: ChatRequest, sink: StreamSink[T]) -> Generator[T, None, None]:
+        """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end.
+
+        The connection is released however iteration ends; a stream cut before its
+        finish_reason raises :class:`StreamInterruptedError` instead of a partial answer.
+        """
+        client = self.clients.client()
+        with translating(self.errors):
+            fold = StreamFold()
+            chunks = transport.stream_json(
+                client, CHAT_PATH, request.body, headers=request.headers, timeout=request.timeout
+            )
+            with closing(chunks):
+                for raw in chunks:
+                    yield from sink.chunk(fold, fold.add(raw))
+            yield from sink.end(fold, fold.completion())
+
+    async def astream(self, request: ChatRequest, sink: StreamSink[T]) -> AsyncGenerator[T, None]:
+        """Async twin of :meth:`stream`; cancelling the consumer releases the connection."""
+        client = self.clients.aclient()
+        with translating(self.errors):
+            fold = StreamFold()
+            chunks = transport.astream_json(
+                client, CHAT_PATH, request.body, headers=request.headers, timeout=request.timeout
+            )
+            async with aclosing(chunks):
+                async for raw in chunks:
+                    for item in sink.chunk(fold, fold.add(raw)):
+                        yield item
+            for item in sink.end(fold, fold.completion()):
+                yield item
+
+    # ------------------------------------------------------------------ clients
+
+    @property
+    def client(self) -> RuncrateOpenAI:
+        """The sync ``openai`` client requests go through."""
+        return self.clients.client()
+
+    @property
+    def async_client(self) -> AsyncRuncrateOpenAI:
+        """The async ``openai`` client for the running event loop."""
+        return self.clients.aclient()
