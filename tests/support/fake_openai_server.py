@@ -23,6 +23,17 @@ With the ``openai`` client (sync and async) iteration yields the N chunks sent, 
 connection without sending complete message body"). Adapters therefore see an exception, not a
 stream that silently lacks ``finish_reason``. The openai client does not retry mid-stream.
 
+Rate limits (``server.rate_limit = FixedWindow(limit=20, window=1.0)`` or
+``TokenBucket(rate=20.0, burst=20)``; ``None``, the default, is off): every answer (JSON, stream,
+embeddings, the limiter's own 429s) then carries Runcrate's ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (a Unix time in seconds, fractional). A request
+over the limit gets ``429 {"error": {"code": "rate_limited", ...}}`` instead of its scripted or echo
+answer (the queue is not consumed); ``Retry-After`` only with ``retry_after=True``. Every request
+is decided when its head and body have arrived; ``server.admitted_count`` and
+``server.rate_limited_count`` count the decisions, ``RecordedRequest.rate_limited`` and
+``.received_at`` record them per request. ``server.reset()`` zeroes the counters and turns the
+limiter off again; ``limiter.reset()`` refills a limiter in place.
+
 Note: openai's client ignores ``retry-after: 0`` (only 0 < value counts) and sleeps its own
 backoff (~0.4-0.5 s for the first retry); use ``retry-after-ms`` for faster retries.
 """
@@ -34,6 +45,7 @@ import base64
 import hashlib
 import http
 import json
+import math
 import struct
 import threading
 import time
@@ -53,6 +65,8 @@ class RecordedRequest:
     path: str  # including any query string
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, or raw bytes when the body is not JSON
+    received_at: float = 0.0  # time.time() when the whole request had arrived
+    rate_limited: bool = False  # answered 429 by ``server.rate_limit``
 
 
 @dataclass
@@ -259,6 +273,169 @@ def hash_vector(text: str, dims: int = 8) -> list[float]:
     return [(digest[i] - 128) / 128 for i in range(dims)]
 
 
+# --------------------------------------------------------------------------- rate limits
+
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """One request's fate under a limiter, and what its answer's headers say."""
+
+    allowed: bool
+    limit: int
+    remaining: int  # after this request
+    reset: float  # Unix time (seconds)
+    retry_after: float  # seconds until a request would be allowed; 0.0 when allowed
+
+
+class RateLimiter:
+    """Base of the limiter modes: a lock, a clock and the header/429 formatting.
+
+    ``clock`` returns Unix time in seconds (``time.time``); pass a fake one for exact tests.
+    ``reset_decimals``: digits after the point in ``X-RateLimit-Reset`` (0 sends whole seconds,
+    rounded up). ``retry_after``: also send ``Retry-After`` (whole seconds, rounded up) on 429s.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_after: bool = False,
+        reset_decimals: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.retry_after = retry_after
+        self.reset_decimals = reset_decimals
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the fresh state: full bucket, or a new, empty window."""
+        with self._lock:
+            self._reset(self.clock())
+
+    def acquire(self) -> RateDecision:
+        """Decide one request now (consumes capacity when allowed)."""
+        with self._lock:
+            return self._acquire(self.clock())
+
+    def _reset(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _acquire(self, now: float) -> RateDecision:
+        raise NotImplementedError
+
+    def headers(self, decision: RateDecision) -> dict[str, str]:
+        if self.reset_decimals > 0:
+            reset = f"{decision.reset:.{self.reset_decimals}f}"
+        else:
+            reset = str(math.ceil(decision.reset))
+        values = (str(decision.limit), str(decision.remaining), reset)
+        headers = dict(zip(RATE_LIMIT_HEADERS, values, strict=True))
+        if self.retry_after and not decision.allowed:
+            headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+        return headers
+
+    def rejection(self, decision: RateDecision) -> JSONResponse:
+        """The 429 sent instead of the answer (headers are added by the server)."""
+        return error(429, "rate_limited", f"Rate limit exceeded: {self.describe()}.")
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class FixedWindow(RateLimiter):
+    """At most ``limit`` requests per ``window`` seconds, counted in consecutive windows.
+
+    ``aligned`` (default): windows start at multiples of ``window`` in Unix time, as a
+    per-second counter keyed by the clock does; otherwise a window opens with the first request
+    after the previous one ended. Headers: Limit = ``limit``, Remaining = requests left in this
+    window, Reset = this window's end.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = 1.0,
+        *,
+        aligned: bool = True,
+        retry_after: bool = False,
+        reset_decimals: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("FixedWindow needs limit >= 1 and window > 0")
+        self.limit, self.window, self.aligned = limit, window, aligned
+        super().__init__(retry_after=retry_after, reset_decimals=reset_decimals, clock=clock)
+
+    def _reset(self, now: float) -> None:
+        self._end = -math.inf  # the next request opens a window
+        self._used = 0
+
+    def _acquire(self, now: float) -> RateDecision:
+        if now >= self._end:
+            start = math.floor(now / self.window) * self.window if self.aligned else now
+            self._end, self._used = start + self.window, 0
+        allowed = self._used < self.limit
+        if allowed:
+            self._used += 1
+        wait = 0.0 if allowed else self._end - now
+        return RateDecision(allowed, self.limit, self.limit - self._used, self._end, wait)
+
+    def describe(self) -> str:
+        return f"{self.limit} requests per {self.window:g} s window"
+
+    def __repr__(self) -> str:
+        return f"FixedWindow(limit={self.limit}, window={self.window!r}, aligned={self.aligned})"
+
+
+class TokenBucket(RateLimiter):
+    """A bucket of ``burst`` tokens refilled continuously at ``rate`` per second; starts full.
+
+    Each request takes one whole token or is refused. Headers: Limit = ``burst``, Remaining =
+    whole tokens left, Reset = when the next request would be allowed (now while tokens remain).
+    ``burst`` defaults to ``max(1, int(rate))``.
+    """
+
+    _EPSILON = 1e-9  # float refill arithmetic must not turn 1.0 tokens into 0.9999999
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int | None = None,
+        *,
+        retry_after: bool = False,
+        reset_decimals: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        burst = max(1, int(rate)) if burst is None else burst
+        if rate <= 0 or burst < 1:
+            raise ValueError("TokenBucket needs rate > 0 and burst >= 1")
+        self.rate, self.burst = float(rate), burst
+        super().__init__(retry_after=retry_after, reset_decimals=reset_decimals, clock=clock)
+
+    def _reset(self, now: float) -> None:
+        self._tokens, self._at = float(self.burst), now
+
+    def _acquire(self, now: float) -> RateDecision:
+        elapsed = max(0.0, now - self._at)
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate)
+        self._at = max(self._at, now)
+        allowed = self._tokens >= 1 - self._EPSILON
+        if allowed:
+            self._tokens = max(0.0, self._tokens - 1)
+        whole = math.floor(self._tokens + self._EPSILON)
+        wait = 0.0 if whole >= 1 else (1 - self._tokens) / self.rate
+        return RateDecision(allowed, self.burst, whole, now + wait, 0.0 if allowed else wait)
+
+    def describe(self) -> str:
+        return f"{self.rate:g} requests/s, bursts of {self.burst}"
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(rate={self.rate!r}, burst={self.burst})"
+
+
 # --------------------------------------------------------------------------- echo mode
 
 
@@ -297,10 +474,13 @@ class FakeOpenAIServer:
         self.read_timeout = read_timeout  # hard limit on waiting for (the rest of) a request
         self.models: list[JSON] = list(DEFAULT_MODELS if models is None else models)
         self.default: Spec | Responder | None = None  # used when the queue is empty; None = echo
+        self.rate_limit: RateLimiter | None = None  # FixedWindow / TokenBucket; None = off
         self._lock = threading.Lock()
         self._queue: deque[Spec | Responder] = deque()
         self._requests: list[RecordedRequest] = []
         self._connections = 0
+        self._admitted = 0
+        self._rate_limited = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -387,12 +567,27 @@ class FakeOpenAIServer:
         with self._lock:
             return len(self._queue)
 
+    @property
+    def admitted_count(self) -> int:
+        """Requests ``rate_limit`` let through (0 while it is off)."""
+        with self._lock:
+            return self._admitted
+
+    @property
+    def rate_limited_count(self) -> int:
+        """Requests ``rate_limit`` answered with 429."""
+        with self._lock:
+            return self._rate_limited
+
     def reset(self) -> None:
+        """Back to the state after start(): empty queue and log, echo mode, no rate limit."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._connections = 0
+            self._admitted = self._rate_limited = 0
         self.default = None
+        self.rate_limit = None
 
     # HTTP --------------------------------------------------------------------------------------
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -406,10 +601,25 @@ class FakeOpenAIServer:
                 request = await asyncio.wait_for(self._read_request(reader), self.read_timeout)
                 if request is None:
                     break
+                limiter = self.rate_limit
+                decision = limiter.acquire() if limiter is not None else None
+                rejected = decision is not None and not decision.allowed
+                request.rate_limited = rejected
                 with self._lock:
                     self._requests.append(request)
-                    queued = self._queue.popleft() if self._queue else None
-                if not await self._respond(writer, request, queued):
+                    queued = None
+                    if rejected:
+                        self._rate_limited += 1
+                    else:
+                        if decision is not None:
+                            self._admitted += 1
+                        queued = self._queue.popleft() if self._queue else None
+                extra: dict[str, str] = {}
+                if limiter is not None and decision is not None:
+                    extra = limiter.headers(decision)
+                    if rejected:
+                        queued = limiter.rejection(decision)
+                if not await self._respond(writer, request, queued, extra):
                     break
         except (
             asyncio.TimeoutError,
@@ -450,7 +660,7 @@ class FakeOpenAIServer:
         body: Any = bytes(raw)
         with suppress(ValueError):
             body = json.loads(raw) if raw else None
-        return RecordedRequest(method, path, headers, body)
+        return RecordedRequest(method, path, headers, body, time.time())
 
     def _resolve(self, request: RecordedRequest, queued: Spec | Responder | None) -> Spec:
         spec = queued if queued is not None else self.default
@@ -474,8 +684,9 @@ class FakeOpenAIServer:
         writer: asyncio.StreamWriter,
         request: RecordedRequest,
         queued: Spec | Responder | None,
+        extra: dict[str, str] | None = None,
     ) -> bool:
-        """Send one response; return whether the connection stays open."""
+        """Send one response (``extra`` headers yield to the spec's); whether to keep open."""
         try:
             spec = self._resolve(request, queued)
         except Exception as exc:  # a broken responder must fail the test, not hang it
@@ -484,19 +695,25 @@ class FakeOpenAIServer:
         if isinstance(spec, Disconnect):
             return False
         keep = request.headers.get("connection", "").lower() != "close"
+        headers = _merge_headers(extra or {}, spec.headers)
         if isinstance(spec, JSONResponse):
             body = _encode_body(spec.body)
             head = {"content-type": "application/json", "content-length": str(len(body))}
-            writer.write(_head(spec.status, head | spec.headers, keep) + body)
+            writer.write(_head(spec.status, head | headers, keep) + body)
             await writer.drain()
             return keep
-        return await self._stream(writer, request, spec, keep)
+        return await self._stream(writer, request, spec, keep, headers)
 
     async def _stream(
-        self, writer: asyncio.StreamWriter, request: RecordedRequest, spec: SSEResponse, keep: bool
+        self,
+        writer: asyncio.StreamWriter,
+        request: RecordedRequest,
+        spec: SSEResponse,
+        keep: bool,
+        headers: dict[str, str],
     ) -> bool:
         head = {"content-type": "text/event-stream", "transfer-encoding": "chunked"}
-        writer.write(_head(spec.status, head | spec.headers, keep))
+        writer.write(_head(spec.status, head | headers, keep))
         events = list(spec.events)
         options = request.body.get("stream_options") if isinstance(request.body, dict) else None
         asked = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -524,6 +741,12 @@ def _encode_body(body: Any) -> bytes:
     if isinstance(body, bytes):
         return body
     return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
+def _merge_headers(base: dict[str, str], override: dict[str, str]) -> dict[str, str]:
+    """``base | override`` where names match case-insensitively (a spec's own header wins)."""
+    names = {k.lower() for k in override}
+    return {k: v for k, v in base.items() if k.lower() not in names} | override
 
 
 def _head(status: int, headers: dict[str, str], keep: bool) -> bytes:

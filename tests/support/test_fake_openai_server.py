@@ -21,8 +21,11 @@ from openai.types.chat import (
 from tests.support.fake_openai_server import (
     Disconnect,
     FakeOpenAIServer,
+    FixedWindow,
     JSONResponse,
+    RateDecision,
     SSEResponse,
+    TokenBucket,
     chat_completion,
     chat_stream,
     embeddings,
@@ -241,3 +244,192 @@ def test_stop_is_prompt_with_inflight_and_idle_connections() -> None:
         with pytest.raises(httpx2.TransportError):  # the in-flight request is cut by stop()
             http.post("/chat/completions", json={})
         assert time.monotonic() - started < 2
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+class FakeClock:
+    """A Unix-time clock that only moves when told to."""
+
+    def __init__(self, now: float = 1_000_000.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rate_headers(response: httpx2.Response) -> tuple[int, int, float]:
+    h = response.headers
+    return (
+        int(h["x-ratelimit-limit"]),
+        int(h["x-ratelimit-remaining"]),
+        float(h["x-ratelimit-reset"]),
+    )
+
+
+def test_fixed_window_decisions() -> None:
+    clock = FakeClock(100.2)
+    limiter = FixedWindow(limit=2, window=1.0, clock=clock)  # aligned: windows [100, 101), ...
+    assert limiter.acquire() == RateDecision(True, 2, 1, 101.0, 0.0)
+    clock.now = 100.5
+    assert limiter.acquire() == RateDecision(True, 2, 0, 101.0, 0.0)
+    clock.now = 100.9
+    refused = limiter.acquire()
+    assert (refused.allowed, refused.remaining, refused.reset) == (False, 0, 101.0)
+    assert refused.retry_after == pytest.approx(0.1)
+    clock.now = 101.0  # rollover: a fresh window
+    assert limiter.acquire() == RateDecision(True, 2, 1, 102.0, 0.0)
+    clock.now = 105.7  # idle windows in between do not matter
+    assert limiter.acquire() == RateDecision(True, 2, 1, 106.0, 0.0)
+    limiter.reset()
+    assert limiter.acquire().remaining == 1
+
+    clock.now = 100.2
+    unaligned = FixedWindow(limit=1, window=0.5, aligned=False, clock=clock)
+    assert unaligned.acquire().reset == pytest.approx(100.7)  # opened by the first request
+    clock.now = 100.69
+    assert not unaligned.acquire().allowed
+    clock.now = 100.7
+    assert unaligned.acquire().reset == pytest.approx(101.2)
+
+
+def test_token_bucket_decisions() -> None:
+    clock = FakeClock(50.0)
+    bucket = TokenBucket(rate=10.0, burst=2, clock=clock)  # one token per 0.1 s, starts full
+    assert bucket.acquire() == RateDecision(True, 2, 1, 50.0, 0.0)  # tokens left: reset = now
+    second = bucket.acquire()
+    assert (second.allowed, second.remaining, second.retry_after) == (True, 0, 0.0)
+    assert second.reset == pytest.approx(50.1)  # empty: the next token's time
+    clock.now = 50.04
+    refused = bucket.acquire()
+    assert (refused.allowed, refused.remaining) == (False, 0)
+    assert refused.reset == pytest.approx(50.1) and refused.retry_after == pytest.approx(0.06)
+    clock.now = 50.1  # exactly one token refilled (float arithmetic must not lose it)
+    refilled = bucket.acquire()
+    assert refilled.allowed and refilled.remaining == 0
+    clock.now = 60.0  # refill is capped at burst
+    assert bucket.acquire() == RateDecision(True, 2, 1, 60.0, 0.0)
+    clock.now = 60.0
+    bucket.acquire()
+    bucket.reset()
+    assert bucket.acquire().remaining == 1
+    assert TokenBucket(rate=20.0).burst == 20 and TokenBucket(rate=0.5).burst == 1
+    with pytest.raises(ValueError):
+        TokenBucket(rate=0)
+    with pytest.raises(ValueError):
+        FixedWindow(limit=0)
+
+
+def test_header_formatting_and_retry_after_flag() -> None:
+    clock = FakeClock(200.25)
+    limiter = FixedWindow(limit=1, window=1.0, clock=clock)
+    assert limiter.headers(limiter.acquire()) == {
+        "X-RateLimit-Limit": "1",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "201.000",
+    }
+    assert "Retry-After" not in limiter.headers(limiter.acquire())  # off by default
+    bucket = TokenBucket(rate=4.0, burst=1, retry_after=True, reset_decimals=0, clock=clock)
+    bucket.acquire()
+    refused = bucket.headers(bucket.acquire())
+    assert refused["X-RateLimit-Reset"] == "201"  # 200.5 rounded up to whole seconds
+    assert refused["Retry-After"] == "1"  # 0.25 s, rounded up
+
+
+def test_rate_limit_headers_on_every_answer_and_429(server: FakeOpenAIServer) -> None:
+    clock = FakeClock()
+    server.rate_limit = FixedWindow(limit=4, window=60.0, aligned=False, clock=clock)
+    end = clock.now + 60
+    server.enqueue(chat_completion("scripted"))
+    chat = {"model": "m", "messages": USER}
+    with httpx2.Client(base_url=server.base_url) as http:
+        first = http.post("/chat/completions", json=chat)
+        assert first.json()["choices"][0]["message"]["content"] == "scripted"
+        assert rate_headers(first) == (4, 3, end)
+        with http.stream("POST", "/chat/completions", json=chat | {"stream": True}) as stream:
+            assert stream.headers["content-type"] == "text/event-stream"
+            assert rate_headers(stream) == (4, 2, end)
+            assert "[DONE]" in stream.read().decode()
+        embedded = http.post("/embeddings", json={"model": "e", "input": ["a"]})
+        assert embedded.json()["data"][0]["embedding"] == hash_vector("a")
+        assert rate_headers(embedded) == (4, 1, end)
+        assert rate_headers(http.get("/models")) == (4, 0, end)
+        server.enqueue(chat_completion("kept for later"))
+        refused = http.post("/chat/completions", json=chat)
+        assert refused.status_code == 429 and rate_headers(refused) == (4, 0, end)
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert "retry-after" not in refused.headers
+    assert server.pending == 1  # a refused request does not consume the script
+    assert (server.admitted_count, server.rate_limited_count, server.request_count) == (4, 1, 5)
+    assert [r.rate_limited for r in server.requests] == [False] * 4 + [True]
+    with pytest.raises(openai.RateLimitError) as info:  # what a client sees
+        client_for(server).chat.completions.create(model="m", messages=USER)
+    assert info.value.body is not None and info.value.response.headers["x-ratelimit-limit"] == "4"
+
+
+def test_spec_headers_win_and_disconnect_is_admitted(server: FakeOpenAIServer) -> None:
+    server.rate_limit = TokenBucket(rate=1.0, burst=5, clock=FakeClock())
+    server.enqueue(chat_completion("x", headers={"x-ratelimit-remaining": "77"}), Disconnect())
+    with httpx2.Client(base_url=server.base_url) as http:
+        response = http.post("/chat/completions", json={})
+        assert response.headers.get_list("x-ratelimit-remaining") == ["77"]
+        assert response.headers["x-ratelimit-limit"] == "5"
+        with pytest.raises(httpx2.TransportError):
+            http.post("/chat/completions", json={})
+    assert server.admitted_count == 2
+
+
+def test_window_rollover_over_http(server: FakeOpenAIServer) -> None:
+    clock = FakeClock(10.5)
+    server.rate_limit = FixedWindow(limit=1, window=1.0, retry_after=True, clock=clock)
+    with httpx2.Client(base_url=server.base_url) as http:
+        assert http.get("/models").status_code == 200
+        refused = http.get("/models")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert rate_headers(refused) == (1, 0, 11.0)
+        clock.now = 11.0
+        again = http.get("/models")
+        assert again.status_code == 200 and rate_headers(again) == (1, 0, 12.0)
+
+
+def test_bucket_refill_in_real_time(server: FakeOpenAIServer) -> None:
+    server.rate_limit = TokenBucket(rate=4.0, burst=3)  # a token per 0.25 s, starts with 3
+    with httpx2.Client(base_url=server.base_url) as http:
+        answers = [http.get("/models")]
+        while answers[-1].status_code == 200 and len(answers) < 20:  # drain the bucket
+            answers.append(http.get("/models"))
+        refused = answers[-1]
+        assert refused.status_code == 429 and len(answers) >= 4  # the burst got through
+        limit, remaining, reset = rate_headers(refused)
+        assert (limit, remaining) == (3, 0)
+        assert 0 < reset - time.time() <= 0.26  # a Unix time, at most one token away
+        time.sleep(max(0.0, reset - time.time()) + 0.02)
+        refilled = http.get("/models")
+        assert refilled.status_code == 200
+    assert server.rate_limited_count == 1 and server.admitted_count == len(answers)
+
+
+async def test_concurrent_requests_are_counted_exactly(server: FakeOpenAIServer) -> None:
+    server.rate_limit = FixedWindow(limit=20, window=60.0, aligned=False)
+    async with httpx2.AsyncClient(base_url=server.base_url) as http:
+        answers = await asyncio.gather(*(http.get("/models") for _ in range(50)))
+    ok = [r for r in answers if r.status_code == 200]
+    assert len(ok) == 20 and sum(r.status_code == 429 for r in answers) == 30
+    assert sorted(int(r.headers["x-ratelimit-remaining"]) for r in ok) == list(range(20))
+    assert (server.admitted_count, server.rate_limited_count) == (20, 30)
+
+
+def test_reset_turns_the_limit_off(server: FakeOpenAIServer) -> None:
+    server.rate_limit = FixedWindow(limit=1, window=60.0)
+    with httpx2.Client(base_url=server.base_url) as http:
+        http.get("/models")
+        assert http.get("/models").status_code == 429
+        server.rate_limit.reset()  # refills in place
+        assert http.get("/models").status_code == 200
+        server.reset()
+        assert (server.admitted_count, server.rate_limited_count) == (0, 0)
+        assert server.rate_limit is None
+        plain = http.get("/models")
+        assert plain.status_code == 200 and "x-ratelimit-limit" not in plain.headers
+    assert server.admitted_count == 0 and server.request_count == 1
