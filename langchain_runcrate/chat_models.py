@@ -18,7 +18,6 @@ from langchain_core.language_models import (
     BaseChatModel,
     LangSmithParams,
     LanguageModelInput,
-    ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -39,6 +38,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from runcrate_integrations.catalog import ModelInfo
 from runcrate_integrations.chat import ChatEngine, ChatRequest
 from runcrate_integrations.params import near_miss
 from runcrate_integrations.settings import (
@@ -47,7 +47,6 @@ from runcrate_integrations.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     assign_checked,
-    resolve_base_url,
 )
 from runcrate_integrations.wire import normalize_tool_choice, tool_names
 
@@ -60,7 +59,7 @@ from ._messages import (
     schema_to_response_format,
     to_openai_messages,
 )
-from ._profile import catalog_profile
+from ._profile import CatalogProfile
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -195,6 +194,7 @@ class ChatRuncrate(BaseChatModel):
             # Built here and not in a validator, so that a missing key or an empty model
             # raises the core's own error rather than one wrapped in a ValidationError.
             self._engine = self._configure()
+            self._attach_profile()
 
     def _configure(self) -> ChatEngine:
         return ChatEngine.configure(
@@ -230,12 +230,33 @@ class ChatRuncrate(BaseChatModel):
 
     def _reconfigure(self) -> None:
         self._engine = self._configure()
+        self._attach_profile()
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copy = super().model_copy(update=update, deep=deep)
         if update:
-            copy._engine = copy._configure()
+            copy._reconfigure()
         return copy
+
+    def _attach_profile(self) -> None:
+        # A profile given by the user wins; otherwise one read from the catalog on first use
+        # (set past __setattr__: it is derived, not a field the user set).
+        if self.profile is None or isinstance(self.profile, CatalogProfile):
+            self.__dict__["profile"] = CatalogProfile(self.engine.clients, self.model).arm()
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """This model's catalog entry, fetched on first use; ``None`` if not listed."""
+        return self.engine.model_info()
+
+    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
+        catalog does not list it."""
+        return self.engine.fetch_model_info(refresh=refresh)
+
+    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Async twin of :meth:`fetch_model_info`."""
+        return await self.engine.afetch_model_info(refresh=refresh)
 
     # ------------------------------------------------------------------ clients
 
@@ -286,9 +307,6 @@ class ChatRuncrate(BaseChatModel):
         elif isinstance(stop_seq, (list, tuple)) and stop_seq:
             params["ls_stop"] = [str(s) for s in stop_seq]
         return params
-
-    def _resolve_model_profile(self) -> ModelProfile | None:
-        return catalog_profile(resolve_base_url(self.base_url), self.model)
 
     # ------------------------------------------------------------------ requests
 

@@ -41,7 +41,7 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from runcrate_integrations.catalog import ModelInfo, alist_models, cached_model_info, list_models
+from runcrate_integrations.catalog import ModelInfo, cached_model_info
 from runcrate_integrations.chat import ChatEngine
 from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
 
@@ -214,22 +214,31 @@ class RuncrateLLM(FunctionCallingLLM):
 
     @property
     def model_info(self) -> ModelInfo | None:
-        """This model's entry in the cached Runcrate catalog (never a network call)."""
-        return cached_model_info(self.engine.clients.settings.base_url, self.model)
+        """This model's catalog entry, fetched on first use; ``None`` if not listed."""
+        return self.engine.model_info()
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load Runcrate's catalog (``GET /models``, cached) and return this model's entry."""
-        list_models(client=self.client, refresh=refresh)
-        return self.model_info
+        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
+        catalog does not list it."""
+        return self.engine.fetch_model_info(refresh=refresh)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        await alist_models(client=self.async_client, refresh=refresh)
-        return self.model_info
+        return await self.engine.afetch_model_info(refresh=refresh)
 
     @property
     def metadata(self) -> LLMMetadata:
-        info = self.model_info
+        """Context window and tool support from the catalog (fetched on first read; a
+        user-given ``context_window`` / ``is_function_calling_model`` wins)."""
+        return self._metadata(self.model_info)
+
+    def to_payload(self) -> dict[str, Any]:
+        # What instrumentation events carry, built on every call: from the catalog cache only,
+        # so that an event never sends a request of its own.
+        cached = cached_model_info(self.engine.clients.settings.base_url, self.model)
+        return {"class_name": self.class_name(), **self._metadata(cached).model_dump()}
+
+    def _metadata(self, info: ModelInfo | None) -> LLMMetadata:
         context = self.context_window or (info and info.context_length) or DEFAULT_CONTEXT_WINDOW
         tools = self.is_function_calling_model
         if tools is None:

@@ -23,7 +23,8 @@ from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from . import transport
+from . import catalog, transport
+from .catalog import ModelInfo
 from .clients import Clients, ClientSettings
 from .params import check_call_names, check_params
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
@@ -269,6 +270,25 @@ class ChatEngine:
                         yield item
             for item in sink.end(fold, fold.completion()):
                 yield item
+
+    # ------------------------------------------------------------------ the model
+
+    def model_info(self) -> ModelInfo | None:
+        """The model's catalog entry: the catalog is fetched on first use (one ``GET /models``
+        per base URL and process); ``None`` if it does not list the model or cannot be read."""
+        return catalog.model_info(self.clients, self.options.model)
+
+    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Load the catalog now (errors raise); the model's entry, or ``None`` if not listed."""
+        with translating(self.errors):
+            catalog.list_models(client=self.clients.client(), refresh=refresh)
+        return catalog.cached_model_info(self.clients.settings.base_url, self.options.model)
+
+    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Async twin of :meth:`fetch_model_info`."""
+        with translating(self.errors):
+            await catalog.alist_models(client=self.clients.aclient(), refresh=refresh)
+        return catalog.cached_model_info(self.clients.settings.base_url, self.options.model)
 
     # ------------------------------------------------------------------ clients
 

@@ -106,9 +106,15 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 class Recorder:
     """Answers requests from a queue of replies and keeps every request it saw."""
 
-    def __init__(self, replies: Sequence[Reply] = ()) -> None:
+    def __init__(
+        self, replies: Sequence[Reply] = (), *, models: Sequence[JSONDict] | None = ()
+    ) -> None:
         self.replies: list[Reply] = list(replies)
         self.requests: list[httpx2.Request] = []
+        # GET /models (the catalog an adapter reads on first use) is answered from ``models``
+        # and kept apart, so it never takes a scripted reply; ``models=None`` queues it too.
+        self.models = models
+        self.catalog_requests: list[httpx2.Request] = []
 
     def add(self, *replies: Reply) -> Recorder:
         self.replies.extend(replies)
@@ -124,6 +130,11 @@ class Recorder:
         return self.bodies[-1]
 
     def _answer(self, request: httpx2.Request) -> httpx2.Response:
+        if self.models is not None and request.method == "GET" and request.url.path.endswith(
+            "/models"
+        ):
+            self.catalog_requests.append(request)
+            return httpx2.Response(200, json={"object": "list", "data": list(self.models)})
         self.requests.append(request)
         if not self.replies:
             raise AssertionError(f"unexpected request #{len(self.requests)}: {request.url}")

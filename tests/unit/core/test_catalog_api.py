@@ -30,7 +30,7 @@ def _settings() -> ClientSettings:
 
 
 def test_list_models_parses_and_caches() -> None:
-    rec = Recorder([CATALOG])
+    rec = Recorder([CATALOG], models=None)
     client = private_client(_settings(), rec.client())
     models = catalog.list_models(client=client)
     assert [m.id for m in models] == ["deepseek/deepseek-v3.2", "qwen/qwen2.5-vl-72b", "bare",
@@ -57,7 +57,7 @@ def test_list_models_parses_and_caches() -> None:
 
 
 async def test_alist_models() -> None:
-    rec = Recorder([CATALOG])
+    rec = Recorder([CATALOG], models=None)
     client = private_async_client(_settings(), rec.async_client())
     models = await catalog.alist_models(client=client)
     assert len(models) == 4

@@ -13,7 +13,8 @@ from langchain_core.messages import AIMessage
 from pydantic import SecretStr
 
 import langchain_runcrate
-from langchain_runcrate import ChatRuncrate, list_models
+from langchain_runcrate import ChatRuncrate
+from runcrate_integrations import catalog
 from tests.helpers import completion_body
 
 from .conftest import KEY, MODEL, MakeChat
@@ -231,11 +232,10 @@ MODELS = {
 }
 
 
-def test_profile_from_the_catalog_cache(make_chat: MakeChat) -> None:
-    probe, rec = make_chat([MODELS])
-    list_models(client=probe.client)  # fills the cache
-    assert rec.requests[0].url.path == "/v1/models"
-    llm, rec2 = make_chat()
+def test_profile_is_read_from_the_catalog_on_first_use(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    rec.models = MODELS["data"]
+    assert rec.catalog_requests == []  # building the model sends nothing
     assert llm.profile == {
         "max_input_tokens": 163840,
         "text_inputs": True,
@@ -251,20 +251,38 @@ def test_profile_from_the_catalog_cache(make_chat: MakeChat) -> None:
         "structured_output": True,
         "reasoning_output": True,
     }
-    vision, _ = make_chat(model="qwen/qwen3-vl-32b")
+    assert len(rec.catalog_requests) == 1
+    vision, rec2 = make_chat(model="qwen/qwen3-vl-32b")  # same base URL: the cached catalog
     assert vision.profile is not None
     assert vision.profile["image_inputs"] is True
     assert vision.profile["structured_output"] is False
     assert "reasoning_output" not in vision.profile
     bare, _ = make_chat(model="bare/model")
-    assert bare.profile is None  # the catalog states nothing about it
-    assert rec2.requests == []
+    assert bare.profile == {} and not bare.profile  # the catalog states nothing about it
+    assert rec2.catalog_requests == [] and rec.requests == rec2.requests == []
 
 
-def test_profile_unknown_without_a_network_call(make_chat: MakeChat) -> None:
+def test_profile_falls_back_quietly_and_retries_later(
+    make_chat: MakeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
     llm, rec = make_chat()
-    assert llm.profile is None
-    assert rec.requests == []
+    rec.models = None  # GET /models gets no answer: the fetch fails
+    assert llm.profile.get("max_input_tokens") is None  # type: ignore[union-attr]  # set
+    assert llm.profile.get("max_input_tokens") is None  # type: ignore[union-attr]  # set
+    assert len(rec.requests) == 1  # tried once, not on every read
+    monkeypatch.setattr(catalog, "RETRY_AFTER", 0.0)  # the back-off is over
+    rec.models = MODELS["data"]
+    assert llm.profile["max_input_tokens"] == 163840  # type: ignore[index]  # set
+    assert len(rec.catalog_requests) == 1
+
+
+def test_profile_follows_the_model(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    rec.models = MODELS["data"]
+    llm.model = "qwen/qwen3-vl-32b"
+    assert llm.profile is not None and llm.profile["max_input_tokens"] == 32768
+    other = llm.model_copy(update={"model": MODEL})
+    assert other.profile is not None and other.profile["max_input_tokens"] == 163840
 
 
 def test_explicit_profile_wins(make_chat: MakeChat) -> None:

@@ -194,21 +194,37 @@ def test_metadata_fallbacks_without_catalog(make_llm: MakeLLM) -> None:
 
 
 def test_metadata_from_catalog(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([MODELS])
-    info = llm.fetch_model_info()
-    assert rec.requests[0].url.path == "/v1/models"
-    assert info is not None and info.context_length == 163840
-    assert llm.metadata.context_window == 163840
+    llm, rec = make_llm()
+    rec.models = MODELS["data"]
+    assert rec.catalog_requests == []  # building the LLM sends nothing
+    assert llm.metadata.context_window == 163840  # fetched on first read
     assert llm.metadata.is_function_calling_model is True
-    no_tools, _ = make_llm(model="vendor/no-tools")  # same base URL: cached catalog, no request
+    assert len(rec.catalog_requests) == 1
+    info = llm.fetch_model_info(refresh=True)
+    assert info is not None and info.context_length == 163840
+    assert len(rec.catalog_requests) == 2
+    assert llm.fetch_model_info(refresh=True) is not None
+    no_tools, rec2 = make_llm(model="vendor/no-tools")  # same base URL: the cached catalog
     assert no_tools.metadata.context_window == 8192
     assert no_tools.metadata.is_function_calling_model is False
+    assert rec2.catalog_requests == []
+    unknown, _ = make_llm(model="not/listed")
+    assert unknown.fetch_model_info() is None  # documented: None for an id the catalog lacks
+    assert unknown.metadata.context_window == DEFAULT_CONTEXT_WINDOW
+
+
+def test_events_never_fetch_the_catalog(make_llm: MakeLLM) -> None:
+    llm, rec = make_llm([completion_body("hi")])
+    rec.models = MODELS["data"]
+    llm.chat(HELLO)  # instrumentation reads to_payload() on every call
+    assert rec.catalog_requests == []
 
 
 async def test_metadata_from_catalog_async_and_user_overrides(make_llm: MakeLLM) -> None:
-    llm, _ = make_llm([MODELS], model="vendor/no-tools", context_window=4000,
-                      is_function_calling_model=True)
-    await llm.afetch_model_info()
+    llm, rec = make_llm(model="vendor/no-tools", context_window=4000,
+                        is_function_calling_model=True)
+    rec.models = MODELS["data"]
+    assert await llm.afetch_model_info() is not None
     assert llm.metadata.context_window == 4000
     assert llm.metadata.is_function_calling_model is True
 
