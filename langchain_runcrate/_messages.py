@@ -14,7 +14,7 @@ drops invalid tool calls, all of which a chat-completions server needs handled d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from langchain_core.exceptions import ModelRefusalError
@@ -23,6 +23,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     ChatMessage,
+    FunctionMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
@@ -31,6 +32,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableGenerator
 from langchain_core.utils.function_calling import convert_to_openai_function
 
 from runcrate_integrations.wire import Choice, ChunkDelta, Completion, StreamFold, Usage
@@ -97,7 +99,7 @@ def _assistant_text(content: str | Sequence[str | Mapping[str, Any]]) -> str:
     )
 
 
-def _assistant_tool_calls(message: AIMessage) -> list[JSONDict]:
+def _assistant_tool_calls(message: AIMessage, position: int = 0) -> list[JSONDict]:
     calls = [
         {
             "id": tc["id"],
@@ -119,11 +121,22 @@ def _assistant_tool_calls(message: AIMessage) -> list[JSONDict]:
         }
         for tc in message.invalid_tool_calls
     )
+    legacy = message.additional_kwargs.get("function_call")
+    if not calls and isinstance(legacy, Mapping) and legacy.get("name"):
+        # A legacy function call (answered by a FunctionMessage): sent as the tool call it is
+        # today, under an id derived from its place in the conversation.
+        arguments = legacy.get("arguments") or "{}"
+        calls.append({
+            "id": f"call_{legacy['name']}_{position}",
+            "type": "function",
+            "function": {"name": legacy["name"], "arguments": arguments},
+        })
     return calls
 
 
-def message_to_dict(message: BaseMessage) -> JSONDict:
-    """One LangChain message as an OpenAI chat message dict."""
+def message_to_dict(message: BaseMessage, position: int = 0) -> JSONDict:
+    """One LangChain message as an OpenAI chat message dict (``position``: its place in the
+    conversation, which names a legacy function call)."""
     out: JSONDict
     if isinstance(message, HumanMessage):
         out = {"role": "user", "content": content_to_wire(message.content)}
@@ -131,7 +144,7 @@ def message_to_dict(message: BaseMessage) -> JSONDict:
         out = {"role": "system", "content": content_to_wire(message.content)}
     elif isinstance(message, AIMessage):
         text = _assistant_text(message.content)
-        calls = _assistant_tool_calls(message)
+        calls = _assistant_tool_calls(message, position)
         out = {"role": "assistant", "content": text or (None if calls else "")}
         if calls:
             out["tool_calls"] = calls
@@ -143,10 +156,15 @@ def message_to_dict(message: BaseMessage) -> JSONDict:
         }
     elif isinstance(message, ChatMessage):
         out = {"role": message.role, "content": content_to_wire(message.content)}
+    elif isinstance(message, FunctionMessage):
+        raise ValueError(
+            "A FunctionMessage answers an earlier function call, so it is converted with the "
+            "whole conversation: use to_openai_messages([...])"
+        )
     else:
         raise ValueError(
             f"{type(message).__name__} is not supported; use SystemMessage, HumanMessage, "
-            "AIMessage, ToolMessage or ChatMessage"
+            "AIMessage, ToolMessage, FunctionMessage or ChatMessage"
         )
     if message.name:
         out["name"] = message.name
@@ -154,8 +172,36 @@ def message_to_dict(message: BaseMessage) -> JSONDict:
 
 
 def to_openai_messages(messages: Iterable[BaseMessage]) -> list[JSONDict]:
-    """The ``messages`` array of a chat-completions request."""
-    return [message_to_dict(m) for m in messages]
+    """The ``messages`` array of a chat-completions request.
+
+    A ``FunctionMessage`` (LangChain's legacy function result) becomes the ``tool`` message
+    answering the earliest unanswered call of that function: the wire has no function role.
+    """
+    out: list[JSONDict] = []
+    unanswered: dict[str, list[str]] = {}  # function name -> ids of calls not yet answered
+    for position, message in enumerate(messages):
+        if isinstance(message, FunctionMessage):
+            ids = unanswered.get(message.name or "")
+            if not ids:
+                raise ValueError(
+                    f"FunctionMessage {message.name!r} answers no earlier call of that function "
+                    "in the conversation; send the AIMessage that called it first"
+                )
+            out.append({
+                "role": "tool",
+                "tool_call_id": ids.pop(0),
+                "content": content_to_wire(message.content),
+            })
+            continue
+        wire = message_to_dict(message, position)
+        for call in wire.get("tool_calls") or ():
+            unanswered.setdefault(call["function"]["name"], []).append(call["id"])
+        if wire["role"] == "tool":
+            for ids in unanswered.values():
+                if wire["tool_call_id"] in ids:
+                    ids.remove(wire["tool_call_id"])
+        out.append(wire)
+    return out
 
 
 def schema_to_response_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
@@ -178,6 +224,22 @@ def raise_on_refusal(message: AIMessage) -> AIMessage:
             f"Model refused to produce the requested output: {refusal}", raw_message=message
         )
     return message
+
+
+def _check_refusals(messages: Iterator[AIMessage]) -> Iterator[AIMessage]:
+    for message in messages:
+        yield raise_on_refusal(message)
+
+
+async def _acheck_refusals(messages: AsyncIterator[AIMessage]) -> AsyncIterator[AIMessage]:
+    async for message in messages:
+        yield raise_on_refusal(message)
+
+
+def refusal_check() -> RunnableGenerator[AIMessage, AIMessage]:
+    """:func:`raise_on_refusal` as a step that passes a stream through chunk by chunk, so the
+    output parser after it still yields growing partial objects."""
+    return RunnableGenerator(_check_refusals, _acheck_refusals, name="raise_on_refusal")
 
 
 # ------------------------------------------------------------------ wire -> LangChain
@@ -211,6 +273,8 @@ def choice_to_message(
         extra["reasoning_content"] = choice.reasoning_content
     if choice.refusal:
         extra["refusal"] = choice.refusal
+    if choice.parsed is not None:
+        extra["parsed"] = choice.parsed  # a per-call response_format class, as ChatOpenAI does
     calls, invalid = [], []
     for tc in choice.tool_calls:
         if tc.args is None:
@@ -314,14 +378,20 @@ class StreamSink:
         return ChatGenerationChunk(message=message, generation_info=info)
 
     def end(self, fold: StreamFold, completion: Completion) -> list[ChatGenerationChunk]:
-        """One last chunk with what only the whole answer knows: usage, a refusal."""
+        """One last chunk with what only the whole answer knows: usage, a refusal, the
+        answer parsed into a per-call response_format class."""
         self._completion = completion
-        refusal = completion.choices[0].refusal
-        if completion.usage is None and not refusal:
+        choice = completion.choices[0]
+        extra: JSONDict = {}
+        if choice.refusal:
+            extra["refusal"] = choice.refusal
+        if choice.parsed is not None:
+            extra["parsed"] = choice.parsed
+        if completion.usage is None and not extra:
             return []
         message = AIMessageChunk(
             content="",
-            additional_kwargs={"refusal": refusal} if refusal else {},
+            additional_kwargs=extra,
             usage_metadata=usage_to_metadata(completion.usage) if completion.usage else None,
             response_metadata={"model_provider": PROVIDER},
         )

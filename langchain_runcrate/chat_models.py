@@ -55,7 +55,7 @@ from ._messages import (
     PROVIDER,
     StreamSink,
     completion_to_result,
-    raise_on_refusal,
+    refusal_check,
     schema_to_response_format,
     to_openai_messages,
 )
@@ -323,12 +323,6 @@ class ChatRuncrate(BaseChatModel):
         kwargs.pop("ls_structured_output_format", None)
         if stop is not None:
             kwargs["stop"] = stop
-        format_ = kwargs.get("response_format")
-        if format_ is not None and not isinstance(format_, Mapping):
-            raise ValueError(
-                "response_format must be a dict such as {'type': 'json_object'}; "
-                "for a pydantic class use with_structured_output(...)"
-            )
         tools = kwargs.get("tools")
         if tools:
             kwargs["tools"] = [_openai_tool(t) for t in tools]
@@ -459,7 +453,7 @@ class ChatRuncrate(BaseChatModel):
             JsonOutputKeyToolsParser,
             PydanticToolsParser,
         )
-        from langchain_core.runnables import RunnableLambda, RunnableMap, RunnablePassthrough
+        from langchain_core.runnables import RunnableMap, RunnablePassthrough
 
         if kwargs:
             raise ValueError(f"Received unsupported arguments {kwargs}")
@@ -505,7 +499,7 @@ class ChatRuncrate(BaseChatModel):
                 f"Unrecognized method {method!r}; expected 'function_calling', "
                 "'json_schema' or 'json_mode'"
             )
-        parse = RunnableLambda(raise_on_refusal) | parser
+        parse = refusal_check() | parser
         if not include_raw:
             return llm | parse
         with_parsed = RunnablePassthrough.assign(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -206,6 +205,8 @@ def message_from_choice(choice: Choice, usage: Usage | None = None) -> ChatMessa
         extra["tool_calls"] = _wire_calls(choice.tool_calls)
     if choice.refusal:
         extra["refusal"] = choice.refusal
+    if choice.parsed is not None:
+        extra["parsed"] = choice.parsed  # the answer as a per-call response_format class
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
 
 
@@ -361,23 +362,3 @@ def force_single_tool_call(response: ChatResponse) -> None:
         message.additional_kwargs["tool_calls"] = calls[:1]
 
 
-# ---------------------------------------------------------------------------- structured output
-
-
-def json_schema_format(output_cls: type[BaseModel], *, strict: bool = False) -> JSONDict:
-    """``response_format`` asking for JSON matching ``output_cls``.
-
-    With ``strict`` the schema is rewritten by openai's own helper into the strict subset
-    (every field required, no extra properties).
-    """
-    name = re.sub(r"[^a-zA-Z0-9_-]", "_", output_cls.__name__)[:64] or "output"
-    if strict:
-        from openai import pydantic_function_tool  # openai is slow to import; rarely needed
-
-        schema = pydantic_function_tool(output_cls)["function"]["parameters"]
-    else:
-        schema = output_cls.model_json_schema()
-    spec: JSONDict = {"name": name, "schema": schema}
-    if strict:
-        spec["strict"] = True
-    return {"type": "json_schema", "json_schema": spec}

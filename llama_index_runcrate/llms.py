@@ -44,12 +44,12 @@ from typing_extensions import Self
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
 from runcrate_integrations.chat import ChatEngine
 from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
+from runcrate_integrations.wire import json_schema_format
 
 from ._messages import (
     StreamSink,
     chat_response,
     force_single_tool_call,
-    json_schema_format,
     to_openai_messages,
     tool_selections,
 )

@@ -23,13 +23,23 @@ from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from . import catalog, transport
 from .catalog import ModelInfo
 from .clients import Clients, ClientSettings
 from .params import check_call_names, check_params
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .transport import ErrorHook, translating
-from .wire import ChunkDelta, Completion, StreamFold, build_chat_body, parse_completion
+from .wire import (
+    ChunkDelta,
+    Completion,
+    StreamFold,
+    build_chat_body,
+    is_schema_class,
+    json_schema_format,
+    parse_completion,
+)
 
 if TYPE_CHECKING:
     from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
@@ -112,11 +122,12 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A checked request, ready to send."""
+    """A checked request, ready to send (``parse_as``: the class the answer is parsed into)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
     timeout: Any = None
+    parse_as: type[BaseModel] | None = None
 
     @property
     def stream(self) -> bool:
@@ -198,6 +209,16 @@ class ChatEngine:
         call = split_call(kwargs)
         opts = self.options
         params = {**opts.params, **call.params} if call.params else opts.params
+        parse_as: type[BaseModel] | None = None
+        response_format = params.get("response_format")
+        if is_schema_class(response_format):
+            parse_as = response_format
+            params = {**params, "response_format": json_schema_format(response_format, strict=True)}
+        elif response_format is not None and not isinstance(response_format, Mapping):
+            raise ValueError(
+                "response_format must be a dict such as {'type': 'json_object'} or a pydantic "
+                f"class, got {type(response_format).__name__}"
+            )
         extra_body = opts.extra_body
         if call.extra_body:
             extra_body = {**extra_body, **call.extra_body} if extra_body else call.extra_body
@@ -211,7 +232,8 @@ class ChatEngine:
             stream_usage=opts.stream_usage if call.stream_usage is None else call.stream_usage,
             extra_body=extra_body,
         )
-        return ChatRequest(body, dict(call.headers) if call.headers else None, call.timeout)
+        headers = dict(call.headers) if call.headers else None
+        return ChatRequest(body, headers, call.timeout, parse_as)
 
     # ------------------------------------------------------------------ sending
 
@@ -225,7 +247,7 @@ class ChatEngine:
                 headers=request.headers,
                 timeout=request.timeout,
             )
-            return parse_completion(data)
+            return _answer(parse_completion(data), request)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """Async twin of :meth:`complete`."""
@@ -237,7 +259,7 @@ class ChatEngine:
                 headers=request.headers,
                 timeout=request.timeout,
             )
-            return parse_completion(data)
+            return _answer(parse_completion(data), request)
 
     def stream(self, request: ChatRequest, sink: StreamSink[T]) -> Generator[T, None, None]:
         """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end.
@@ -254,7 +276,7 @@ class ChatEngine:
             with closing(chunks):
                 for raw in chunks:
                     yield from sink.chunk(fold, fold.add(raw))
-            yield from sink.end(fold, fold.completion())
+            yield from sink.end(fold, _answer(fold.completion(), request))
 
     async def astream(self, request: ChatRequest, sink: StreamSink[T]) -> AsyncGenerator[T, None]:
         """Async twin of :meth:`stream`; cancelling the consumer releases the connection."""
@@ -268,7 +290,7 @@ class ChatEngine:
                 async for raw in chunks:
                     for item in sink.chunk(fold, fold.add(raw)):
                         yield item
-            for item in sink.end(fold, fold.completion()):
+            for item in sink.end(fold, _answer(fold.completion(), request)):
                 yield item
 
     # ------------------------------------------------------------------ the model
@@ -301,3 +323,10 @@ class ChatEngine:
     def async_client(self) -> AsyncRuncrateOpenAI:
         """The async ``openai`` client for the running event loop."""
         return self.clients.aclient()
+
+
+def _answer(completion: Completion, request: ChatRequest) -> Completion:
+    """The completion, parsed into the request's response_format class if it had one."""
+    if request.parse_as is not None:
+        completion.parse_as(request.parse_as)
+    return completion

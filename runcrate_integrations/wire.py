@@ -7,9 +7,12 @@ so adapters convert their own message types and leave the wire to this module.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
+
+from pydantic import BaseModel
 
 from .params import check_params
 
@@ -60,6 +63,30 @@ def _check_json(value: Any, what: str) -> None:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+def json_schema_format(schema: type[BaseModel], *, strict: bool = False) -> JSONDict:
+    """``response_format`` asking for JSON matching a pydantic class.
+
+    With ``strict`` the schema is rewritten by openai's own helper into the strict subset
+    (every field required, no extra properties), as OpenAI's structured outputs need.
+    """
+    name = re.sub(r"[^a-zA-Z0-9_-]", "_", schema.__name__)[:64] or "output"
+    if strict:
+        from openai import pydantic_function_tool  # openai is slow to import; rarely needed
+
+        parameters = pydantic_function_tool(schema)["function"]["parameters"]
+    else:
+        parameters = schema.model_json_schema()
+    spec: JSONDict = {"name": name, "schema": parameters}
+    if strict:
+        spec["strict"] = True
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def is_schema_class(value: object) -> TypeGuard[type[BaseModel]]:
+    """True for a pydantic model class (what a per-call ``response_format`` may be)."""
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _normalize(body: JSONDict, stream: bool) -> None:
@@ -217,6 +244,7 @@ class Choice:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
     logprobs: Any = None
+    parsed: Any = None  # the answer as the per-call response_format class, when one was given
 
 
 @dataclass(slots=True)
@@ -234,6 +262,20 @@ class Completion:
     @property
     def choice(self) -> Choice:
         return self.choices[0]
+
+    def parse_as(self, schema: type[BaseModel]) -> None:
+        """Fill each choice's ``parsed`` from its JSON text (a refusal leaves it ``None``)."""
+        for choice in self.choices:
+            if choice.refusal or choice.content is None:
+                continue
+            try:
+                choice.parsed = schema.model_validate_json(choice.content)
+            except ValueError as exc:
+                from .errors import ResponseFormatError
+
+                raise ResponseFormatError(
+                    f"The answer is not a valid {schema.__name__} (response_format): {exc}"
+                ) from exc
 
 
 def parse_choice(raw: Mapping[str, Any]) -> Choice:

@@ -365,7 +365,8 @@ def test_n_choices_cannot_be_streamed(make_chat: MakeChat) -> None:
     assert rec.requests == []
 
 
-def test_response_format_per_call_must_be_a_dict(make_chat: MakeChat) -> None:
-    llm, _ = make_chat()
-    with pytest.raises(ValueError, match="with_structured_output"):
-        llm.invoke("hi", response_format=AIMessage)
+def test_response_format_per_call_must_be_a_dict_or_a_class(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    with pytest.raises(ValueError, match=r"a dict such as .* or a pydantic class"):
+        llm.invoke("hi", response_format=["json_object"])
+    assert rec.requests == []

@@ -107,8 +107,31 @@ def test_unicode_tool_arguments_are_not_escaped() -> None:
     assert message_to_dict(message)["tool_calls"][0]["function"]["arguments"] == '{"t": "héllo"}'
 
 
-def test_legacy_function_message_is_refused() -> None:
-    with pytest.raises(ValueError, match="FunctionMessage is not supported"):
+def test_function_message_answers_the_call_it_follows() -> None:
+    history = [
+        HumanMessage("2+2?"),
+        AIMessage("", additional_kwargs={
+            "function_call": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}),
+        FunctionMessage(content="4", name="add"),
+        AIMessage("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 1}, "id": "call_9"}]),
+        FunctionMessage(content="2", name="add"),
+    ]
+    assert to_openai_messages(history)[1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_add_1", "type": "function",
+             "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}]},
+        {"role": "tool", "tool_call_id": "call_add_1", "content": "4"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_9", "type": "function",
+             "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'}}]},
+        {"role": "tool", "tool_call_id": "call_9", "content": "2"},
+    ]
+
+
+def test_function_message_without_a_call_is_refused_before_sending() -> None:
+    with pytest.raises(ValueError, match="answers no earlier call"):
+        to_openai_messages([HumanMessage("hi"), FunctionMessage(content="1", name="f")])
+    with pytest.raises(ValueError, match="use to_openai_messages"):
         message_to_dict(FunctionMessage(content="1", name="f"))
 
 

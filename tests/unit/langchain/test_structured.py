@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -11,7 +12,9 @@ from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from tests.helpers import completion_body, tool_call
+from runcrate_integrations import ResponseFormatError
+from runcrate_integrations.wire import json_schema_format
+from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
 
 from .conftest import MakeChat
 
@@ -172,3 +175,98 @@ def test_bad_arguments(make_chat: MakeChat) -> None:
         llm.with_structured_output(method="json_schema")
     with pytest.raises(ValueError, match="unsupported arguments"):
         llm.with_structured_output(Person, tools=[])
+
+
+# ------------------------------------------------------------------ streamed structured output
+
+
+def _streamed_tool_call(name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    text = json.dumps(args)
+    pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+    return [
+        chunk({"role": "assistant", "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": name, "arguments": ""}}]}),
+        *[chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces],
+        chunk({}, finish_reason="tool_calls"),
+    ]
+
+
+def _streamed_text(args: dict[str, Any]) -> list[dict[str, Any]]:
+    text = json.dumps(args)
+    return text_chunks([text[i : i + 5] for i in range(0, len(text), 5)], usage=False)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value.model_dump() if isinstance(value, BaseModel) else dict(value)
+
+
+MOVIE = {"title": "Metropolis", "year": 1927}
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
+@pytest.mark.parametrize("schema", [Movie, {**MOVIE_PARAMS, "title": "Movie"}],
+                         ids=["TypedDict", "JSON schema"])
+def test_stream_yields_growing_partial_objects(
+    make_chat: MakeChat, method: str, schema: Any
+) -> None:
+    reply = _streamed_tool_call("Movie", MOVIE) if method == "function_calling" else (
+        _streamed_text(MOVIE))
+    llm, _ = make_chat([sse(reply)])
+    outputs = list(llm.with_structured_output(schema, method=method).stream("A silent film?"))
+    assert len(outputs) > 3  # partials as the JSON grows, not one object at the end
+    assert outputs[-1] == MOVIE
+    for before, after in itertools.pairwise(outputs):
+        assert set(before) <= set(after)  # each partial grows the previous one
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
+async def test_astream_yields_partial_pydantic_objects(make_chat: MakeChat, method: str) -> None:
+    class Film(BaseModel):
+        title: str
+        year: int = 0
+
+    name = "Film"
+    reply = _streamed_tool_call(name, MOVIE) if method == "function_calling" else (
+        _streamed_text(MOVIE))
+    llm, _ = make_chat([sse(reply)])
+    outputs = [o async for o in llm.with_structured_output(Film, method=method).astream("?")]
+    assert len(outputs) > 1
+    assert all(isinstance(o, Film) for o in outputs)
+    assert outputs[0].year == 0 and outputs[-1] == Film(**MOVIE)
+
+
+def test_streamed_refusal_still_raises(make_chat: MakeChat) -> None:
+    reply = [chunk({"role": "assistant", "content": ""}), chunk({"refusal": "I can't help."}),
+             chunk({}, finish_reason="stop")]
+    llm, _ = make_chat([sse(reply)])
+    with pytest.raises(ModelRefusalError, match="I can't help"):
+        list(llm.with_structured_output(Person, method="json_schema").stream("?"))
+
+
+# ------------------------------------------------------------------ per-call response_format
+
+
+def test_per_call_response_format_class_is_sent_strict_and_parsed(make_chat: MakeChat) -> None:
+    llm, rec = make_chat([completion_body(json.dumps(ADA)), sse(_streamed_text(ADA))])
+    message = llm.invoke("Who?", response_format=Person)
+    assert rec.body["response_format"] == json_schema_format(Person, strict=True)
+    assert rec.body["response_format"]["json_schema"]["strict"] is True
+    assert message.additional_kwargs["parsed"] == Person(**ADA)
+    streamed = None
+    for piece in llm.stream("Who?", response_format=Person):
+        streamed = piece if streamed is None else streamed + piece
+    assert streamed is not None and streamed.additional_kwargs["parsed"] == Person(**ADA)
+
+
+def test_per_call_response_format_that_does_not_fit_raises(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([completion_body('{"name": "Ada"}')])
+    with pytest.raises(ResponseFormatError, match="not a valid Person"):
+        llm.invoke("Who?", response_format=Person)
+
+
+def test_per_call_response_format_of_another_type_is_refused(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    with pytest.raises(ValueError, match="response_format must be a dict"):
+        llm.invoke("Who?", response_format="json")
+    assert rec.requests == []

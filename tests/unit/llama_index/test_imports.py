@@ -30,8 +30,11 @@ assert "llama_index.core" not in sys.modules, "the package import should stay la
 from llama_index_runcrate import RuncrateLLM
 import llama_index.core
 from llama_index.llms.runcrate import RuncrateLLM as Alias
+from llama_index.embeddings.runcrate import RuncrateEmbedding
 assert Alias is RuncrateLLM
-llm = RuncrateLLM(model="deepseek/deepseek-v3.2", api_key="rc_live_x")
+assert RuncrateEmbedding is llama_index_runcrate.RuncrateEmbedding
+# A closed local port: metadata reads the catalog on first use and falls back at once.
+llm = RuncrateLLM(model="deepseek/deepseek-v3.2", api_key="rc_live_x", base_url="http://127.0.0.1:9/v1")
 assert llm.metadata.is_chat_model
 print(sorted(m for m in sys.modules if m.startswith(("langchain", "llama_index.llms.openai"))))
 """
@@ -48,15 +51,19 @@ def test_alias_lives_beside_llama_index_core() -> None:
     import llama_index.core
 
     import llama_index
+    from llama_index.embeddings.runcrate import RuncrateEmbedding as EmbeddingAlias
     from llama_index.llms.runcrate import RuncrateLLM as Alias
+    from llama_index_runcrate.embeddings import RuncrateEmbedding
     from llama_index_runcrate.llms import RuncrateLLM
 
     assert Alias is RuncrateLLM
+    assert EmbeddingAlias is RuncrateEmbedding
     portions = [Path(p) for p in llama_index.__path__]
     assert Path(llama_index.core.__file__).parent.parent in portions  # site-packages' portion
     assert (ROOT / "llama_index") in portions
     assert not (ROOT / "llama_index" / "__init__.py").exists()
     assert not (ROOT / "llama_index" / "llms" / "__init__.py").exists()
+    assert not (ROOT / "llama_index" / "embeddings" / "__init__.py").exists()
 
 
 def test_lazy_exports() -> None:

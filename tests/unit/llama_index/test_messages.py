@@ -26,7 +26,6 @@ from llama_index_runcrate._messages import (
     StreamSink,
     chat_response,
     force_single_tool_call,
-    json_schema_format,
     message_from_choice,
     to_logprobs,
     to_openai_message,
@@ -35,7 +34,7 @@ from llama_index_runcrate._messages import (
     usage_kwargs,
 )
 from runcrate_integrations import StreamInterruptedError
-from runcrate_integrations.wire import StreamFold, parse_completion
+from runcrate_integrations.wire import StreamFold, json_schema_format, parse_completion
 from tests.helpers import chunk, completion_body, feed, finish, tool_call
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

@@ -10,7 +10,7 @@ from llama_index.core.program.function_program import get_function_tool
 from llama_index.core.prompts import PromptTemplate
 from pydantic import BaseModel
 
-from llama_index_runcrate._messages import json_schema_format
+from runcrate_integrations.wire import json_schema_format
 from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
 
 from .conftest import MODEL, MakeLLM
@@ -142,3 +142,10 @@ def test_unknown_structured_output_method(make_llm: MakeLLM) -> None:
     with pytest.raises(ValueError, match="structured_output_method"):
         make_llm(structured_output_method="xml")
     assert rec.requests == []
+
+
+def test_per_call_response_format_class_is_sent_strict_and_parsed(make_llm: MakeLLM) -> None:
+    llm, rec = make_llm([completion_body(json.dumps(ARGS))])
+    response = llm.chat([ChatMessage(role="user", content="Weather?")], response_format=Weather)
+    assert rec.body["response_format"] == json_schema_format(Weather, strict=True)
+    assert response.message.additional_kwargs["parsed"] == Weather(**ARGS)
