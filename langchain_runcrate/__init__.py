@@ -14,6 +14,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from runcrate_integrations import __version__
+from runcrate_integrations._extras import require_extra
+
+require_extra(
+    "langchain_core",
+    distribution="langchain-core",
+    extra="langchain",
+    package=__name__,
+)
 
 if TYPE_CHECKING:
     from runcrate_integrations.catalog import ModelInfo, alist_models, list_models

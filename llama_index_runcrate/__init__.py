@@ -11,6 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runcrate_integrations._extras import require_extra
+
+require_extra(
+    "llama_index.core",
+    distribution="llama-index-core",
+    extra="llama-index",
+    package=__name__,
+)
+
 if TYPE_CHECKING:
     from .embeddings import RuncrateEmbedding
     from .llms import RuncrateLLM

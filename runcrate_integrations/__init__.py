@@ -15,7 +15,9 @@ from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from .errors import (
+        APIConnectionError,
         APIStatusError,
+        APITimeoutError,
         AuthenticationError,
         BadRequestError,
         ContextLengthExceededError,
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     )
 
 _ERRORS = frozenset({
-    "APIStatusError", "AuthenticationError", "BadRequestError", "ContextLengthExceededError",
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
+    "BadRequestError", "ContextLengthExceededError",
     "InsufficientCreditsError", "InternalServerError", "MissingAPIKeyError", "NotFoundError",
     "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "RuncrateAPIError",
     "RuncrateError", "StreamErrorEvent", "StreamInterruptedError",
@@ -49,11 +52,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "APIConnectionError",
     "APIStatusError",
+    "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
     "ClientSettings",
