@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         RuncrateAPIStatusError,
         RuncrateAuthenticationError,
         RuncrateBadRequestError,
+        RuncrateConflictError,
         RuncrateConnectionError,
         RuncrateContextOverflowError,
         RuncrateInsufficientCreditsError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         RuncrateStreamErrorEvent,
         RuncrateStreamInterruptedError,
         RuncrateTimeoutError,
+        RuncrateUnprocessableEntityError,
     )
 
 # The error classes, all from .errors; __all__ below must list exactly what _LAZY holds
@@ -52,6 +54,7 @@ _ERRORS = (
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",
+    "RuncrateConflictError",
     "RuncrateConnectionError",
     "RuncrateContextOverflowError",
     "RuncrateInsufficientCreditsError",
@@ -64,6 +67,7 @@ _ERRORS = (
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
+    "RuncrateUnprocessableEntityError",
 )
 _LAZY: dict[str, str] = {
     "ChatRuncrate": f"{__name__}.chat_models",
@@ -80,6 +84,7 @@ __all__ = [
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",
+    "RuncrateConflictError",
     "RuncrateConnectionError",
     "RuncrateContextOverflowError",
     "RuncrateEmbeddings",
@@ -93,6 +98,7 @@ __all__ = [
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
+    "RuncrateUnprocessableEntityError",
     "__version__",
     "alist_models",
     "list_models",

@@ -33,6 +33,7 @@ __all__ = [
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",
+    "RuncrateConflictError",
     "RuncrateConnectionError",
     "RuncrateContextOverflowError",
     "RuncrateInsufficientCreditsError",
@@ -45,6 +46,7 @@ __all__ = [
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
     "RuncrateTimeoutError",
+    "RuncrateUnprocessableEntityError",
     "to_langchain_error",
 ]
 
@@ -77,6 +79,14 @@ class RuncratePermissionDeniedError(core.PermissionDeniedError, ModelPermissionD
 
 class RuncrateNotFoundError(core.NotFoundError, ModelNotFoundError):
     """404: unknown model or path."""
+
+
+class RuncrateConflictError(core.ConflictError, ModelAPIError):
+    """409 after the client's own retries."""
+
+
+class RuncrateUnprocessableEntityError(core.UnprocessableEntityError, ModelInvalidRequestError):
+    """422: the server understood the request but cannot process it."""
 
 
 class RuncrateRateLimitError(core.RateLimitError, ModelRateLimitError):
@@ -123,6 +133,8 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.InsufficientCreditsError: RuncrateInsufficientCreditsError,
     core.PermissionDeniedError: RuncratePermissionDeniedError,
     core.NotFoundError: RuncrateNotFoundError,
+    core.ConflictError: RuncrateConflictError,
+    core.UnprocessableEntityError: RuncrateUnprocessableEntityError,
     core.RateLimitError: RuncrateRateLimitError,
     core.InternalServerError: RuncrateInternalServerError,
     core.APIStatusError: RuncrateAPIStatusError,

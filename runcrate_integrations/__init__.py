@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        ConflictError,
         ContextLengthExceededError,
         InsufficientCreditsError,
         InternalServerError,
@@ -32,11 +33,12 @@ if TYPE_CHECKING:
         RuncrateError,
         StreamErrorEvent,
         StreamInterruptedError,
+        UnprocessableEntityError,
     )
 
 _ERRORS = frozenset({
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "ContextLengthExceededError",
+    "BadRequestError", "ConflictError", "ContextLengthExceededError", "UnprocessableEntityError",
     "InsufficientCreditsError", "InternalServerError", "MissingAPIKeyError", "NotFoundError",
     "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "RuncrateAPIError",
     "RuncrateError", "StreamErrorEvent", "StreamInterruptedError",
@@ -66,6 +68,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientSettings",
+    "ConflictError",
     "ContextLengthExceededError",
     "InsufficientCreditsError",
     "InternalServerError",
@@ -79,6 +82,7 @@ __all__ = [
     "RuncrateError",
     "StreamErrorEvent",
     "StreamInterruptedError",
+    "UnprocessableEntityError",
     "__version__",
     "alist_models",
     "cached_model_info",

@@ -78,6 +78,16 @@ class NotFoundError(RuncrateAPIError, openai.NotFoundError):
     """404: unknown model or path."""
 
 
+class ConflictError(RuncrateAPIError, openai.ConflictError):
+    """409: the request conflicts with the server's state; retried, as openai does."""
+
+    is_retryable = True
+
+
+class UnprocessableEntityError(RuncrateAPIError, openai.UnprocessableEntityError):
+    """422: the request was well-formed but the server cannot process it."""
+
+
 class RateLimitError(RuncrateAPIError, openai.RateLimitError):
     """429: too many requests; retried with backoff before this is raised."""
 
@@ -251,6 +261,10 @@ def make_status_error(
         cls = PermissionDeniedError
     elif status == 404:
         cls = NotFoundError
+    elif status == 409:
+        cls = ConflictError
+    elif status == 422:
+        cls = UnprocessableEntityError
     elif status == 429:
         cls = RateLimitError
     elif status >= 500:

@@ -16,6 +16,7 @@ PUBLIC = {
     "runcrate_integrations": {
         "API_KEY_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "APIConnectionError", "APIStatusError",
         "APITimeoutError", "AuthenticationError", "BadRequestError", "ClientSettings",
+        "ConflictError", "UnprocessableEntityError",
         "ContextLengthExceededError", "InsufficientCreditsError", "InternalServerError",
         "MissingAPIKeyError", "ModelInfo", "NotFoundError", "PermissionDeniedError",
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
@@ -25,7 +26,8 @@ PUBLIC = {
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
         "RuncrateAPIStatusError", "RuncrateAuthenticationError", "RuncrateBadRequestError",
-        "RuncrateConnectionError", "RuncrateContextOverflowError",
+        "RuncrateConnectionError", "RuncrateContextOverflowError", "RuncrateConflictError",
+        "RuncrateUnprocessableEntityError",
         "RuncrateInsufficientCreditsError", "RuncrateInternalServerError",
         "RuncrateInvalidRequestError", "RuncrateNotFoundError", "RuncratePermissionDeniedError",
         "RuncrateRateLimitError", "RuncrateResponseFormatError", "RuncrateStreamErrorEvent",

@@ -25,19 +25,19 @@ from langchain_core.exceptions import (
 import runcrate_integrations as core
 from langchain_runcrate import (
     ChatRuncrate,
-    RuncrateAPIStatusError,
     RuncrateAuthenticationError,
     RuncrateBadRequestError,
+    RuncrateConflictError,
     RuncrateConnectionError,
     RuncrateContextOverflowError,
     RuncrateInsufficientCreditsError,
     RuncrateInternalServerError,
-    RuncrateInvalidRequestError,
     RuncrateNotFoundError,
     RuncratePermissionDeniedError,
     RuncrateRateLimitError,
     RuncrateResponseFormatError,
     RuncrateTimeoutError,
+    RuncrateUnprocessableEntityError,
 )
 from langchain_runcrate.errors import to_langchain_error
 from tests.helpers import error
@@ -70,10 +70,11 @@ def _cases() -> dict[str, Case]:
                  ModelPermissionDeniedError), False),
         "404": (error(404, "model_not_found", "No such model"), RuncrateNotFoundError,
                 (core.NotFoundError, openai.NotFoundError, ModelNotFoundError), False),
-        "409": (error(409, "conflict", "Busy"), RuncrateAPIStatusError,
-                (core.APIStatusError, openai.APIStatusError, ModelAPIError), True),
-        "422": (error(422, "unprocessable", "Bad field"), RuncrateInvalidRequestError,
-                (core.APIStatusError, openai.APIStatusError, ModelInvalidRequestError), False),
+        "409": (error(409, "conflict", "Busy"), RuncrateConflictError,
+                (core.ConflictError, openai.ConflictError, ModelAPIError), True),
+        "422": (error(422, "unprocessable", "Bad field"), RuncrateUnprocessableEntityError,
+                (core.UnprocessableEntityError, openai.UnprocessableEntityError,
+                 ModelInvalidRequestError), False),
         "429": (error(429, "rate_limited", "Slow down",
                       headers={"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
                                "X-RateLimit-Reset": "1764000060"}),
