@@ -2,6 +2,23 @@
 
 Recorded with ``scripts/record-examples`` against a real server; the same VCR matching and
 scrubbing as the test cassettes (``tests/vcr_support.py``).
+
+Environment (read only when live or recording; replay ignores all but the key's absence):
+
+    RUNCRATE_API_KEY               set: run live against the server below; unset: replay
+    RUNCRATE_BASE_URL              chat server (default https://api.runcrate.ai/v1)
+    RUNCRATE_EMBEDDINGS_BASE_URL   embeddings server (default: RUNCRATE_BASE_URL)
+    RUNCRATE_REASONING_BASE_URL    reasoning-model server (default: RUNCRATE_BASE_URL); the
+                                   same names as scripts/record. No example calls a reasoning
+                                   model yet; base_url("reasoning") is where one would go.
+    RUNCRATE_MODEL                 chat model (default deepseek/deepseek-v3.2)
+    RUNCRATE_EMBEDDING_MODEL       embedding model (default BAAI/bge-m3)
+
+Every example prints one line to stderr when it starts, saying which mode it runs in and, live,
+where each kind of request goes:
+
+    [live] https://api.runcrate.ai/v1 · model deepseek/deepseek-v3.2 · embeddings BAAI/bge-m3 @ ...
+    [replay] cassettes/examples/langchain_rag.yaml (recorded from a real server, no network) ...
 """
 
 from __future__ import annotations
@@ -16,10 +33,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import vcr_support  # noqa: E402  (path set just above)
+from runcrate_integrations import DEFAULT_BASE_URL  # noqa: E402  (path set just above)
+from tests import vcr_support  # noqa: E402
 
 CASSETTES = ROOT / "cassettes" / "examples"
 MODELS = CASSETTES / "models.json"
+BASE_URL_ENV = {
+    "chat": "RUNCRATE_BASE_URL",
+    "embeddings": "RUNCRATE_EMBEDDINGS_BASE_URL",
+    "reasoning": "RUNCRATE_REASONING_BASE_URL",
+}
 
 
 def _detect_mode() -> str:
@@ -50,21 +73,46 @@ def embedding_model() -> str:
     return os.environ.get("RUNCRATE_EMBEDDING_MODEL", "BAAI/bge-m3")
 
 
-def embeddings_base_url() -> str | None:
-    """A separate embeddings endpoint, for local servers that serve embeddings elsewhere."""
-    return os.environ.get("RUNCRATE_EMBEDDINGS_BASE_URL") if _mode() != "replay" else None
+def base_url(kind: str = "chat") -> str | None:
+    """Where ``kind`` ("chat", "embeddings", "reasoning") requests go; None in replay.
+
+    Live: its own variable, else RUNCRATE_BASE_URL, else Runcrate. In replay the adapters keep
+    their default and the cassette answers (matching ignores the host).
+    """
+    if _mode() == "replay":
+        return None
+    chat = os.environ.get("RUNCRATE_BASE_URL") or DEFAULT_BASE_URL
+    return os.environ.get(BASE_URL_ENV[kind]) or chat
+
+
+def _announce(mode: str, cassette: Path, embeddings: bool) -> None:
+    """The one line each example starts with, on stderr."""
+    if mode == "replay":
+        line = (f"[replay] {cassette.relative_to(ROOT)} (recorded from a real server, no "
+                "network) · set RUNCRATE_API_KEY to run live")
+    else:
+        line = f"[{mode}] {base_url('chat')} · model {chat_model()}"
+        if embeddings:
+            line += f" · embeddings {embedding_model()} @ {base_url('embeddings')}"
+        if mode == "record":
+            line += f" → {cassette.relative_to(ROOT)}"
+    print(line, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def session(name: str) -> Iterator[None]:
-    """Run the body live, or replay ``cassettes/examples/<name>.yaml`` with the network blocked."""
+def session(name: str, *, embeddings: bool = False) -> Iterator[None]:
+    """Run the body live, or replay ``cassettes/examples/<name>.yaml`` with the network blocked.
+
+    ``embeddings``: the example also embeds (the start line then names that model and URL).
+    """
     mode = _mode()
+    cassette = CASSETTES / f"{name}.yaml"
+    _announce(mode, cassette, embeddings)
     if mode == "live":
         yield
         return
     import vcr
 
-    cassette = CASSETTES / f"{name}.yaml"
     config = vcr_support.vcr_config()
     my_vcr = vcr.VCR(
         record_mode="all" if mode == "record" else "none",
@@ -76,15 +124,9 @@ def session(name: str) -> Iterator[None]:
     )
     my_vcr.register_matcher("json_body", vcr_support.json_body_matcher)
     if mode == "replay":
-        print(
-            f"[{name}] No RUNCRATE_API_KEY set: replaying recorded exchanges from "
-            f"{cassette.relative_to(ROOT)} (recorded from a real server, no network used).\n"
-            f"[{name}] To run live: export RUNCRATE_API_KEY=rc_live_... "
-            "(and RUNCRATE_BASE_URL for another OpenAI-compatible server).",
-            file=sys.stderr,
-        )
         os.environ["RUNCRATE_API_KEY"] = "rc_live_replay_placeholder"
-        os.environ.pop("RUNCRATE_BASE_URL", None)
+        for env in BASE_URL_ENV.values():
+            os.environ.pop(env, None)
         if not cassette.exists():
             raise SystemExit(f"missing cassette {cassette}; record it with scripts/record-examples")
     else:

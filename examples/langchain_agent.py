@@ -1,13 +1,21 @@
 """A LangChain tool-calling agent on Runcrate: the model calls a tool, reads the result, answers.
 
     python examples/langchain_agent.py
+
+Live when RUNCRATE_API_KEY is set, else it replays cassettes/examples/langchain_agent.yaml
+(offline). Its first line, on stderr, says which and, live, the URLs and models. Settings:
+    RUNCRATE_BASE_URL             chat (default https://api.runcrate.ai/v1)
+    RUNCRATE_EMBEDDINGS_BASE_URL  embeddings (default: RUNCRATE_BASE_URL; unused here)
+    RUNCRATE_REASONING_BASE_URL   reasoning models (default: RUNCRATE_BASE_URL; unused here)
+    RUNCRATE_MODEL                chat model (default deepseek/deepseek-v3.2)
+    RUNCRATE_EMBEDDING_MODEL      embedding model (default BAAI/bge-m3; unused here)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from _replay import chat_model, session
+from _replay import base_url, chat_model, session
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse, wrap_model_call
 from langchain_core.messages import HumanMessage
@@ -40,7 +48,7 @@ def answer_after_tool_result(
 
 def main() -> None:
     with session("langchain_agent"):
-        llm = ChatRuncrate(model=chat_model(), temperature=0, max_tokens=200)
+        llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0, max_tokens=200)
         agent = create_agent(llm, tools=[get_order_status],
                              system_prompt="Answer using the tools. Be brief.",
                              middleware=[answer_after_tool_result])

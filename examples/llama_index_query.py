@@ -1,13 +1,21 @@
 """A LlamaIndex VectorStoreIndex query engine on Runcrate embeddings and chat.
 
     python examples/llama_index_query.py
+
+Live when RUNCRATE_API_KEY is set, else it replays cassettes/examples/llama_index_query.yaml
+(offline). Its first line, on stderr, says which and, live, the URLs and models. Settings:
+    RUNCRATE_BASE_URL             chat (default https://api.runcrate.ai/v1)
+    RUNCRATE_EMBEDDINGS_BASE_URL  embeddings (default: RUNCRATE_BASE_URL)
+    RUNCRATE_REASONING_BASE_URL   reasoning models (default: RUNCRATE_BASE_URL; unused here)
+    RUNCRATE_MODEL                chat model (default deepseek/deepseek-v3.2)
+    RUNCRATE_EMBEDDING_MODEL      embedding model (default BAAI/bge-m3)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from _replay import chat_model, embedding_model, embeddings_base_url, session
+from _replay import base_url, chat_model, embedding_model, session
 from llama_index.core import Settings, SimpleDirectoryReader, VectorStoreIndex
 
 from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
@@ -17,10 +25,11 @@ QUESTION = "Which headers report Runcrate's rate limits?"
 
 
 def main() -> None:
-    with session("llama_index_query"):
-        Settings.llm = RuncrateLLM(model=chat_model(), temperature=0, max_tokens=120)
+    with session("llama_index_query", embeddings=True):
+        Settings.llm = RuncrateLLM(model=chat_model(), base_url=base_url(), temperature=0,
+                                   max_tokens=120)
         Settings.embed_model = RuncrateEmbedding(model_name=embedding_model(),
-                                                 base_url=embeddings_base_url())
+                                                 base_url=base_url("embeddings"))
         # Only the file name as metadata: an absolute path would change the embedded text (and
         # the recorded requests) from machine to machine.
         documents = SimpleDirectoryReader(

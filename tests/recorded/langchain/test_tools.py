@@ -1,8 +1,11 @@
 """Tool calling against a real server: tool_choice, streamed and parallel calls, an agent loop.
 
-The recording model is small; these tests check what the client does with what the server
-sent (a call arrived, its arguments parsed into a dict, streamed fragments merged), not
-whether the model chose wisely.
+The recording model is small; these tests check what the client did with what the server
+sent, read back from the cassette (:mod:`tests.recorded.answers`): every tool call in the raw
+answer became a tool call with the same id, name and arguments (or an invalid tool call with
+the text), streamed fragments merged, the tool's result went back. Whether the model chose well
+is not checked; while recording, ``needs`` makes ``scripts/record`` retry a test whose answer
+lacks what it is about.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from typing import Any
 from langchain.agents import create_agent
 from langchain.agents.middleware import ToolCallLimitMiddleware
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from langchain_core.messages.tool import tool_call
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
+from ..answers import Answer, answers, last, needs
 from .conftest import MakeChat
 
 
@@ -31,123 +36,154 @@ class get_time(BaseModel):
 
 
 WEATHER_QUESTION = "What is the weather in Paris?"
+# Worded so that the small recording model reliably lists one call per city.
+PARALLEL_QUESTION = (
+    "What is the weather in Paris and in Tokyo? Call get_weather once for each city."
+)
 
 
-def _one_call(message: AIMessage, name: str) -> dict[str, Any]:
-    assert message.invalid_tool_calls == []
-    assert len(message.tool_calls) >= 1
-    call = message.tool_calls[0]
-    assert call["name"] == name
-    assert isinstance(call["args"], dict)
-    assert isinstance(call["id"], str)
-    assert call["id"]
-    assert call["type"] == "tool_call"
-    return call["args"]
+def _check(message: AIMessage, raw: Answer) -> None:
+    """Each tool call of ``raw`` is in ``message``, same id, name and parsed arguments.
+
+    A call whose arguments are not a JSON object is an invalid tool call carrying the text.
+    """
+    assert message.tool_calls == [
+        tool_call(name=c.name, args=c.args, id=c.id) for c in raw.tool_calls if c.args is not None
+    ]
+    assert [(c["id"], c["name"], c["args"]) for c in message.invalid_tool_calls] == [
+        (c.id, c.name, c.arguments) for c in raw.tool_calls if c.args is None
+    ]
+    assert message.response_metadata["finish_reason"] == raw.finish_reason
 
 
-def test_tool_choice_auto(chat: MakeChat) -> None:
+def test_tool_choice_auto(chat: MakeChat, vcr: Any) -> None:
     answer = chat().bind_tools([get_weather], tool_choice="auto").invoke(WEATHER_QUESTION)
-    args = _one_call(answer, "get_weather")
-    assert isinstance(args.get("city"), str)
-    assert answer.response_metadata["finish_reason"] == "tool_calls"
+    raw = last(vcr)
+    assert raw.request["tool_choice"] == "auto"
+    needs(raw.tool_calls, "a call to get_weather")
+    _check(answer, raw)
 
 
-def test_no_tool_call_when_not_needed(chat: MakeChat) -> None:
+def test_no_tool_call_when_not_needed(chat: MakeChat, vcr: Any) -> None:
     answer = chat().bind_tools([get_weather]).invoke("Hi! How are you?")
-    assert answer.tool_calls == []
-    assert isinstance(answer.content, str)
-    assert answer.content
+    raw = last(vcr)
+    needs(not raw.tool_calls and raw.content, "a text answer without a tool call")
+    _check(answer, raw)
+    assert answer.content == (raw.content or "")
 
 
-def test_tool_choice_required(chat: MakeChat) -> None:
+def test_tool_choice_required(chat: MakeChat, vcr: Any) -> None:
     llm = chat().bind_tools([get_weather, get_time], tool_choice="required")
     answer = llm.invoke("Tell me about Paris.")
-    assert answer.tool_calls
-    assert answer.tool_calls[0]["name"] in ("get_weather", "get_time")
-    assert isinstance(answer.tool_calls[0]["args"], dict)
+    raw = last(vcr)
+    assert raw.request["tool_choice"] == "required"
+    needs(raw.tool_calls, "a tool call (tool_choice=required)")
+    _check(answer, raw)
 
 
-def test_tool_choice_any_means_required(chat: MakeChat) -> None:
-    # "any" is sent as "required" (the recorded request body says so).
+def test_tool_choice_any_means_required(chat: MakeChat, vcr: Any) -> None:
     answer = chat().bind_tools([get_weather], tool_choice="any").invoke("Tell me about Paris.")
-    _one_call(answer, "get_weather")
+    raw = last(vcr)
+    assert raw.request["tool_choice"] == "required"
+    needs(raw.tool_calls, "a tool call (tool_choice=required)")
+    _check(answer, raw)
 
 
-def test_tool_choice_named(chat: MakeChat) -> None:
-    # Sent as {"type": "function", "function": {"name": "get_time"}} (the recorded body).
+def test_tool_choice_named(chat: MakeChat, vcr: Any) -> None:
     llm = chat().bind_tools([get_weather, get_time], tool_choice="get_time")
-    _one_call(llm.invoke("What time is it in Tokyo?"), "get_time")
+    answer = llm.invoke("What time is it in Tokyo?")
+    raw = last(vcr)
+    assert raw.request["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
+    needs(raw.tool_calls, "a call to get_time")
+    _check(answer, raw)
 
 
-def test_tool_choice_named_forces_a_call(chat: MakeChat) -> None:
+def test_tool_choice_named_forces_a_call(chat: MakeChat, vcr: Any) -> None:
     # A greeting needs no tool; the named choice makes the server call it anyway.
     answer = chat().bind_tools([get_time], tool_choice="get_time").invoke("Hi there!")
-    _one_call(answer, "get_time")
+    raw = last(vcr)
+    assert raw.request["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
+    needs(raw.tool_calls, "a call to get_time")
+    _check(answer, raw)
 
 
-def _streamed_call(chunks: list[AIMessageChunk], name: str) -> None:
-    with_fragments = [c for c in chunks if c.tool_call_chunks]
-    assert len(with_fragments) > 1, "the arguments arrive in several fragments"
-    assert with_fragments[0].tool_call_chunks[0]["id"]
-    assert with_fragments[0].tool_call_chunks[0]["name"] == name
+def _merged(chunks: list[AIMessageChunk], raw: Answer) -> AIMessageChunk:
+    """The chunks added up; each call's fragments joined into the text the server sent."""
     full = chunks[0]
     for chunk in chunks[1:]:
         full = full + chunk
     assert isinstance(full, AIMessageChunk)
-    args = _one_call(full, name)
-    text = "".join(str(c.tool_call_chunks[0]["args"]) for c in with_fragments)
-    assert full.tool_call_chunks[0]["args"] == text
-    assert isinstance(args.get("city"), str)
-    assert full.response_metadata["finish_reason"] == "tool_calls"
-    assert full.usage_metadata is not None
+    assert [(c["index"], c["id"], c["name"], c["args"]) for c in full.tool_call_chunks] == [
+        (i, c.id, c.name, c.arguments) for i, c in enumerate(raw.tool_calls)
+    ]
+    _check(full, raw)
+    if raw.usage:
+        assert full.usage_metadata is not None
+        assert full.usage_metadata["total_tokens"] == raw.usage["total_tokens"]
+    return full
 
 
-def test_streamed_tool_call_is_merged(chat: MakeChat) -> None:
+def _streamed_call(chunks: list[AIMessageChunk], raw: Answer) -> None:
+    needs(raw.tool_calls and raw.tool_calls[0].fragments > 1,
+          "a streamed tool call whose arguments arrive in several fragments")
+    with_fragments = [c for c in chunks if c.tool_call_chunks]
+    assert len(with_fragments) == sum(c.fragments for c in raw.tool_calls)
+    _merged(chunks, raw)
+
+
+def test_streamed_tool_call_is_merged(chat: MakeChat, vcr: Any) -> None:
     llm = chat().bind_tools([get_weather], tool_choice="get_weather")
-    _streamed_call(list(llm.stream(WEATHER_QUESTION)), "get_weather")
+    _streamed_call(list(llm.stream(WEATHER_QUESTION)), last(vcr))
 
 
-async def test_astreamed_tool_call_is_merged(chat: MakeChat) -> None:
+async def test_astreamed_tool_call_is_merged(chat: MakeChat, vcr: Any) -> None:
     llm = chat().bind_tools([get_weather], tool_choice="get_weather")
-    _streamed_call([c async for c in llm.astream(WEATHER_QUESTION)], "get_weather")
+    _streamed_call([c async for c in llm.astream(WEATHER_QUESTION)], last(vcr))
 
 
-def test_parallel_tool_calls(chat: MakeChat) -> None:
+def test_parallel_tool_calls(chat: MakeChat, vcr: Any) -> None:
     # The model lists calls until max_tokens; 60 tokens hold two whole ones.
     llm = chat(max_tokens=60).bind_tools(
         [get_weather], tool_choice="required", parallel_tool_calls=True
     )
-    answer = llm.invoke("Weather in Paris and Tokyo, please.")
-    assert len(answer.tool_calls) >= 2
-    assert [c["name"] for c in answer.tool_calls] == ["get_weather"] * len(answer.tool_calls)
-    assert all(isinstance(c["args"].get("city"), str) for c in answer.tool_calls)
-    ids = [c["id"] for c in answer.tool_calls]
-    assert len(set(ids)) == len(ids), "each call has its own id"
+    answer = llm.invoke(PARALLEL_QUESTION)
+    raw = last(vcr)
+    assert raw.request["parallel_tool_calls"] is True
+    needs(len(raw.tool_calls) >= 2, "two or more tool calls in one answer")
+    _check(answer, raw)  # every call kept, in order, each with its own id
 
 
-def test_parallel_tool_calls_streamed(chat: MakeChat) -> None:
+def test_parallel_tool_calls_streamed(chat: MakeChat, vcr: Any) -> None:
     llm = chat(max_tokens=60).bind_tools(
         [get_weather], tool_choice="required", parallel_tool_calls=True
     )
-    full = None
-    for chunk in llm.stream("Weather in Paris and Tokyo, please."):
-        full = chunk if full is None else full + chunk
-    assert isinstance(full, AIMessageChunk)
-    assert len(full.tool_calls) >= 2
-    assert {c["index"] for c in full.tool_call_chunks} == set(range(len(full.tool_call_chunks)))
-    assert all(isinstance(c["args"].get("city"), str) for c in full.tool_calls)
+    chunks = list(llm.stream(PARALLEL_QUESTION))
+    raw = last(vcr)
+    needs(len(raw.tool_calls) >= 2, "two or more streamed tool calls in one answer")
+    _merged(chunks, raw)  # each call's fragments joined under its own index
 
 
-def test_tool_result_round_trip(chat: MakeChat) -> None:
+def test_tool_result_round_trip(chat: MakeChat, vcr: Any) -> None:
     """A tool call, its result sent back as a ToolMessage, and the model's next answer."""
     llm = chat().bind_tools([get_weather])
     question = HumanMessage(WEATHER_QUESTION)
     first = llm.invoke([question])
-    call = first.tool_calls[0]
-    result = ToolMessage("Sunny, 21 degrees Celsius.", tool_call_id=call["id"])
-    second = llm.invoke([question, first, result])
-    assert isinstance(second, AIMessage)
-    assert second.response_metadata["finish_reason"] in ("stop", "tool_calls", "length")
+    raw_first = last(vcr)
+    needs(raw_first.tool_calls, "a first answer that calls get_weather")
+    _check(first, raw_first)
+    if not first.tool_calls:
+        return
+    results = [ToolMessage("Sunny, 21 degrees Celsius.", tool_call_id=c["id"])
+               for c in first.tool_calls]
+    second = llm.invoke([question, first, *results])
+    raw_second = last(vcr)
+    # The request repeated the server's calls and linked each result to its call by id.
+    sent = raw_second.request["messages"]
+    assert [c["id"] for c in sent[1]["tool_calls"]] == [c.id for c in raw_first.tool_calls]
+    assert [(m["tool_call_id"], m["content"]) for m in sent[2:]] == [
+        (c.id, "Sunny, 21 degrees Celsius.") for c in raw_first.tool_calls
+    ]
+    _check(second, raw_second)
 
 
 @tool
@@ -156,11 +192,12 @@ def weather(city: str) -> str:
     return f"It is sunny and 21 degrees Celsius in {city}."
 
 
-def test_agent_loop_with_a_real_tool(chat: MakeChat) -> None:
+def test_agent_loop_with_a_real_tool(chat: MakeChat, vcr: Any) -> None:
     """``create_agent``: the model calls the tool, the tool runs, its result goes back.
 
-    The small recording model asks for the tool again after seeing its result, so the agent
-    is allowed one tool run and ends when the model asks for a second.
+    The agent is allowed one tool run and ends when the model asks for more. Checked against
+    the cassette: the first answer's call ran with the server's arguments and its result went
+    back in the next request, linked by the server's id.
     """
     agent = create_agent(
         chat(),
@@ -169,14 +206,20 @@ def test_agent_loop_with_a_real_tool(chat: MakeChat) -> None:
     )
     state = agent.invoke({"messages": [HumanMessage(WEATHER_QUESTION)]})
     messages = state["messages"]
-    calls = [m for m in messages if isinstance(m, AIMessage) and m.tool_calls]
+    found = answers(vcr)
+    first = found[0]
+    needs(first.tool_calls and first.tool_calls[0].args == {"city": "Paris"},
+          "a first answer that calls the weather tool for Paris")
+    ai = [m for m in messages if isinstance(m, AIMessage)]
+    _check(ai[0], first)
+    if not first.tool_calls:
+        return
+    call = first.tool_calls[0]
     results = [m for m in messages if isinstance(m, ToolMessage) and m.status == "success"]
-    assert calls, "the model asked for the tool"
-    assert calls[0].tool_calls[0]["name"] == "weather"
-    assert len(results) == 1
-    assert results[0].tool_call_id == calls[0].tool_calls[0]["id"]
-    assert "sunny" in str(results[0].content)
-    # The model was asked again with the tool's result in its history.
-    answers = [m for m in messages if isinstance(m, AIMessage)]
-    assert len(answers) >= 2
-    assert messages.index(answers[1]) > messages.index(results[0])
+    assert [(m.tool_call_id, m.content) for m in results] == [
+        (call.id, weather.invoke(call.args or {}))
+    ]
+    sent = found[1].request["messages"]
+    assert [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"] == [
+        (call.id, weather.invoke(call.args or {}))
+    ]
