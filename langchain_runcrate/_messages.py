@@ -171,17 +171,23 @@ def message_to_dict(message: BaseMessage, position: int = 0) -> JSONDict:
     return out
 
 
-def to_openai_messages(messages: Iterable[BaseMessage]) -> list[JSONDict]:
+def to_openai_messages(
+    messages: Iterable[BaseMessage], *, lenient: bool = False
+) -> list[JSONDict]:
     """The ``messages`` array of a chat-completions request.
 
     A ``FunctionMessage`` (LangChain's legacy function result) becomes the ``tool`` message
     answering the earliest unanswered call of that function: the wire has no function role.
+    ``lenient`` (for counting tokens of any slice of a history) lets a FunctionMessage whose
+    call is not in the list through, unanswered, instead of raising.
     """
     out: list[JSONDict] = []
     unanswered: dict[str, list[str]] = {}  # function name -> ids of calls not yet answered
     for position, message in enumerate(messages):
         if isinstance(message, FunctionMessage):
             ids = unanswered.get(message.name or "")
+            if not ids and lenient:
+                ids = [""]
             if not ids:
                 raise ValueError(
                     f"FunctionMessage {message.name!r} answers no earlier call of that function "

@@ -308,6 +308,27 @@ class ChatRuncrate(BaseChatModel):
             params["ls_stop"] = [str(s) for s in stop_seq]
         return params
 
+    # ------------------------------------------------------------------ tokens
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Prompt tokens of ``messages`` (and ``tools``), with no request and no tokenizer
+        download: an estimate calibrated per model by the usage of this process's answers."""
+        wire_tools = [_openai_tool(t) for t in tools] if tools else None
+        return self.engine.count_tokens(to_openai_messages(messages, lenient=True), wire_tools)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no chat template), estimated like the messages."""
+        return self.engine.token_counter().count_text(text)
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """Not available: Runcrate's models' tokenizers are not shipped with this package."""
+        raise NotImplementedError(
+            "ChatRuncrate counts tokens without the model's tokenizer; use get_num_tokens() "
+            "or get_num_tokens_from_messages() for counts"
+        )
+
     # ------------------------------------------------------------------ requests
 
     def _request(

@@ -7,7 +7,7 @@ core's :class:`~runcrate_integrations.chat.ChatEngine`, shared with LangChain's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from llama_index.core.base.llms.generic_utils import (
@@ -44,6 +44,7 @@ from typing_extensions import Self
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
 from runcrate_integrations.chat import ChatEngine
 from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
+from runcrate_integrations.tokens import counter_for
 from runcrate_integrations.wire import json_schema_format
 
 from ._messages import (
@@ -252,6 +253,23 @@ class RuncrateLLM(FunctionCallingLLM):
             model_name=self.model,
             system_role=MessageRole.SYSTEM,
         )
+
+    # ------------------------------------------------------------------ tokens
+
+    def count_tokens(
+        self, messages: Sequence[ChatMessage], tools: Sequence[BaseTool] | None = None
+    ) -> int:
+        """Prompt tokens of ``messages`` (and ``tools``), with no request and no tokenizer
+        download: an estimate calibrated per model by the usage of this process's answers."""
+        specs = [t.metadata.to_openai_tool(skip_length_check=True) for t in tools or ()]
+        return self.engine.count_tokens(to_openai_messages(messages), specs or None)
+
+    @property
+    def tokenizer(self) -> Callable[[str], Sequence[int]]:
+        """LlamaIndex's tokenizer hook for this model: ``len(llm.tokenizer(text))`` is the
+        estimated token count (e.g. ``ChatMemoryBuffer.from_defaults(llm=llm,
+        tokenizer_fn=llm.tokenizer)`` or ``Settings.tokenizer = llm.tokenizer``)."""
+        return _Tokenizer(self.engine.clients.settings.base_url, self.model)
 
     # ------------------------------------------------------------------ requests
 
@@ -509,3 +527,21 @@ def _parse_structured(output_cls: type[Model], response: ChatResponse) -> Model:
             f"The model's JSON answer is not a valid {output_cls.__name__}: {exc}\n"
             f"Answer: {text[:500]!r}"
         ) from exc
+
+
+class _Tokenizer:
+    """``text -> a sequence as long as its token count`` (no token ids: none are needed).
+
+    Holds the model's address, not its counter, so it pickles with whatever holds it."""
+
+    __slots__ = ("base_url", "model")
+
+    def __init__(self, base_url: str, model: str) -> None:
+        self.base_url = base_url
+        self.model = model
+
+    def __call__(self, text: str) -> Sequence[int]:
+        return range(counter_for(self.base_url, self.model).count_text(text))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Tokenizer, (self.base_url, self.model))

@@ -18,18 +18,19 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from . import catalog, transport
+from . import catalog, tokens, transport
 from .catalog import ModelInfo
 from .clients import Clients, ClientSettings
 from .params import check_call_names, check_params
 from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .tokens import TokenCounter
 from .transport import ErrorHook, translating
 from .wire import (
     ChunkDelta,
@@ -247,7 +248,7 @@ class ChatEngine:
                 headers=request.headers,
                 timeout=request.timeout,
             )
-            return _answer(parse_completion(data), request)
+            return self._answer(parse_completion(data), request)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """Async twin of :meth:`complete`."""
@@ -259,7 +260,7 @@ class ChatEngine:
                 headers=request.headers,
                 timeout=request.timeout,
             )
-            return _answer(parse_completion(data), request)
+            return self._answer(parse_completion(data), request)
 
     def stream(self, request: ChatRequest, sink: StreamSink[T]) -> Generator[T, None, None]:
         """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end.
@@ -276,7 +277,7 @@ class ChatEngine:
             with closing(chunks):
                 for raw in chunks:
                     yield from sink.chunk(fold, fold.add(raw))
-            yield from sink.end(fold, _answer(fold.completion(), request))
+            yield from sink.end(fold, self._answer(fold.completion(), request))
 
     async def astream(self, request: ChatRequest, sink: StreamSink[T]) -> AsyncGenerator[T, None]:
         """Async twin of :meth:`stream`; cancelling the consumer releases the connection."""
@@ -290,8 +291,36 @@ class ChatEngine:
                 async for raw in chunks:
                     for item in sink.chunk(fold, fold.add(raw)):
                         yield item
-            for item in sink.end(fold, _answer(fold.completion(), request)):
+            for item in sink.end(fold, self._answer(fold.completion(), request)):
                 yield item
+
+    def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
+        """The whole answer: its usage calibrates the token counter, and it is parsed into the
+        request's response_format class if it had one."""
+        self._observe(request, completion)
+        if request.parse_as is not None:
+            completion.parse_as(request.parse_as)
+        return completion
+
+    # ------------------------------------------------------------------ tokens
+
+    def token_counter(self, model: str | None = None) -> TokenCounter:
+        """The process-wide counter of this model (calibrated by every answer's usage)."""
+        return tokens.counter_for(self.clients.settings.base_url, model or self.options.model)
+
+    def count_tokens(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
+    ) -> int:
+        """Prompt tokens of OpenAI ``messages`` (and ``tools``), estimated with no request."""
+        return self.token_counter().count_messages(messages, tools)
+
+    def _observe(self, request: ChatRequest, completion: Completion) -> None:
+        usage = completion.usage
+        if usage is not None and usage.input_tokens > 0:
+            body = request.body
+            self.token_counter(body["model"]).observe(
+                body["messages"], body.get("tools"), usage.input_tokens
+            )
 
     # ------------------------------------------------------------------ the model
 
@@ -323,10 +352,3 @@ class ChatEngine:
     def async_client(self) -> AsyncRuncrateOpenAI:
         """The async ``openai`` client for the running event loop."""
         return self.clients.aclient()
-
-
-def _answer(completion: Completion, request: ChatRequest) -> Completion:
-    """The completion, parsed into the request's response_format class if it had one."""
-    if request.parse_as is not None:
-        completion.parse_as(request.parse_as)
-    return completion

@@ -1,0 +1,453 @@
+"""Offline token counts for chat requests, calibrated per model from the server's own usage.
+
+Agents need token counts (LangChain's ``trim_messages`` and ``SummarizationMiddleware``,
+LlamaIndex memory) many times per turn, with no network call and no tokenizer download. This
+module estimates them in pure Python (stdlib only), then learns each model's real tokenizer
+and chat template from the ``usage.prompt_tokens`` of calls that happen anyway.
+
+**Estimate** (:func:`estimate_text`). ``len(text) / 4`` is off by class of text (-50 % on a
+one-line prompt, +25 % on long prose), so the estimate follows what BPE tokenizers do. It
+counts the pieces the GPT-4 / Llama-3 / Qwen2 pre-tokenizer regex cuts a text into (a word
+with its leading space or punctuation mark, each digit, a punctuation run, a newline run, an
+indentation run: ~1 token each) and adds what BPE splits further: letters past the 6th and
+past the 12th of a word, a word glued to punctuation (``.attr``, ``(x``), punctuation past the
+2nd of a run, non-ASCII characters (CJK ~0.6 per character, emoji ~1). Each character class
+is a bit plane of one big integer (``bytes.translate`` + ``int.from_bytes``), so a text costs
+~30 big-int operations and 3 popcounts, with no per-word Python loop (~4 us for a
+450-character message on a slow 2-core machine). The weights were fitted on 1,175 texts
+(prose, Markdown, licences, Python, JavaScript) against Qwen2.5's tokenizer: 5.1 % RMS error
+per text (chars/4: 22 %). Known blind spot: names the vocabulary lacks (``Runcrate`` is 3
+tokens, estimated 1.15). Non-ASCII text is rougher (+-30 %, language dependent). Estimates
+are cached by the text's hash (8,192 entries), so recounting a history costs a dict lookup
+per message.
+
+**Calibration** (:class:`TokenCounter`). A request's prompt tokens are modelled as::
+
+    prompt_tokens = a*E + b + c*n_messages + d*[no system message] + e*[tools] + 85*images
+
+``E`` sums the estimates of every text (contents, tool calls, tool JSON schemas); ``b``,
+``c``, ``d``, ``e`` are what the chat template adds per request, per message, when there is
+no system message (Qwen inserts a ~20-token default one) and for a tools preamble.
+:meth:`TokenCounter.observe` feeds one real call into a ridge regression on relative error,
+with Gaussian priors ``a=1+-0.3, b=3+-20, c=5+-5, d=10+-25, e=40+-150`` (one call already
+helps; three of varied sizes pin it down), exponential forgetting (older calls keep 0.95 of
+their weight at each new one) and a redescending weight for a call more than 3 predictive
+standard deviations off (an outlier barely moves the fit). State is a 5x5 matrix; the system
+is solved lazily at the next count (observe: ~17 us). Clamped to sane ranges.
+
+Measured against llama.cpp serving Qwen2.5-Coder-0.5B (``benchmarks/tokens.py``, 74 requests
+of 10-4,000 tokens, docs/benchmarks.md): before any call, prose, code and chat prompts of
+100+ tokens are within -11 %/+4 %; after 3 held-out calls, within +-8 % at every size
+(Markdown dense with product names: -15 % at 50-100 tokens). 1,000 messages: ~4 ms cold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["IMAGE_TOKENS", "TokenCounter", "counter_for", "estimate_text"]
+
+#: Fixed cost of one image part (OpenAI's "low detail" price); not scaled by calibration.
+IMAGE_TOKENS = 85
+
+# ---------------------------------------------------------------------------- estimate
+
+# One bit plane per character class, plus LP (letter or punctuation). The positions are
+# chosen so that one shift serves two rules: ``x >> 3`` brings the next character's L bit
+# under P and its LP bit under S; ``x << 7`` brings the previous character's S bit under P
+# and its (always clear) bit 7 under S. Bits 4 and 7 are never set.
+_L, _LP, _D, _N, _P, _S = (1 << k for k in (0, 1, 2, 3, 5, 6))
+
+
+def _class_table() -> bytes:
+    table = bytearray(256)
+    for i in range(128):
+        ch = chr(i)
+        if ch.isalpha():
+            flags = _L | _LP
+        elif ch.isdigit():
+            flags = _D
+        elif ch in "\r\n":
+            flags = _N
+        elif ch.isspace():
+            flags = _S
+        else:
+            flags = _P | _LP
+        table[i] = flags
+    # Bytes of non-ASCII characters belong to no plane: they are priced per character below.
+    return bytes(table)
+
+
+_TABLE = _class_table()
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+_CHUNK = 4096  # bytes per big integer; a word cut at a chunk edge costs +1, ignorable
+_MASK_BYTES = _CHUNK + 16  # covers the widest left shift (8 bytes) with room to spare
+
+
+def _plane(flag: int) -> int:
+    return int.from_bytes(bytes((flag,)) * _MASK_BYTES, "little")
+
+
+_ML, _MD, _MS, _MN, _MP = (_plane(f) for f in (_L, _D, _S, _N, _P))
+_MLPNS = _ML | _MP | _MN | _MS
+_MPS = _MP | _MS
+
+# Fitted weights (see the module docstring).
+_W_PIECE = 0.9914  # one pre-tokenizer piece
+_W_MINOR = 0.0727  # letters past the 6th of a word, punctuation past the 2nd of a run
+_W_SPLIT = 0.3286  # letters past the 12th of a word, a word glued to punctuation
+_W_NA_CHAR = -0.2556  # per non-ASCII character ...
+_W_NA_BYTE = 0.4270  # ... plus per UTF-8 continuation byte (CJK ~0.6, emoji ~1.0)
+
+_CACHE_MIN_CHARS = 48
+_CACHE_MAX = 8192
+_cache: dict[int, float] = {}
+
+
+def _counts(flags: bytes) -> tuple[int, int, int]:
+    """(pieces, minor extras, splits) of one chunk of class flags; see the module docstring.
+
+    Byte i of ``x`` holds character i's flags. ``x << 8`` puts the previous character's flags
+    under each character, ``x >> 8`` the next one's; shifting by 8 +- k also moves them to
+    another plane, which is how a rule reads "a space whose next character is a letter" in
+    one ``&``. The result of ``a ^ (a & b)`` is ``a & ~b`` without a negative intermediate.
+    """
+    x = int.from_bytes(flags, "little")
+    same1 = x & (x << 8)  # same class as the previous character
+    start = x ^ same1  # first character of a run of its class
+    # Run starts that are no piece of their own: one punctuation mark glued to the next word
+    # (unless a space precedes it), newlines right after punctuation (":\n" is one piece), a
+    # space run's start when the next character is a word or punctuation (it joins them).
+    absorbed = (x >> 3) & _MPS  # P: next is a letter; S: next is a letter or punctuation
+    absorbed ^= absorbed & (x << 7)  # P: ... unless a space precedes it (no-op on S)
+    absorbed |= (x << 6) & _MN  # N: previous is punctuation
+    pieces = start & _MLPNS
+    pieces ^= pieces & absorbed
+    pieces |= x & _MD  # every digit is a piece
+    same2 = same1 & (same1 << 8)
+    same6 = same2 & (same2 << 16) & (same2 << 32)
+    same12 = same6 & (same6 << 48)
+    minor = (same6 & _ML) | (same2 & _MP)
+    splits = (same12 | (start & (x << 3))) & _ML  # long words, words glued to punctuation
+    return pieces.bit_count(), minor.bit_count(), splits.bit_count()
+
+
+def _estimate(text: str) -> float:
+    data = text.encode("utf-8", "surrogatepass")
+    flags = data.translate(_TABLE)
+    if len(flags) <= _CHUNK:
+        pieces, minor, splits = _counts(flags)
+    else:
+        pieces = minor = splits = 0
+        for i in range(0, len(flags), _CHUNK):
+            p, m, s = _counts(flags[i : i + _CHUNK])
+            pieces += p
+            minor += m
+            splits += s
+    total = _W_PIECE * pieces + _W_MINOR * minor + _W_SPLIT * splits
+    if len(data) != len(text):  # non-ASCII
+        continuation = len(data) - len(text)
+        non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES)) - continuation
+        total += _W_NA_CHAR * non_ascii + _W_NA_BYTE * continuation
+    return total
+
+
+def estimate_text(text: str) -> float:
+    """Uncalibrated token estimate of ``text`` (~ Qwen2 / Llama-3 / GPT-4-class BPE)."""
+    if len(text) < _CACHE_MIN_CHARS:
+        return _estimate(text) if text else 0.0
+    key = hash(text)  # str caches its hash; the text itself is not kept alive
+    value = _cache.get(key)
+    if value is None:
+        value = _estimate(text)
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = value
+    return value
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+def _part_text(part: Any) -> tuple[float, int]:
+    if isinstance(part, str):
+        return estimate_text(part), 0
+    if not isinstance(part, Mapping):
+        return 0.0, 0
+    kind = part.get("type")
+    if kind == "text" or (kind is None and "text" in part):
+        return estimate_text(str(part.get("text") or "")), 0
+    if kind in ("image_url", "image", "input_image"):
+        return 0.0, 1
+    if kind == "refusal":
+        return estimate_text(str(part.get("refusal") or "")), 0
+    # input_audio, file, ...: price their JSON, which is at least proportional
+    return estimate_text(json.dumps(part, ensure_ascii=False, default=str)), 0
+
+
+def _tool_call_text(call: Any) -> str:
+    if not isinstance(call, Mapping):
+        return str(call)
+    fn = call.get("function")
+    fn = fn if isinstance(fn, Mapping) else call
+    args = fn.get("arguments")
+    if not isinstance(args, str):
+        args = json.dumps(args, ensure_ascii=False, default=str)
+    return f'{{"name": "{fn.get("name", "")}", "arguments": {args}}}'
+
+
+_tools_memo: dict[int, tuple[Sequence[Mapping[str, Any]], int, float]] = {}
+_TOOLS_MEMO_MAX = 64
+
+
+def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
+    """Estimate of the tools' JSON; memoized per list object (bound tools are reused as is).
+
+    The memo holds the list itself, so its ``id`` cannot be recycled while it is cached; a
+    tool dict edited in place keeps its old estimate until another list is passed.
+    """
+    entry = _tools_memo.get(id(tools))
+    if entry is not None and entry[0] is tools and entry[1] == len(tools):
+        return entry[2]
+    value = sum(
+        estimate_text(json.dumps(tool, ensure_ascii=False, default=str)) for tool in tools
+    )
+    if len(_tools_memo) >= _TOOLS_MEMO_MAX:
+        _tools_memo.clear()
+    _tools_memo[id(tools)] = (tools, len(tools), value)
+    return value
+
+
+def _measure(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
+) -> tuple[float, int]:
+    """(summed text estimate, image parts) of a request body's messages and tools."""
+    total = 0.0
+    images = 0
+    for message in messages:
+        content = message.get("content")
+        if content:
+            if isinstance(content, str):
+                total += estimate_text(content)
+            elif isinstance(content, Sequence):
+                for part in content:
+                    est, img = _part_text(part)
+                    total += est
+                    images += img
+            else:
+                total += estimate_text(str(content))
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:
+                total += estimate_text(_tool_call_text(call))
+        name = message.get("name")
+        if name:
+            total += estimate_text(str(name))
+    if tools:
+        total += _tools_estimate(tools)
+    return total, images
+
+
+def _request_features(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
+) -> tuple[list[float], int]:
+    """The regression row ``z`` of a request (see ``_PRIOR_MEAN``) and its image count."""
+    text, images = _measure(messages, tools)
+    first = messages[0].get("role") if messages else None
+    no_system = 0.0 if first in ("system", "developer") else 1.0
+    return [text, 1.0, float(len(messages)), no_system, 1.0 if tools else 0.0], images
+
+
+# ---------------------------------------------------------------------------- calibration
+
+# Parameters: a (ratio), b (per request), c (per message), d (no system message), e (tools).
+_PRIOR_MEAN = (1.0, 3.0, 5.0, 10.0, 40.0)
+_PRIOR_SD = (0.3, 20.0, 5.0, 25.0, 150.0)
+_LOWER = (0.3, -50.0, -5.0, -50.0, -100.0)
+_UPPER = (4.0, 2000.0, 200.0, 2000.0, 20000.0)
+_NOISE = 0.05  # relative error of one observation around the model (estimate noise)
+_FORGET = 0.95  # weight kept by older observations at each new one
+_OUTLIER_SD = 3.0  # residuals beyond this many predictive SDs get a redescending weight
+_REFIT_EVERY = 8  # observe() refits itself after this many observations without a count
+_K = len(_PRIOR_MEAN)
+_PRIOR_PRECISION = tuple(1.0 / (sd * sd) for sd in _PRIOR_SD)
+_PRIOR_COV = tuple(
+    (sd * sd if i == j else 0.0) for i, sd in enumerate(_PRIOR_SD) for j in range(_K)
+)
+
+
+def _inverse(matrix: Sequence[float]) -> list[float]:
+    """Inverse of a symmetric positive definite KxK matrix (row-major), Gauss-Jordan."""
+    n = _K
+    a = [list(matrix[i * n : (i + 1) * n]) + [1.0 if j == i else 0.0 for j in range(n)]
+         for i in range(n)]
+    for col in range(n):
+        row_c = a[col]
+        inv_pivot = 1.0 / row_c[col]
+        row_c[:] = [v * inv_pivot for v in row_c]
+        for r in range(n):
+            if r != col:
+                row = a[r]
+                f = row[col]
+                if f:
+                    row[:] = [v - f * w for v, w in zip(row, row_c, strict=True)]
+    return [v for row in a for v in row[n:]]
+
+
+class TokenCounter:
+    """Counts for one (base_url, model); shared by every instance in the process.
+
+    Get it with :func:`counter_for`. Counting never blocks on the network; :meth:`observe`
+    teaches it the model's real tokenizer and template from a finished call's usage.
+    Thread-safe; memory is a few dozen floats whatever the number of observations.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._theta: tuple[float, ...] = _PRIOR_MEAN
+        self._cov: list[float] = list(_PRIOR_COV)  # posterior covariance at the last fit
+        self._gram = [0.0] * (_K * _K)  # forgotten sum of w * q q^T / noise^2
+        self._moment = [0.0] * _K  # forgotten sum of w * q / noise^2
+        self._observations = 0
+        self._stale = 0  # observations since the last fit
+
+    # -- counting
+
+    @property
+    def calibrated(self) -> bool:
+        """True once at least one real call has been observed."""
+        return self._observations > 0
+
+    @property
+    def observations(self) -> int:
+        """How many calls were observed (outliers included)."""
+        return self._observations
+
+    def _params(self) -> tuple[float, ...]:
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    self._fit()
+        return self._theta
+
+    def count_text(self, text: str) -> int:
+        """Tokens of ``text`` alone: calibrated ratio, no per-request/message overhead."""
+        if not text:
+            return 0
+        return max(1, round(self._params()[0] * estimate_text(text)))
+
+    def count_messages(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Prompt tokens of a chat request (OpenAI wire dicts, as sent), template included."""
+        if not messages and not tools:
+            return 0
+        z, images = _request_features(messages, tools)
+        theta = self._params()
+        total = sum(t * v for t, v in zip(theta, z, strict=True)) + IMAGE_TOKENS * images
+        return max(1, round(total))
+
+    # -- calibration
+
+    def observe(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        prompt_tokens: int,
+    ) -> None:
+        """Learn from one real call: the request as sent and its ``usage.prompt_tokens``.
+
+        Calls without usage (``None``, 0) or without messages are ignored.
+        """
+        if not messages or not isinstance(prompt_tokens, int) or prompt_tokens <= 0:
+            return
+        z, images = _request_features(messages, tools)
+        y = float(prompt_tokens - IMAGE_TOKENS * images)
+        if y <= 0:
+            return
+        q = [v / y for v in z]  # the regression row, on relative error
+        with self._lock:
+            if self._stale >= _REFIT_EVERY:
+                self._fit()
+            residual = 1.0 - sum(t * v for t, v in zip(self._theta, q, strict=True))
+            # predictive variance of the relative residual: noise + parameter uncertainty
+            cov = self._cov
+            spread = _NOISE * _NOISE + sum(
+                qi * sum(c * qj for c, qj in zip(cov[i * _K : (i + 1) * _K], q, strict=True))
+                for i, qi in enumerate(q)
+            )
+            ratio = residual * residual / (_OUTLIER_SD * _OUTLIER_SD * spread)
+            scale = (1.0 if ratio <= 1.0 else 1.0 / ratio) / (_NOISE * _NOISE)
+            sq = [v * scale for v in q]
+            outer = [a * b for a in sq for b in q]
+            self._gram = [g * _FORGET + o for g, o in zip(self._gram, outer, strict=True)]
+            self._moment = [m * _FORGET + a for m, a in zip(self._moment, sq, strict=True)]
+            self._observations += 1
+            self._stale += 1
+
+    def _fit(self) -> None:
+        """Solve the regularised normal equations; caller holds the lock."""
+        precision = self._gram[:]
+        for i in range(_K):
+            precision[i * _K + i] += _PRIOR_PRECISION[i]
+        cov = _inverse(precision)
+        rhs = [
+            m + p * mu
+            for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
+        ]
+        theta = [
+            sum(c * r for c, r in zip(cov[i * _K : (i + 1) * _K], rhs, strict=True))
+            for i in range(_K)
+        ]
+        self._theta = tuple(
+            min(max(t, lo), hi) for t, lo, hi in zip(theta, _LOWER, _UPPER, strict=True)
+        )
+        self._cov = cov
+        self._stale = 0
+
+    def __repr__(self) -> str:
+        a, b, c, d, e = self._params()
+        return (
+            f"TokenCounter(observations={self._observations}, ratio={a:.3f}, "
+            f"per_request={b:.1f}, per_message={c:.1f}, no_system={d:.1f}, tools={e:.1f})"
+        )
+
+
+# ---------------------------------------------------------------------------- registry
+
+_REGISTRY_MAX = 256
+_registry: OrderedDict[tuple[str, str], TokenCounter] = OrderedDict()
+_registry_lock = threading.Lock()
+
+
+def counter_for(base_url: str, model: str) -> TokenCounter:
+    """The process-wide counter of ``model`` at ``base_url`` (LRU of 256, thread-safe)."""
+    key = (base_url.rstrip("/"), model)
+    with _registry_lock:
+        counter = _registry.get(key)
+        if counter is None:
+            counter = _registry[key] = TokenCounter()
+            if len(_registry) > _REGISTRY_MAX:
+                _registry.popitem(last=False)
+        else:
+            _registry.move_to_end(key)
+        return counter
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time stays held forever in the child.
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for counter in _registry.values():
+        counter._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
