@@ -11,7 +11,7 @@ import functools
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import httpx2
 from langchain_core.language_models import (
@@ -36,9 +36,8 @@ from pydantic import (
     SecretStr,
     model_validator,
 )
-from typing_extensions import Self
 
-from runcrate_integrations.catalog import ModelInfo
+from runcrate_integrations.adapters import ChatAdapter
 from runcrate_integrations.chat import ChatEngine, ChatRequest
 from runcrate_integrations.params import near_miss
 from runcrate_integrations.settings import (
@@ -46,7 +45,6 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    assign_checked,
 )
 from runcrate_integrations.wire import normalize_tool_choice, tool_names
 
@@ -67,7 +65,6 @@ if TYPE_CHECKING:
         CallbackManagerForLLMRun,
     )
 
-    from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
 
 # Fields sent as top-level request parameters when set.
 _PARAM_FIELDS = (
@@ -84,7 +81,7 @@ _PARAM_FIELDS = (
     "response_format",
 )
 # Fields the engine (options and client settings) is built from.
-_ENGINE_FIELDS = frozenset(
+ENGINE_FIELDS = frozenset(
     {
         *_PARAM_FIELDS,
         "model",
@@ -103,7 +100,7 @@ _ENGINE_FIELDS = frozenset(
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 
 
-class ChatRuncrate(BaseChatModel):
+class ChatRuncrate(ChatAdapter, BaseChatModel):
     """Runcrate's OpenAI-compatible chat models as a LangChain chat model.
 
     A drop-in for ``ChatOpenAI`` that needs neither ``langchain-openai`` nor a base-URL override::
@@ -176,6 +173,7 @@ class ChatRuncrate(BaseChatModel):
     """Ask for token usage at the end of streams (``stream_options.include_usage``)."""
 
     _engine: ChatEngine | None = PrivateAttr(default=None)
+    _derived_from: ClassVar[frozenset[str]] = ENGINE_FIELDS
 
     # ------------------------------------------------------------------ construction
 
@@ -213,62 +211,15 @@ class ChatRuncrate(BaseChatModel):
             errors=langchain_error,
         )
 
-    @property
-    def engine(self) -> ChatEngine:
-        """The core engine every request of this instance goes through."""
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = self._configure()
-        return engine
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _ENGINE_FIELDS:
-            super().__setattr__(name, value)
-            return
-        # The engine would be stale: rebuild (and re-check) it now; a rejected value is undone.
-        assign_checked(self, name, value, super().__setattr__, self._reconfigure)
-
     def _reconfigure(self) -> None:
-        self._engine = self._configure()
+        super()._reconfigure()
         self._attach_profile()
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        copy = super().model_copy(update=update, deep=deep)
-        if update:
-            copy._reconfigure()
-        return copy
 
     def _attach_profile(self) -> None:
         # A profile given by the user wins; otherwise one read from the catalog on first use
         # (set past __setattr__: it is derived, not a field the user set).
         if self.profile is None or isinstance(self.profile, CatalogProfile):
             self.__dict__["profile"] = CatalogProfile(self.engine.clients, self.model).arm()
-
-    @property
-    def model_info(self) -> ModelInfo | None:
-        """This model's catalog entry, fetched on first use; ``None`` if not listed."""
-        return self.engine.model_info()
-
-    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
-        catalog does not list it."""
-        return self.engine.fetch_model_info(refresh=refresh)
-
-    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Async twin of :meth:`fetch_model_info`."""
-        return await self.engine.afetch_model_info(refresh=refresh)
-
-    # ------------------------------------------------------------------ clients
-
-    @property
-    def client(self) -> RuncrateOpenAI:
-        """The ``openai`` client requests go through (shared by instances with equal settings)."""
-        return self.engine.client
-
-    @property
-    def async_client(self) -> AsyncRuncrateOpenAI:
-        """The async ``openai`` client for the running event loop."""
-        return self.engine.async_client
 
     # ------------------------------------------------------------------ LangChain metadata
 

@@ -6,27 +6,26 @@ this class holds the configuration and maps LangChain's four methods onto it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
-from typing_extensions import Self
 
+from runcrate_integrations.adapters import Configured
 from runcrate_integrations.embeddings import DEFAULT_BATCH_SIZE, Embedder
 from runcrate_integrations.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    assign_checked,
 )
 
 from ._error_hook import langchain_error
 
 
-class RuncrateEmbeddings(Serializable, Embeddings):
+class RuncrateEmbeddings(Configured, Serializable, Embeddings):
     """Runcrate embedding models for LangChain (vector stores, retrievers, RAG).
 
     Example:
@@ -83,13 +82,14 @@ class RuncrateEmbeddings(Serializable, Embeddings):
     )
 
     _embedder: Embedder = PrivateAttr()
+    _derived_from: ClassVar[frozenset[str]]  # set below the class
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Outside pydantic validation so MissingAPIKeyError keeps its type.
-        self._configure()
+        self._reconfigure()
 
-    def _configure(self) -> None:
+    def _reconfigure(self) -> None:
         self._embedder = Embedder.configure(
             self.model,
             api_key=self.api_key,
@@ -105,19 +105,6 @@ class RuncrateEmbeddings(Serializable, Embeddings):
             http_async_client=self.http_async_client,
             errors=langchain_error,
         )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Settings and options are built once; a changed field rebuilds them (and is undone
-        # if the new value is rejected), so an instance never runs with stale configuration.
-        if name not in type(self).model_fields:
-            super().__setattr__(name, value)
-            return
-        assign_checked(self, name, value, super().__setattr__, self._configure)
-
-    def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
-        copy = super().model_copy(update=update, deep=deep)
-        copy._configure()
-        return copy
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -142,3 +129,7 @@ class RuncrateEmbeddings(Serializable, Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query` (native, no thread pool)."""
         return await self._embedder.aembed_text(text)
+
+
+# Every field feeds the Embedder (settings or options).
+RuncrateEmbeddings._derived_from = frozenset(RuncrateEmbeddings.model_fields)

@@ -6,12 +6,12 @@ request; bodies and parsing live in :mod:`runcrate_integrations.embeddings`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
-from typing_extensions import Self
 
+from runcrate_integrations.adapters import Configured
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     Embedder,
@@ -22,7 +22,6 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
-    assign_checked,
 )
 
 # Fields that feed the request settings; changing one rebuilds them.
@@ -32,7 +31,7 @@ _CONFIG_FIELDS = frozenset({
 })
 
 
-class RuncrateEmbedding(BaseEmbedding):
+class RuncrateEmbedding(Configured, BaseEmbedding):
     """Runcrate embedding models for LlamaIndex (indexes, retrievers, ingestion pipelines).
 
     Example:
@@ -103,17 +102,18 @@ class RuncrateEmbedding(BaseEmbedding):
     )
 
     _embedder: Embedder = PrivateAttr()
+    _derived_from: ClassVar[frozenset[str]] = _CONFIG_FIELDS
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Outside pydantic validation so MissingAPIKeyError keeps its type.
-        self._configure()
+        self._reconfigure()
 
     @classmethod
     def class_name(cls) -> str:
         return "RuncrateEmbedding"
 
-    def _configure(self) -> None:
+    def _reconfigure(self) -> None:
         self._embedder = Embedder.configure(
             self.model_name,
             api_key=self.api_key,
@@ -128,19 +128,6 @@ class RuncrateEmbedding(BaseEmbedding):
             http_client=self.http_client,
             http_async_client=self.http_async_client,
         )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Settings and options are built once; a changed field rebuilds them (and is undone
-        # if the new value is rejected), so an instance never runs with stale configuration.
-        if name not in _CONFIG_FIELDS:
-            super().__setattr__(name, value)
-            return
-        assign_checked(self, name, value, super().__setattr__, self._configure)
-
-    def model_copy(self, *, update: Any = None, deep: bool = False) -> Self:
-        copy = super().model_copy(update=update, deep=deep)
-        copy._configure()
-        return copy
 
     # LlamaIndex sends its batches one by one; checking every text first means a bad text
     # near the end fails before any batch is sent (and paid for).

@@ -7,8 +7,8 @@ core's :class:`~runcrate_integrations.chat.ChatEngine`, shared with LangChain's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from llama_index.core.base.llms.generic_utils import (
     astream_chat_to_completion_decorator,
@@ -41,9 +41,10 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
+from runcrate_integrations.adapters import ChatAdapter
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
 from runcrate_integrations.chat import ChatEngine
-from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, assign_checked
+from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from runcrate_integrations.tokens import counter_for
 from runcrate_integrations.wire import json_schema_format
 
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools.types import BaseTool
 
-    from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
 
 dispatcher = get_dispatcher(__name__)
 
@@ -71,12 +71,12 @@ DEFAULT_CONTEXT_WINDOW = 32_768
 _PARAM_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
                  "stop", "seed", "logprobs", "top_logprobs")
 # Fields the engine (options and client settings) is built from.
-_ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "api_key", "base_url",
+ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "api_key", "base_url",
                             "timeout", "max_retries", "default_headers"))
 StructuredOutputMethod = Literal["function_calling", "json_schema"]
 
 
-class RuncrateLLM(FunctionCallingLLM):
+class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     """Runcrate's OpenAI-compatible chat models as a LlamaIndex ``FunctionCallingLLM``.
 
     The key comes from ``api_key`` or ``RUNCRATE_API_KEY``; it never appears in ``repr``,
@@ -133,6 +133,7 @@ class RuncrateLLM(FunctionCallingLLM):
     _http_client: httpx2.Client | None = PrivateAttr(default=None)
     _http_async_client: httpx2.AsyncClient | None = PrivateAttr(default=None)
     _engine: ChatEngine | None = PrivateAttr(default=None)
+    _derived_from: ClassVar[frozenset[str]] = ENGINE_FIELDS
 
     def __init__(
         self,
@@ -165,30 +166,6 @@ class RuncrateLLM(FunctionCallingLLM):
             http_async_client=self._http_async_client,
         )
 
-    @property
-    def engine(self) -> ChatEngine:
-        """The core engine every request of this instance goes through."""
-        engine = self._engine
-        if engine is None:
-            engine = self._engine = self._configure()
-        return engine
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name not in _ENGINE_FIELDS:
-            super().__setattr__(name, value)
-            return
-        # The engine would be stale: rebuild (and re-check) it now; a rejected value is undone.
-        assign_checked(self, name, value, super().__setattr__, self._reconfigure)
-
-    def _reconfigure(self) -> None:
-        self._engine = self._configure()
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        copy = super().model_copy(update=update, deep=deep)
-        if update:  # pydantic sets the fields directly, past __setattr__
-            copy._engine = copy._configure()
-        return copy
-
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         # Given http clients are the caller's (sockets, locks): copies share them.
         memo = {} if memo is None else memo
@@ -201,31 +178,7 @@ class RuncrateLLM(FunctionCallingLLM):
     def class_name(cls) -> str:
         return "runcrate_llm"
 
-    # ------------------------------------------------------------------ configuration
-
-    @property
-    def client(self) -> RuncrateOpenAI:
-        """The ``openai`` client requests go through (shared by instances with equal settings)."""
-        return self.engine.client
-
-    @property
-    def async_client(self) -> AsyncRuncrateOpenAI:
-        """The async ``openai`` client for the running event loop."""
-        return self.engine.async_client
-
-    @property
-    def model_info(self) -> ModelInfo | None:
-        """This model's catalog entry, fetched on first use; ``None`` if not listed."""
-        return self.engine.model_info()
-
-    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
-        catalog does not list it."""
-        return self.engine.fetch_model_info(refresh=refresh)
-
-    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Async twin of :meth:`fetch_model_info`."""
-        return await self.engine.afetch_model_info(refresh=refresh)
+    # ------------------------------------------------------------------ metadata
 
     @property
     def metadata(self) -> LLMMetadata:

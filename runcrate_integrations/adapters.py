@@ -1,0 +1,90 @@
+"""What the adapter classes of both frameworks share, written once.
+
+:class:`Configured`: a pydantic model whose derived state (an engine) is built from some of
+its fields and follows them. :class:`ChatAdapter`: the chat engine's conveniences (clients,
+model info) on ``ChatRuncrate`` and ``RuncrateLLM`` alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from typing_extensions import Self
+
+from .settings import assign_checked
+
+if TYPE_CHECKING:
+    from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
+    from .catalog import ModelInfo
+    from .chat import ChatEngine
+
+
+class Configured:
+    """Mixin for a pydantic model with derived state built from ``_derived_from`` fields.
+
+    The state is built once (``_reconfigure``). Assigning one of those fields rebuilds it,
+    which re-checks the value; a rejected value is put back before the error is raised. A
+    ``model_copy`` rebuilds it too (pydantic sets copied fields directly, past ``__setattr__``).
+    """
+
+    _derived_from: ClassVar[frozenset[str]] = frozenset()
+
+    def _reconfigure(self) -> None:
+        """Build the derived state from the current fields (raises if they are rejected)."""
+        raise NotImplementedError
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._derived_from:
+            super().__setattr__(name, value)
+            return
+        assign_checked(self, name, value, super().__setattr__, self._reconfigure)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = cast(Any, super()).model_copy(update=update, deep=deep)
+        copy._reconfigure()
+        return cast(Self, copy)
+
+
+class ChatAdapter(Configured):
+    """The chat engine's conveniences, the same on both frameworks' chat models."""
+
+    if TYPE_CHECKING:
+        _engine: ChatEngine | None
+
+        def _configure(self) -> ChatEngine: ...
+
+    def _reconfigure(self) -> None:
+        self._engine = self._configure()
+
+    @property
+    def engine(self) -> ChatEngine:
+        """The core engine every request of this instance goes through."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = self._configure()
+        return engine
+
+    @property
+    def client(self) -> RuncrateOpenAI:
+        """The ``openai`` client requests go through (shared by instances with equal settings)."""
+        return self.engine.client
+
+    @property
+    def async_client(self) -> AsyncRuncrateOpenAI:
+        """The async ``openai`` client for the running event loop."""
+        return self.engine.async_client
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """This model's catalog entry, fetched on first use; ``None`` if not listed."""
+        return self.engine.model_info()
+
+    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
+        catalog does not list it."""
+        return self.engine.fetch_model_info(refresh=refresh)
+
+    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
+        """Async twin of :meth:`fetch_model_info`."""
+        return await self.engine.afetch_model_info(refresh=refresh)
