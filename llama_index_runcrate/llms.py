@@ -218,7 +218,7 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
         return self.engine.count_tokens(to_openai_messages(messages), specs or None)
 
     @property
-    def tokenizer(self) -> Callable[[str], Sequence[int]]:
+    def tokenizer(self) -> Callable[[str], list[int]]:
         """LlamaIndex's tokenizer hook for this model: ``len(llm.tokenizer(text))`` is the
         estimated token count (e.g. ``ChatMemoryBuffer.from_defaults(llm=llm,
         tokenizer_fn=llm.tokenizer)`` or ``Settings.tokenizer = llm.tokenizer``)."""
@@ -483,7 +483,8 @@ def _parse_structured(output_cls: type[Model], response: ChatResponse) -> Model:
 
 
 class _Tokenizer:
-    """``text -> a sequence as long as its token count`` (no token ids: none are needed).
+    """``text -> a list as long as its token count`` (placeholder ids: LlamaIndex only takes
+    the length, and declares the hook as returning a list).
 
     Holds the model's address, not its counter, so it pickles with whatever holds it."""
 
@@ -493,8 +494,8 @@ class _Tokenizer:
         self.base_url = base_url
         self.model = model
 
-    def __call__(self, text: str) -> Sequence[int]:
-        return range(counter_for(self.base_url, self.model).count_text(text))
+    def __call__(self, text: str) -> list[int]:
+        return [0] * counter_for(self.base_url, self.model).count_text(text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Tokenizer, (self.base_url, self.model))
