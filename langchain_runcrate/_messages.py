@@ -298,6 +298,8 @@ def choice_to_message(
     }
     if choice.logprobs is not None:
         metadata["logprobs"] = choice.logprobs
+    if completion.rate_limit is not None:
+        metadata["rate_limit"] = completion.rate_limit
     return AIMessage(
         content=choice.content or "",
         additional_kwargs=extra,
@@ -393,13 +395,16 @@ class StreamSink:
             extra["refusal"] = choice.refusal
         if choice.parsed is not None:
             extra["parsed"] = choice.parsed
-        if completion.usage is None and not extra:
+        metadata: JSONDict = {"model_provider": PROVIDER}
+        if completion.rate_limit is not None:
+            metadata["rate_limit"] = completion.rate_limit
+        if completion.usage is None and not extra and len(metadata) == 1:
             return []
         message = AIMessageChunk(
             content="",
             additional_kwargs=extra,
             usage_metadata=usage_to_metadata(completion.usage) if completion.usage else None,
-            response_metadata={"model_provider": PROVIDER},
+            response_metadata=metadata,
         )
         return [ChatGenerationChunk(message=message)]
 

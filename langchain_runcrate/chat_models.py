@@ -88,10 +88,12 @@ ENGINE_FIELDS = frozenset(
         "model_kwargs",
         "extra_body",
         "stream_usage",
+        "deadline",
         "api_key",
         "base_url",
         "timeout",
         "max_retries",
+        "rate_limits",
         "default_headers",
         "http_client",
         "http_async_client",
@@ -155,7 +157,13 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
     )
     """Seconds (or an ``httpx2.Timeout``) per request."""
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
-    """Retries on connection errors, 408/409/429 and 5xx (429 waits for X-RateLimit-Reset)."""
+    """Retries on connection errors, 408/409/429 and 5xx (each waits at least the backoff)."""
+    rate_limits: bool = True
+    """Pace requests by the server's ``X-RateLimit-*`` headers, shared by every instance with
+    this key and base URL in the process (a 429 is still retried); ``False`` sends at once."""
+    deadline: float | None = Field(default=None, gt=0)
+    """Seconds a whole call may take, retries and streaming included (off by default); past
+    it the call raises ``RuncrateTimeoutError`` and its connection is closed."""
     default_headers: dict[str, str] | None = None
     """Extra HTTP headers on every request."""
     http_client: Any | None = Field(default=None, exclude=True)
@@ -201,10 +209,12 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
             extra_params=self.model_kwargs,
             extra_body=self.extra_body,
             stream_usage=self.stream_usage,
+            deadline=self.deadline,
             api_key=self.api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            rate_limits=self.rate_limits,
             default_headers=self.default_headers,
             http_client=self.http_client,
             http_async_client=self.http_async_client,

@@ -14,7 +14,12 @@ from langchain_core.utils import from_env, secret_from_env
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 
 from runcrate_integrations.adapters import Configured
-from runcrate_integrations.embeddings import DEFAULT_BATCH_SIZE, Embedder
+from runcrate_integrations.embeddings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
+    Embedder,
+    progress_bar,
+)
 from runcrate_integrations.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -66,6 +71,18 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."
     )
+    max_concurrency: int = Field(
+        default=DEFAULT_MAX_CONCURRENCY, ge=1,
+        description="Batches in flight at once for a large input (order is always kept).",
+    )
+    show_progress_bar: bool = Field(
+        default=False, description="Show a tqdm progress bar over the texts (needs tqdm)."
+    )
+    rate_limits: bool = Field(
+        default=True,
+        description="Pace requests by the server's X-RateLimit-* headers (shared per key and "
+        "base URL in the process); False sends at once.",
+    )
     default_headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers sent with every request."
     )
@@ -100,6 +117,8 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
             dimensions=self.dimensions,
             encoding_format=self.encoding_format,
             chunk_size=self.chunk_size,
+            max_concurrency=self.max_concurrency,
+            rate_limits=self.rate_limits,
             extra_body=self.extra_body,
             http_client=self.http_client,
             http_async_client=self.http_async_client,
@@ -115,8 +134,10 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
         return {"api_key": API_KEY_ENV}
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed ``texts`` in batches of ``chunk_size``; one vector per text, in order."""
-        return self._embedder.embed_texts(texts)
+        """Embed ``texts`` in batches of ``chunk_size`` (up to ``max_concurrency`` at once);
+        one vector per text, in order."""
+        with progress_bar(self.show_progress_bar, len(texts)) as progress:
+            return self._embedder.embed_texts(texts, progress)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one text."""
@@ -124,7 +145,8 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents` (native, no thread pool)."""
-        return await self._embedder.aembed_texts(texts)
+        with progress_bar(self.show_progress_bar, len(texts)) as progress:
+            return await self._embedder.aembed_texts(texts, progress)
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query` (native, no thread pool)."""

@@ -250,6 +250,8 @@ def chat_response(completion: Completion, delta: str | None = None) -> ChatRespo
     extra = usage_kwargs(completion.usage)
     if choice.finish_reason:
         extra["finish_reason"] = choice.finish_reason
+    if completion.rate_limit is not None:
+        extra["rate_limit"] = completion.rate_limit
     return ChatResponse(
         message=message_from_choice(choice, completion.usage),
         raw=completion.raw,

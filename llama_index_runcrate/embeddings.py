@@ -14,6 +14,7 @@ from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from runcrate_integrations.adapters import Configured
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
     Embedder,
     check_texts,
 )
@@ -27,7 +28,8 @@ from runcrate_integrations.settings import (
 # Fields that feed the request settings; changing one rebuilds them.
 _CONFIG_FIELDS = frozenset({
     "model_name", "embed_batch_size", "api_key", "base_url", "dimensions", "encoding_format",
-    "timeout", "max_retries", "default_headers", "http_client", "http_async_client", "extra_body",
+    "timeout", "max_retries", "rate_limits", "default_headers", "http_client", "http_async_client",
+    "extra_body",
 })
 
 
@@ -83,6 +85,16 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."
     )
+    num_workers: int | None = Field(
+        default=DEFAULT_MAX_CONCURRENCY,
+        description="Batches in flight at once in aget_text_embedding_batch (LlamaIndex's own "
+        "concurrency; order is kept). The sync batch call sends them one after another.",
+    )
+    rate_limits: bool = Field(
+        default=True,
+        description="Pace requests by the server's X-RateLimit-* headers (shared per key and "
+        "base URL in the process); False sends at once.",
+    )
     default_headers: dict[str, str] | None = Field(
         default=None, description="Extra HTTP headers sent with every request."
     )
@@ -120,6 +132,7 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            rate_limits=self.rate_limits,
             default_headers=self.default_headers,
             dimensions=self.dimensions,
             encoding_format=self.encoding_format,

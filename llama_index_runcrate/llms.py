@@ -71,8 +71,9 @@ DEFAULT_CONTEXT_WINDOW = 32_768
 _PARAM_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
                  "stop", "seed", "logprobs", "top_logprobs")
 # Fields the engine (options and client settings) is built from.
-ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "api_key", "base_url",
-                            "timeout", "max_retries", "default_headers"))
+ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "deadline", "api_key",
+                           "base_url", "timeout", "max_retries", "rate_limits",
+                           "default_headers"))
 StructuredOutputMethod = Literal["function_calling", "json_schema"]
 
 
@@ -128,6 +129,17 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     )
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    rate_limits: bool = Field(
+        default=True,
+        description="Pace requests by the server's X-RateLimit-* headers, shared by every "
+        "instance with this key and base URL in the process (a 429 is still retried); False "
+        "sends at once.",
+    )
+    deadline: float | None = Field(
+        default=None, gt=0,
+        description="Seconds a whole call may take, retries and streaming included (off by "
+                    "default); past it the call raises APITimeoutError and closes its connection.",
+    )
     default_headers: dict[str, str] | None = None
 
     _http_client: httpx2.Client | None = PrivateAttr(default=None)
@@ -157,10 +169,12 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
             model=self.model,
             params={name: getattr(self, name) for name in _PARAM_FIELDS},
             extra_params=self.additional_kwargs,
+            deadline=self.deadline,
             api_key=self.api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            rate_limits=self.rate_limits,
             default_headers=self.default_headers,
             http_client=self._http_client,
             http_async_client=self._http_async_client,

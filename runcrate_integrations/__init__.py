@@ -1,6 +1,7 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
-Settings, pooled ``openai`` clients, typed errors, the model catalog and OpenAI wire helpers.
+Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
+counts and the chat and embeddings engines both adapters use.
 It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .clients import ClientSettings
+from .ratelimit import RateLimitState, rate_limit_state
 from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
@@ -77,6 +79,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitState",
     "ResponseFormatError",
     "RuncrateAPIError",
     "RuncrateError",
@@ -87,4 +90,5 @@ __all__ = [
     "alist_models",
     "cached_model_info",
     "list_models",
+    "rate_limit_state",
 ]

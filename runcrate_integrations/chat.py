@@ -18,18 +18,20 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
+from typing_extensions import Unpack
 
-from . import catalog, tokens, transport
+from . import catalog, ratelimit, tokens, transport
 from .catalog import ModelInfo
-from .clients import Clients, ClientSettings
+from .clients import ClientFields, Clients
 from .params import check_call_names, check_params
-from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from .tokens import TokenCounter
 from .transport import ErrorHook, translating
 from .wire import (
@@ -59,6 +61,7 @@ class ChatOptions:
     params: Mapping[str, Any] = field(default_factory=dict)
     extra_body: Mapping[str, Any] | None = None
     stream_usage: bool = True
+    deadline: float | None = None
 
     @classmethod
     def build(
@@ -69,6 +72,7 @@ class ChatOptions:
         extra_params: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         stream_usage: bool = True,
+        deadline: float | None = None,
     ) -> ChatOptions:
         """Defaults from an adapter's fields: ``params`` (its named fields) then
         ``extra_params`` (``model_kwargs`` / ``additional_kwargs``); ``None`` means unset."""
@@ -77,7 +81,9 @@ class ChatOptions:
         merged = {**(params or {}), **(extra_params or {})}
         merged = {k: v for k, v in merged.items() if v is not None}
         check_params(merged)
-        return cls(model, merged, dict(extra_body) if extra_body else None, stream_usage)
+        _check_deadline(deadline)
+        extra = dict(extra_body) if extra_body else None
+        return cls(model, merged, extra, stream_usage, deadline)
 
 
 @dataclass(slots=True)
@@ -92,6 +98,14 @@ class CallArgs:
     headers: Mapping[str, str] | None = None
     stream_usage: bool | None = None
     timeout: Any = None
+    deadline: float | None = None
+
+
+def _check_deadline(deadline: object) -> None:
+    if deadline is None:
+        return
+    if not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or deadline <= 0:
+        raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
 
 
 def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
@@ -114,6 +128,9 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
             args.stream_usage = value
         elif name == "timeout":
             args.timeout = value
+        elif name == "deadline":
+            _check_deadline(value)
+            args.deadline = value
         else:
             args.params[name] = value
     if args.model is not None and (not isinstance(args.model, str) or not args.model.strip()):
@@ -123,12 +140,19 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A checked request, ready to send (``parse_as``: the class the answer is parsed into)."""
+    """A checked request, ready to send (``parse_as``: the class the answer is parsed into;
+    ``deadline``: seconds the whole call, retries and stream included, may take)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
     timeout: Any = None
     parse_as: type[BaseModel] | None = None
+    deadline: float | None = None
+
+    def send_options(self) -> dict[str, Any]:
+        """The transport's keyword arguments; the deadline clock starts now."""
+        deadline = time.monotonic() + self.deadline if self.deadline is not None else None
+        return {"headers": self.headers, "timeout": self.timeout, "deadline": deadline}
 
     @property
     def stream(self) -> bool:
@@ -169,14 +193,9 @@ class ChatEngine:
         extra_params: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         stream_usage: bool = True,
-        api_key: Any = None,
-        base_url: str | None = None,
-        timeout: Any = DEFAULT_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
-        http_client: Any = None,
-        http_async_client: Any = None,
+        deadline: float | None = None,
         errors: ErrorHook | None = None,
+        **client: Unpack[ClientFields],
     ) -> ChatEngine:
         """Check options and resolve settings from an adapter's fields, in one step."""
         options = ChatOptions.build(
@@ -185,16 +204,9 @@ class ChatEngine:
             extra_params=extra_params,
             extra_body=extra_body,
             stream_usage=stream_usage,
+            deadline=deadline,
         )
-        settings = ClientSettings.resolve(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-        )
-        clients = Clients(settings, http_client=http_client, http_async_client=http_async_client)
-        return cls(clients, options, errors=errors)
+        return cls(Clients.configure(**client), options, errors=errors)
 
     # An engine is configuration plus shared pools: copies may share it (the caches inside
     # Clients look the clients up again where needed); pickling rebuilds it (Clients knows how).
@@ -234,7 +246,8 @@ class ChatEngine:
             extra_body=extra_body,
         )
         headers = dict(call.headers) if call.headers else None
-        return ChatRequest(body, headers, call.timeout, parse_as)
+        deadline = opts.deadline if call.deadline is None else call.deadline
+        return ChatRequest(body, headers, call.timeout, parse_as, deadline)
 
     # ------------------------------------------------------------------ sending
 
@@ -242,11 +255,7 @@ class ChatEngine:
         """Send a non-streaming request; the parsed answer."""
         with translating(self.errors):
             data = transport.post_json(
-                self.clients.client(),
-                CHAT_PATH,
-                request.body,
-                headers=request.headers,
-                timeout=request.timeout,
+                self.clients.client(), CHAT_PATH, request.body, **request.send_options()
             )
             return self._answer(parse_completion(data), request)
 
@@ -254,11 +263,7 @@ class ChatEngine:
         """Async twin of :meth:`complete`."""
         with translating(self.errors):
             data = await transport.apost_json(
-                self.clients.aclient(),
-                CHAT_PATH,
-                request.body,
-                headers=request.headers,
-                timeout=request.timeout,
+                self.clients.aclient(), CHAT_PATH, request.body, **request.send_options()
             )
             return self._answer(parse_completion(data), request)
 
@@ -272,7 +277,7 @@ class ChatEngine:
         with translating(self.errors):
             fold = StreamFold()
             chunks = transport.stream_json(
-                client, CHAT_PATH, request.body, headers=request.headers, timeout=request.timeout
+                client, CHAT_PATH, request.body, **request.send_options()
             )
             with closing(chunks):
                 for raw in chunks:
@@ -285,7 +290,7 @@ class ChatEngine:
         with translating(self.errors):
             fold = StreamFold()
             chunks = transport.astream_json(
-                client, CHAT_PATH, request.body, headers=request.headers, timeout=request.timeout
+                client, CHAT_PATH, request.body, **request.send_options()
             )
             async with aclosing(chunks):
                 async for raw in chunks:
@@ -295,9 +300,12 @@ class ChatEngine:
                 yield item
 
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
-        """The whole answer: its usage calibrates the token counter, and it is parsed into the
-        request's response_format class if it had one."""
+        """The whole answer: its usage calibrates the token counter, it carries the latest
+        rate-limit state, and it is parsed into the request's response_format class if any."""
         self._observe(request, completion)
+        state = ratelimit.rate_limit_state(self.clients.settings)
+        if state is not None:
+            completion.rate_limit = dataclasses.asdict(state)
         if request.parse_as is not None:
             completion.parse_as(request.parse_as)
         return completion

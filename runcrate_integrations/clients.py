@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import SecretStr
 
@@ -60,6 +60,8 @@ class ClientSettings:
     timeout: Timeout = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     default_headers: tuple[tuple[str, str], ...] = field(default=())
+    #: Pace requests by the server's X-RateLimit-* headers (see :mod:`.ratelimit`).
+    rate_limits: bool = True
 
     @classmethod
     def resolve(
@@ -70,6 +72,7 @@ class ClientSettings:
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int | None = DEFAULT_MAX_RETRIES,
         default_headers: Mapping[str, str] | None = None,
+        rate_limits: bool = True,
     ) -> ClientSettings:
         """Settings from explicit arguments, falling back to the environment."""
         url = resolve_base_url(base_url)
@@ -83,6 +86,7 @@ class ClientSettings:
             timeout=timeout,
             max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
             default_headers=tuple(sorted((default_headers or {}).items())),
+            rate_limits=bool(rate_limits),
         )
 
     @cached_property
@@ -94,6 +98,7 @@ class ClientSettings:
             _timeout_key(self.timeout),
             self.max_retries,
             self.default_headers,
+            self.rate_limits,
         )
 
     @property
@@ -109,6 +114,7 @@ class ClientSettings:
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "default_headers": headers,
+            "rate_limits": self.rate_limits,
         }
 
 
@@ -259,6 +265,19 @@ def pooled_client_count() -> int:
 # ---------------------------------------------------------------------------- per instance
 
 
+class ClientFields(TypedDict, total=False):
+    """An adapter's fields that decide its clients (see :meth:`Clients.configure`)."""
+
+    api_key: Any
+    base_url: str | None
+    timeout: Any
+    max_retries: int
+    default_headers: Mapping[str, str] | None
+    rate_limits: bool
+    http_client: Any
+    http_async_client: Any
+
+
 class Clients:
     """The clients of one model instance: pooled ones, or private ones around given http clients.
 
@@ -288,6 +307,30 @@ class Clients:
         self._sync: RuncrateOpenAI | None = None
         self._async: AsyncRuncrateOpenAI | None = None
         self._pools: _Pools | None = None
+
+    @classmethod
+    def configure(
+        cls,
+        *,
+        http_client: Any = None,
+        http_async_client: Any = None,
+        api_key: Any = None,
+        base_url: str | None = None,
+        timeout: Any = DEFAULT_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        rate_limits: bool = True,
+    ) -> Clients:
+        """Settings resolved from an adapter's fields (and the environment), with its clients."""
+        settings = ClientSettings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            rate_limits=rate_limits,
+        )
+        return cls(settings, http_client=http_client, http_async_client=http_async_client)
 
     def client(self) -> RuncrateOpenAI:
         """The sync client (cached; looked up again in a forked child)."""

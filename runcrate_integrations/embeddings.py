@@ -3,25 +3,32 @@
 :class:`EmbeddingOptions` is built once per adapter instance; it checks everything a server
 would reject (and a few things it would silently get wrong) before any request is sent, and
 precomputes the constant part of the body. :func:`embed_texts` / :func:`aembed_texts` split
-the inputs into batches, send them through :mod:`runcrate_integrations.transport` (so retries
-and typed errors come from the openai client) and return the vectors in input order.
+the inputs into batches, send them through :mod:`runcrate_integrations.transport` (so retries,
+typed errors and rate-limit pacing come from the openai client), a few at once
+(``max_concurrency``), and return the vectors in input order.
 :class:`Embedder` bundles options and clients: it is all an adapter instance needs to hold.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextvars
 import json
 import sys
+import threading
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from typing_extensions import Unpack
+
 from . import transport
-from .clients import Clients, ClientSettings
-from .settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from .clients import ClientFields, Clients
 from .transport import ErrorHook, translating
 
 if TYPE_CHECKING:
@@ -33,6 +40,10 @@ ENCODING_FORMATS = ("float", "base64")
 # Inputs per request. With ~1k-token chunks (LangChain's and LlamaIndex's default splitters)
 # 256 inputs stay under OpenAI's 300k-token per-request cap, which compatible servers copy.
 DEFAULT_BATCH_SIZE = 256
+# Batches in flight at once for one call; 1 sends them one after another.
+DEFAULT_MAX_CONCURRENCY = 4
+#: Told the number of texts in each batch as it finishes (e.g. ``tqdm(...).update``).
+Progress = Callable[[int], object]
 # Fields the options own; setting them through extra_body would bypass the checks below.
 _RESERVED = {
     "model": "the model option",
@@ -116,6 +127,7 @@ class EmbeddingOptions:
     encoding_format: str = "float"
     chunk_size: int = DEFAULT_BATCH_SIZE
     extra_body: Mapping[str, Any] | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     _tail: JSONDict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -123,6 +135,7 @@ class EmbeddingOptions:
         _check_dimensions(self.dimensions)
         _check_encoding(self.encoding_format)
         _check_batch_size(self.chunk_size, "chunk_size")
+        _check_batch_size(self.max_concurrency, "max_concurrency")
         _check_extra_body(self.extra_body)
         # Frozen dataclass: the precomputed constant part of every body is set once, here.
         object.__setattr__(
@@ -131,7 +144,14 @@ class EmbeddingOptions:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt through __init__ on unpickling so _tail is recomputed (and re-checked).
-        args = (self.model, self.dimensions, self.encoding_format, self.chunk_size, self.extra_body)
+        args = (
+            self.model,
+            self.dimensions,
+            self.encoding_format,
+            self.chunk_size,
+            self.extra_body,
+            self.max_concurrency,
+        )
         return (EmbeddingOptions, args)
 
     def body(self, input: str | list[str]) -> JSONDict:
@@ -265,28 +285,136 @@ def _plan(options: EmbeddingOptions, texts: object) -> list[tuple[JSONDict, int]
 
 
 def embed_texts(
-    client: openai.OpenAI, options: EmbeddingOptions, texts: Sequence[str]
+    client: openai.OpenAI,
+    options: EmbeddingOptions,
+    texts: Sequence[str],
+    progress: Progress | None = None,
 ) -> list[list[float]]:
     """Embed ``texts`` in batches of ``options.chunk_size``; vectors in input order.
 
-    Every text is checked before the first request; an empty list sends nothing.
+    Every text is checked before the first request; an empty list sends nothing. Up to
+    ``options.max_concurrency`` batches are in flight at once (threads: the sync openai client
+    is thread-safe), each retried on its own by the client; ``progress`` is told the size of
+    each batch as it finishes. If a batch fails, no further batch is sent and its error is
+    raised: there is no partial result.
     """
-    vectors: list[list[float]] = []
-    for body, count in _plan(options, texts):
-        answer = transport.post_json(client, EMBEDDINGS_PATH, body)
-        vectors += parse_embeddings(answer, count, dimensions=options.dimensions)
-    return vectors
+    plan = _plan(options, texts)
+    workers = min(options.max_concurrency, len(plan))
+    if workers <= 1:
+        vectors: list[list[float]] = []
+        for body, count in plan:
+            vectors += _send(client, options, body, count)
+            if progress is not None:
+                progress(count)
+        return vectors
+    return _embed_in_threads(client, options, plan, workers, progress)
+
+
+def _send(
+    client: openai.OpenAI, options: EmbeddingOptions, body: JSONDict, count: int
+) -> list[list[float]]:
+    answer = transport.post_json(client, EMBEDDINGS_PATH, body)
+    return parse_embeddings(answer, count, dimensions=options.dimensions)
+
+
+class _Stopped(Exception):
+    """A batch not sent because another one failed first."""
+
+
+def _embed_in_threads(
+    client: openai.OpenAI,
+    options: EmbeddingOptions,
+    plan: list[tuple[JSONDict, int]],
+    workers: int,
+    progress: Progress | None,
+) -> list[list[float]]:
+    results: list[list[list[float]] | None] = [None] * len(plan)
+    failed = threading.Event()
+
+    def run(body: JSONDict, count: int) -> list[list[float]]:
+        if failed.is_set():  # another batch failed: this one is not sent
+            raise _Stopped
+        try:
+            return _send(client, options, body, count)
+        except BaseException:
+            failed.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcrate-embeddings")
+    futures: dict[Future[list[list[float]]], int] = {}
+    try:
+        for i, (body, count) in enumerate(plan):
+            # Each batch runs in a copy of the caller's context (tracing, instrumentation).
+            context = contextvars.copy_context()
+            futures[pool.submit(context.run, run, body, count)] = i
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()  # a failed batch raises here, in this thread
+            except _Stopped:
+                continue  # the failure that stopped it comes too
+            if progress is not None:
+                progress(plan[i][1])
+    except BaseException:
+        failed.set()
+        # Batches not started are dropped; the (at most workers - 1) running ones end on
+        # their own, without holding up the error.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [vector for batch in results if batch is not None for vector in batch]
 
 
 async def aembed_texts(
-    client: openai.AsyncOpenAI, options: EmbeddingOptions, texts: Sequence[str]
+    client: openai.AsyncOpenAI,
+    options: EmbeddingOptions,
+    texts: Sequence[str],
+    progress: Progress | None = None,
 ) -> list[list[float]]:
-    """Async twin of :func:`embed_texts` (batches are sent one after another)."""
-    vectors: list[list[float]] = []
-    for body, count in _plan(options, texts):
-        answer = await transport.apost_json(client, EMBEDDINGS_PATH, body)
-        vectors += parse_embeddings(answer, count, dimensions=options.dimensions)
-    return vectors
+    """Async twin of :func:`embed_texts`: up to ``options.max_concurrency`` batches in flight
+    (a semaphore over one task per batch); the first failure cancels the rest and is raised."""
+    plan = _plan(options, texts)
+    workers = min(options.max_concurrency, len(plan))
+    if workers <= 1:
+        vectors: list[list[float]] = []
+        for body, count in plan:
+            vectors += await _asend(client, options, body, count)
+            if progress is not None:
+                progress(count)
+        return vectors
+    results: list[list[list[float]] | None] = [None] * len(plan)
+    gate = asyncio.Semaphore(workers)
+    failed = False
+
+    async def run(i: int, body: JSONDict, count: int) -> None:
+        nonlocal failed
+        async with gate:
+            if failed:  # another batch failed: this one is not sent
+                return
+            try:
+                results[i] = await _asend(client, options, body, count)
+            except BaseException:
+                failed = True  # before the semaphore lets the next batch in
+                raise
+        if progress is not None:
+            progress(count)
+
+    tasks = [asyncio.ensure_future(run(i, body, count)) for i, (body, count) in enumerate(plan)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return [vector for batch in results if batch is not None for vector in batch]
+
+
+async def _asend(
+    client: openai.AsyncOpenAI, options: EmbeddingOptions, body: JSONDict, count: int
+) -> list[list[float]]:
+    answer = await transport.apost_json(client, EMBEDDINGS_PATH, body)
+    return parse_embeddings(answer, count, dimensions=options.dimensions)
 
 
 def embed_text(client: openai.OpenAI, options: EmbeddingOptions, text: str) -> list[float]:
@@ -301,6 +429,23 @@ async def aembed_text(
     """Async twin of :func:`embed_text`."""
     answer = await transport.apost_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
     return parse_embeddings(answer, 1, dimensions=options.dimensions)[0]
+
+
+@contextmanager
+def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
+    """A tqdm bar over ``total`` texts, as the ``progress`` of :meth:`Embedder.embed_texts`
+    (``None`` when not shown). tqdm is optional: asking for a bar without it says so."""
+    if not show:
+        yield None
+        return
+    try:
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]  # optional, no stubs
+    except ImportError as exc:
+        raise ImportError(
+            "show_progress_bar=True needs tqdm: pip install tqdm"
+        ) from exc
+    with tqdm(total=total, desc="Embedding", unit="text") as bar:
+        yield bar.update
 
 
 # ---------------------------------------------------------------------------- per instance
@@ -330,18 +475,13 @@ class Embedder:
         cls,
         model: str,
         *,
-        api_key: Any = None,
-        base_url: str | None = None,
-        timeout: Any = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        default_headers: Mapping[str, str] | None = None,
         dimensions: int | None = None,
         encoding_format: str = "float",
         chunk_size: int = DEFAULT_BATCH_SIZE,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         extra_body: Mapping[str, Any] | None = None,
-        http_client: Any = None,
-        http_async_client: Any = None,
         errors: ErrorHook | None = None,
+        **client: Unpack[ClientFields],
     ) -> Embedder:
         """Check options and resolve settings from an adapter's fields, in one step."""
         options = EmbeddingOptions(
@@ -350,28 +490,28 @@ class Embedder:
             encoding_format=encoding_format,
             chunk_size=chunk_size,
             extra_body=extra_body,
+            max_concurrency=max_concurrency,
         )
-        settings = ClientSettings.resolve(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-        )
-        clients = Clients(settings, http_client=http_client, http_async_client=http_async_client)
-        return cls(clients, options, errors=errors)
+        return cls(Clients.configure(**client), options, errors=errors)
 
     # Configuration plus shared pools: copies share it; pickling rebuilds it (see Clients).
     def __deepcopy__(self, memo: dict[int, Any]) -> Embedder:
         return self
 
-    def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+    def embed_texts(
+        self, texts: Sequence[str], progress: Progress | None = None
+    ) -> list[list[float]]:
+        """Vectors for ``texts`` in order (see :func:`embed_texts`); ``progress`` is told the
+        size of each batch as it finishes."""
         with translating(self.errors):
-            return embed_texts(self.clients.client(), self.options, texts)
+            return embed_texts(self.clients.client(), self.options, texts, progress)
 
-    async def aembed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+    async def aembed_texts(
+        self, texts: Sequence[str], progress: Progress | None = None
+    ) -> list[list[float]]:
+        """Async twin of :meth:`embed_texts`."""
         with translating(self.errors):
-            return await aembed_texts(self.clients.aclient(), self.options, texts)
+            return await aembed_texts(self.clients.aclient(), self.options, texts, progress)
 
     def embed_text(self, text: str) -> list[float]:
         with translating(self.errors):

@@ -15,6 +15,17 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 # Longest we wait for an X-RateLimit-Reset before retrying a 429 (seconds).
 RATE_LIMIT_RESET_CAP = 60.0
+# Pacing by the X-RateLimit-* headers (runcrate_integrations.ratelimit):
+# requests sent to a base URL and key before any answer has shown whether it sends them,
+RATE_LIMIT_COLD_START = 4
+# and the longest the others wait for that first answer (seconds);
+RATE_LIMIT_COLD_WAIT = 0.5
+# how long after a reset the next request goes, so the server's clock has passed it too (s);
+RATE_LIMIT_GUARD = 0.005
+# waits for a reset at least this long are logged at INFO, once per reset (seconds);
+RATE_LIMIT_LOG_WAIT = 1.0
+# the most a process slows down below the server's rate after repeated 429s (a factor).
+RATE_LIMIT_MAX_SLOWDOWN = 16.0
 
 
 def resolve_base_url(base_url: str | None = None) -> str:

@@ -9,8 +9,10 @@ raised as one of :mod:`runcrate_integrations.errors`' classes, all of them ``Run
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +24,39 @@ if TYPE_CHECKING:
 JSONDict = dict[str, Any]
 #: Turns this package's errors into an adapter's own classes (LangChain's dual hierarchy).
 ErrorHook = Callable[[Exception], Exception]
+#: The deadline (a ``time.monotonic()`` value) of the request being sent in this context; the
+#: client caps each attempt's timeout to what is left and does not retry past it.
+DEADLINE: ContextVar[float | None] = ContextVar("runcrate_deadline", default=None)
+
+
+def past_deadline(what: str, request: Any = None) -> Exception:
+    """The error for a call whose deadline has passed (closing its connection is the caller's)."""
+    from .errors import APITimeoutError
+
+    return APITimeoutError(f"{what} passed its deadline; nothing partial was returned.",
+                           request=request)
+
+
+@contextmanager
+def _within(deadline: float | None, path: str) -> Iterator[None]:
+    """Run the block (sending one request, retries included) under ``deadline``."""
+    if deadline is None:
+        yield
+        return
+    if time.monotonic() >= deadline:
+        raise past_deadline(f"The call to {path}")
+    import openai
+
+    token = DEADLINE.set(deadline)
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        # The attempt's timeout was cut to what was left of the deadline, which ran out.
+        if time.monotonic() >= deadline - 0.05:
+            raise past_deadline(f"The call to {path}", exc.request) from exc
+        raise
+    finally:
+        DEADLINE.reset(token)
 
 
 def _options(headers: Mapping[str, str] | None, timeout: Any) -> Any:
@@ -105,9 +140,10 @@ def post_json(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: Any = None,
+    deadline: float | None = None,
 ) -> JSONDict:
-    """POST ``body`` and return the decoded JSON answer."""
-    with _typed(path, client.api_key):
+    """POST ``body`` and return the decoded JSON answer (``deadline``: a monotonic time)."""
+    with _typed(path, client.api_key), _within(deadline, path):
         data = client.post(path, body=body, cast_to=object, options=_options(headers, timeout))
     return _require_dict(data, f"response from {path}")
 
@@ -119,9 +155,10 @@ async def apost_json(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: Any = None,
+    deadline: float | None = None,
 ) -> JSONDict:
     """Async twin of :func:`post_json`."""
-    with _typed(path, client.api_key):
+    with _typed(path, client.api_key), _within(deadline, path):
         data = await client.post(
             path, body=body, cast_to=object, options=_options(headers, timeout)
         )
@@ -149,14 +186,16 @@ def stream_json(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: Any = None,
+    deadline: float | None = None,
 ) -> Generator[JSONDict, None, None]:
     """POST ``body`` (with ``stream: true``) and yield each SSE chunk as a dict.
 
-    The response is closed however iteration ends (exhausted, failed, or the generator closed).
+    The response is closed however iteration ends (exhausted, failed, the generator closed, or
+    the ``deadline`` passed between two chunks).
     """
     import openai
 
-    with _typed(path, client.api_key):
+    with _typed(path, client.api_key), _within(deadline, path):
         stream = client.post(
             path,
             body=body,
@@ -167,6 +206,8 @@ def stream_json(
         )
     with stream, _typed(path, client.api_key, mid_stream=True):
         for chunk in stream:
+            if deadline is not None and time.monotonic() > deadline:
+                raise past_deadline(f"The stream from {path}")
             yield _require_dict(chunk, "stream chunk")
 
 
@@ -177,11 +218,12 @@ async def astream_json(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: Any = None,
+    deadline: float | None = None,
 ) -> AsyncGenerator[JSONDict, None]:
     """Async twin of :func:`stream_json`."""
     import openai
 
-    with _typed(path, client.api_key):
+    with _typed(path, client.api_key), _within(deadline, path):
         stream = await client.post(
             path,
             body=body,
@@ -193,6 +235,8 @@ async def astream_json(
     async with stream:
         with _typed(path, client.api_key, mid_stream=True):
             async for chunk in stream:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise past_deadline(f"The stream from {path}")
                 yield _require_dict(chunk, "stream chunk")
 
 

@@ -258,6 +258,8 @@ class Completion:
     choices: list[Choice]
     usage: Usage | None
     raw: JSONDict | None = None
+    #: The server's latest X-RateLimit-* state for this key (a dict; see ratelimit), if any.
+    rate_limit: JSONDict | None = None
 
     @property
     def choice(self) -> Choice:

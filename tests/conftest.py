@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,19 @@ import pytest
 from tests import vcr_support
 
 TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts as a new process would: no rate-limit state, no token calibration
+    (both are process-wide by design, so one test's answers must not steer the next)."""
+    from runcrate_integrations import ratelimit, tokens
+
+    ratelimit.reset_limiters()
+    tokens._registry.clear()
+    yield
+    ratelimit.reset_limiters()
+    tokens._registry.clear()
 
 
 @pytest.fixture(scope="module")

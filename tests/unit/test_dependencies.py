@@ -25,6 +25,7 @@ DISTRIBUTION = {
     "llama_index": "llama-index-core",
     "llama_index_instrumentation": "llama-index-instrumentation",
     "filetype": "filetype",
+    "tqdm": "tqdm",
 }
 OURS = {"runcrate_integrations", "langchain_runcrate", "llama_index_runcrate"}
 
@@ -38,7 +39,8 @@ def _requirements() -> list[str]:
     project = _project()
     extras = project["optional-dependencies"]
     assert isinstance(extras, dict)
-    runtime = [*project["dependencies"], *extras["langchain"], *extras["llama-index"]]  # type: ignore[misc]  # lists
+    runtime = [*project["dependencies"], *extras["langchain"], *extras["llama-index"],  # type: ignore[misc]  # lists
+               *extras["progress"]]
     return [str(r) for r in runtime]
 
 

@@ -16,7 +16,7 @@ PUBLIC = {
     "runcrate_integrations": {
         "API_KEY_ENV", "BASE_URL_ENV", "DEFAULT_BASE_URL", "APIConnectionError", "APIStatusError",
         "APITimeoutError", "AuthenticationError", "BadRequestError", "ClientSettings",
-        "ConflictError", "UnprocessableEntityError",
+        "ConflictError", "UnprocessableEntityError", "RateLimitState", "rate_limit_state",
         "ContextLengthExceededError", "InsufficientCreditsError", "InternalServerError",
         "MissingAPIKeyError", "ModelInfo", "NotFoundError", "PermissionDeniedError",
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",

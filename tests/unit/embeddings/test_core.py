@@ -222,7 +222,8 @@ def test_batches_are_sent_in_order_and_reassembled() -> None:
         embedding_body([[4.0]]),
     ])
     client = private_client(settings(), rec.client())
-    vectors = embed_texts(client, EmbeddingOptions("m", chunk_size=2), FIVE)
+    # One batch at a time: the scripted replies answer in arrival order.
+    vectors = embed_texts(client, EmbeddingOptions("m", chunk_size=2, max_concurrency=1), FIVE)
     assert vectors == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert rec.bodies == [
         {"model": "m", "input": ["a", "b"]},

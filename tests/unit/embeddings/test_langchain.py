@@ -110,7 +110,9 @@ def test_five_texts_chunk_size_two_make_three_ordered_requests() -> None:
         embedding_body([[2.0], [3.0]], order=[1, 0]),
         embedding_body([[4.0]]),
     ])
-    assert make(rec, chunk_size=2).embed_documents(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
+    # One batch at a time: the scripted replies answer in arrival order.
+    llm = make(rec, chunk_size=2, max_concurrency=1)
+    assert llm.embed_documents(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert [b["input"] for b in rec.bodies] == [["a", "b"], ["c", "d"], ["e"]]
 
 

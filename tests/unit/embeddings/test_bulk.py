@@ -1,0 +1,236 @@
+"""Bulk embeddings in the core: ordered batches, bounded concurrency, progress, all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import threading
+import time
+from typing import Any
+
+import httpx2
+import pytest
+
+from runcrate_integrations.clients import Clients, ClientSettings
+from runcrate_integrations.embeddings import (
+    DEFAULT_MAX_CONCURRENCY,
+    Embedder,
+    EmbeddingOptions,
+    aembed_texts,
+    embed_texts,
+)
+from runcrate_integrations.errors import AuthenticationError
+from tests.helpers import Recorder, error, private_async_client, private_client
+
+from .replies import embedding_body
+
+KEY = "rc_live_bulk_test_key"
+
+
+def vector(text: str) -> list[float]:
+    return [float(len(text)), float(sum(map(ord, text)) % 997)]
+
+
+class Echo:
+    """Answers each /embeddings request with vectors derived from its inputs (any order),
+    optionally slowly, and counts how many were in flight at once."""
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.delay = delay
+        self.fail_on = fail_on
+        self.inputs: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.lock = threading.Lock()
+
+    def _start(self, request: httpx2.Request) -> list[str]:
+        texts: list[str] = json.loads(request.content)["input"]
+        with self.lock:
+            self.inputs += texts
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        return texts
+
+    def _answer(self, texts: list[str]) -> httpx2.Response:
+        with self.lock:
+            self.in_flight -= 1
+        if self.fail_on is not None and self.fail_on in texts:
+            return error(401, "invalid_api_key", "Invalid API Key")
+        # Items in reverse order, with their index: the core must put them back in place.
+        body = embedding_body([vector(t) for t in texts], order=reversed(range(len(texts))))
+        return httpx2.Response(200, json=body)
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        texts = self._start(request)
+        time.sleep(self.delay)
+        return self._answer(texts)
+
+    async def ahandler(self, request: httpx2.Request) -> httpx2.Response:
+        texts = self._start(request)
+        await asyncio.sleep(self.delay)
+        return self._answer(texts)
+
+    def http(self) -> httpx2.Client:
+        return httpx2.Client(transport=httpx2.MockTransport(self.handler))
+
+    def client(self) -> Any:
+        return private_client(ClientSettings.resolve(api_key=KEY), self.http())
+
+    def async_client(self) -> Any:
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(self.ahandler))
+        return private_async_client(ClientSettings.resolve(api_key=KEY), http)
+
+
+TEXTS = [f"text number {i}" + "!" * (i % 7) for i in range(103)]
+
+
+def test_options_check_and_carry_max_concurrency() -> None:
+    assert EmbeddingOptions("m").max_concurrency == DEFAULT_MAX_CONCURRENCY == 4
+    opts = EmbeddingOptions("m", chunk_size=3, max_concurrency=8)
+    assert pickle.loads(pickle.dumps(opts)) == opts
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="max_concurrency must be an integer >= 1"):
+            EmbeddingOptions("m", max_concurrency=bad)  # type: ignore[arg-type]  # bad on purpose
+
+
+def test_embedder_configure_passes_max_concurrency_and_rate_limits() -> None:
+    emb = Embedder.configure("m", api_key=KEY, max_concurrency=2, rate_limits=False)
+    assert emb.options.max_concurrency == 2
+    assert emb.clients.settings.rate_limits is False
+    assert Embedder.configure("m", api_key=KEY).clients.settings.rate_limits is True
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4, 16])
+def test_order_is_kept_and_every_text_is_embedded_once(concurrency: int) -> None:
+    echo = Echo(delay=0.002)
+    opts = EmbeddingOptions("m", chunk_size=5, max_concurrency=concurrency)
+    assert embed_texts(echo.client(), opts, TEXTS) == [vector(t) for t in TEXTS]
+    assert sorted(echo.inputs) == sorted(TEXTS)  # once each
+    assert echo.most_in_flight <= concurrency
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 16])
+async def test_async_order_is_kept_and_every_text_is_embedded_once(concurrency: int) -> None:
+    echo = Echo(delay=0.002)
+    opts = EmbeddingOptions("m", chunk_size=5, max_concurrency=concurrency)
+    assert await aembed_texts(echo.async_client(), opts, TEXTS) == [vector(t) for t in TEXTS]
+    assert sorted(echo.inputs) == sorted(TEXTS)
+    assert echo.most_in_flight <= concurrency
+
+
+def test_batches_really_overlap() -> None:
+    echo = Echo(delay=0.05)
+    opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=4)
+    started = time.monotonic()
+    embed_texts(echo.client(), opts, TEXTS[:8])
+    assert echo.most_in_flight == 4
+    assert time.monotonic() - started < 8 * 0.05  # not one after another
+
+
+def test_progress_counts_each_batch_in_the_callers_thread() -> None:
+    echo = Echo()
+    seen: list[tuple[int, str]] = []
+    opts = EmbeddingOptions("m", chunk_size=10, max_concurrency=4)
+    embed_texts(echo.client(), opts, TEXTS,
+                progress=lambda n: seen.append((n, threading.current_thread().name)))
+    assert sorted(n for n, _ in seen) == [3] + [10] * 10
+    assert {name for _, name in seen} == {threading.current_thread().name}
+
+
+async def test_async_progress_counts_each_batch() -> None:
+    echo = Echo()
+    done: list[int] = []
+    opts = EmbeddingOptions("m", chunk_size=10, max_concurrency=4)
+    await aembed_texts(echo.async_client(), opts, TEXTS, progress=done.append)
+    assert sum(done) == len(TEXTS) and len(done) == 11
+
+
+def test_embedder_passes_progress_through() -> None:
+    echo = Echo()
+    clients = Clients(ClientSettings.resolve(api_key=KEY), http_client=echo.http())
+    emb = Embedder(clients, EmbeddingOptions("m", chunk_size=50, max_concurrency=2))
+    done: list[int] = []
+    assert emb.embed_texts(TEXTS, progress=done.append) == [vector(t) for t in TEXTS]
+    assert sorted(done) == [3, 50, 50]
+
+
+def test_every_text_is_checked_before_any_request() -> None:
+    echo = Echo()
+    opts = EmbeddingOptions("m", chunk_size=5, max_concurrency=4)
+    with pytest.raises(ValueError, match=r"texts\[102\] is an empty string"):
+        embed_texts(echo.client(), opts, [*TEXTS[:102], ""])
+    assert echo.inputs == []
+
+
+def test_a_failed_batch_stops_the_rest_and_raises() -> None:
+    echo = Echo(delay=0.01, fail_on=TEXTS[0])
+    opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=2)
+    with pytest.raises(AuthenticationError):
+        embed_texts(echo.client(), opts, TEXTS)
+    time.sleep(0.05)  # anything still running ends
+    assert len(echo.inputs) <= 4  # the first two, maybe the next two; never all 103
+
+
+async def test_async_a_failed_batch_cancels_the_rest_and_raises() -> None:
+    echo = Echo(delay=0.01, fail_on=TEXTS[0])
+    opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=2)
+    with pytest.raises(AuthenticationError):
+        await aembed_texts(echo.async_client(), opts, TEXTS)
+    await asyncio.sleep(0.05)
+    assert len(echo.inputs) <= 3
+    leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not leftovers  # nothing left running
+
+
+async def test_async_cancelling_the_call_cancels_every_batch() -> None:
+    echo = Echo(delay=0.5)
+    opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=4)
+    call = asyncio.ensure_future(aembed_texts(echo.async_client(), opts, TEXTS))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert len(echo.inputs) == 4
+    leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not leftovers
+
+
+def test_a_progress_callback_that_raises_stops_the_call() -> None:
+    echo = Echo()
+    opts = EmbeddingOptions("m", chunk_size=10, max_concurrency=2)
+
+    def boom(n: int) -> None:
+        raise RuntimeError("progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar broke"):
+        embed_texts(echo.client(), opts, TEXTS, progress=boom)
+
+
+def test_one_batch_needs_no_threads() -> None:
+    before = threading.active_count()
+    rec = Recorder([embedding_body([[1.0], [2.0]])])
+    client = private_client(ClientSettings.resolve(api_key=KEY), rec.client())
+    assert embed_texts(client, EmbeddingOptions("m", max_concurrency=8), ["a", "b"]) == [
+        [1.0],
+        [2.0],
+    ]
+    assert threading.active_count() == before
+
+
+def test_batches_run_in_the_callers_context() -> None:
+    import contextvars
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+    seen: set[str] = set()
+    echo = Echo()
+    original = echo.handler
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.add(marker.get())  # e.g. a tracing span set by the caller
+        return original(request)
+
+    echo.handler = handler  # type: ignore[method-assign]  # spy
+    marker.set("caller")
+    embed_texts(echo.client(), EmbeddingOptions("m", chunk_size=10, max_concurrency=4), TEXTS)
+    assert seen == {"caller"}
