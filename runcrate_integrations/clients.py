@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import AsyncGenerator, Mapping
@@ -165,15 +166,32 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _new_sync(settings: ClientSettings, http_client: Any = None) -> RuncrateOpenAI:
-    from ._openai import RuncrateOpenAI  # lazily: openai is slow to import
+@functools.cache
+def _ssl_context() -> Any:
+    # Loading the CA bundle takes ~20 ms; every pooled client of the process (one more per
+    # event loop) shares one context, as openai's default client would otherwise load it again.
+    import httpx2
 
+    return httpx2.create_ssl_context()
+
+
+def _new_sync(settings: ClientSettings, http_client: Any = None) -> RuncrateOpenAI:
+    import openai  # lazily: openai is slow to import
+
+    from ._openai import RuncrateOpenAI
+
+    if http_client is None:
+        http_client = openai.DefaultHttpxClient(verify=_ssl_context())
     return RuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
 
 
 def _new_async(settings: ClientSettings, http_client: Any = None) -> AsyncRuncrateOpenAI:
-    from ._openai import AsyncRuncrateOpenAI  # lazily: openai is slow to import
+    import openai  # lazily: openai is slow to import
 
+    from ._openai import AsyncRuncrateOpenAI
+
+    if http_client is None:
+        http_client = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
     return AsyncRuncrateOpenAI(**settings._client_kwargs(), http_client=http_client)
 
 

@@ -38,6 +38,20 @@ def fake_server(_module_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
     _module_server.reset()
 
 
+# openai's first retry waits 0.5 s (less up to 25% jitter), doubling after. Retry tests here
+# check what is retried and when the server's hints are honoured, not openai's numbers, so
+# the backoff is shortened; tests about the backoff itself are marked real_backoff.
+FAST_BACKOFF = 0.02
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_backoff") is None:
+        import openai._base_client
+
+        monkeypatch.setattr(openai._base_client, "INITIAL_RETRY_DELAY", FAST_BACKOFF)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Nothing may come from the caller's environment or another test's catalog.

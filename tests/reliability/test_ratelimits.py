@@ -165,6 +165,7 @@ def _reset_in(seconds: float) -> Any:
     return respond
 
 
+@pytest.mark.real_backoff
 @pytest.mark.parametrize("hint", ["reset", "retry-after-ms"])
 async def test_a_retry_waits_the_backoff_even_when_the_server_says_5_ms(
     fake_server: FakeOpenAIServer, hint: str

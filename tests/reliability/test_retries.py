@@ -46,6 +46,7 @@ def _rate_limited(**headers: str) -> JSONResponse:
 # ---------------------------------------------------------------------- 1. 429 then success
 
 
+@pytest.mark.real_backoff
 async def test_429_with_a_short_retry_after_ms_still_waits_the_backoff(
     chat: ChatCase, fake_server: FakeOpenAIServer
 ) -> None:
@@ -101,6 +102,7 @@ async def test_429_waits_for_x_ratelimit_reset_without_retry_after(
     assert 0.25 <= seen.gaps[0] < 2.0
 
 
+@pytest.mark.real_backoff
 async def test_429_whose_reset_has_passed_still_waits_the_backoff(
     chat: ChatCase, fake_server: FakeOpenAIServer
 ) -> None:
@@ -180,6 +182,7 @@ async def test_429_with_max_retries_0_fails_after_one_request(
     assert fake_server.request_count == 1
 
 
+@pytest.mark.real_backoff
 async def test_embeddings_429_with_a_short_hint_waits_the_backoff(
     embed: EmbedCase, fake_server: FakeOpenAIServer
 ) -> None:
@@ -211,6 +214,7 @@ async def test_embeddings_429_waits_for_x_ratelimit_reset(
     assert 0.25 <= seen.gaps[0] < 2.0
 
 
+@pytest.mark.real_backoff
 async def test_embeddings_429_whose_reset_has_passed_still_waits_the_backoff(
     embed: EmbedCase, fake_server: FakeOpenAIServer
 ) -> None:
