@@ -48,8 +48,8 @@ if TYPE_CHECKING:
         RuncrateUnprocessableEntityError,
     )
 
-# The error classes, all from .errors; __all__ below must list exactly what _LAZY holds
-# (a unit test checks that).
+# The error classes, all from .errors. __all__ below is written out (type checkers and linters
+# read it literally); tests/unit/test_exports.py checks it equals _LAZY and errors.__all__.
 _ERRORS = (
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",

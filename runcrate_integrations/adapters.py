@@ -7,17 +7,37 @@ model info) on ``ChatRuncrate`` and ``RuncrateLLM`` alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from typing_extensions import Self
-
-from .settings import assign_checked
 
 if TYPE_CHECKING:
     from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
     from .catalog import ModelInfo
     from .chat import ChatEngine
+
+
+def assign_checked(
+    obj: object,
+    name: str,
+    value: Any,
+    setter: Callable[[str, Any], None],
+    rebuild: Callable[[], None],
+) -> None:
+    """Set a field, then rebuild what is derived from it (settings, default parameters).
+
+    Model classes resolve their configuration once, so a changed field must rebuild it; if
+    the new value is rejected the old one is put back, and the error raised.
+    """
+    old = getattr(obj, name)
+    setter(name, value)
+    try:
+        rebuild()
+    except Exception:
+        setter(name, old)
+        rebuild()
+        raise
 
 
 class Configured:

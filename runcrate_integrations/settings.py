@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -51,25 +49,3 @@ def resolve_api_key(api_key: str | SecretStr | None, base_url: str) -> SecretStr
             "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
         )
     return SecretStr(raw) if raw is not None else None
-
-
-def assign_checked(
-    obj: object,
-    name: str,
-    value: Any,
-    setter: Callable[[str, Any], None],
-    rebuild: Callable[[], None],
-) -> None:
-    """Set a field, then rebuild what is derived from it (settings, default parameters).
-
-    Model classes resolve their configuration once, so a changed field must rebuild it; if
-    the new value is rejected the old one is put back, and the error raised.
-    """
-    old = getattr(obj, name)
-    setter(name, value)
-    try:
-        rebuild()
-    except Exception:
-        setter(name, old)
-        rebuild()
-        raise

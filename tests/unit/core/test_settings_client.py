@@ -121,7 +121,7 @@ def test_custom_http_client_is_used() -> None:
 
 
 def test_assign_checked_rebuilds_and_rolls_back() -> None:
-    from runcrate_integrations.settings import assign_checked
+    from runcrate_integrations.adapters import assign_checked
 
     class Holder:
         def __init__(self) -> None:
