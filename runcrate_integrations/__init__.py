@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .clients import ClientSettings
-from .ratelimit import RateLimitState, rate_limit_state
 from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
         StreamInterruptedError,
         UnprocessableEntityError,
     )
+    from .ratelimit import RateLimitState, rate_limit_state
 
 _ERRORS = frozenset({
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
@@ -48,11 +48,16 @@ _ERRORS = frozenset({
 
 
 def __getattr__(name: str) -> Any:
-    # The error classes subclass openai's, so they load openai: only on first use.
+    # The error classes subclass openai's, so they load openai: only on first use. The
+    # rate-limit state is needed only once requests are made.
     if name in _ERRORS:
         from . import errors
 
         return getattr(errors, name)
+    if name in ("RateLimitState", "rate_limit_state"):
+        from . import ratelimit
+
+        return getattr(ratelimit, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
