@@ -90,10 +90,13 @@ def _vcr(record: bool) -> vcr.VCR:
 
 
 def _reset_globals() -> None:
-    """Forget what a previous page left in process-wide state the snippets read."""
-    from runcrate_integrations import catalog
+    """Forget what a previous page (or attempt) left in process-wide state the snippets read:
+    the catalog, token calibration and rate-limit state, so recording and replay start alike."""
+    from runcrate_integrations import catalog, ratelimit, tokens
 
     catalog.clear_cache()
+    tokens._registry.clear()
+    ratelimit.reset_limiters()
 
 
 @contextmanager
@@ -126,15 +129,8 @@ def _note(exc: BaseException, text: str) -> None:
         exc.add_note(text)
 
 
-def run_blocks(blocks: list[Block], module_name: str, tape: Any = None,
-               retries: int = 0) -> list[Block]:
-    """Run the runnable blocks in order in one fresh module; return those that ran.
-
-    ``retries`` (recording only): a block that fails is run again, up to that many times, after
-    the exchanges its failed attempt added to ``tape`` (the cassette being recorded) are
-    dropped; the small recording model does not always answer the way a snippet needs (a tool
-    call, JSON that fits a schema), and the server sometimes rejects what it produced.
-    """
+def run_blocks(blocks: list[Block], module_name: str) -> list[Block]:
+    """Run the runnable blocks in order in one fresh module; return those that ran."""
     module = types.ModuleType(module_name)
     module.__dict__["__file__"] = str(ROOT / blocks[0].page) if blocks else ""
     sys.modules[module_name] = module  # pickling, pydantic and typing look classes up here
@@ -146,23 +142,10 @@ def run_blocks(blocks: list[Block], module_name: str, tape: Any = None,
                 continue
             code = _compile(block)
             try:
-                for attempt in range(retries + 1):
-                    mark = len(tape.data) if tape is not None else 0
-                    try:
-                        if code.co_flags & inspect.CO_COROUTINE:
-                            loop.run_until_complete(eval(code, module.__dict__))
-                        else:
-                            exec(code, module.__dict__)
-                        if tape is not None:
-                            print(f"record-docs: {block.where} recorded "
-                                  f"({len(tape.data) - mark} exchanges)", file=sys.stderr)
-                        break
-                    except Exception as exc:
-                        if attempt == retries or tape is None:
-                            raise
-                        del tape.data[mark:]  # the failed attempt's exchanges
-                        print(f"record-docs: {block.where} failed ({type(exc).__name__}: "
-                              f"{str(exc)[:200]}); running it again", file=sys.stderr)
+                if code.co_flags & inspect.CO_COROUTINE:
+                    loop.run_until_complete(eval(code, module.__dict__))
+                else:
+                    exec(code, module.__dict__)
             except BaseException as exc:
                 _note(exc, f"in the python block at {block.where}")
                 if isinstance(exc, CannotOverwriteExistingCassetteException):
@@ -237,8 +220,11 @@ def _short(body: Any) -> str:
 
 def _record(blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch,
             workdir: Path) -> list[Block]:
-    """Record the page afresh; a failing block is run again up to RUNCRATE_RECORD_RETRIES
-    times (default 2), see :func:`run_blocks`."""
+    """Record the page afresh. A page that fails is recorded again from its first block, in a
+    fresh process state, up to RUNCRATE_RECORD_RETRIES times (default 2): the small recording
+    model does not always answer the way a snippet needs, and a block retried alone would
+    replay in a state (token calibration, catalog) the recording never had. The old cassette
+    is replaced only by a whole, successful recording."""
     page = blocks[0].page
     chat = os.environ.get("RUNCRATE_BASE_URL") or "https://api.runcrate.ai/v1"
     if not os.environ.get("RUNCRATE_API_KEY"):
@@ -246,14 +232,23 @@ def _record(blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch
     upstreams = Upstreams.from_env(chat)
     retries = int(os.environ.get("RUNCRATE_RECORD_RETRIES", "2"))
     cassette.parent.mkdir(parents=True, exist_ok=True)
-    cassette.unlink(missing_ok=True)
-    _reset_globals()
-    try:
-        with Router(upstreams) as router, _environment(monkeypatch, router.base_url), \
-                _llama_index_settings(), _vcr(record=True).use_cassette(str(cassette)) as tape:
-            ran = run_blocks(blocks, _module_name(page), tape=tape, retries=retries)
-    finally:
+    fresh = workdir / cassette.name
+    for attempt in range(retries + 1):
+        fresh.unlink(missing_ok=True)
         _reset_globals()
+        try:
+            with Router(upstreams) as router, _environment(monkeypatch, router.base_url), \
+                    _llama_index_settings(), _vcr(record=True).use_cassette(str(fresh)):
+                ran = run_blocks(blocks, _module_name(page))
+            break
+        except Exception as exc:
+            if attempt == retries:
+                raise
+            print(f"record-docs: {page} failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                  "recording it again from the start", file=sys.stderr)
+        finally:
+            _reset_globals()
+    fresh.replace(cassette)
     _stamp(page, cassette, upstreams)
     return ran
 
