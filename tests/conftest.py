@@ -15,15 +15,19 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
-    """Each test starts as a new process would: no rate-limit state, no token calibration
-    (both are process-wide by design, so one test's answers must not steer the next)."""
-    from runcrate_integrations import ratelimit, tokens
+    """Each test starts as a new process would: no catalog, no rate-limit state, no token
+    calibration (all process-wide by design, so one test's answers must not steer the next;
+    a recorded test's GET /models and counts are then the same in recording and replay)."""
+    from runcrate_integrations import catalog, ratelimit, tokens
 
-    ratelimit.reset_limiters()
-    tokens._registry.clear()
+    def forget() -> None:
+        catalog.clear_cache()
+        ratelimit.reset_limiters()
+        tokens._registry.clear()
+
+    forget()
     yield
-    ratelimit.reset_limiters()
-    tokens._registry.clear()
+    forget()
 
 
 @pytest.fixture(scope="module")

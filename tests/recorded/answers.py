@@ -133,3 +133,18 @@ def needs(shape: object, what: str) -> None:
     if vcr_support.recording() and not shape:
         raise AssertionError(f"the server's answer does not show what this test is about: "
                              f"{what}; scripts/record retries it")
+
+
+def catalog_windows(cassette: Any) -> list[int]:
+    """``meta.n_ctx`` / ``context_length`` of every ``GET /models`` answer the test used."""
+    found = []
+    for i, (request, response) in enumerate(cassette.data):
+        if request.method != "GET" or not request.path.endswith("/models"):
+            continue
+        if not vcr_support.recording() and not cassette.play_counts[i]:
+            continue
+        body = response["body"]["string"]
+        data = json.loads(body.decode() if isinstance(body, bytes) else body)
+        for entry in data["data"]:
+            found.append(entry.get("context_length") or entry["meta"]["n_ctx"])
+    return found

@@ -11,8 +11,6 @@ what the small recording model says.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,10 +21,8 @@ from langchain_core.messages.utils import trim_messages
 from langchain_core.tools import tool
 
 from langchain_runcrate import RuncrateContextOverflowError
-from runcrate_integrations import catalog, tokens
-from tests import vcr_support
 
-from ..answers import answers, last
+from ..answers import answers, catalog_windows, last
 from .conftest import MakeChat
 
 CITIES = ("Lyon", "Porto", "Gdansk", "Tampere", "Bilbao", "Graz", "Utrecht", "Aarhus", "Brno",
@@ -67,35 +63,6 @@ LONG_QUESTION = "Reply with one word: done."
 
 def _long_history() -> list[BaseMessage]:
     return _history(pairs=7, lines=40, question=LONG_QUESTION)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh catalog cache and token counters, as in a new process, whatever ran before.
-
-    The catalog must be read inside the test (its ``GET /models`` is part of the cassette),
-    and a count depends on the answers the counter has seen: each test starts from none, so
-    what it sends is the same in recording and in replay.
-    """
-    monkeypatch.setattr(tokens, "_registry", OrderedDict())
-    monkeypatch.setattr(catalog, "_cache", {})
-    monkeypatch.setattr(catalog, "_failed_at", {})
-    yield
-
-
-def _catalog_windows(cassette: Any) -> list[int]:
-    """``meta.n_ctx`` / ``context_length`` of every ``GET /models`` answer the test used."""
-    found = []
-    for i, (request, response) in enumerate(cassette.data):
-        if request.method != "GET" or not request.path.endswith("/models"):
-            continue
-        if not vcr_support.recording() and not cassette.play_counts[i]:
-            continue
-        body = response["body"]["string"]
-        data = json.loads(body.decode() if isinstance(body, bytes) else body)
-        for entry in data["data"]:
-            found.append(entry.get("context_length") or entry["meta"]["n_ctx"])
-    return found
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -204,7 +171,7 @@ def test_summarization_middleware_summarises_instead_of_overflowing(
     )
     # The profile was read from the catalog to build the middleware: GET /models is recorded.
     assert llm.profile["max_input_tokens"] == WINDOW
-    assert _catalog_windows(vcr) == [WINDOW]
+    assert catalog_windows(vcr) == [WINDOW]
     total = llm.get_num_tokens_from_messages(history)
     assert total >= WINDOW // 2
 

@@ -11,9 +11,6 @@ working, its ``Memory`` dropping the oldest turns. Checked against the cassette
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,10 +21,9 @@ from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.tools import FunctionTool
 
-from runcrate_integrations import ContextLengthExceededError, catalog, tokens
-from tests import vcr_support
+from runcrate_integrations import ContextLengthExceededError
 
-from ..answers import Answer, answers, last
+from ..answers import Answer, answers, catalog_windows, last
 from .conftest import MakeLLM
 
 CITIES = ("Lyon", "Porto", "Gdansk", "Tampere", "Bilbao", "Graz", "Utrecht", "Aarhus", "Brno",
@@ -71,35 +67,6 @@ def _agent_inputs() -> list[str]:
     ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh catalog cache and token counters, as in a new process, whatever ran before.
-
-    The catalog must be read inside the test (its ``GET /models`` is part of the cassette),
-    and a count depends on the answers the counter has seen: each test starts from none, so
-    what it sends is the same in recording and in replay.
-    """
-    monkeypatch.setattr(tokens, "_registry", OrderedDict())
-    monkeypatch.setattr(catalog, "_cache", {})
-    monkeypatch.setattr(catalog, "_failed_at", {})
-    yield
-
-
-def _catalog_windows(cassette: Any) -> list[int]:
-    """``meta.n_ctx`` / ``context_length`` of every ``GET /models`` answer the test used."""
-    found = []
-    for i, (request, response) in enumerate(cassette.data):
-        if request.method != "GET" or not request.path.endswith("/models"):
-            continue
-        if not vcr_support.recording() and not cassette.play_counts[i]:
-            continue
-        body = response["body"]["string"]
-        data = json.loads(body.decode() if isinstance(body, bytes) else body)
-        for entry in data["data"]:
-            found.append(entry.get("context_length") or entry["meta"]["n_ctx"])
-    return found
-
-
 def _sent(answer: Answer) -> list[tuple[str, str]]:
     return [(m["role"], m.get("content") or "") for m in answer.request["messages"]]
 
@@ -140,7 +107,7 @@ def test_chat_memory_buffer_is_sized_from_the_servers_window(llm: MakeLLM, vcr: 
         chat_history=list(history), llm=model, tokenizer_fn=model.tokenizer
     )
     # The window was read from the catalog to size the memory: GET /models is recorded.
-    assert _catalog_windows(vcr) == [WINDOW]
+    assert catalog_windows(vcr) == [WINDOW]
     assert model.metadata.context_window == WINDOW
     assert memory.token_limit == WINDOW * 3 // 4
     whole = len(model.tokenizer(" ".join(m.content or "" for m in history)))
@@ -193,7 +160,7 @@ async def test_function_agent_keeps_working_past_the_window(llm: MakeLLM, vcr: A
     model = llm(max_tokens=48)
     window = model.metadata.context_window
     assert window == WINDOW
-    assert _catalog_windows(vcr) == [WINDOW]
+    assert catalog_windows(vcr) == [WINDOW]
     # Memory.from_defaults's flush size (3,000) is 10 % of its default limit (30,000), not of
     # the limit given: sized from the window too, a flush drops a turn, not three.
     limit = window - 256
