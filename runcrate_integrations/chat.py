@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from pydantic import BaseModel
 from typing_extensions import Unpack
 
-from . import catalog, ratelimit, tokens, transport
+from . import catalog, tokens, transport
 from .catalog import ModelInfo
 from .clients import ClientFields, Clients
 from .params import check_call_names, check_params
@@ -303,9 +302,16 @@ class ChatEngine:
         """The whole answer: its usage calibrates the token counter, it carries the latest
         rate-limit state, and it is parsed into the request's response_format class if any."""
         self._observe(request, completion)
-        state = ratelimit.rate_limit_state(self.clients.settings)
+        from .ratelimit import rate_limit_state  # loaded with the first client anyway
+
+        state = rate_limit_state(self.clients.settings)
         if state is not None:
-            completion.rate_limit = dataclasses.asdict(state)
+            completion.rate_limit = {
+                "limit": state.limit,
+                "remaining": state.remaining,
+                "reset_at": state.reset_at,
+                "observed_at": state.observed_at,
+            }
         if request.parse_as is not None:
             completion.parse_as(request.parse_as)
         return completion

@@ -24,7 +24,6 @@ import threading
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import SecretStr
@@ -44,7 +43,21 @@ if TYPE_CHECKING:
 
     Timeout = float | httpx2.Timeout | None
 
-USER_AGENT = f"runcrate-integrations/{__version__} openai-python/{version('openai')}"
+
+
+@functools.cache
+def user_agent() -> str:
+    """``runcrate-integrations/<version> openai-python/<version>`` (read when the first client
+    is built: importlib.metadata costs ~10 ms at import time)."""
+    from importlib.metadata import version
+
+    return f"runcrate-integrations/{__version__} openai-python/{version('openai')}"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "USER_AGENT":  # the old constant, computed on first use
+        return user_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 # The openai client insists on a key; a keyless local server gets this harmless placeholder.
 _NO_KEY = "no-key"
 
@@ -108,7 +121,7 @@ class ClientSettings:
         return self.api_key.get_secret_value() if self.api_key else None
 
     def _client_kwargs(self) -> dict[str, Any]:
-        headers = {"User-Agent": USER_AGENT, **dict(self.default_headers)}
+        headers = {"User-Agent": user_agent(), **dict(self.default_headers)}
         return {
             "api_key": self.secret or _NO_KEY,
             "base_url": self.base_url,

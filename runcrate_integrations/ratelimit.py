@@ -41,6 +41,7 @@ Waiting for a reset of a second or more is logged at INFO, once per reset.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import math
@@ -624,8 +625,10 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@functools.lru_cache(maxsize=64)
 def limiter_key(base_url: str, api_key: str | None) -> tuple[str, str]:
-    """The registry key for a base URL and key (the key itself is kept only as a digest)."""
+    """The registry key for a base URL and key (the key itself is kept only as a digest;
+    memoised: it is looked up after every answer)."""
     secret = "" if api_key in (None, "", _NO_KEY) else str(api_key)
     digest = hashlib.sha256(secret.encode()).hexdigest()[:32]
     return (str(base_url).rstrip("/"), digest)
