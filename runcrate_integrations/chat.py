@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
 
 CHAT_PATH = "/chat/completions"
+log = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -330,11 +332,15 @@ class ChatEngine:
 
     def _observe(self, request: ChatRequest, completion: Completion) -> None:
         usage = completion.usage
-        if usage is not None and usage.input_tokens > 0:
-            body = request.body
+        if usage is None or usage.input_tokens <= 0:
+            return
+        body = request.body
+        try:
             self.token_counter(body["model"]).observe(
                 body["messages"], body.get("tools"), usage.input_tokens
             )
+        except Exception:  # calibration is best effort: it never fails an answered call
+            log.debug("could not calibrate the token counter", exc_info=True)
 
     # ------------------------------------------------------------------ the model
 
