@@ -219,12 +219,7 @@ class RateLimiter:
             return None
         event = threading.Event()
         waiter = _Waiter(event=event)
-        with self._lock:
-            admitted = not self._waiters and self._admit(self._clock()) <= 0
-            seq = self._seq_out
-            if not admitted:
-                self._waiters.append(waiter)
-        self._flush_log()
+        admitted, seq = self._enter(waiter)
         if admitted:
             return seq
         try:
@@ -242,6 +237,16 @@ class RateLimiter:
             self._leave(waiter)
             raise
 
+    def _enter(self, waiter: _Waiter) -> tuple[bool, int | None]:
+        """Go now if nobody waits and the pace allows (``(True, seq)``), else join the line."""
+        with self._lock:
+            admitted = not self._waiters and self._admit(self._clock()) <= 0
+            seq = self._seq_out
+            if not admitted:
+                self._waiters.append(waiter)
+        self._flush_log()
+        return admitted, seq
+
     async def aacquire(self) -> int | None:
         """Async twin of :meth:`acquire`: the task waits; the thread and loop do not block."""
         if self._state == _IDLE:
@@ -251,12 +256,7 @@ class RateLimiter:
         except RuntimeError:  # another async library (trio, through anyio): not paced
             return None
         waiter = _Waiter(loop=loop)
-        with self._lock:
-            admitted = not self._waiters and self._admit(self._clock()) <= 0
-            seq = self._seq_out
-            if not admitted:
-                self._waiters.append(waiter)
-        self._flush_log()
+        admitted, seq = self._enter(waiter)
         if admitted:
             return seq
         try:
