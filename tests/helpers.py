@@ -10,7 +10,9 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -183,3 +185,15 @@ def private_async_client(settings: Any, http: httpx2.AsyncClient) -> Any:
     from runcrate_integrations.clients import Clients
 
     return Clients(settings, http_async_client=http).aclient()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (yielding to the loop) until ``condition()`` holds; fail after ``timeout`` seconds.
+
+    For tests that must act once something is under way (e.g. cancel while requests are in
+    flight): a fixed sleep is a guess that a slow machine loses.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {condition!r}"
+        await asyncio.sleep(0.005)

@@ -24,6 +24,7 @@ from runcrate_integrations.settings import (
     RATE_LIMIT_GUARD,
     RATE_LIMIT_RESET_CAP,
 )
+from tests.helpers import until
 
 T0 = 1_800_000_000.0
 
@@ -339,8 +340,7 @@ async def test_a_cancelled_waiter_leaves_nothing_behind() -> None:
     sent_before = lim.sent
     first = asyncio.ensure_future(lim.aacquire())  # first in line
     second = asyncio.ensure_future(lim.aacquire())
-    await asyncio.sleep(0.05)
-    assert len(lim._waiters) == 2
+    await until(lambda: len(lim._waiters) == 2)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first

@@ -21,7 +21,7 @@ from runcrate_integrations.embeddings import (
     embed_texts,
 )
 from runcrate_integrations.errors import AuthenticationError
-from tests.helpers import Recorder, error, private_async_client, private_client
+from tests.helpers import Recorder, error, private_async_client, private_client, until
 
 from .replies import embedding_body
 
@@ -187,7 +187,7 @@ async def test_async_cancelling_the_call_cancels_every_batch() -> None:
     echo = Echo(delay=0.5)
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=4)
     call = asyncio.ensure_future(aembed_texts(echo.async_client(), opts, TEXTS))
-    await asyncio.sleep(0.05)
+    await until(lambda: echo.in_flight == 4)  # the first four batches are at the server
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
