@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
-import httpx2
 from langchain_core.language_models import (
     BaseChatModel,
     LangSmithParams,
@@ -37,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from runcrate_integrations.adapters import ChatAdapter
+from runcrate_integrations.adapters import ChatAdapter, TimeoutField
 from runcrate_integrations.chat import ChatEngine, ChatRequest
 from runcrate_integrations.params import near_miss
 from runcrate_integrations.settings import (
@@ -152,10 +151,10 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
     extra_body: dict[str, Any] | None = None
     """Merged into the request body last, unchecked (server-specific fields)."""
 
-    timeout: float | httpx2.Timeout | None = Field(
+    timeout: TimeoutField = Field(
         default=DEFAULT_TIMEOUT, validation_alias=AliasChoices("timeout", "request_timeout")
     )
-    """Seconds (or an ``httpx2.Timeout``) per request."""
+    """Seconds per request (or an ``httpx2.Timeout``); ``None`` waits forever."""
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     """Retries on connection errors, 408/409/429 and 5xx (each waits at least the backoff)."""
     rate_limits: bool = True

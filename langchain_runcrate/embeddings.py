@@ -13,7 +13,7 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.utils import from_env, secret_from_env
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 
-from runcrate_integrations.adapters import Configured
+from runcrate_integrations.adapters import Configured, TimeoutField
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CONCURRENCY,
@@ -65,8 +65,9 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
         default="float",
         description="Wire format of the vectors; both come back as lists of floats.",
     )
-    timeout: float | None = Field(
-        default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request; None waits forever."
+    timeout: TimeoutField = Field(
+        default=DEFAULT_TIMEOUT,
+        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
     )
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."

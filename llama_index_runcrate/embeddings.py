@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 
-from runcrate_integrations.adapters import Configured
+from runcrate_integrations.adapters import Configured, TimeoutField
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CONCURRENCY,
@@ -79,8 +79,9 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
         default="float",
         description="Wire format of the vectors; both come back as lists of floats.",
     )
-    timeout: float | None = Field(
-        default=DEFAULT_TIMEOUT, gt=0, description="Seconds per request; None waits forever."
+    timeout: TimeoutField = Field(
+        default=DEFAULT_TIMEOUT,
+        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
     )
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."

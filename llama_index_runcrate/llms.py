@@ -41,7 +41,7 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 from typing_extensions import Self
 
-from runcrate_integrations.adapters import ChatAdapter
+from runcrate_integrations.adapters import ChatAdapter, TimeoutField
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
 from runcrate_integrations.chat import ChatEngine
 from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
@@ -127,7 +127,10 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
         default=None, validation_alias=AliasChoices("base_url", "api_base"),
         description="Defaults to RUNCRATE_BASE_URL, then https://api.runcrate.ai/v1.",
     )
-    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
+    timeout: TimeoutField = Field(
+        default=DEFAULT_TIMEOUT,
+        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
+    )
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     rate_limits: bool = Field(
         default=True,

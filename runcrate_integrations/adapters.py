@@ -8,14 +8,25 @@ model info) on ``ChatRuncrate`` and ``RuncrateLLM`` alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
+from pydantic import BeforeValidator
 from typing_extensions import Self
 
+from .clients import check_timeout
+
 if TYPE_CHECKING:
+    import httpx2
+
     from ._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
     from .catalog import ModelInfo
     from .chat import ChatEngine
+
+    TimeoutField = float | httpx2.Timeout | None
+else:
+    # The `timeout` field of every adapter class: seconds > 0, an httpx2.Timeout or None,
+    # checked by the core's one rule (and httpx2 not imported to declare it).
+    TimeoutField = Annotated[Any, BeforeValidator(check_timeout)]
 
 
 def assign_checked(

@@ -30,7 +30,7 @@ from typing_extensions import Unpack
 
 from . import catalog, tokens, transport
 from .catalog import ModelInfo
-from .clients import ClientFields, Clients
+from .clients import ClientFields, Clients, check_timeout
 from .params import check_call_names, check_params
 from .tokens import TokenCounter
 from .transport import ErrorHook, translating
@@ -128,7 +128,7 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
         elif name == "stream_usage":
             args.stream_usage = value
         elif name == "timeout":
-            args.timeout = value
+            args.timeout = check_timeout(value)  # None: the instance's timeout
         elif name == "deadline":
             _check_deadline(value)
             args.deadline = value

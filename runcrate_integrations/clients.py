@@ -45,6 +45,30 @@ if TYPE_CHECKING:
 
 
 
+def check_timeout(timeout: Any) -> Timeout:
+    """``timeout`` if it is one every class accepts: seconds > 0, an ``httpx2.Timeout`` (or its
+    saved fields), or ``None`` (wait forever); otherwise a ``ValueError`` saying what is
+    allowed."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        if timeout > 0:
+            return float(timeout)
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    import httpx2  # only for a value that is neither None nor a number
+
+    if isinstance(timeout, httpx2.Timeout):
+        return timeout
+    if isinstance(timeout, Mapping):  # an httpx2.Timeout as saved by to_json / model_dump
+        try:
+            return httpx2.Timeout(**timeout)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"timeout: not an httpx2.Timeout's fields: {exc}") from None
+    raise ValueError(
+        f"timeout must be seconds > 0, an httpx2.Timeout or None, got {type(timeout).__name__}"
+    )
+
+
 @functools.cache
 def user_agent() -> str:
     """``runcrate-integrations/<version> openai-python/<version>`` (read when the first client
@@ -92,12 +116,10 @@ class ClientSettings:
         url = resolve_base_url(base_url)
         if max_retries is not None and max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         return cls(
             base_url=url,
             api_key=resolve_api_key(api_key, url),
-            timeout=timeout,
+            timeout=check_timeout(timeout),
             max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
             default_headers=tuple(sorted((default_headers or {}).items())),
             rate_limits=bool(rate_limits),
