@@ -1,7 +1,8 @@
 """``RuncrateEmbedding``: LlamaIndex's ``BaseEmbedding`` over Runcrate's ``/embeddings``.
 
 LlamaIndex batches texts itself (``embed_batch_size``) and each of its batches goes out as one
-request; bodies and parsing live in :mod:`runcrate_integrations.embeddings`.
+request, up to ``num_workers`` at once (sync and async); bodies, parsing and the ordered
+thread map live in :mod:`runcrate_integrations.embeddings`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation.events.embedding import (
+    EmbeddingEndEvent,
+    EmbeddingStartEvent,
+)
+from llama_index_instrumentation import get_dispatcher
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 
 from runcrate_integrations.adapters import Configured, TimeoutField
@@ -16,7 +23,10 @@ from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CONCURRENCY,
     Embedder,
+    batches,
     check_texts,
+    map_in_threads,
+    progress_bar,
 )
 from runcrate_integrations.settings import (
     API_KEY_ENV,
@@ -24,6 +34,8 @@ from runcrate_integrations.settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
 )
+
+dispatcher = get_dispatcher(__name__)
 
 # Fields that feed the request settings; changing one rebuilds them.
 _CONFIG_FIELDS = frozenset({
@@ -88,8 +100,8 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
     )
     num_workers: int | None = Field(
         default=DEFAULT_MAX_CONCURRENCY,
-        description="Batches in flight at once in aget_text_embedding_batch (LlamaIndex's own "
-        "concurrency; order is kept). The sync batch call sends them one after another.",
+        description="Batches in flight at once in get_text_embedding_batch and its async twin "
+        "(order is kept); 1 or None sends them one after another.",
     )
     rate_limits: bool = Field(
         default=True,
@@ -143,13 +155,47 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
             http_async_client=self.http_async_client,
         )
 
-    # LlamaIndex sends its batches one by one; checking every text first means a bad text
-    # near the end fails before any batch is sent (and paid for).
+    # Every text is checked first, so a bad text near the end fails before any batch is sent
+    # (and paid for). LlamaIndex's sync loop sends one batch after another; with num_workers
+    # > 1 the batches go out as in the async path: up to num_workers at once, in order, each
+    # with LlamaIndex's own events, callbacks, cache and rate limiter.
+    @dispatcher.span
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         check_texts(texts)
-        return super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
+        chunks = batches(texts, self.embed_batch_size)
+        workers = min(self.num_workers or 1, len(chunks))
+        if workers <= 1:
+            return super().get_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
+        model_dict = self.to_payload()
+
+        def embed(batch: list[str]) -> list[Embedding]:
+            return self._embed_batch(batch, model_dict)
+
+        with progress_bar(show_progress, len(texts)) as progress:
+            done = None if progress is None else (lambda i: progress(len(chunks[i])))
+            nested = map_in_threads(embed, chunks, workers, done)
+        return [vector for batch in nested for vector in batch]
+
+    def _embed_batch(self, batch: list[str], model_dict: dict[str, Any]) -> list[Embedding]:
+        """One batch as LlamaIndex's own loop sends it: start and end events, the callback
+        manager's EMBEDDING event, its rate limiter and its embeddings cache."""
+        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+        with self.callback_manager.event(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
+        ) as event:
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire()
+            if self.embeddings_cache:
+                embeddings = self._get_text_embeddings_cached(batch)
+            else:
+                embeddings = self._get_text_embeddings(batch)
+            event.on_end(
+                payload={EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: embeddings}
+            )
+        dispatcher.event(EmbeddingEndEvent(chunks=batch, embeddings=embeddings))
+        return embeddings
 
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from typing_extensions import Unpack
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import openai
 
 JSONDict = dict[str, Any]
+T = TypeVar("T")
+R = TypeVar("R")
 EMBEDDINGS_PATH = "/embeddings"
 ENCODING_FORMATS = ("float", "base64")
 # Inputs per request. With ~1k-token chunks (LangChain's and LlamaIndex's default splitters)
@@ -318,7 +320,54 @@ def _send(
 
 
 class _Stopped(Exception):
-    """A batch not sent because another one failed first."""
+    """An item not started because another one failed first."""
+
+
+def map_in_threads(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    workers: int,
+    done: Callable[[int], object] | None = None,
+) -> list[R]:
+    """``[fn(item) for item in items]``, up to ``workers`` at once in threads, in input order.
+
+    Each item runs in a copy of the caller's context (tracing, instrumentation, deadlines);
+    ``done(i)`` is called in the caller's thread as item ``i`` finishes. The first failure
+    stops every item not yet started and is raised: there is no partial result.
+    """
+    results: list[R | None] = [None] * len(items)
+    failed = threading.Event()
+
+    def run(item: T) -> R:
+        if failed.is_set():  # another item failed: this one is not started
+            raise _Stopped
+        try:
+            return fn(item)
+        except BaseException:
+            failed.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcrate-embeddings")
+    futures: dict[Future[R], int] = {}
+    try:
+        for i, item in enumerate(items):
+            futures[pool.submit(contextvars.copy_context().run, run, item)] = i
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()  # a failed item raises here, in this thread
+            except _Stopped:
+                continue  # the failure that stopped it comes too
+            if done is not None:
+                done(i)
+    except BaseException:
+        failed.set()
+        # Items not started are dropped; the (at most workers - 1) running ones end on their
+        # own, without holding up the error.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return cast("list[R]", results)
 
 
 def _embed_in_threads(
@@ -328,41 +377,11 @@ def _embed_in_threads(
     workers: int,
     progress: Progress | None,
 ) -> list[list[float]]:
-    results: list[list[list[float]] | None] = [None] * len(plan)
-    failed = threading.Event()
+    def send(step: tuple[JSONDict, int]) -> list[list[float]]:
+        return _send(client, options, *step)
 
-    def run(body: JSONDict, count: int) -> list[list[float]]:
-        if failed.is_set():  # another batch failed: this one is not sent
-            raise _Stopped
-        try:
-            return _send(client, options, body, count)
-        except BaseException:
-            failed.set()
-            raise
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcrate-embeddings")
-    futures: dict[Future[list[list[float]]], int] = {}
-    try:
-        for i, (body, count) in enumerate(plan):
-            # Each batch runs in a copy of the caller's context (tracing, instrumentation).
-            context = contextvars.copy_context()
-            futures[pool.submit(context.run, run, body, count)] = i
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()  # a failed batch raises here, in this thread
-            except _Stopped:
-                continue  # the failure that stopped it comes too
-            if progress is not None:
-                progress(plan[i][1])
-    except BaseException:
-        failed.set()
-        # Batches not started are dropped; the (at most workers - 1) running ones end on
-        # their own, without holding up the error.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [vector for batch in results if batch is not None for vector in batch]
+    done = None if progress is None else (lambda i: progress(plan[i][1]))
+    return [vector for batch in map_in_threads(send, plan, workers, done) for vector in batch]
 
 
 async def aembed_texts(

@@ -19,6 +19,7 @@ from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
 from runcrate_integrations.clients import ClientSettings
 from runcrate_integrations.settings import DEFAULT_TIMEOUT
+from tests.unit.embeddings.replies import Echo, vector
 
 from .conftest import KEY, MODES, Adapter, Mode
 
@@ -99,3 +100,30 @@ def test_a_pickled_instance_keeps_its_timeout(cls: type[Any]) -> None:
 def test_saved_fields_that_are_not_a_timeout_are_refused() -> None:
     with pytest.raises(ValueError, match=r"not an httpx2\.Timeout's fields"):
         RuncrateLLM(model="m", api_key=KEY, timeout={"connect": 1.0, "speed": 2})
+
+
+# ---------------------------------------------------------------------- bulk embeddings
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_both_embeddings_classes_send_batches_at_the_same_concurrency(mode: str) -> None:
+    """LangChain's ``max_concurrency`` and LlamaIndex's ``num_workers`` are one limit: the same
+    texts go out in the same batches, at most that many at once, and come back in order."""
+    texts = [f"chunk {i}" for i in range(23)]
+    sent: dict[str, list[list[str]]] = {}
+    for name in ("langchain", "llama_index"):
+        echo = Echo(delay=0.02)
+        common: dict[str, Any] = {"model": "m", "api_key": KEY, "http_client": echo.http(),
+                                  "http_async_client": echo.async_http()}
+        if name == "langchain":
+            lc = RuncrateEmbeddings(**common, chunk_size=4, max_concurrency=3)
+            got = lc.embed_documents(texts) if mode == "sync" else await lc.aembed_documents(texts)
+        else:
+            li = RuncrateEmbedding(**common, embed_batch_size=4, num_workers=3)
+            got = (li.get_text_embedding_batch(texts) if mode == "sync"
+                   else await li.aget_text_embedding_batch(texts))
+        assert got == [vector(t) for t in texts], name
+        assert echo.most_in_flight == 3, name
+        sent[name] = sorted(echo.batches)
+    assert sent["langchain"] == sent["llama_index"]
+    assert sorted(len(b) for b in sent["langchain"]) == [3] + [4] * 5

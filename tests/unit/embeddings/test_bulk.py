@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import pickle
 import threading
 import time
-from typing import Any
 
 import httpx2
 import pytest
@@ -21,65 +19,11 @@ from runcrate_integrations.embeddings import (
     embed_texts,
 )
 from runcrate_integrations.errors import AuthenticationError
-from tests.helpers import Recorder, error, private_async_client, private_client, until
+from tests.helpers import Recorder, private_client, until
 
-from .replies import embedding_body
+from .replies import BULK_KEY, Echo, embedding_body, vector
 
-KEY = "rc_live_bulk_test_key"
-
-
-def vector(text: str) -> list[float]:
-    return [float(len(text)), float(sum(map(ord, text)) % 997)]
-
-
-class Echo:
-    """Answers each /embeddings request with vectors derived from its inputs (any order),
-    optionally slowly, and counts how many were in flight at once."""
-
-    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
-        self.delay = delay
-        self.fail_on = fail_on
-        self.inputs: list[str] = []
-        self.in_flight = 0
-        self.most_in_flight = 0
-        self.lock = threading.Lock()
-
-    def _start(self, request: httpx2.Request) -> list[str]:
-        texts: list[str] = json.loads(request.content)["input"]
-        with self.lock:
-            self.inputs += texts
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        return texts
-
-    def _answer(self, texts: list[str]) -> httpx2.Response:
-        with self.lock:
-            self.in_flight -= 1
-        if self.fail_on is not None and self.fail_on in texts:
-            return error(401, "invalid_api_key", "Invalid API Key")
-        # Items in reverse order, with their index: the core must put them back in place.
-        body = embedding_body([vector(t) for t in texts], order=reversed(range(len(texts))))
-        return httpx2.Response(200, json=body)
-
-    def handler(self, request: httpx2.Request) -> httpx2.Response:
-        texts = self._start(request)
-        time.sleep(self.delay)
-        return self._answer(texts)
-
-    async def ahandler(self, request: httpx2.Request) -> httpx2.Response:
-        texts = self._start(request)
-        await asyncio.sleep(self.delay)
-        return self._answer(texts)
-
-    def http(self) -> httpx2.Client:
-        return httpx2.Client(transport=httpx2.MockTransport(self.handler))
-
-    def client(self) -> Any:
-        return private_client(ClientSettings.resolve(api_key=KEY), self.http())
-
-    def async_client(self) -> Any:
-        http = httpx2.AsyncClient(transport=httpx2.MockTransport(self.ahandler))
-        return private_async_client(ClientSettings.resolve(api_key=KEY), http)
+KEY = BULK_KEY
 
 
 TEXTS = [f"text number {i}" + "!" * (i % 7) for i in range(103)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -18,7 +20,7 @@ from runcrate_integrations.errors import (
 )
 from tests.helpers import Recorder, error
 
-from .replies import echo, embedding_body, keyword_vector
+from .replies import Echo, echo, embedding_body, keyword_vector, vector
 
 KEY = "rc_live_llama_secret_5678"
 FIVE = ["a", "b", "c", "d", "e"]
@@ -55,13 +57,13 @@ def test_query_and_text_send_one_string() -> None:
     ]
 
 
-def test_one_request_per_llama_index_batch_in_order() -> None:
+def test_one_request_per_llama_index_batch_in_order_with_one_worker() -> None:
     rec = Recorder([
         embedding_body([[0.0], [1.0]], order=[1, 0]),
         embedding_body([[2.0], [3.0]], order=[1, 0]),
         embedding_body([[4.0]]),
     ])
-    emb = make(rec, embed_batch_size=2)
+    emb = make(rec, embed_batch_size=2, num_workers=1)  # one after another: answers queued
     assert emb.get_text_embedding_batch(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert rec.bodies == [
         {"model": "BAAI/bge-m3", "input": ["a", "b"]},
@@ -198,3 +200,91 @@ def test_pickles_for_multiprocessing_ingestion(caplog: pytest.LogCaptureFixture)
     assert "unpickleable" not in caplog.text
     assert revived._embedder.options == emb._embedder.options
     assert revived._embedder.clients.settings == emb._embedder.clients.settings
+
+
+# ---------------------------------------------------------------------- sync batches at once
+
+TEXTS = [f"passage {i}" + "." * (i % 5) for i in range(37)]
+
+
+def echo_model(echo: Echo, **kwargs: object) -> RuncrateEmbedding:
+    return RuncrateEmbedding(model="m", api_key=KEY, http_client=echo.http(), **kwargs)
+
+
+@pytest.mark.parametrize("workers", [1, 3, None])
+def test_sync_batches_go_out_num_workers_at_once_in_order(workers: int | None) -> None:
+    echo = Echo(delay=0.02)
+    emb = echo_model(echo, embed_batch_size=2, num_workers=workers)
+    assert emb.get_text_embedding_batch(TEXTS) == [vector(t) for t in TEXTS]
+    assert sorted(echo.inputs) == sorted(TEXTS)  # every text sent once
+    assert echo.most_in_flight == (workers or 1)
+
+
+def test_sync_batches_default_to_four_at_once() -> None:
+    echo = Echo(delay=0.02)
+    assert echo_model(echo, embed_batch_size=1).get_text_embedding_batch(TEXTS[:12]) == [
+        vector(t) for t in TEXTS[:12]
+    ]
+    assert echo.most_in_flight == 4
+
+
+def test_sync_batches_keep_llama_index_events_callbacks_and_cache() -> None:
+    from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+    from llama_index.core.instrumentation.events.embedding import (
+        EmbeddingEndEvent,
+        EmbeddingStartEvent,
+    )
+    from llama_index.core.storage.kvstore import SimpleKVStore
+
+    seen: list[object] = []
+
+    class Collect(BaseEventHandler):
+        def handle(self, event: object, **kwargs: object) -> None:
+            if isinstance(event, (EmbeddingStartEvent, EmbeddingEndEvent)):
+                seen.append(event)
+
+    root = get_dispatcher()
+    handler = Collect()
+    root.add_event_handler(handler)
+    debug = LlamaDebugHandler()
+    echo = Echo(delay=0.01)
+    emb = echo_model(echo, embed_batch_size=4, num_workers=3,
+                     callback_manager=CallbackManager([debug]), embeddings_cache=SimpleKVStore())
+    try:
+        assert emb.get_text_embedding_batch(TEXTS) == [vector(t) for t in TEXTS]
+        assert emb.get_text_embedding_batch(TEXTS[:8]) == [vector(t) for t in TEXTS[:8]]
+    finally:
+        root.event_handlers.remove(handler)
+    batches = 10 + 2
+    assert [type(e).__name__ for e in seen].count("EmbeddingStartEvent") == batches
+    ends = [e for e in seen if isinstance(e, EmbeddingEndEvent)]
+    assert sorted(c for e in ends for c in e.chunks) == sorted(TEXTS + TEXTS[:8])
+    assert len(debug.get_event_pairs(CBEventType.EMBEDDING)) == batches
+    assert len(echo.inputs) == len(TEXTS)  # the second call was answered from the cache
+
+
+def test_a_failed_sync_batch_stops_the_rest_and_raises_typed() -> None:
+    echo = Echo(delay=0.01, fail_on=TEXTS[0])
+    emb = echo_model(echo, embed_batch_size=1, num_workers=2, max_retries=0)
+    with pytest.raises(AuthenticationError):
+        emb.get_text_embedding_batch(TEXTS)
+    assert len(echo.inputs) <= 4  # the failing batch and the few already under way
+
+
+def test_sync_show_progress_counts_every_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runcrate_integrations import embeddings as core
+
+    counted: list[int] = []
+
+    @contextmanager
+    def bar(show: bool, total: int) -> Iterator[Callable[[int], object] | None]:
+        assert show and total == len(TEXTS)
+        yield counted.append
+
+    monkeypatch.setattr("llama_index_runcrate.embeddings.progress_bar", bar)
+    emb = echo_model(Echo(), embed_batch_size=5, num_workers=2)
+    assert emb.get_text_embedding_batch(TEXTS, show_progress=True) == [vector(t) for t in TEXTS]
+    assert sorted(counted) == [2] + [5] * 7
+    assert core.progress_bar is not bar  # only the adapter's name was replaced
