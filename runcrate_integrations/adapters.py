@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, PlainSerializer
 from typing_extensions import Self
 
 from .clients import check_timeout
+
+
+def _dump_timeout(timeout: Any) -> Any:
+    as_dict = getattr(timeout, "as_dict", None)  # an httpx2.Timeout
+    return as_dict() if callable(as_dict) else timeout
+
 
 if TYPE_CHECKING:
     import httpx2
@@ -25,8 +31,13 @@ if TYPE_CHECKING:
     TimeoutField = float | httpx2.Timeout | None
 else:
     # The `timeout` field of every adapter class: seconds > 0, an httpx2.Timeout or None,
-    # checked by the core's one rule (and httpx2 not imported to declare it).
-    TimeoutField = Annotated[Any, BeforeValidator(check_timeout)]
+    # checked by the core's one rule (and httpx2 not imported to declare it). Dumped (to_dict,
+    # to_json) as a number or an httpx2.Timeout's fields, which check_timeout reads back.
+    TimeoutField = Annotated[
+        Any,
+        BeforeValidator(check_timeout),
+        PlainSerializer(_dump_timeout, when_used="unless-none"),
+    ]
 
 
 def assign_checked(
