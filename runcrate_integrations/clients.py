@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     Timeout = float | httpx2.Timeout | None
 
 
-
 def check_timeout(timeout: Any) -> Timeout:
     """``timeout`` if it is one every class accepts: seconds > 0, an ``httpx2.Timeout`` (or its
     saved fields), or ``None`` (wait forever); otherwise a ``ValueError`` saying what is
