@@ -1,16 +1,24 @@
-"""Fixtures every test folder may use: VCR configuration and cassette locations."""
+"""Fixtures every test folder may use: fresh process state, an environment without Runcrate
+settings, the loopback fault server, VCR configuration and cassette locations."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from runcrate_integrations.settings import API_KEY_ENV, BASE_URL_ENV
 from tests import vcr_support
 
+if TYPE_CHECKING:
+    from tests.support.fake_openai_server import FakeOpenAIServer
+
 TESTS = Path(__file__).resolve().parent
+# The fault server drops a connection idle this long: longer than any one module runs, so
+# pooled keep-alive connections are not cut between tests.
+SERVER_READ_TIMEOUT = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +36,30 @@ def _fresh_process_state() -> Iterator[None]:
     forget()
     yield
     forget()
+
+
+@pytest.fixture
+def no_runcrate_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing from the caller's environment: no RUNCRATE_API_KEY, no RUNCRATE_BASE_URL."""
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    monkeypatch.delenv(BASE_URL_ENV, raising=False)
+
+
+@pytest.fixture(scope="module")
+def _module_server() -> Iterator[FakeOpenAIServer]:
+    from tests.support.fake_openai_server import running_server
+
+    with running_server(read_timeout=SERVER_READ_TIMEOUT) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_server(_module_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
+    """The module's loopback fault server (one per module, in a daemon thread), empty: echo
+    mode, nothing queued, no recorded requests or counters."""
+    _module_server.reset()
+    yield _module_server
+    _module_server.reset()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ The error tests (``test_errors.py``) use a real loopback server instead: ``fake_
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,9 +25,7 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_runcrate import ChatRuncrate
 from llama_index_runcrate import RuncrateLLM
-from runcrate_integrations import catalog
 from tests.helpers import Recorder, completion_body, sse, text_chunks
-from tests.support.fake_openai_server import FakeOpenAIServer, running_server
 
 Framework = Literal["langchain", "llama_index"]
 Mode = Literal["invoke", "ainvoke", "stream", "astream"]
@@ -158,30 +155,11 @@ class Adapter:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Nothing may come from the caller's environment or from another test's catalog.
-    monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
-    monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
+def _isolated(no_runcrate_env: None) -> None:
+    """Nothing here may come from the caller's environment."""
 
 
 @pytest.fixture
 def pair() -> tuple[Adapter, Adapter]:
     """(LangChain, LlamaIndex), each with its own recorder."""
     return Adapter("langchain"), Adapter("llama_index")
-
-
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[FakeOpenAIServer]:
-    with running_server(read_timeout=30.0) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_server(_module_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
-    """The module's loopback server, empty: echo mode, nothing queued, nothing recorded."""
-    _module_server.reset()
-    yield _module_server
-    _module_server.reset()

@@ -1,41 +1,21 @@
 """Fixtures of the fault-injection suite: a real HTTP server on 127.0.0.1 and the call paths.
 
-The server (``tests/support/fake_openai_server.py``) runs in a daemon thread on an ephemeral
-port. One is started per test module and stopped when the module ends (``running_server``
-always stops it); ``fake_server`` resets its queue, records and counters before and after each
-test. It is bounded: a connection idle or stuck mid-request longer than ``READ_TIMEOUT`` is
-dropped, and every adapter built by ``cases`` has a finite client timeout.
+The server (``tests/support/fake_openai_server.py``, the ``fake_server`` fixture of
+``tests/conftest.py``) runs in a daemon thread on an ephemeral port, one per test module, reset
+before and after each test. It is bounded: a connection idle or stuck mid-request longer than
+``SERVER_READ_TIMEOUT`` is dropped, and every adapter built by ``cases`` has a finite client
+timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from runcrate_integrations import catalog
 from tests.reliability.cases import METHODS, ChatCase, EmbedCase, Framework, Mode
-from tests.support.fake_openai_server import FakeOpenAIServer, running_server
-
-# Longer than any one module runs, so pooled keep-alive connections are not cut between tests.
-READ_TIMEOUT = 30.0
+from tests.support.fake_openai_server import FakeOpenAIServer
 
 FRAMEWORKS: tuple[Framework, ...] = ("langchain", "llama_index")
 MODES: tuple[Mode, ...] = ("invoke", "ainvoke", "stream", "astream")
-
-
-@pytest.fixture(scope="module")
-def _module_server() -> Iterator[FakeOpenAIServer]:
-    with running_server(read_timeout=READ_TIMEOUT) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_server(_module_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
-    """The module's fake server, empty: echo mode, no queued faults, no recorded requests."""
-    _module_server.reset()
-    yield _module_server
-    _module_server.reset()
 
 
 # openai's first retry waits 0.5 s (less up to 25% jitter), doubling after. Retry tests here
@@ -53,13 +33,8 @@ def _fast_backoff(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Nothing may come from the caller's environment or another test's catalog.
-    monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
-    monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
+def _isolated(no_runcrate_env: None) -> None:
+    """Nothing here may come from the caller's environment."""
 
 
 def _chat_ids(params: tuple[Framework, Mode]) -> str:

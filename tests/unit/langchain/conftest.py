@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from langchain_runcrate import ChatRuncrate
-from runcrate_integrations import catalog
 from tests.helpers import Recorder
 
 MODEL = "deepseek/deepseek-v3.2"
@@ -18,13 +17,8 @@ MakeChat = Callable[..., tuple[ChatRuncrate, Recorder]]
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Nothing here may depend on the caller's environment or on another test's catalog.
-    monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
-    monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
-    catalog.clear_cache()
-    yield
-    catalog.clear_cache()
+def _isolated(no_runcrate_env: None) -> None:
+    """Nothing here may come from the caller's environment."""
 
 
 @pytest.fixture

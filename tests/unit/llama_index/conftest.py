@@ -12,7 +12,6 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import Field
 
 from llama_index_runcrate import RuncrateLLM
-from runcrate_integrations.catalog import clear_cache
 from tests.helpers import Recorder
 
 MODEL = "deepseek/deepseek-v3.2"
@@ -20,12 +19,8 @@ KEY = "rc_live_test_key_0123456789"
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
-    monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
-    clear_cache()
-    yield
-    clear_cache()
+def _isolated(no_runcrate_env: None) -> None:
+    """Nothing here may come from the caller's environment."""
 
 
 MakeLLM = Callable[..., tuple[RuncrateLLM, Recorder]]
