@@ -224,12 +224,7 @@ class RateLimiter:
             return seq
         try:
             while True:
-                with self._lock:
-                    admitted, delay = self._turn(waiter)
-                    seq = self._seq_out
-                    if not admitted:
-                        event.clear()
-                self._flush_log()
+                admitted, delay, seq = self._next_turn(waiter, event.clear)
                 if admitted:
                     return seq
                 event.wait(delay)
@@ -247,6 +242,19 @@ class RateLimiter:
         self._flush_log()
         return admitted, seq
 
+    def _next_turn(
+        self, waiter: _Waiter, arm: Callable[[], object]
+    ) -> tuple[bool, float, int | None]:
+        """One look at the line for a waiting caller: ``(admitted, seconds to wait, seq)``.
+        Not admitted, ``arm`` runs under the lock, so a wake-up from now on reaches it."""
+        with self._lock:
+            admitted, delay = self._turn(waiter)
+            seq = self._seq_out
+            if not admitted:
+                arm()
+        self._flush_log()
+        return admitted, delay, seq
+
     async def aacquire(self) -> int | None:
         """Async twin of :meth:`acquire`: the task waits; the thread and loop do not block."""
         if self._state == _IDLE:
@@ -259,15 +267,13 @@ class RateLimiter:
         admitted, seq = self._enter(waiter)
         if admitted:
             return seq
+        def arm() -> None:  # under the lock: what a wake-up resolves
+            waiter.future = loop.create_future()
+
         try:
             while True:
-                with self._lock:
-                    admitted, delay = self._turn(waiter)
-                    seq = self._seq_out
-                    future: asyncio.Future[None] | None = None
-                    if not admitted:
-                        future = waiter.future = loop.create_future()
-                self._flush_log()
+                admitted, delay, seq = self._next_turn(waiter, arm)
+                future = waiter.future
                 if admitted or future is None:
                     return seq
                 timer = loop.call_later(delay, _resolve, future)
