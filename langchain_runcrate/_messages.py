@@ -340,7 +340,8 @@ class StreamSink:
     the last chunk, so a server repeating cumulative usage on several chunks is not summed
     twice; a refusal (which stream deltas do not expose) rides on that chunk too.
 
-    Tool-call chunks carry the tool call's own index (the OpenAI convention). With
+    Tool-call chunks carry the call's place in the answer as the fold numbers it (0, 1, ... in
+    order of arrival: OpenAI's own index, and a number for servers that send none). With
     ``output_version="v1"`` langchain-core uses that number as the content-block index too, and
     numbers text and reasoning blocks from 0 in arrival order; a tool call streamed after some
     text would then share the text block's index and merge into it. So for v1, tool calls are

@@ -324,7 +324,11 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
 
 @dataclass(slots=True)
 class ToolCallDelta:
-    """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments."""
+    """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments.
+
+    ``index`` is the call's place in the answer (0, 1, ... in order of first appearance), not
+    the wire's ``index``, which some servers omit: LangChain merges chunks by this number.
+    """
 
     index: int
     id: str | None
@@ -369,7 +373,10 @@ class _ChoiceState:
     content: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
-    tool_calls: dict[int, _ToolCallState] = field(default_factory=dict)
+    tool_calls: list[_ToolCallState] = field(default_factory=list)
+    call_at_index: dict[int, int] = field(default_factory=dict)  # wire index -> tool_calls[i]
+    call_with_id: dict[str, int] = field(default_factory=dict)  # call id -> tool_calls[i]
+    last_call: int | None = None
     finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
@@ -377,6 +384,29 @@ class _ChoiceState:
     def saw(self, kind: str) -> None:
         if kind not in self.blocks:
             self.blocks.append(kind)
+
+    def call_for(self, index: int | None, call_id: str | None) -> int:
+        """The place of the call a tool-call delta belongs to, opening a new one if need be.
+
+        OpenAI numbers calls with ``index``; some servers send each call whole with an ``id``
+        and no ``index``, and a delta with neither continues the call before it. So: by index
+        when present, else by id (a new id is a new call), else the last call.
+        """
+        if index is not None and index in self.call_at_index:
+            place = self.call_at_index[index]
+        elif call_id and call_id in self.call_with_id:
+            place = self.call_with_id[call_id]
+        elif index is None and not call_id and self.last_call is not None:
+            place = self.last_call
+        else:
+            place = len(self.tool_calls)
+            self.tool_calls.append(_ToolCallState())
+        if index is not None:
+            self.call_at_index.setdefault(index, place)
+        if call_id:
+            self.call_with_id.setdefault(call_id, place)
+        self.last_call = place
+        return place
 
 
 class StreamFold:
@@ -438,8 +468,7 @@ class StreamFold:
         raw_calls = delta.get("tool_calls")
         if raw_calls:
             state.saw("tool_call")
-            for position, tc in enumerate(raw_calls):
-                tool_deltas.append(self._add_tool_call(state, position, tc))
+            tool_deltas.extend(self._add_tool_call(state, tc) for tc in raw_calls)
         finish = raw.get("finish_reason")
         if finish:
             state.finish_reason = finish
@@ -449,24 +478,28 @@ class StreamFold:
         return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
 
     @staticmethod
-    def _add_tool_call(state: _ChoiceState, position: int, raw: Mapping[str, Any]) -> ToolCallDelta:
-        index = raw.get("index")
-        if index is None:
-            index = position
-        call = state.tool_calls.get(index)
-        if call is None:
-            call = state.tool_calls[index] = _ToolCallState()
+    def _add_tool_call(state: _ChoiceState, raw: Mapping[str, Any]) -> ToolCallDelta:
+        wire_index = raw.get("index")
+        if not isinstance(wire_index, int) or isinstance(wire_index, bool):
+            wire_index = None
         fn = raw.get("function") or {}
         call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
+        call_id = str(call_id) if call_id else None
+        place = state.call_for(wire_index, call_id)
+        call = state.tool_calls[place]
         if isinstance(fragment, Mapping):
             fragment = json.dumps(fragment)
-        if call_id:
-            call.id = call_id
-        if name:
-            call.name = name
+        # A server repeating the id or name on every delta must not have it counted twice:
+        # the delta reports them only when they are new (LangChain concatenates names).
+        new_id = call_id if call_id and not call.id else None
+        new_name = name if name and not call.name else None
+        if new_id:
+            call.id = new_id
+        if new_name:
+            call.name = new_name
         if fragment:
             call.arguments.append(fragment)
-        return ToolCallDelta(index, call_id, name, fragment)
+        return ToolCallDelta(place, new_id, new_name, fragment)
 
     @property
     def finished(self) -> bool:
@@ -509,7 +542,7 @@ class StreamFold:
     @staticmethod
     def _choice(index: int, st: _ChoiceState, *, final: bool) -> Choice:
         calls = []
-        for _, tc in sorted(st.tool_calls.items()):
+        for tc in st.tool_calls:
             arguments = "".join(tc.arguments)
             args, error = parse_arguments(arguments) if final else (None, None)
             calls.append(ToolCall(tc.id, tc.name, arguments, args, error))

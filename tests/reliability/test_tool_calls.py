@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from llama_index.core.llms import ChatResponse
 from llama_index.core.tools import FunctionTool
 
-from tests.reliability.cases import ChatCase, Framework, Mode, paths
+from tests.reliability.cases import MODEL, ChatCase, Framework, Mode, one, paths
 from tests.support.fake_openai_server import (
     FakeOpenAIServer,
     Spec,
@@ -27,6 +27,7 @@ from tests.support.fake_openai_server import (
 )
 
 BROKEN_ARGS = '{"city": Paris}'  # unquoted string: no JSON reading, partial or not, accepts it
+STREAMS: tuple[Mode, ...] = ("stream", "astream")
 GOOD = tool_call("get_weather", {"city": "Rome"}, id="call_good")
 BROKEN = tool_call("get_weather", BROKEN_ARGS, id="call_bad")
 
@@ -134,3 +135,71 @@ async def test_truncated_tool_arguments_stay_invalid_whether_or_not_invoke_strea
 
     assert message.tool_calls == []
     assert [c["args"] for c in message.invalid_tool_calls] == ['{"city": "Par']
+
+
+# Some OpenAI-compatible servers stream each tool call whole in its own chunk, with an id and no
+# index: two such calls must stay two calls, each with its own arguments.
+PARIS = tool_call("get_weather", {"city": "Paris"}, id="call_paris")
+OSLO = tool_call("get_weather", {"city": "Oslo"}, id="call_oslo")
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(("framework", "mode"), paths("langchain"))
+async def test_tool_calls_streamed_without_index_stay_apart_in_langchain(
+    fake_server: FakeOpenAIServer, framework: Framework, mode: Mode
+) -> None:
+    chat = ChatCase(framework, mode, fake_server)
+    fake_server.enqueue(chat_stream([], tool_calls=[PARIS, OSLO], indexed=False))
+    # invoke/ainvoke stream under the hood with streaming=True and fold the stream themselves.
+    llm = chat.model(streaming=True) if not chat.streaming else chat.model()
+
+    message = await _langchain_message(chat, llm)
+
+    assert fake_server.last_request.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "weather?"}],
+        "tools": [WEATHER_TOOL],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    assert message.invalid_tool_calls == []
+    assert [(c["name"], c["args"], c["id"]) for c in message.tool_calls] == [
+        ("get_weather", {"city": "Paris"}, "call_paris"),
+        ("get_weather", {"city": "Oslo"}, "call_oslo"),
+    ]
+
+
+@pytest.mark.parametrize(("framework", "mode"), [one("llama_index", m) for m in STREAMS])
+async def test_tool_calls_streamed_without_index_stay_apart_in_llama_index(
+    fake_server: FakeOpenAIServer, framework: Framework, mode: Mode
+) -> None:
+    chat = ChatCase(framework, mode, fake_server)
+    fake_server.enqueue(chat_stream([], tool_calls=[PARIS, OSLO], indexed=False))
+    llm = chat.model()
+
+    response = await _llama_index_response(chat, llm)
+
+    assert fake_server.last_request.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "weather?"}],
+        "tools": [FunctionTool.from_defaults(fn=get_weather).metadata.to_openai_tool()],
+        "parallel_tool_calls": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    selections = llm.get_tool_calls_from_response(response, error_on_invalid_args=True)
+    assert [(s.tool_id, s.tool_name, s.tool_kwargs) for s in selections] == [
+        ("call_paris", "get_weather", {"city": "Paris"}),
+        ("call_oslo", "get_weather", {"city": "Oslo"}),
+    ]

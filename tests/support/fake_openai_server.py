@@ -201,6 +201,7 @@ def chat_stream(
     *,
     reasoning_pieces: list[str] | None = None,
     tool_calls: list[JSON] | None = None,
+    indexed: bool = True,
     finish_reason: str | None = None,
     usage: JSON | None = None,
     include_usage: bool | None = None,
@@ -210,7 +211,12 @@ def chat_stream(
     delay: float = 0.0,
     chunk_delay: float = 0.0,
 ) -> SSEResponse:
-    """Realistic ``chat.completion.chunk`` events: role first, finish_reason last, then usage."""
+    """Realistic ``chat.completion.chunk`` events: role first, finish_reason last, then usage.
+
+    Tool calls stream as OpenAI does (a head with ``index`` and ``id``, then the arguments);
+    ``indexed=False`` sends each call whole in its own chunk, with an ``id`` and no ``index``,
+    as some OpenAI-compatible servers do.
+    """
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: JSON, finish: str | None = None, choices: bool = True) -> JSON:
@@ -228,6 +234,9 @@ def chat_stream(
     events += [chunk({"reasoning_content": p}) for p in reasoning_pieces or []]
     events += [chunk({"content": p}) for p in text_pieces]
     for i, call in enumerate(tool_calls or []):
+        if not indexed:
+            events.append(chunk({"tool_calls": [call]}))
+            continue
         head = {
             "index": i,
             "id": call["id"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from runcrate_integrations import errors
@@ -166,6 +168,82 @@ def test_stream_merges_tool_call_fragments_per_index() -> None:
     acc.add(chunk({}, finish_reason="tool_calls"))
     calls = acc.completion().choice.tool_calls
     assert [(c.id, c.name, c.args) for c in calls] == [("c1", "f", {"a": 1}), ("c2", "g", {})]
+
+
+def _fold_calls(*tool_call_deltas: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """Fold one chunk per list of tool-call deltas; (each delta's (index, id, name, arguments),
+    the finished answer's (id, name, args) per call)."""
+    fold = StreamFold()
+    seen = []
+    for deltas in tool_call_deltas:
+        for d in fold.add(chunk({"tool_calls": deltas})):
+            seen += [(t.index, t.id, t.name, t.arguments) for t in d.tool_calls]
+    fold.add(chunk({}, finish_reason="tool_calls"))
+    calls = [(c.id, c.name, c.args) for c in fold.completion().choice.tool_calls]
+    return seen, calls
+
+
+def _call(call_id: str | None, name: str | None, arguments: str, index: int | None = None
+          ) -> dict[str, Any]:
+    out: dict[str, Any] = {"function": {"arguments": arguments}}
+    if name is not None:
+        out["type"] = "function"
+        out["function"]["name"] = name
+    if call_id is not None:
+        out["id"] = call_id
+    if index is not None:
+        out["index"] = index
+    return out
+
+
+def test_stream_tool_calls_without_index_are_told_apart_by_id() -> None:
+    # Each call whole in its own chunk, id and no index (both at position 0 of their chunk).
+    seen, calls = _fold_calls([_call("c1", "weather", '{"city": "Paris"}')],
+                              [_call("c2", "weather", '{"city": "Oslo"}')])
+    assert seen == [(0, "c1", "weather", '{"city": "Paris"}'),
+                    (1, "c2", "weather", '{"city": "Oslo"}')]
+    assert calls == [("c1", "weather", {"city": "Paris"}), ("c2", "weather", {"city": "Oslo"})]
+
+
+def test_stream_tool_calls_index_first_then_id_only() -> None:
+    # The head of each call has an index; what follows names its call by id alone (repeating
+    # the name), and the last call comes with an id only.
+    seen, calls = _fold_calls(
+        [_call("c1", "weather", "", index=0)],
+        [_call("c2", "time", "", index=1)],
+        [_call("c1", "weather", '{"city": ')],
+        [_call("c2", None, '{"tz": "CET"}')],
+        [_call("c1", None, '"Paris"}')],
+        [_call("c3", "weather", '{"city": "Oslo"}')],
+    )
+    assert seen == [
+        (0, "c1", "weather", ""), (1, "c2", "time", ""),
+        (0, None, None, '{"city": '),  # id and name are reported once per call
+        (1, None, None, '{"tz": "CET"}'),
+        (0, None, None, '"Paris"}'),
+        (2, "c3", "weather", '{"city": "Oslo"}'),
+    ]
+    assert calls == [("c1", "weather", {"city": "Paris"}), ("c2", "time", {"tz": "CET"}),
+                     ("c3", "weather", {"city": "Oslo"})]
+
+
+def test_stream_tool_call_delta_with_neither_index_nor_id_continues_the_last_call() -> None:
+    seen, calls = _fold_calls(
+        [_call("c1", "weather", '{"city": ')],
+        [_call(None, None, '"Paris"}')],
+        [_call("c2", "weather", "")],
+        [_call(None, None, '{"city": "Oslo"}')],
+    )
+    assert [index for index, *_ in seen] == [0, 0, 1, 1]
+    assert calls == [("c1", "weather", {"city": "Paris"}), ("c2", "weather", {"city": "Oslo"})]
+
+
+def test_stream_tool_call_numbering_follows_arrival_not_the_wire_index() -> None:
+    # A server numbering from 1: the calls are still 0 and 1, so LangChain's chunks line up.
+    seen, calls = _fold_calls([_call("c1", "f", "{}", index=1)], [_call("c2", "g", "{}", index=2)],
+                              [_call(None, None, "", index=1)])
+    assert [index for index, *_ in seen] == [0, 1, 0]
+    assert calls == [("c1", "f", {}), ("c2", "g", {})]
 
 
 def test_stream_reasoning_content() -> None:

@@ -343,3 +343,36 @@ def test_v0_tool_call_chunks_keep_the_servers_index(make_chat: MakeChat) -> None
     ])])
     indexes = [tc["index"] for c in llm.stream("hi") for tc in c.tool_call_chunks]
     assert indexes == [0]
+
+
+# Some servers stream each tool call whole in its own chunk, with an id and no index.
+UNINDEXED_TOOL_STREAM = [
+    chunk({"role": "assistant", "content": "Checking."}),
+    chunk({"tool_calls": [{"id": "call_paris", "type": "function",
+                           "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]}),
+    chunk({"tool_calls": [{"id": "call_oslo", "type": "function",
+                           "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]}),
+    chunk({}, finish_reason="tool_calls"),
+]
+UNINDEXED_CALLS = [
+    {"name": "weather", "args": {"city": "Paris"}, "id": "call_paris", "type": "tool_call"},
+    {"name": "weather", "args": {"city": "Oslo"}, "id": "call_oslo", "type": "tool_call"},
+]
+
+
+def test_tool_calls_streamed_without_index_get_their_own_chunk_index(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([sse(UNINDEXED_TOOL_STREAM)])
+    chunks = list(llm.stream("weather?"))
+    assert [(tc["id"], tc["index"]) for c in chunks for tc in c.tool_call_chunks] == [
+        ("call_paris", 0), ("call_oslo", 1)
+    ]
+    assert merge(chunks).tool_calls == UNINDEXED_CALLS
+
+
+async def test_v1_tool_calls_streamed_without_index_are_two_blocks(make_chat: MakeChat) -> None:
+    llm, _ = make_chat([sse(UNINDEXED_TOOL_STREAM)], output_version="v1")
+    whole = merge([c async for c in llm.astream("weather?")])
+    assert [(b["type"], b.get("id")) for b in whole.content_blocks] == [
+        ("text", None), ("tool_call", "call_paris"), ("tool_call", "call_oslo")
+    ]
+    assert whole.tool_calls == UNINDEXED_CALLS
