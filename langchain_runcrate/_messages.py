@@ -211,15 +211,36 @@ def to_openai_messages(
 
 
 def schema_to_response_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
-    """``response_format`` for ``method="json_schema"``."""
-    function = convert_to_openai_function(schema, strict=strict)
-    spec: dict[str, Any] = {"name": function["name"]}
-    if function.get("description"):
-        spec["description"] = function["description"]
-    spec["schema"] = function.get("parameters", {})
+    """``response_format`` for ``method="json_schema"``.
+
+    A spec already in OpenAI's shape (``{"name", "schema", "strict"?}``, as OpenAI's docs
+    write it, or the whole ``{"type": "json_schema", "json_schema": {...}}``) is sent as given:
+    read as a JSON schema it would lose its schema and ``strict``. ``strict``, when passed,
+    sets the spec's ``strict``. Anything else (a pydantic class, a TypedDict, a JSON schema)
+    is converted by langchain-core.
+    """
+    spec = _json_schema_spec(schema)
+    if spec is None:
+        function = convert_to_openai_function(schema, strict=strict)
+        spec = {"name": function["name"]}
+        if function.get("description"):
+            spec["description"] = function["description"]
+        spec["schema"] = function.get("parameters", {})
     if strict is not None:
         spec["strict"] = strict
     return {"type": "json_schema", "json_schema": spec}
+
+
+def _json_schema_spec(schema: object) -> dict[str, Any] | None:
+    """A copy of the ``json_schema`` spec ``schema`` already is, or ``None``."""
+    if not isinstance(schema, Mapping):
+        return None
+    inner = schema.get("json_schema")
+    if schema.get("type") == "json_schema" and isinstance(inner, Mapping):
+        return dict(inner)
+    if "name" in schema and isinstance(schema.get("schema"), Mapping):
+        return dict(schema)
+    return None
 
 
 def raise_on_refusal(message: AIMessage) -> AIMessage:

@@ -112,6 +112,47 @@ def test_json_schema_with_typeddict(make_chat: MakeChat) -> None:
     }
 
 
+# OpenAI's docs write the json_schema spec itself; it is sent as given, not read as a schema.
+OPENAI_SPEC = {"name": "movie", "schema": {**MOVIE_PARAMS, "additionalProperties": False},
+               "strict": True}
+
+
+@pytest.mark.parametrize(
+    "schema", [OPENAI_SPEC, {"type": "json_schema", "json_schema": OPENAI_SPEC}],
+    ids=["spec", "response_format"],
+)
+def test_json_schema_spec_in_openai_shape_is_sent_as_given(
+    make_chat: MakeChat, schema: dict[str, Any]
+) -> None:
+    llm, rec = make_chat([completion_body('{"title": "Heat", "year": 1995}')])
+    result = llm.with_structured_output(schema, method="json_schema").invoke("x")
+    assert result == {"title": "Heat", "year": 1995}
+    assert rec.body == {
+        "model": "deepseek/deepseek-v3.2",
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": OPENAI_SPEC},
+    }
+
+
+async def test_strict_argument_sets_the_strict_of_a_spec_in_openai_shape(
+    make_chat: MakeChat,
+) -> None:
+    llm, rec = make_chat([completion_body('{"title": "Heat", "year": 1995}'),
+                          completion_body('{"title": "Ran", "year": 1985}')])
+    loose = await llm.with_structured_output(OPENAI_SPEC, method="json_schema",
+                                             strict=False).ainvoke("x")
+    assert loose == {"title": "Heat", "year": 1995}
+    assert rec.body["response_format"] == {
+        "type": "json_schema", "json_schema": {**OPENAI_SPEC, "strict": False}}
+    unset = {"name": "movie", "schema": MOVIE_PARAMS}
+    strict = await llm.with_structured_output(unset, method="json_schema",
+                                              strict=True).ainvoke("x")
+    assert strict == {"title": "Ran", "year": 1985}
+    assert rec.body["response_format"] == {
+        "type": "json_schema", "json_schema": {**unset, "strict": True}}
+    assert OPENAI_SPEC["strict"] is True and "strict" not in unset  # the caller's are untouched
+
+
 async def test_json_mode(make_chat: MakeChat) -> None:
     llm, rec = make_chat([completion_body(json.dumps(ADA)), completion_body('{"a": 1}')])
     assert await llm.with_structured_output(Person, method="json_mode").ainvoke("x") == Person(
