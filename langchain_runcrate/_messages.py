@@ -68,6 +68,8 @@ def block_to_part(block: str | Mapping[str, Any]) -> JSONDict:
     if kind in _DATA_BLOCKS:
         if kind == "file" and isinstance(block.get("file"), Mapping):
             return dict(block)  # already OpenAI's {"type": "file", "file": {...}}
+        if kind == "image" and isinstance(block.get("source"), Mapping):
+            return convert_to_openai_data_block(_anthropic_image(block["source"]))
         return convert_to_openai_data_block(dict(block))
     if kind in _OPENAI_PARTS:
         return dict(block)
@@ -77,6 +79,32 @@ def block_to_part(block: str | Mapping[str, Any]) -> JSONDict:
     raise ValueError(
         f"Content block type {kind!r} is not supported by Runcrate chat completions "
         f"(supported: {_SUPPORTED})"
+    )
+
+
+def _anthropic_image(source: Mapping[str, Any]) -> JSONDict:
+    """The standard image block of an Anthropic-format one's ``source``.
+
+    Apps mixing providers keep ``{"type": "image", "source": {...}}`` blocks in their histories;
+    langchain-core's OpenAI conversion does not read them, so they are put in LangChain's own
+    shape first. A block missing what its source type needs fails here, before any request.
+    """
+    kind = source.get("type")
+    if kind == "base64":
+        missing = [key for key in ("media_type", "data") if not source.get(key)]
+        if missing:
+            raise ValueError(
+                f"Anthropic-format image block has no {' and no '.join(map(repr, missing))} in "
+                "its base64 source; it needs both 'media_type' (e.g. 'image/png') and 'data'"
+            )
+        return {"type": "image", "base64": source["data"], "mime_type": source["media_type"]}
+    if kind == "url":
+        if not source.get("url"):
+            raise ValueError("Anthropic-format image block has no 'url' in its url source")
+        return {"type": "image", "url": source["url"]}
+    raise ValueError(
+        f"Anthropic-format image source type {kind!r} cannot be sent to Runcrate chat "
+        "completions; send the image as a 'base64' or 'url' source"
     )
 
 

@@ -120,6 +120,41 @@ def test_unsupported_block_fails_before_any_request(make_chat: MakeChat) -> None
     assert rec.requests == []
 
 
+# Anthropic-format image blocks, as LangGraph apps mixing providers keep them in their histories.
+ANTHROPIC_IMAGES = [
+    {"type": "text", "text": "Compare these."},
+    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+    {"type": "image", "source": {"type": "url", "url": "https://x.test/d.png"},
+     "cache_control": {"type": "ephemeral"}},
+]
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_anthropic_format_images_go_out_as_image_url_parts(
+    make_chat: MakeChat, use_async: bool
+) -> None:
+    llm, rec = make_chat([completion_body("Two cats.")])
+    message = [HumanMessage(content=ANTHROPIC_IMAGES)]
+    answer = await llm.ainvoke(message) if use_async else llm.invoke(message)
+    assert answer.content == "Two cats."
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Compare these."},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/d.png"}},
+        ]}],
+    }
+
+
+def test_malformed_anthropic_image_fails_before_any_request(make_chat: MakeChat) -> None:
+    llm, rec = make_chat()
+    block = {"type": "image", "source": {"type": "base64", "data": PNG}}
+    with pytest.raises(ValueError, match="Anthropic-format image block has no 'media_type'"):
+        llm.invoke([HumanMessage(content=[block])])
+    assert rec.requests == []
+
+
 # ------------------------------------------------------------------ parameters
 
 

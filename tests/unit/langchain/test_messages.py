@@ -158,6 +158,11 @@ def test_function_message_without_a_call_is_refused_before_sending() -> None:
         # LangChain v0 blocks (still accepted by langchain-core)
         ({"type": "image", "source_type": "base64", "data": PNG, "mime_type": "image/png"},
          {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}),
+        # Anthropic-format blocks (kept in histories of apps mixing providers)
+        ({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
+         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}}),
+        ({"type": "image", "source": {"type": "url", "url": "https://x.test/owl.webp"}},
+         {"type": "image_url", "image_url": {"url": "https://x.test/owl.webp"}}),
         ({"type": "audio", "base64": "UklGR", "mime_type": "audio/wav"},
          {"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}}),
         ({"type": "file", "base64": "JVBER", "mime_type": "application/pdf", "filename": "a.pdf"},
@@ -180,6 +185,23 @@ def test_unsupported_block_names_its_type(kind: str) -> None:
 def test_image_without_url_or_data_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="Unsupported source type"):
         block_to_part({"type": "image", "file_id": "file-1"})
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"type": "base64", "data": PNG}, "has no 'media_type' in its base64 source"),
+        ({"type": "base64", "media_type": "image/png"}, "has no 'data' in its base64 source"),
+        ({"type": "base64"}, "has no 'media_type' and no 'data' in its base64 source"),
+        ({"type": "url"}, "has no 'url' in its url source"),
+        ({"type": "file", "file_id": "file_1"}, "source type 'file' cannot be sent"),
+    ],
+)
+def test_malformed_anthropic_image_names_what_is_missing(
+    source: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"Anthropic-format image (block )?{message}"):
+        block_to_part({"type": "image", "source": source})
 
 
 def test_mixed_user_content() -> None:
