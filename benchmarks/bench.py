@@ -573,7 +573,7 @@ def _probe(instances: list[Any], label: str, paths: Sequence[str], budget: float
 def _pooled_client_count() -> int | None:
     """The core's own count of shared clients, when the core is importable."""
     try:
-        from runcrate_integrations.clients import pooled_client_count
+        from runcrate_integrations.net.clients import pooled_client_count
 
         count: int = pooled_client_count()
     except Exception:  # not built yet, or broken: the probe above still counts pools

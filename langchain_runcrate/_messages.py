@@ -2,7 +2,7 @@
 
 Pure functions over plain dicts and the core's parsed types; nothing here does I/O. Requests go
 out through :func:`to_openai_messages`; answers come back through :func:`completion_to_result`
-(one JSON answer) or a :class:`StreamSink` (what the core's engine yields per stream chunk,
+(one JSON answer) or a :class:`GenerationChunkSink` (what the core's engine yields per stream chunk,
 read from its ``StreamFold``), shared by the sync and async paths. Structured output's
 ``response_format`` and refusal check are here too.
 
@@ -34,8 +34,10 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableGenerator
 from langchain_core.utils.function_calling import convert_to_openai_function
+from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from runcrate_integrations.wire import Choice, ChunkDelta, Completion, StreamFold, Usage
+from runcrate_integrations.chat.answer import Choice, ChunkDelta, Completion, StreamFold, Usage
+from runcrate_integrations.chat.request import response_format_for
 
 JSONDict = dict[str, Any]
 PROVIDER = "runcrate"
@@ -239,36 +241,15 @@ def to_openai_messages(
 
 
 def schema_to_response_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
-    """``response_format`` for ``method="json_schema"``.
+    """``response_format`` for ``method="json_schema"``, built by the core's one builder.
 
-    A spec already in OpenAI's shape (``{"name", "schema", "strict"?}``, as OpenAI's docs
-    write it, or the whole ``{"type": "json_schema", "json_schema": {...}}``) is sent as given:
-    read as a JSON schema it would lose its schema and ``strict``. ``strict``, when passed,
-    sets the spec's ``strict``. Anything else (a pydantic class, a TypedDict, a JSON schema)
-    is converted by langchain-core.
+    A pydantic class, a JSON schema or a spec already in OpenAI's shape (``{"name", "schema",
+    "strict"?}`` or the whole ``{"type": "json_schema", ...}``, sent as given) go to it as they
+    are; anything else (a TypedDict, a function) is first converted by langchain-core.
     """
-    spec = _json_schema_spec(schema)
-    if spec is None:
-        function = convert_to_openai_function(schema, strict=strict)
-        spec = {"name": function["name"]}
-        if function.get("description"):
-            spec["description"] = function["description"]
-        spec["schema"] = function.get("parameters", {})
-    if strict is not None:
-        spec["strict"] = strict
-    return {"type": "json_schema", "json_schema": spec}
-
-
-def _json_schema_spec(schema: object) -> dict[str, Any] | None:
-    """A copy of the ``json_schema`` spec ``schema`` already is, or ``None``."""
-    if not isinstance(schema, Mapping):
-        return None
-    inner = schema.get("json_schema")
-    if schema.get("type") == "json_schema" and isinstance(inner, Mapping):
-        return dict(inner)
-    if "name" in schema and isinstance(schema.get("schema"), Mapping):
-        return dict(schema)
-    return None
+    if isinstance(schema, Mapping) or is_basemodel_subclass(schema):
+        return response_format_for(schema, strict=strict)
+    return response_format_for(convert_to_openai_function(schema), strict=strict)
 
 
 def raise_on_refusal(message: AIMessage) -> AIMessage:
@@ -382,8 +363,8 @@ def completion_to_result(completion: Completion) -> ChatResult:
     return ChatResult(generations=generations, llm_output=llm_output)
 
 
-class StreamSink:
-    """One stream's LangChain chunks, read from the core's fold (the engine's ``StreamSink``).
+class GenerationChunkSink:
+    """One stream's LangChain chunks, read from the core's fold (the engine's ``ChunkSink``).
 
     Deltas that add nothing (the opening role-only delta) are skipped. Usage is emitted once, in
     the last chunk, so a server repeating cumulative usage on several chunks is not summed

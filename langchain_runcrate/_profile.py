@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.language_models import ModelProfile
 
 from runcrate_integrations.catalog import ModelInfo, model_info
-from runcrate_integrations.clients import Clients
+from runcrate_integrations.net.clients import Clients
 
 _REASONING_FEATURES = frozenset({"reasoning", "reasoning_content", "thinking"})
 
@@ -58,12 +58,13 @@ class CatalogProfile(dict):  # type: ignore[type-arg]  # a ModelProfile (a Typed
     Truthy until first read, since only a read can tell.
     """
 
-    __slots__ = ("_armed", "_clients", "_loaded", "_model", "_tried")
+    __slots__ = ("_armed", "_clients", "_deadline", "_loaded", "_model", "_tried")
 
-    def __init__(self, clients: Clients, model: str) -> None:
+    def __init__(self, clients: Clients, model: str, deadline: float | None = None) -> None:
         super().__init__()
         self._clients = clients
         self._model = model
+        self._deadline = deadline
         self._armed = False
         self._loaded = False
         self._tried = False
@@ -77,7 +78,7 @@ class CatalogProfile(dict):  # type: ignore[type-arg]  # a ModelProfile (a Typed
         if self._loaded or not self._armed:
             return
         self._tried = True
-        info = model_info(self._clients, self._model)
+        info = model_info(self._clients, self._model, self._deadline)
         if info is not None:
             super().update(profile_from_info(info))
             self._loaded = True
@@ -136,9 +137,11 @@ class CatalogProfile(dict):  # type: ignore[type-arg]  # a ModelProfile (a Typed
         return super().__repr__()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self._clients, self._model, self._armed))
+        return (_rebuild, (self._clients, self._model, self._deadline, self._armed))
 
 
-def _rebuild(clients: Clients, model: str, armed: bool) -> CatalogProfile:
-    profile = CatalogProfile(clients, model)
+def _rebuild(
+    clients: Clients, model: str, deadline: float | None, armed: bool
+) -> CatalogProfile:
+    profile = CatalogProfile(clients, model, deadline)
     return profile.arm() if armed else profile

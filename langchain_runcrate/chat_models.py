@@ -23,40 +23,31 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.tracers._streaming import _StreamingCallbackHandler  # what core checks
-from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    model_validator,
-)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from runcrate_integrations.adapters import ChatAdapter, TimeoutField
-from runcrate_integrations.chat import ChatEngine, ChatRequest
-from runcrate_integrations.params import near_miss
-from runcrate_integrations.settings import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
+from runcrate_integrations.chat.params import check_not_secret, near_miss
+from runcrate_integrations.chat.request import (
+    ChatRequest,
+    normalize_tool_choice,
+    strict_schema,
+    tool_names,
 )
-from runcrate_integrations.wire import normalize_tool_choice, tool_names
+from runcrate_integrations.chat.settings import ChatSettings
+from runcrate_integrations.net.transport import ErrorHook
 
 from ._error_hook import langchain_error
 from ._messages import (
     PROVIDER,
-    StreamSink,
+    GenerationChunkSink,
     completion_to_result,
     refusal_check,
     schema_to_response_format,
     to_openai_messages,
 )
 from ._profile import CatalogProfile
+from ._serializable import LangChainSerializable
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import (
@@ -65,46 +56,40 @@ if TYPE_CHECKING:
     )
 
 
-# Fields sent as top-level request parameters when set.
-_PARAM_FIELDS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "n",
-    "logprobs",
-    "top_logprobs",
-    "response_format",
-)
-# Fields the engine (options and client settings) is built from.
-ENGINE_FIELDS = frozenset(
-    {
-        *_PARAM_FIELDS,
-        "model",
-        "model_kwargs",
-        "extra_body",
-        "stream_usage",
-        "deadline",
-        "api_key",
-        "base_url",
-        "timeout",
-        "max_retries",
-        "rate_limits",
-        "default_headers",
-        "http_client",
-        "http_async_client",
-    }
-)
+# ChatOpenAI's constructor names that are request parameters here: sent in the body as given.
+_BODY_PARAMS = frozenset({
+    "logit_bias", "reasoning_effort", "reasoning", "verbosity", "service_tier", "store",
+})
+# ChatOpenAI's constructor names that mean nothing for Runcrate: refused, saying why.
+_NO_MEANING = {
+    "client": "pass http_client=httpx2.Client(...) instead",
+    "async_client": "pass http_async_client=httpx2.AsyncClient(...) instead",
+    "root_client": "pass http_client=httpx2.Client(...) instead",
+    "root_async_client": "pass http_async_client=httpx2.AsyncClient(...) instead",
+    "openai_organization": "Runcrate has no organizations",
+    "organization": "Runcrate has no organizations",
+    "openai_proxy": "pass http_client=httpx2.Client(proxy=...) instead",
+    "tiktoken_model_name": "tokens are counted without tiktoken",
+    "default_query": "Runcrate takes no query parameters",
+    "http_socket_options": "pass http_client=httpx2.Client(...) configured as needed instead",
+    "stream_chunk_timeout": "timeout= bounds the wait for each chunk",
+    "include_response_headers": "the rate-limit headers are in response_metadata['rate_limit']",
+    "disabled_params": "parameters a server does not know are sent only if you pass them",
+    "context_management": "it belongs to OpenAI's Responses API",
+    "include": "it belongs to OpenAI's Responses API",
+    "prompt_cache_options": "it belongs to OpenAI's Responses API",
+    "truncation": "it belongs to OpenAI's Responses API",
+    "use_previous_response_id": "it belongs to OpenAI's Responses API",
+    "use_responses_api": "Runcrate serves chat completions",
+}
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 
 
-class ChatRuncrate(ChatAdapter, BaseChatModel):
+class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
     """Runcrate's OpenAI-compatible chat models as a LangChain chat model.
 
-    A drop-in for ``ChatOpenAI`` that needs neither ``langchain-openai`` nor a base-URL override::
+    A drop-in for ``ChatOpenAI`` that needs neither ``langchain-openai`` nor a base-URL override
+    (``ChatOpenAI``'s constructor names are accepted: ``openai_api_key``, ``request_timeout``)::
 
         from langchain_runcrate import ChatRuncrate
 
@@ -116,71 +101,15 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)  # errors must never echo the key
 
-    model: str = Field(validation_alias=AliasChoices("model", "model_name"))
-    """Model id, e.g. ``"deepseek/deepseek-v3.2"`` (``list_models()`` shows them)."""
-    api_key: SecretStr | None = Field(default_factory=secret_from_env(API_KEY_ENV, default=None))
-    """Runcrate API key (``rc_live_...``); defaults to ``RUNCRATE_API_KEY``."""
-    base_url: str | None = Field(default_factory=from_env(BASE_URL_ENV, default=None))
-    """API base URL; defaults to ``RUNCRATE_BASE_URL``, else ``https://api.runcrate.ai/v1``."""
+    extra_params_field: ClassVar[str] = "model_kwargs"
+    own_request_fields: ClassVar[tuple[str, ...]] = ("n",)
 
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    """Sampling temperature, 0 to 2; unset means the model's default."""
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    """Nucleus sampling, 0 to 1."""
-    max_tokens: int | None = Field(
-        default=None, ge=1, validation_alias=AliasChoices("max_tokens", "max_completion_tokens")
-    )
-    stop: list[str] | str | None = Field(
-        default=None, validation_alias=AliasChoices("stop", "stop_sequences")
-    )
-    """Stop sequence(s); an empty list sends none."""
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
-    """Best-effort deterministic sampling."""
     n: int | None = Field(default=None, ge=1)
     """Number of choices per request (not with streaming)."""
-    logprobs: bool | None = None
-    """Return token log-probabilities (in ``response_metadata["logprobs"]``)."""
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    """Alternatives per token; implies ``logprobs``."""
-    response_format: dict[str, Any] | None = None
-    """Sent as is; ``with_structured_output`` is the easier way to get JSON back."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other top-level request fields (e.g. ``{"reasoning_effort": "high"}``)."""
-    extra_body: dict[str, Any] | None = None
-    """Merged into the request body last, unchecked (server-specific fields)."""
-
-    timeout: TimeoutField = Field(
-        default=DEFAULT_TIMEOUT, validation_alias=AliasChoices("timeout", "request_timeout")
-    )
-    """Seconds per request (or an ``httpx2.Timeout``); ``None`` waits forever."""
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
-    """Retries on connection errors, 408/409/429 and 5xx (each waits at least the backoff)."""
-    rate_limits: bool = True
-    """Pace requests by the server's ``X-RateLimit-*`` headers, shared by every instance with
-    this key and base URL in the process (a 429 is still retried); ``False`` sends at once."""
-    deadline: float | None = Field(default=None, gt=0)
-    """Seconds a whole call may take, retries and streaming included (off by default); past
-    it the call raises ``RuncrateTimeoutError`` and its connection is closed."""
-    default_headers: dict[str, str] | None = None
-    """Extra HTTP headers on every request."""
-    http_client: Any | None = Field(default=None, exclude=True)
-    """A custom ``httpx2.Client`` (proxies, mTLS, tests); private to this instance."""
-    http_async_client: Any | None = Field(
-        default=None,
-        exclude=True,
-        validation_alias=AliasChoices("http_async_client", "async_http_client"),
-    )
-    """A custom ``httpx2.AsyncClient``; private to this instance."""
-
     streaming: bool = False
     """Stream under the hood even for ``invoke`` (callbacks then see every token)."""
-    stream_usage: bool = True
-    """Ask for token usage at the end of streams (``stream_options.include_usage``)."""
-
-    _engine: ChatEngine | None = PrivateAttr(default=None)
-    _derived_from: ClassVar[frozenset[str]] = ENGINE_FIELDS
 
     # ------------------------------------------------------------------ construction
 
@@ -198,37 +127,19 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
             super().__init__(**data)
             # Built here and not in a validator, so that a missing key or an empty model
             # raises the core's own error rather than one wrapped in a ValidationError.
-            self._engine = self._configure()
-            self._attach_profile()
+            self._rebuild()
 
-    def _configure(self) -> ChatEngine:
-        return ChatEngine.configure(
-            model=self.model,
-            params={name: getattr(self, name) for name in _PARAM_FIELDS},
-            extra_params=self.model_kwargs,
-            extra_body=self.extra_body,
-            stream_usage=self.stream_usage,
-            deadline=self.deadline,
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            rate_limits=self.rate_limits,
-            default_headers=self.default_headers,
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-            errors=langchain_error,
-        )
+    def _error_hook(self) -> ErrorHook:
+        return langchain_error
 
-    def _reconfigure(self) -> None:
-        super()._reconfigure()
-        self._attach_profile()
-
-    def _attach_profile(self) -> None:
+    def _rebuild(self) -> None:
+        super()._rebuild()
         # A profile given by the user wins; otherwise one read from the catalog on first use
         # (set past __setattr__: it is derived, not a field the user set).
         if self.profile is None or isinstance(self.profile, CatalogProfile):
-            self.__dict__["profile"] = CatalogProfile(self.engine.clients, self.model).arm()
+            engine = self.engine
+            profile = CatalogProfile(engine.clients, self.model, engine.options.deadline)
+            self.__dict__["profile"] = profile.arm()
 
     # ------------------------------------------------------------------ LangChain metadata
 
@@ -240,13 +151,6 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.model, **self.engine.options.params}
 
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": API_KEY_ENV}
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        return True
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model")
@@ -345,7 +249,7 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         request = self._request(messages, stop, kwargs, stream=folded)
         if not folded:
             return completion_to_result(self.engine.complete(request))
-        sink = StreamSink()
+        sink = GenerationChunkSink()
         for chunk in self.engine.stream(request, sink):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -362,7 +266,7 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         request = self._request(messages, stop, kwargs, stream=folded)
         if not folded:
             return completion_to_result(await self.engine.acomplete(request))
-        sink = StreamSink()
+        sink = GenerationChunkSink()
         async for chunk in self.engine.astream(request, sink):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -378,7 +282,7 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs, stream=True)
-        return self.engine.stream(request, StreamSink(v1_blocks=self.output_version == "v1"))
+        return self.engine.stream(request, self._sink())
 
     def _astream(  # returns the engine's async generator, which closes the connection itself
         self,
@@ -388,7 +292,10 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs, stream=True)
-        return self.engine.astream(request, StreamSink(v1_blocks=self.output_version == "v1"))
+        return self.engine.astream(request, self._sink())
+
+    def _sink(self) -> GenerationChunkSink:
+        return GenerationChunkSink(v1_blocks=self.output_version == "v1")
 
     # ------------------------------------------------------------------ tools & structure
 
@@ -406,7 +313,7 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         ``tool_choice``: ``"auto"``, ``"none"``, ``"required"``, ``"any"``/``True`` (some
         tool must be called) or a tool's name. ``strict=True`` asks for schema-exact arguments.
         """
-        formatted = [convert_to_openai_tool(t, strict=strict) for t in tools]
+        formatted = [_openai_tool(t, strict=strict) for t in tools]
         if tool_choice is not None and tool_choice is not False:
             # Checked now, so a misspelt tool name fails at bind time, not at the first call.
             kwargs["tool_choice"] = normalize_tool_choice(tool_choice, tool_names(formatted))
@@ -455,7 +362,7 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
         llm: Runnable[LanguageModelInput, AIMessage]
         if method == "function_calling":
             assert schema is not None
-            tool = convert_to_openai_tool(schema, strict=strict)
+            tool = _openai_tool(schema, strict=strict)
             name = tool["function"]["name"]
             llm = self.bind_tools([tool], tool_choice=name, **trace)
             parser = (
@@ -495,10 +402,18 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
 # ---------------------------------------------------------------------- helpers
 
 
-def _openai_tool(tool: Any) -> dict[str, Any]:
+def _openai_tool(tool: Any, *, strict: bool | None = None) -> dict[str, Any]:
+    """An OpenAI tool (langchain-core's converter); ``strict`` made by the core's one rule."""
     if isinstance(tool, Mapping) and tool.get("type") == "function" and "function" in tool:
-        return dict(tool)
-    return convert_to_openai_tool(tool)
+        spec = dict(tool)
+    else:
+        spec = convert_to_openai_tool(tool)
+    if strict:
+        function = dict(spec["function"])
+        function["parameters"] = strict_schema(function.get("parameters") or {})
+        function["strict"] = True
+        spec["function"] = function
+    return spec
 
 
 @functools.cache
@@ -526,6 +441,12 @@ def _move_unknown_kwargs(
     """
     names, fields = accepted
     given_extra = values.get("model_kwargs") or {}
+    for key in values:
+        if key in _NO_MEANING and key not in names:
+            raise ValueError(
+                f"{key!r} is a ChatOpenAI setting with no meaning for ChatRuncrate: "
+                f"{_NO_MEANING[key]}"
+            )
     unknown = [k for k in values if k not in names]
     misplaced = [k for k in given_extra if k in names]
     if not unknown and not misplaced:
@@ -537,13 +458,15 @@ def _move_unknown_kwargs(
         close = near_miss(key, fields)
         if close:
             raise ValueError(f"Unknown parameter {key!r}; did you mean {close!r}?")
+        check_not_secret([key], "ChatRuncrate(...)")  # a key must never reach a request body
         if key in extra:
             raise ValueError(f"{key!r} was given both directly and in model_kwargs")
-        warnings.warn(
-            f"{key!r} is not a ChatRuncrate parameter; it is sent as a request field "
-            "(model_kwargs). Pass it in model_kwargs=... to silence this warning.",
-            stacklevel=4,
-        )
+        if key not in _BODY_PARAMS:
+            warnings.warn(
+                f"{key!r} is not a ChatRuncrate parameter; it is sent as a request field "
+                "(model_kwargs). Pass it in model_kwargs=... to silence this warning.",
+                stacklevel=4,
+            )
         extra[key] = values.pop(key)
     for key in misplaced:
         if key in values:

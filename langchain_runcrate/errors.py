@@ -27,7 +27,7 @@ from langchain_core.exceptions import (
 )
 
 from runcrate_integrations import errors as core
-from runcrate_integrations.errors import make_status_error
+from runcrate_integrations.errors import status_error
 
 __all__ = [
     "RuncrateAPIStatusError",
@@ -165,7 +165,7 @@ def to_langchain_error(err: openai.APIError) -> openai.APIError:
     if isinstance(err, openai.APIStatusError) and not isinstance(err, core.RuncrateAPIError):
         # Only reachable if something other than the core's client raised; classify it the
         # same way the core does so the mapping below applies.
-        err = make_status_error(err.message, body=err.body, response=err.response)
+        err = status_error(err.response, err.body)
     cls = next((_DUALS[c] for c in type(err).__mro__ if c in _DUALS), None)
     if cls is None:
         return err

@@ -1,7 +1,7 @@
 """LlamaIndex messages and blocks <-> OpenAI wire dicts, and parsed answers -> ``ChatResponse``.
 
 Pure functions (no HTTP): :class:`~llama_index_runcrate.llms.RuncrateLLM` converts its input with
-:func:`to_openai_messages` and its output with :func:`chat_response` / :class:`StreamSink`.
+:func:`to_openai_messages` and its output with :func:`chat_response` / :class:`ChatResponseSink`.
 The wire itself (bodies, choices, stream deltas, tool-call arguments) is parsed by
 :mod:`runcrate_integrations.wire`; this module only maps it onto LlamaIndex's types.
 """
@@ -30,7 +30,7 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
 from pydantic import BaseModel
 
-from runcrate_integrations.wire import (
+from runcrate_integrations.chat.answer import (
     Choice,
     ChunkDelta,
     Completion,
@@ -261,7 +261,7 @@ def chat_response(completion: Completion, delta: str | None = None) -> ChatRespo
     )
 
 
-class StreamSink:
+class ChatResponseSink:
     """A stream's cumulative ``ChatResponse``s, read from the core's fold (the engine's sink).
 
     Each response carries the answer so far in ``message`` (text, reasoning as a

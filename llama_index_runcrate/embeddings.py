@@ -7,7 +7,7 @@ thread map live in :mod:`runcrate_integrations.embeddings`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -16,36 +16,22 @@ from llama_index.core.instrumentation.events.embedding import (
     EmbeddingStartEvent,
 )
 from llama_index_instrumentation import get_dispatcher
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import AliasChoices, ConfigDict, Field
 
-from runcrate_integrations.adapters import Configured, TimeoutField
 from runcrate_integrations.embeddings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_CONCURRENCY,
-    Embedder,
+    EmbeddingSettings,
     batches,
     check_texts,
     map_in_threads,
     progress_bar,
 )
-from runcrate_integrations.settings import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-)
 
 dispatcher = get_dispatcher(__name__)
 
-# Fields that feed the request settings; changing one rebuilds them.
-_CONFIG_FIELDS = frozenset({
-    "model_name", "embed_batch_size", "api_key", "base_url", "dimensions", "encoding_format",
-    "timeout", "max_retries", "rate_limits", "default_headers", "http_client", "http_async_client",
-    "extra_body",
-})
 
-
-class RuncrateEmbedding(Configured, BaseEmbedding):
+class RuncrateEmbedding(EmbeddingSettings, BaseEmbedding):
     """Runcrate embedding models for LlamaIndex (indexes, retrievers, ingestion pipelines).
 
     Example:
@@ -66,94 +52,36 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
         hide_input_in_errors=True,
     )
 
+    model_field: ClassVar[str] = "model_name"
+    batch_size_field: ClassVar[str] = "embed_batch_size"
+    concurrency_field: ClassVar[str] = "num_workers"
+
     model_name: str = Field(
         validation_alias=AliasChoices("model_name", "model"),
         description="Embedding model id, e.g. 'BAAI/bge-m3' (alias: model).",
     )
     embed_batch_size: int = Field(
-        default=DEFAULT_BATCH_SIZE, gt=0, le=2048, description="Texts sent per request."
-    )
-    # Excluded from to_dict/to_json: a saved index must never carry the key.
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        description=f"Runcrate API key (starts with 'rc_live_'); defaults to ${API_KEY_ENV}.",
-    )
-    base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("base_url", "api_base"),
-        description=f"API base URL; defaults to ${BASE_URL_ENV}, then Runcrate's endpoint.",
-    )
-    dimensions: int | None = Field(
-        default=None, ge=1, description="Ask for shorter vectors (models that support it)."
-    )
-    encoding_format: Literal["float", "base64"] = Field(
-        default="float",
-        description="Wire format of the vectors; both come back as lists of floats.",
-    )
-    timeout: TimeoutField = Field(
-        default=DEFAULT_TIMEOUT,
-        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
-    )
-    max_retries: int = Field(
-        default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and timeouts."
+        default=DEFAULT_BATCH_SIZE,
+        gt=0,
+        le=2048,
+        validation_alias=AliasChoices("embed_batch_size", "chunk_size"),
+        description="Texts sent per request.",
     )
     num_workers: int | None = Field(
         default=DEFAULT_MAX_CONCURRENCY,
+        validation_alias=AliasChoices("num_workers", "max_concurrency"),
         description="Batches in flight at once in get_text_embedding_batch and its async twin "
         "(order is kept); 1 or None sends them one after another.",
     )
-    rate_limits: bool = Field(
-        default=True,
-        description="Pace requests by the server's X-RateLimit-* headers (shared per key and "
-        "base URL in the process); False sends at once.",
-    )
-    default_headers: dict[str, str] | None = Field(
-        default=None, description="Extra HTTP headers sent with every request."
-    )
-    http_client: Any = Field(
-        default=None, exclude=True, description="An httpx2.Client to send sync requests with."
-    )
-    http_async_client: Any = Field(
-        default=None,
-        exclude=True,
-        validation_alias=AliasChoices("http_async_client", "async_http_client"),
-        description="An httpx2.AsyncClient for async requests.",
-    )
-    extra_body: dict[str, Any] | None = Field(
-        default=None,
-        validation_alias=AliasChoices("extra_body", "additional_kwargs"),
-        description="Extra top-level JSON fields for the request body.",
-    )
-
-    _embedder: Embedder = PrivateAttr()
-    _derived_from: ClassVar[frozenset[str]] = _CONFIG_FIELDS
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
         # Outside pydantic validation so MissingAPIKeyError keeps its type.
-        self._reconfigure()
+        self._rebuild()
 
     @classmethod
     def class_name(cls) -> str:
         return "RuncrateEmbedding"
-
-    def _reconfigure(self) -> None:
-        self._embedder = Embedder.configure(
-            self.model_name,
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            rate_limits=self.rate_limits,
-            default_headers=self.default_headers,
-            dimensions=self.dimensions,
-            encoding_format=self.encoding_format,
-            chunk_size=self.embed_batch_size,
-            extra_body=self.extra_body,
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
 
     # Every text is checked first, so a bad text near the end fails before any batch is sent
     # (and paid for). LlamaIndex's sync loop sends one batch after another; with num_workers
@@ -206,20 +134,20 @@ class RuncrateEmbedding(Configured, BaseEmbedding):
         )
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._embedder.embed_text(query)
+        return self.embedder.embed_text(query)
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await self._embedder.aembed_text(query)
+        return await self.embedder.aembed_text(query)
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._embedder.embed_text(text)
+        return self.embedder.embed_text(text)
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await self._embedder.aembed_text(text)
+        return await self.embedder.aembed_text(text)
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         # LlamaIndex hands over at most embed_batch_size texts: one request.
-        return self._embedder.embed_texts(texts)
+        return self.embedder.embed_texts(texts)
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._embedder.aembed_texts(texts)
+        return await self.embedder.aembed_texts(texts)

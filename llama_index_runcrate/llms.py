@@ -38,18 +38,15 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model
 from llama_index_instrumentation import get_dispatcher
-from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
-from typing_extensions import Self
+from pydantic import ConfigDict, Field, model_validator
 
-from runcrate_integrations.adapters import ChatAdapter, TimeoutField
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
-from runcrate_integrations.chat import ChatEngine
-from runcrate_integrations.settings import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from runcrate_integrations.chat.request import response_format_for, strict_schema
+from runcrate_integrations.chat.settings import ChatSettings
 from runcrate_integrations.tokens import counter_for
-from runcrate_integrations.wire import json_schema_format
 
 from ._messages import (
-    StreamSink,
+    ChatResponseSink,
     chat_response,
     force_single_tool_call,
     to_openai_messages,
@@ -57,7 +54,6 @@ from ._messages import (
 )
 
 if TYPE_CHECKING:
-    import httpx2
     from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools.types import BaseTool
 
@@ -67,22 +63,23 @@ dispatcher = get_dispatcher(__name__)
 #: Context window assumed when neither the user nor Runcrate's catalog gives one.
 DEFAULT_CONTEXT_WINDOW = 32_768
 
-# Fields sent as top-level request parameters when set.
-_PARAM_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty",
-                 "stop", "seed", "logprobs", "top_logprobs")
-# Fields the engine (options and client settings) is built from.
-ENGINE_FIELDS = frozenset((*_PARAM_FIELDS, "model", "additional_kwargs", "deadline", "api_key",
-                           "base_url", "timeout", "max_retries", "rate_limits",
-                           "default_headers"))
+# OpenAILike's constructor names that are request parameters here: sent in the body as given.
+_BODY_PARAMS = frozenset({"reasoning_effort", "modalities"})
+# OpenAILike's constructor names that mean nothing for Runcrate: refused, saying why.
+_NO_MEANING = {
+    "api_version": "it belongs to Azure OpenAI",
+    "audio_config": "Runcrate's chat models do not speak; see the speech tool",
+    "tokenizer": "tokens are counted without a tokenizer: use llm.tokenizer or count_tokens()",
+}
 StructuredOutputMethod = Literal["function_calling", "json_schema"]
 
 
-class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
+class RuncrateLLM(ChatSettings, FunctionCallingLLM):
     """Runcrate's OpenAI-compatible chat models as a LlamaIndex ``FunctionCallingLLM``.
 
     The key comes from ``api_key`` or ``RUNCRATE_API_KEY``; it never appears in ``repr``,
     ``to_dict()`` or ``to_json()``. Parameters are checked against Runcrate's ranges before
-    any request. Example::
+    any request; ``OpenAILike``'s constructor names are accepted. Example::
 
         from llama_index.core import Settings
         from llama_index_runcrate import RuncrateLLM
@@ -94,18 +91,8 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     # extra="forbid": a misspelt option fails; hide_input_in_errors: errors never echo the key.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
 
-    model: str = Field(min_length=1, description="Runcrate model id, e.g. 'deepseek/deepseek-v3.2'")
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1, description="Also the metadata num_output.")
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    logprobs: bool | None = Field(default=None, description="Return token logprobs.")
-    top_logprobs: int | None = Field(
-        default=None, ge=0, le=20, description="Alternatives per token; implies logprobs."
-    )
+    extra_params_field: ClassVar[str] = "additional_kwargs"
+
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra request body fields, sent with every call."
     )
@@ -122,74 +109,36 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     is_function_calling_model: bool | None = Field(
         default=None, description="Overrides the catalog's tool support (default True)."
     )
-    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("base_url", "api_base"),
-        description="Defaults to RUNCRATE_BASE_URL, then https://api.runcrate.ai/v1.",
-    )
-    timeout: TimeoutField = Field(
-        default=DEFAULT_TIMEOUT,
-        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
-    )
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
-    rate_limits: bool = Field(
-        default=True,
-        description="Pace requests by the server's X-RateLimit-* headers, shared by every "
-        "instance with this key and base URL in the process (a 429 is still retried); False "
-        "sends at once.",
-    )
-    deadline: float | None = Field(
-        default=None, gt=0,
-        description="Seconds a whole call may take, retries and streaming included (off by "
-                    "default); past it the call raises APITimeoutError and closes its connection.",
-    )
-    default_headers: dict[str, str] | None = None
 
-    _http_client: httpx2.Client | None = PrivateAttr(default=None)
-    _http_async_client: httpx2.AsyncClient | None = PrivateAttr(default=None)
-    _engine: ChatEngine | None = PrivateAttr(default=None)
-    _derived_from: ClassVar[frozenset[str]] = ENGINE_FIELDS
-
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        http_client: httpx2.Client | None = None,
-        async_http_client: httpx2.AsyncClient | None = None,
-        http_async_client: httpx2.AsyncClient | None = None,
-        **data: Any,
-    ) -> None:
+    def __init__(self, model: str | None = None, **data: Any) -> None:
         if model is not None:
             data["model"] = model
         super().__init__(**data)
-        self._http_client = http_client
-        self._http_async_client = async_http_client or http_async_client
         # Fail at construction, not on the first call: missing key, bad extras.
-        self._engine = self._configure()
+        self._rebuild()
 
-    def _configure(self) -> ChatEngine:
-        return ChatEngine.configure(
-            model=self.model,
-            params={name: getattr(self, name) for name in _PARAM_FIELDS},
-            extra_params=self.additional_kwargs,
-            deadline=self.deadline,
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            rate_limits=self.rate_limits,
-            default_headers=self.default_headers,
-            http_client=self._http_client,
-            http_async_client=self._http_async_client,
-        )
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        # Given http clients are the caller's (sockets, locks): copies share them.
-        memo = {} if memo is None else memo
-        for client in (self._http_client, self._http_async_client):
-            if client is not None:
-                memo[id(client)] = client
-        return super().__deepcopy__(memo)
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_like_names(cls, values: Any) -> Any:
+        """``OpenAILike``'s names: request parameters go to ``additional_kwargs``, the rest
+        mean the same here or are refused with the reason."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        for name in [n for n in values if n in _NO_MEANING]:
+            raise ValueError(
+                f"{name!r} is an OpenAILike setting with no meaning for RuncrateLLM: "
+                f"{_NO_MEANING[name]}"
+            )
+        moved = {n: values.pop(n) for n in [n for n in values if n in _BODY_PARAMS]}
+        if moved:
+            values["additional_kwargs"] = {**(values.get("additional_kwargs") or {}), **moved}
+        values.pop("reuse_client", None)  # clients are always pooled and reused here
+        if values.pop("is_chat_model", True) is not True:
+            raise ValueError("is_chat_model=False: RuncrateLLM talks to chat models only")
+        if values.pop("should_use_structured_outputs", False):
+            values.setdefault("structured_output_method", "json_schema")
+        return values
 
     @classmethod
     def class_name(cls) -> str:
@@ -255,13 +204,13 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     # stream ends.
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         request = self.engine.request(to_openai_messages(messages), kwargs, stream=True)
-        return self.engine.stream(request, StreamSink())
+        return self.engine.stream(request, ChatResponseSink())
 
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         request = self.engine.request(to_openai_messages(messages), kwargs, stream=True)
-        return self.engine.astream(request, StreamSink())
+        return self.engine.astream(request, ChatResponseSink())
 
     # ------------------------------------------------------------------ the LLM protocol
 
@@ -323,8 +272,9 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
         specs = [tool.metadata.to_openai_tool(skip_length_check=True) for tool in tools]
         if self.strict if strict is None else strict:
             for spec in specs:
-                spec["function"]["strict"] = True
-                spec["function"]["parameters"]["additionalProperties"] = False
+                function = spec["function"]
+                function["parameters"] = strict_schema(function["parameters"])
+                function["strict"] = True
         messages = list(chat_history or [])
         if isinstance(user_msg, str):
             user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
@@ -387,7 +337,7 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
     ) -> tuple[list[ChatMessage], dict[str, Any]]:
         messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
         llm_kwargs.pop("tool_choice", None)
-        llm_kwargs["response_format"] = json_schema_format(output_cls, strict=self.strict)
+        llm_kwargs["response_format"] = response_format_for(output_cls, strict=self.strict or None)
         return messages, llm_kwargs
 
     def structured_predict(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
-from .clients import ClientSettings
-from .settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from .config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ClientSettings
+from .net.ratelimit import RateLimitState, rate_limit_state
 
 if TYPE_CHECKING:
     from .errors import (
@@ -21,10 +21,13 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BudgetExceededError,
         ConflictError,
         ContextLengthExceededError,
         InsufficientCreditsError,
         InternalServerError,
+        JobFailedError,
+        JobTimeoutError,
         MissingAPIKeyError,
         NotFoundError,
         PermissionDeniedError,
@@ -36,28 +39,23 @@ if TYPE_CHECKING:
         StreamInterruptedError,
         UnprocessableEntityError,
     )
-    from .ratelimit import RateLimitState, rate_limit_state
 
 _ERRORS = frozenset({
     "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "ConflictError", "ContextLengthExceededError", "UnprocessableEntityError",
-    "InsufficientCreditsError", "InternalServerError", "MissingAPIKeyError", "NotFoundError",
-    "PermissionDeniedError", "RateLimitError", "ResponseFormatError", "RuncrateAPIError",
-    "RuncrateError", "StreamErrorEvent", "StreamInterruptedError",
+    "BadRequestError", "BudgetExceededError", "ConflictError", "ContextLengthExceededError",
+    "InsufficientCreditsError", "InternalServerError", "JobFailedError", "JobTimeoutError",
+    "MissingAPIKeyError", "NotFoundError", "PermissionDeniedError", "RateLimitError",
+    "ResponseFormatError", "RuncrateAPIError", "RuncrateError", "StreamErrorEvent",
+    "StreamInterruptedError", "UnprocessableEntityError",
 })
 
 
 def __getattr__(name: str) -> Any:
-    # The error classes subclass openai's, so they load openai: only on first use. The
-    # rate-limit state is needed only once requests are made.
+    # The error classes subclass openai's, so they load openai: only on first use.
     if name in _ERRORS:
         from . import errors
 
         return getattr(errors, name)
-    if name in ("RateLimitState", "rate_limit_state"):
-        from . import ratelimit
-
-        return getattr(ratelimit, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -74,11 +72,14 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ClientSettings",
     "ConflictError",
     "ContextLengthExceededError",
     "InsufficientCreditsError",
     "InternalServerError",
+    "JobFailedError",
+    "JobTimeoutError",
     "MissingAPIKeyError",
     "ModelInfo",
     "NotFoundError",

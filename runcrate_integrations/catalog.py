@@ -1,29 +1,29 @@
 """Runcrate's model catalog (``GET /models``), cached per base URL and process.
 
 Adapters read capabilities (context length, tools, structured output, image input) through
-:func:`model_info` / :func:`amodel_info`: the first read for a base URL fetches the catalog
-(one request, however many threads or tasks ask at once), later reads are dict lookups. A
-failed fetch is not an error: the caller falls back to its defaults, and the fetch is tried
-again after :data:`RETRY_AFTER` seconds, not on every read. :func:`list_models` lists it all.
+:func:`model_info`: the first read for a base URL fetches the catalog (one request, however
+many threads ask at once), later reads are dict lookups. That read is a hint, so it never
+costs a caller more than a short wait: its own timeout (:data:`HINT_TIMEOUT`), no retries,
+never past the caller's deadline. A failed read is not an error: the caller falls back to its
+defaults, one WARNING names the URL, and the read is tried again after :data:`RETRY_AFTER`
+seconds, not on every read. :func:`list_models` lists it all (with the usual timeout and
+retries, and errors raised).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr
 
-from . import transport
-from .clients import Clients, ClientSettings, async_client, sync_client
-
-if TYPE_CHECKING:
-    import openai
+from .config import ClientSettings
+from .net import transport
+from .net.clients import Clients
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +93,16 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 log = logging.getLogger(__name__)
-#: Seconds before a failed catalog fetch is tried again.
+#: Seconds before a failed catalog read is tried again.
 RETRY_AFTER = 60.0
+#: The longest the catalog read behind a model's metadata may take (seconds).
+HINT_TIMEOUT = 3.0
+MODELS_PATH = "/models"
 
 _lock = threading.Lock()
 _cache: dict[str, dict[str, ModelInfo]] = {}
 _failed_at: dict[str, float] = {}
 _fetch_locks: dict[str, threading.Lock] = {}
-_async_locks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
 
 
 def _store(base_url: str, data: Mapping[str, Any]) -> list[ModelInfo]:
@@ -115,40 +117,43 @@ def _store(base_url: str, data: Mapping[str, Any]) -> list[ModelInfo]:
     return models
 
 
-def _base_url(client: openai.OpenAI | openai.AsyncOpenAI) -> str:
-    return str(client.base_url).rstrip("/")
+def _cached(clients: Clients, refresh: bool) -> list[ModelInfo] | None:
+    entries = None if refresh else _cache.get(clients.settings.base_url)
+    return list(entries.values()) if entries is not None else None
+
+
+def fetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
+    """The catalog of ``clients``' base URL (cached unless ``refresh``; errors raise)."""
+    found = _cached(clients, refresh)
+    if found is not None:
+        return found
+    data = transport.send_json(clients, transport.Request("GET", MODELS_PATH))
+    return _store(clients.settings.base_url, data)
+
+
+async def afetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
+    """Async twin of :func:`fetch`."""
+    found = _cached(clients, refresh)
+    if found is not None:
+        return found
+    data = await transport.asend_json(clients, transport.Request("GET", MODELS_PATH))
+    return _store(clients.settings.base_url, data)
 
 
 def list_models(
-    *,
-    api_key: str | SecretStr | None = None,
-    base_url: str | None = None,
-    client: openai.OpenAI | None = None,
-    refresh: bool = False,
+    *, api_key: str | SecretStr | None = None, base_url: str | None = None, refresh: bool = False
 ) -> list[ModelInfo]:
     """The models the server offers; cached per base URL unless ``refresh``."""
-    if client is None:
-        client = sync_client(ClientSettings.resolve(api_key=api_key, base_url=base_url))
-    url = _base_url(client)
-    if not refresh and url in _cache:
-        return list(_cache[url].values())
-    return _store(url, transport.get_json(client, "/models"))
+    return fetch(Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)),
+                 refresh=refresh)
 
 
 async def alist_models(
-    *,
-    api_key: str | SecretStr | None = None,
-    base_url: str | None = None,
-    client: openai.AsyncOpenAI | None = None,
-    refresh: bool = False,
+    *, api_key: str | SecretStr | None = None, base_url: str | None = None, refresh: bool = False
 ) -> list[ModelInfo]:
     """Async twin of :func:`list_models`."""
-    if client is None:
-        client = async_client(ClientSettings.resolve(api_key=api_key, base_url=base_url))
-    url = _base_url(client)
-    if not refresh and url in _cache:
-        return list(_cache[url].values())
-    return _store(url, await transport.aget_json(client, "/models"))
+    clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
+    return await afetch(clients, refresh=refresh)
 
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:
@@ -164,16 +169,12 @@ def _should_fetch(url: str) -> bool:
     return failed is None or time.monotonic() - failed >= RETRY_AFTER
 
 
-def _failed(url: str, exc: Exception) -> None:
-    _failed_at[url] = time.monotonic()
-    log.info("Could not load the model catalog from %s (%s); using defaults, retrying in %gs",
-             url, exc, RETRY_AFTER)
+def model_info(clients: Clients, model: str, deadline: float | None = None) -> ModelInfo | None:
+    """``model``'s catalog entry, reading the catalog on the first call for this base URL.
 
-
-def model_info(clients: Clients, model: str) -> ModelInfo | None:
-    """``model``'s catalog entry, fetching the catalog on the first read for this base URL.
-
-    ``None`` when the catalog does not list ``model`` or could not be loaded.
+    The read is short (:data:`HINT_TIMEOUT`, or ``deadline`` seconds if less; no retries) and
+    one at a time per base URL. ``None`` when the catalog does not list ``model`` or could not
+    be read (then a WARNING names the URL, and the defaults apply until a later read works).
     """
     url = clients.settings.base_url
     if _should_fetch(url):
@@ -181,28 +182,19 @@ def model_info(clients: Clients, model: str) -> ModelInfo | None:
             fetch_lock = _fetch_locks.setdefault(url, threading.Lock())
         with fetch_lock:  # one request, however many threads ask at once
             if _should_fetch(url):
+                seconds = HINT_TIMEOUT if deadline is None else min(HINT_TIMEOUT, deadline)
+                request = transport.Request(
+                    "GET", MODELS_PATH, timeout=seconds, retries=0,
+                    deadline=transport.deadline_in(seconds),
+                )
                 try:
-                    list_models(client=clients.client())
+                    _store(url, transport.send_json(clients, request))
                 except Exception as exc:  # any failure: fall back, try again later
-                    _failed(url, exc)
-    return cached_model_info(url, model)
-
-
-async def amodel_info(clients: Clients, model: str) -> ModelInfo | None:
-    """Async twin of :func:`model_info` (one request per base URL, however many tasks ask)."""
-    url = clients.settings.base_url
-    if _should_fetch(url):
-        key = (asyncio.get_running_loop(), url)
-        with _lock:
-            for stale in [k for k in _async_locks if k[0].is_closed()]:
-                del _async_locks[stale]
-            fetch_lock = _async_locks.setdefault(key, asyncio.Lock())
-        async with fetch_lock:
-            if _should_fetch(url):
-                try:
-                    await alist_models(client=clients.aclient())
-                except Exception as exc:  # any failure: fall back, try again later
-                    _failed(url, exc)
+                    _failed_at[url] = time.monotonic()
+                    log.warning(
+                        "Could not read the model catalog at %s%s (%s); using default model "
+                        "limits, trying again in %gs", url, MODELS_PATH, exc, RETRY_AFTER,
+                    )
     return cached_model_info(url, model)
 
 

@@ -3,10 +3,11 @@
 :class:`EmbeddingOptions` is built once per adapter instance; it checks everything a server
 would reject (and a few things it would silently get wrong) before any request is sent, and
 precomputes the constant part of the body. :func:`embed_texts` / :func:`aembed_texts` split
-the inputs into batches, send them through :mod:`runcrate_integrations.transport` (so retries,
-typed errors and rate-limit pacing come from the openai client), a few at once
-(``max_concurrency``), and return the vectors in input order.
-:class:`Embedder` bundles options and clients: it is all an adapter instance needs to hold.
+the inputs into batches, send them through the one request loop
+(:mod:`runcrate_integrations.net.transport`: retries, typed errors, rate limits, deadline), a
+few at once (``max_concurrency``), and return the vectors in input order.
+:class:`Embedder` bundles options and clients: it is all an adapter instance needs to hold;
+:class:`EmbeddingSettings` is the spec's embeddings part every embeddings class derives from.
 """
 
 from __future__ import annotations
@@ -23,16 +24,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
-from typing_extensions import Unpack
+from pydantic import AliasChoices, Field
 
-from . import transport
-from .clients import ClientFields, Clients
-from .transport import ErrorHook, translating
-
-if TYPE_CHECKING:
-    import openai
+from .config import Connection, check_deadline
+from .net import transport
+from .net.clients import Clients
+from .net.transport import ErrorHook, translating
 
 JSONDict = dict[str, Any]
 T = TypeVar("T")
@@ -130,6 +129,7 @@ class EmbeddingOptions:
     chunk_size: int = DEFAULT_BATCH_SIZE
     extra_body: Mapping[str, Any] | None = None
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    deadline: float | None = None
     _tail: JSONDict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +139,7 @@ class EmbeddingOptions:
         _check_batch_size(self.chunk_size, "chunk_size")
         _check_batch_size(self.max_concurrency, "max_concurrency")
         _check_extra_body(self.extra_body)
+        check_deadline(self.deadline)
         # Frozen dataclass: the precomputed constant part of every body is set once, here.
         object.__setattr__(
             self, "_tail", _tail(self.dimensions, self.encoding_format, self.extra_body)
@@ -153,6 +154,7 @@ class EmbeddingOptions:
             self.chunk_size,
             self.extra_body,
             self.max_concurrency,
+            self.deadline,
         )
         return (EmbeddingOptions, args)
 
@@ -287,7 +289,7 @@ def _plan(options: EmbeddingOptions, texts: object) -> list[tuple[JSONDict, int]
 
 
 def embed_texts(
-    client: openai.OpenAI,
+    clients: Clients,
     options: EmbeddingOptions,
     texts: Sequence[str],
     progress: Progress | None = None,
@@ -296,26 +298,37 @@ def embed_texts(
 
     Every text is checked before the first request; an empty list sends nothing. Up to
     ``options.max_concurrency`` batches are in flight at once (threads: the sync openai client
-    is thread-safe), each retried on its own by the client; ``progress`` is told the size of
-    each batch as it finishes. If a batch fails, no further batch is sent and its error is
-    raised: there is no partial result.
+    is thread-safe), each retried on its own; ``options.deadline`` bounds the whole call;
+    ``progress`` is told the size of each batch as it finishes. If a batch fails, no further
+    batch is sent and its error is raised: there is no partial result.
     """
     plan = _plan(options, texts)
+    deadline = transport.deadline_in(options.deadline)
     workers = min(options.max_concurrency, len(plan))
     if workers <= 1:
         vectors: list[list[float]] = []
         for body, count in plan:
-            vectors += _send(client, options, body, count)
+            vectors += _send(clients, options, body, count, deadline)
             if progress is not None:
                 progress(count)
         return vectors
-    return _embed_in_threads(client, options, plan, workers, progress)
+
+    def send(step: tuple[JSONDict, int]) -> list[list[float]]:
+        return _send(clients, options, *step, deadline)
+
+    done = None if progress is None else (lambda i: progress(plan[i][1]))
+    return [vector for batch in map_in_threads(send, plan, workers, done) for vector in batch]
+
+
+def _request(body: JSONDict, deadline: float | None) -> transport.Request:
+    return transport.Request("POST", EMBEDDINGS_PATH, body=body, deadline=deadline)
 
 
 def _send(
-    client: openai.OpenAI, options: EmbeddingOptions, body: JSONDict, count: int
+    clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
+    deadline: float | None,
 ) -> list[list[float]]:
-    answer = transport.post_json(client, EMBEDDINGS_PATH, body)
+    answer = transport.send_json(clients, _request(body, deadline))
     return parse_embeddings(answer, count, dimensions=options.dimensions)
 
 
@@ -370,22 +383,8 @@ def map_in_threads(
     return cast("list[R]", results)
 
 
-def _embed_in_threads(
-    client: openai.OpenAI,
-    options: EmbeddingOptions,
-    plan: list[tuple[JSONDict, int]],
-    workers: int,
-    progress: Progress | None,
-) -> list[list[float]]:
-    def send(step: tuple[JSONDict, int]) -> list[list[float]]:
-        return _send(client, options, *step)
-
-    done = None if progress is None else (lambda i: progress(plan[i][1]))
-    return [vector for batch in map_in_threads(send, plan, workers, done) for vector in batch]
-
-
 async def aembed_texts(
-    client: openai.AsyncOpenAI,
+    clients: Clients,
     options: EmbeddingOptions,
     texts: Sequence[str],
     progress: Progress | None = None,
@@ -393,11 +392,12 @@ async def aembed_texts(
     """Async twin of :func:`embed_texts`: up to ``options.max_concurrency`` batches in flight
     (a semaphore over one task per batch); the first failure cancels the rest and is raised."""
     plan = _plan(options, texts)
+    deadline = transport.deadline_in(options.deadline)
     workers = min(options.max_concurrency, len(plan))
     if workers <= 1:
         vectors: list[list[float]] = []
         for body, count in plan:
-            vectors += await _asend(client, options, body, count)
+            vectors += await _asend(clients, options, body, count, deadline)
             if progress is not None:
                 progress(count)
         return vectors
@@ -411,7 +411,7 @@ async def aembed_texts(
             if failed:  # another batch failed: this one is not sent
                 return
             try:
-                results[i] = await _asend(client, options, body, count)
+                results[i] = await _asend(clients, options, body, count, deadline)
             except BaseException:
                 failed = True  # before the semaphore lets the next batch in
                 raise
@@ -430,24 +430,23 @@ async def aembed_texts(
 
 
 async def _asend(
-    client: openai.AsyncOpenAI, options: EmbeddingOptions, body: JSONDict, count: int
+    clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
+    deadline: float | None,
 ) -> list[list[float]]:
-    answer = await transport.apost_json(client, EMBEDDINGS_PATH, body)
+    answer = await transport.asend_json(clients, _request(body, deadline))
     return parse_embeddings(answer, count, dimensions=options.dimensions)
 
 
-def embed_text(client: openai.OpenAI, options: EmbeddingOptions, text: str) -> list[float]:
+def embed_text(clients: Clients, options: EmbeddingOptions, text: str) -> list[float]:
     """Embed one text (sent as ``input: "<text>"``)."""
-    answer = transport.post_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
-    return parse_embeddings(answer, 1, dimensions=options.dimensions)[0]
+    body = options.body(check_text(text))
+    return _send(clients, options, body, 1, transport.deadline_in(options.deadline))[0]
 
 
-async def aembed_text(
-    client: openai.AsyncOpenAI, options: EmbeddingOptions, text: str
-) -> list[float]:
+async def aembed_text(clients: Clients, options: EmbeddingOptions, text: str) -> list[float]:
     """Async twin of :func:`embed_text`."""
-    answer = await transport.apost_json(client, EMBEDDINGS_PATH, options.body(check_text(text)))
-    return parse_embeddings(answer, 1, dimensions=options.dimensions)[0]
+    body = options.body(check_text(text))
+    return (await _asend(clients, options, body, 1, transport.deadline_in(options.deadline)))[0]
 
 
 @contextmanager
@@ -475,7 +474,7 @@ class Embedder:
 
     Example::
 
-        emb = Embedder.configure("BAAI/bge-m3", api_key="rc_live_...")
+        emb = Embedder(Clients(ClientSettings.resolve()), EmbeddingOptions("BAAI/bge-m3"))
         emb.embed_texts(["a", "b"])  # [[...], [...]]
         await emb.aembed_text("a")  # [...]
     """
@@ -489,53 +488,76 @@ class Embedder:
         self.options = options
         self.errors = errors
 
-    @classmethod
-    def configure(
-        cls,
-        model: str,
-        *,
-        dimensions: int | None = None,
-        encoding_format: str = "float",
-        chunk_size: int = DEFAULT_BATCH_SIZE,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        extra_body: Mapping[str, Any] | None = None,
-        errors: ErrorHook | None = None,
-        **client: Unpack[ClientFields],
-    ) -> Embedder:
-        """Check options and resolve settings from an adapter's fields, in one step."""
-        options = EmbeddingOptions(
-            model,
-            dimensions=dimensions,
-            encoding_format=encoding_format,
-            chunk_size=chunk_size,
-            extra_body=extra_body,
-            max_concurrency=max_concurrency,
-        )
-        return cls(Clients.configure(**client), options, errors=errors)
-
-    # Configuration plus shared pools: copies share it; pickling rebuilds it (see Clients).
-    def __deepcopy__(self, memo: dict[int, Any]) -> Embedder:
-        return self
-
     def embed_texts(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> list[list[float]]:
         """Vectors for ``texts`` in order (see :func:`embed_texts`); ``progress`` is told the
         size of each batch as it finishes."""
         with translating(self.errors):
-            return embed_texts(self.clients.client(), self.options, texts, progress)
+            return embed_texts(self.clients, self.options, texts, progress)
 
     async def aembed_texts(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> list[list[float]]:
         """Async twin of :meth:`embed_texts`."""
         with translating(self.errors):
-            return await aembed_texts(self.clients.aclient(), self.options, texts, progress)
+            return await aembed_texts(self.clients, self.options, texts, progress)
 
     def embed_text(self, text: str) -> list[float]:
         with translating(self.errors):
-            return embed_text(self.clients.client(), self.options, text)
+            return embed_text(self.clients, self.options, text)
 
     async def aembed_text(self, text: str) -> list[float]:
         with translating(self.errors):
-            return await aembed_text(self.clients.aclient(), self.options, text)
+            return await aembed_text(self.clients, self.options, text)
+
+
+class EmbeddingSettings(Connection):
+    """The embeddings part of the spec: connection settings plus what every embeddings request
+    shares. The model, batch-size and concurrency fields keep each framework's own names
+    (``model``/``chunk_size``/``max_concurrency`` in LangChain, ``model_name``/
+    ``embed_batch_size``/``num_workers`` in LlamaIndex), named by the class variables below."""
+
+    model_field: ClassVar[str] = "model"
+    batch_size_field: ClassVar[str] = "chunk_size"
+    concurrency_field: ClassVar[str] = "max_concurrency"
+
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Ask for shorter vectors (models that support it)."
+    )
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float",
+        description="Wire format of the vectors; both come back as lists of floats.",
+    )
+    extra_body: dict[str, Any] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("extra_body", "model_kwargs", "additional_kwargs"),
+        description="Extra top-level JSON fields for the request body.",
+    )
+
+    def _error_hook(self) -> ErrorHook | None:
+        """Turns the core's errors into the adapter's own classes (LangChain's dual ones)."""
+        return None
+
+    def _derive(self) -> Embedder:
+        options = EmbeddingOptions(
+            getattr(self, self.model_field),
+            dimensions=self.dimensions,
+            encoding_format=self.encoding_format,
+            chunk_size=getattr(self, self.batch_size_field),
+            extra_body=self.extra_body,
+            max_concurrency=getattr(self, self.concurrency_field) or 1,
+            deadline=self.deadline,
+        )
+        clients = Clients(
+            self.client_settings(),
+            http_client=self.http_client,
+            http_async_client=self.http_async_client,
+        )
+        return Embedder(clients, options, errors=self._error_hook())
+
+    @property
+    def embedder(self) -> Embedder:
+        """The core embedder every request of this instance goes through."""
+        embedder: Embedder = self._state
+        return embedder

@@ -1,8 +1,13 @@
-"""One exception hierarchy for the whole package, and the translation of Runcrate error bodies.
+"""One exception hierarchy for the whole package, and the translation into it.
 
 Every API error subclasses both :class:`RuncrateError` and the matching ``openai`` exception,
 so ``except openai.RateLimitError`` keeps working while ``except InsufficientCreditsError``
 becomes possible. Runcrate answers errors as ``{"error": {"code", "message", "details"?}}``.
+
+Every error pickles (a worker process's error reaches its parent as the same class) carrying
+plain data only: status, code, message, request id, rate-limit state and ``is_retryable``;
+never a request's or response's headers or body, so never the key. The rate-limit state is
+read by the one header parser, :func:`~runcrate_integrations.net.ratelimit.read_rate_limit`.
 """
 
 from __future__ import annotations
@@ -14,6 +19,35 @@ from typing import Any
 import httpx2
 import openai
 
+from .net.ratelimit import RateLimitState, read_rate_limit
+
+# ---------------------------------------------------------------------------- the hierarchy
+
+# What a revived error holds instead of the real request and response (no headers, no body).
+_NOWHERE = "http://runcrate.invalid/"
+
+
+def _stub_request(method: str | None, url: str | None) -> httpx2.Request:
+    return httpx2.Request(method or "POST", url or _NOWHERE)
+
+
+def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error: a new instance of its class from plain data (no constructor runs:
+    their signatures differ, and the real response is not there to pass)."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    request = _stub_request(state.pop("_method", None), state.pop("_url", None))
+    err.__dict__.pop("_method", None)
+    err.__dict__.pop("_url", None)
+    if isinstance(err, openai.APIError):
+        err.request = request
+    if isinstance(err, openai.APIStatusError):
+        err.response = httpx2.Response(err.status_code, request=request)
+    if isinstance(err, ResponseFormatError):
+        err.response = httpx2.Response(200, request=request)
+    return err
+
 
 class RuncrateError(Exception):
     """Base class of every error this package raises.
@@ -21,28 +55,48 @@ class RuncrateError(Exception):
     ``is_retryable`` says whether the same call may succeed if made again (after the client's
     own retries were used up): true for rate limits, server and network failures, false for
     what a retry cannot change (a bad request, a wrong key, no credits, a malformed answer).
+    ``rate_limit`` is what the failed answer's headers said (:class:`RateLimitState`), if any.
     """
 
     is_retryable: bool = False
+    rate_limit: RateLimitState | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state: dict[str, Any] = {}
+        for name, value in self.__dict__.items():
+            if name in ("request", "response"):
+                continue
+            state[name] = value
+        request = self.__dict__.get("request")
+        if isinstance(request, httpx2.Request):
+            state["_method"] = request.method
+            state["_url"] = str(request.url.copy_with(query=None))
+        return (_revive, (type(self), self.args, state))
 
 
 class MissingAPIKeyError(RuncrateError, ValueError):
     """No API key was given for Runcrate's endpoint."""
 
 
+class BudgetExceededError(RuncrateError):
+    """A call was refused before sending: the tracked spend reached the budget of a
+    :func:`~runcrate_integrations.track_usage` block (or could no longer be checked)."""
+
+
 class RuncrateAPIError(RuncrateError):
-    """Mixin for HTTP errors answered by the server; carries Runcrate's ``code`` and text."""
+    """Mixin for errors the server answered; carries Runcrate's ``code`` and text."""
 
-    code: str | None
-    error_message: str | None
-    details: Any
+    code: str | None = None
+    error_message: str | None = None
+    details: Any = None
 
-    def _set_fields(self, body: object) -> None:
+    def _set_fields(self, body: object, rate_limit: RateLimitState | None) -> None:
         data = body if isinstance(body, Mapping) else {}
         self.code = _code(data)
         msg = data.get("message")
         self.error_message = msg if isinstance(msg, str) else None
         self.details = data.get("details")
+        self.rate_limit = rate_limit
 
 
 class APIStatusError(RuncrateAPIError, openai.APIStatusError):
@@ -50,8 +104,7 @@ class APIStatusError(RuncrateAPIError, openai.APIStatusError):
 
     def __init__(self, message: str, *, response: httpx2.Response, body: object) -> None:
         super().__init__(message, response=response, body=body)
-        status = response.status_code
-        self.is_retryable = status in RETRYABLE_STATUSES or status >= 500
+        self.is_retryable = retryable_status(response.status_code)
 
 
 class BadRequestError(RuncrateAPIError, openai.BadRequestError):
@@ -67,7 +120,8 @@ class AuthenticationError(RuncrateAPIError, openai.AuthenticationError):
 
 
 class InsufficientCreditsError(RuncrateAPIError, openai.APIStatusError):
-    """402: the account has no credits left. Never retried: top up, then call again."""
+    """402: the account has no credits left (or an inference budget is spent). Never retried:
+    top up, then call again."""
 
 
 class PermissionDeniedError(RuncrateAPIError, openai.PermissionDeniedError):
@@ -75,7 +129,7 @@ class PermissionDeniedError(RuncrateAPIError, openai.PermissionDeniedError):
 
 
 class NotFoundError(RuncrateAPIError, openai.NotFoundError):
-    """404: unknown model or path."""
+    """404: unknown model, or a path the server does not have (check the base URL)."""
 
 
 class ConflictError(RuncrateAPIError, openai.ConflictError):
@@ -89,26 +143,22 @@ class UnprocessableEntityError(RuncrateAPIError, openai.UnprocessableEntityError
 
 
 class RateLimitError(RuncrateAPIError, openai.RateLimitError):
-    """429: too many requests; retried with backoff before this is raised."""
+    """429: too many requests; retried (after the server's hint) before this is raised."""
 
     is_retryable = True
 
     @property
     def limit(self) -> int | None:
-        return _int_header(self.response, "x-ratelimit-limit")
+        return self.rate_limit["limit"] if self.rate_limit else None
 
     @property
     def remaining(self) -> int | None:
-        return _int_header(self.response, "x-ratelimit-remaining")
+        return self.rate_limit["remaining"] if self.rate_limit else None
 
     @property
     def reset_at(self) -> float | None:
         """Unix time at which the window resets (``X-RateLimit-Reset``)."""
-        value = self.response.headers.get("x-ratelimit-reset")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+        return self.rate_limit["reset_at"] if self.rate_limit else None
 
 
 class InternalServerError(RuncrateAPIError, openai.InternalServerError):
@@ -127,12 +177,23 @@ class StreamErrorEvent(RuncrateAPIError, openai.APIError):
 
 
 class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
-    """The server answered 2xx with a body this package cannot use (bad JSON, no choices)."""
+    """The server answered 2xx with a body this package cannot use (bad JSON, no choices, a
+    content type that is neither JSON nor a stream), or a structured answer that does not
+    match its schema."""
 
     def __init__(self, message: str, *, response: httpx2.Response | None = None) -> None:
-        request = response.request if response is not None else httpx2.Request("POST", "/")
+        request = response.request if response is not None else _stub_request(None, None)
         resp = response if response is not None else httpx2.Response(200, request=request)
         super().__init__(resp, None, message=message)
+
+
+class JobFailedError(RuncrateError):
+    """A job the server ran (a video) ended ``failed``; ``job_id`` names it."""
+
+    def __init__(self, message: str, *, job_id: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.details = details
 
 
 class APIConnectionError(RuncrateError, openai.APIConnectionError):
@@ -143,7 +204,7 @@ class APIConnectionError(RuncrateError, openai.APIConnectionError):
     def __init__(
         self, message: str = "Connection error.", *, request: httpx2.Request | None = None
     ) -> None:
-        super().__init__(message=message, request=request or httpx2.Request("POST", "/"))
+        super().__init__(message=message, request=request or _stub_request(None, None))
 
 
 class APITimeoutError(APIConnectionError, openai.APITimeoutError):
@@ -154,8 +215,17 @@ class APITimeoutError(APIConnectionError, openai.APITimeoutError):
     ) -> None:
         # openai.APITimeoutError's own __init__ takes no message: go straight to the base.
         openai.APIConnectionError.__init__(
-            self, message=message, request=request or httpx2.Request("POST", "/")
+            self, message=message, request=request or _stub_request(None, None)
         )
+
+
+class JobTimeoutError(APITimeoutError):
+    """Waiting for a job (a video) ran out of time; ``job_id`` names it, so the wait can be
+    resumed (the job itself goes on on the server)."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class StreamInterruptedError(APIConnectionError):
@@ -165,8 +235,16 @@ class StreamInterruptedError(APIConnectionError):
         super().__init__(message, request=request)
 
 
+# ---------------------------------------------------------------------------- translation
+
 # Statuses a retry may cure besides 429 and 5xx, as the openai client treats them.
-RETRYABLE_STATUSES = frozenset({408, 409})
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def retryable_status(status: int) -> bool:
+    """Whether an answer with this status may succeed if sent again (never 402)."""
+    return status in RETRYABLE_STATUSES or status >= 500
+
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|context window|maximum context|exceeds? the (available )?context"
@@ -179,6 +257,10 @@ _AUTH_HINT = (
     "(it starts with 'rc_live_')."
 )
 _CREDITS_HINT = "Add credits to your Runcrate account, then retry; this error is never retried."
+_PATH_HINT = (
+    "The server has no such path: check base_url (Runcrate's is https://api.runcrate.ai/v1; an "
+    "OpenAI-compatible server's usually ends in /v1)."
+)
 
 
 def _code(data: Mapping[str, Any]) -> str | None:
@@ -189,23 +271,11 @@ def _code(data: Mapping[str, Any]) -> str | None:
     return None if code is None else str(code)
 
 
-def _int_header(response: httpx2.Response, name: str) -> int | None:
-    value = response.headers.get(name)
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _describe(status: int, body: object, fallback: str) -> tuple[str, object]:
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    if isinstance(data, Mapping):
-        code = _code(data)
-        text = data.get("message") or fallback
-    else:
-        code, text = None, (str(data) if data else fallback)
-    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
-    return f"{label}: {text}", data
+def where(request: httpx2.Request | None) -> str:
+    """``POST http://host:port/v1/path`` for messages (no query string)."""
+    if request is None:
+        return "the server"
+    return f"{request.method} {request.url.copy_with(query=None)}"
 
 
 def redact(value: Any, secret: str | None) -> Any:
@@ -221,35 +291,41 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
-def make_stream_error(
-    error: object, *, request: httpx2.Request, secret: str | None = None
-) -> StreamErrorEvent:
-    """Translate an ``{"error": {...}}`` event received inside a 200 stream."""
-    data = redact(error, secret)
+def _describe(status: int, body: object, fallback: str) -> tuple[str, str | None, object]:
+    data = body.get("error", body) if isinstance(body, Mapping) else body
     if isinstance(data, Mapping):
-        code, text = _code(data), data.get("message") or "the server reported an error"
+        code = _code(data)
+        text = str(data.get("message") or fallback)
     else:
-        code, text = None, str(data)
-    label = "Runcrate API error in stream" + (f" ({code})" if code is not None else "")
-    err = StreamErrorEvent(f"{label}: {text}", request=request, body=data)
-    err._set_fields(data)
-    return err
+        code, text = None, (str(data).strip() if data else fallback)
+    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
+    return f"{label}: {text}", code, data
 
 
-def make_status_error(
-    fallback_message: str,
-    *,
-    body: object,
-    response: httpx2.Response,
-    secret: str | None = None,
+def _missing_path(body: object, code: str | None) -> bool:
+    """A 404 for the URL itself (a plain-text or HTML page, no model error code), not for a
+    model the server does not know."""
+    if code is not None and "model" in code:
+        return False
+    data = body.get("error", body) if isinstance(body, Mapping) else body
+    if isinstance(data, Mapping):
+        text = str(data.get("message") or "")
+        return "model" not in text.lower()
+    return True
+
+
+def status_error(
+    response: httpx2.Response, body: object, *, secret: str | None = None
 ) -> openai.APIStatusError:
-    """Translate an HTTP error answer into the matching exception of this package.
+    """The exception of this package for an HTTP error answer.
 
-    ``secret`` (the API key) is blanked out of the message in case a server echoes it back.
+    ``body`` is the decoded JSON (or text) of the answer; ``secret`` (the API key) is blanked
+    out of the message in case a server echoes it back.
     """
     status = response.status_code
     body = redact(body, secret)
-    message, data = _describe(status, body, redact(fallback_message, secret))
+    message, code, data = _describe(status, body, response.reason_phrase or "error")
+    message = f"{message} ({where(response.request)})"
     cls: type[RuncrateAPIError]
     if status == 400:
         cls = ContextLengthExceededError if _CONTEXT_PATTERNS.search(message) else BadRequestError
@@ -261,6 +337,8 @@ def make_status_error(
         cls = PermissionDeniedError
     elif status == 404:
         cls = NotFoundError
+        if _missing_path(body, code):
+            message = f"{message}. {_PATH_HINT}"
     elif status == 409:
         cls = ConflictError
     elif status == 422:
@@ -272,6 +350,57 @@ def make_status_error(
     else:
         cls = APIStatusError
     err = cls(message, response=response, body=data)
-    err._set_fields(data)
+    err._set_fields(data, read_rate_limit(response.headers))
     assert isinstance(err, openai.APIStatusError)
     return err
+
+
+def stream_error(
+    error: object, *, request: httpx2.Request, secret: str | None = None
+) -> StreamErrorEvent:
+    """The exception for an ``{"error": {...}}`` event received inside a 200 stream."""
+    data = redact(error, secret)
+    if isinstance(data, Mapping):
+        code, text = _code(data), data.get("message") or "the server reported an error"
+    else:
+        code, text = None, str(data)
+    label = "Runcrate API error in stream" + (f" ({code})" if code is not None else "")
+    err = StreamErrorEvent(f"{label}: {text}", request=request, body=data)
+    err._set_fields(data, None)
+    return err
+
+
+def connection_error(
+    exc: BaseException, request: httpx2.Request | None, *, mid_stream: bool = False
+) -> APIConnectionError:
+    """The exception for a request that got no (whole) answer: a timeout, a refused or dropped
+    connection; the message names the method and URL and what went wrong."""
+    cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
+    reason = str(cause).strip() or type(cause).__name__ if cause is not None else ""
+    detail = f" ({reason})" if reason else ""
+    timed_out = isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException))
+    if mid_stream and timed_out:
+        return APITimeoutError(
+            f"The stream from {where(request)} stalled past the timeout{detail}; the partial "
+            "answer was discarded.",
+            request=request,
+        )
+    if mid_stream:
+        return StreamInterruptedError(
+            f"The connection dropped in the middle of the stream from {where(request)}{detail}; "
+            "the partial answer was discarded.",
+            request=request,
+        )
+    if timed_out:
+        return APITimeoutError(f"The request to {where(request)} timed out{detail}.",
+                               request=request)
+    return APIConnectionError(
+        f"Could not reach {where(request)}{detail}: is the server running and base_url right?",
+        request=request,
+    )
+
+
+def past_deadline(what: str, request: httpx2.Request | None = None) -> APITimeoutError:
+    """The error for a call whose deadline has passed (closing its connection is the caller's)."""
+    return APITimeoutError(f"{what} passed its deadline; nothing partial was returned.",
+                           request=request)

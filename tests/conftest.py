@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from runcrate_integrations.settings import API_KEY_ENV, BASE_URL_ENV
+from runcrate_integrations.config import API_KEY_ENV, BASE_URL_ENV
 from tests import vcr_support
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ def _fresh_process_state() -> Iterator[None]:
     """Each test starts as a new process would: no catalog, no rate-limit state, no token
     calibration (all process-wide by design, so one test's answers must not steer the next;
     a recorded test's GET /models and counts are then the same in recording and replay)."""
-    from runcrate_integrations import catalog, ratelimit, tokens
+    from runcrate_integrations import catalog, tokens
+    from runcrate_integrations.net import ratelimit
 
     def forget() -> None:
         catalog.clear_cache()

@@ -161,7 +161,7 @@ class Recorder:
 
 
 def feed(sink: Any, fold: Any, raws: Iterable[JSONDict]) -> list[Any]:
-    """What an engine ``StreamSink`` emits for ``raws`` (folded into ``fold``), without HTTP."""
+    """What an engine ``ChunkSink`` emits for ``raws`` (folded into ``fold``), without HTTP."""
     out: list[Any] = []
     for raw in raws:
         out += sink.chunk(fold, fold.add(raw))
@@ -174,17 +174,24 @@ def finish(sink: Any, fold: Any) -> list[Any]:
 
 
 def private_client(settings: Any, http: httpx2.Client) -> Any:
-    """The core's sync client for ``settings``, private around the mock ``http`` client."""
-    from runcrate_integrations.clients import Clients
+    """The core's clients for ``settings``, private around the mock sync ``http`` client."""
+    from runcrate_integrations.net.clients import Clients
 
-    return Clients(settings, http_client=http).client()
+    return Clients(settings, http_client=http)
 
 
 def private_async_client(settings: Any, http: httpx2.AsyncClient) -> Any:
-    """The core's async client for ``settings``, private around the mock ``http`` client."""
-    from runcrate_integrations.clients import Clients
+    """The core's clients for ``settings``, private around the mock async ``http`` client."""
+    from runcrate_integrations.net.clients import Clients
 
-    return Clients(settings, http_async_client=http).aclient()
+    return Clients(settings, http_async_client=http)
+
+
+def post(body: JSONDict, path: str = "/chat/completions", **how: Any) -> Any:
+    """A transport request: ``POST path`` with ``body`` (``how``: the Request's other fields)."""
+    from runcrate_integrations.net.transport import Request
+
+    return Request("POST", path, body=body, **how)
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -92,7 +92,8 @@ def _vcr(record: bool) -> vcr.VCR:
 def _reset_globals() -> None:
     """Forget what a previous page (or attempt) left in process-wide state the snippets read:
     the catalog, token calibration and rate-limit state, so recording and replay start alike."""
-    from runcrate_integrations import catalog, ratelimit, tokens
+    from runcrate_integrations import catalog, tokens
+    from runcrate_integrations.net import ratelimit
 
     catalog.clear_cache()
     tokens._registry.clear()

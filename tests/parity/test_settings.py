@@ -17,8 +17,8 @@ import pytest
 
 from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
-from runcrate_integrations.clients import ClientSettings
-from runcrate_integrations.settings import DEFAULT_TIMEOUT
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.config import DEFAULT_TIMEOUT
 from tests.unit.embeddings.replies import Echo, vector
 
 from .conftest import KEY, MODES, Adapter, Mode
@@ -29,7 +29,7 @@ SPLIT = httpx2.Timeout(30.0, connect=2.0)
 
 def settings(instance: Any) -> ClientSettings:
     """The core settings an instance's requests go out with."""
-    holder = instance.engine if hasattr(instance, "engine") else instance._embedder
+    holder = instance.engine if hasattr(instance, "engine") else instance.embedder
     settings: ClientSettings = holder.clients.settings
     return settings
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from runcrate_integrations.clients import ClientSettings, pooled_client_count, sync_client
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net.clients import pooled_client_count, sync_client
 from tests.reliability.cases import KEY, ChatCase, EmbedCase, Framework, user
 from tests.support.fake_openai_server import FakeOpenAIServer, hash_vector
 
@@ -158,7 +159,7 @@ def test_threads_share_one_sync_client(
         default_headers=headers,
     )
     before = pooled_client_count()
-    client = sync_client(settings)  # what the model will use: equal settings, same client
+    client = sync_client(settings).api  # what the model will use: equal settings, same client
     assert pooled_client_count() - before == 1
     used = _spy_on_posts(monkeypatch, client)
     prompts = _markers(64, f"{framework}-thread")

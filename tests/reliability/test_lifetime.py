@@ -21,8 +21,8 @@ import pytest
 
 from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
-from runcrate_integrations import clients as client_pools
-from runcrate_integrations.clients import pooled_client_count
+from runcrate_integrations.net import clients as client_pools
+from runcrate_integrations.net.clients import pooled_client_count
 from tests.reliability.cases import CALL_TIMEOUT, EMBED_MODEL, KEY, MODEL, user
 from tests.support.fake_openai_server import (
     FakeOpenAIServer,

@@ -21,10 +21,11 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateLLM
-from runcrate_integrations import ratelimit
+from runcrate_integrations.net import ratelimit
 from runcrate_integrations.chat import ChatEngine, ChatOptions
-from runcrate_integrations.clients import Clients, ClientSettings
-from runcrate_integrations.ratelimit import rate_limit_state
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net.clients import Clients
+from runcrate_integrations.net.ratelimit import rate_limit_state
 from tests.reliability.cases import CALL_TIMEOUT, EMBED_MODEL, MODEL, Arrivals
 from tests.support.fake_openai_server import (
     FakeOpenAIServer,
@@ -217,7 +218,7 @@ def test_with_the_limiter_off_nothing_waits(fake_server: FakeOpenAIServer) -> No
     assert [_ask(engine, f"m{i}") for i in range(5)] == [f"m{i}" for i in range(5)]
     assert time.monotonic() - started < 2.0  # the 5 s reset was not waited for
     state = rate_limit_state(settings_for(fake_server, key))
-    assert state is not None and state.remaining == 0  # still read, for the record
+    assert state is not None and state["remaining"] == 0  # still read, for the record
 
 
 async def test_callers_wait_for_the_reset_and_it_is_logged_once(
@@ -228,7 +229,7 @@ async def test_callers_wait_for_the_reset_and_it_is_logged_once(
     fake_server.enqueue(_exhausted_for(1.2))
     started = time.monotonic()  # before the answer, so its reset is >= 1.2 s from here
     assert _ask(engine, "first") == "first"  # says: nothing left for 1.2 s
-    with caplog.at_level(logging.INFO, logger="runcrate_integrations.ratelimit"):
+    with caplog.at_level(logging.INFO, logger="runcrate_integrations.net.ratelimit"):
 
         async def one(i: int) -> str | None:
             request = engine.request([{"role": "user", "content": f"m{i}"}], {})
@@ -237,7 +238,7 @@ async def test_callers_wait_for_the_reset_and_it_is_logged_once(
         answers = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(6))), 10)
     assert answers == [f"m{i}" for i in range(6)]
     assert time.monotonic() - started >= 1.1
-    waits = [r for r in caplog.records if r.name == "runcrate_integrations.ratelimit"]
+    waits = [r for r in caplog.records if r.name == "runcrate_integrations.net.ratelimit"]
     assert len(waits) == 1, [r.getMessage() for r in waits]
     assert "waiting" in waits[0].getMessage() and waits[0].levelno == logging.INFO
 
@@ -248,7 +249,7 @@ def test_without_headers_there_is_no_limiter_state(fake_server: FakeOpenAIServer
     assert llm.batch(["a", "b", "c"])[2].content == "c"
     settings = settings_for(fake_server, key)
     assert rate_limit_state(settings) is None
-    limiter = ratelimit.limiter(ratelimit.limiter_key(settings.base_url, settings.secret))
+    limiter = ratelimit.limiter_for(settings)
     assert not limiter.engaged
 
 
@@ -260,9 +261,9 @@ def test_the_state_shows_the_latest_headers(limited: FakeOpenAIServer) -> None:
     state = rate_limit_state(settings_for(limited, key))
     assert state is not None
     limiter = limited.rate_limit
-    assert state.limit == (limiter.burst if isinstance(limiter, TokenBucket) else 20)
-    assert state.remaining is not None
-    assert state.reset_at is not None and state.observed_at >= before
+    assert state["limit"] == (limiter.burst if isinstance(limiter, TokenBucket) else 20)
+    assert state["remaining"] is not None
+    assert state["reset_at"] is not None and state["observed_at"] >= before
 
 
 # ---------------------------------------------------------------------- bulk embeddings

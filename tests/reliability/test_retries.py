@@ -14,7 +14,8 @@ import pytest
 from langchain_core.exceptions import ModelAPIError, ModelRateLimitError
 
 import runcrate_integrations as core
-from runcrate_integrations.clients import ClientSettings, sync_client
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net.clients import sync_client
 from tests.reliability.cases import (
     KEY,
     Arrivals,
@@ -123,11 +124,11 @@ def _cap_reset_wait(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAIServer, c
     modules = [
         m
         for name, m in list(sys.modules.items())
-        if name.startswith("runcrate_integrations") and hasattr(m, "RATE_LIMIT_RESET_CAP")
+        if name.startswith("runcrate_integrations") and hasattr(m, "RESET_CAP")
     ]
-    assert modules, "runcrate_integrations no longer has RATE_LIMIT_RESET_CAP"
+    assert modules, "runcrate_integrations no longer has RESET_CAP"
     for module in modules:
-        monkeypatch.setattr(module, "RATE_LIMIT_RESET_CAP", cap)
+        monkeypatch.setattr(module, "RESET_CAP", cap)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ PUBLIC = {
         "MissingAPIKeyError", "ModelInfo", "NotFoundError", "PermissionDeniedError",
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
-        "cached_model_info", "list_models",
+        "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
+        "JobTimeoutError",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",

@@ -1,5 +1,9 @@
-"""``runcrate_integrations.ratelimit``: the limiter's decisions (on a fake clock), its waits
-(threads and tasks on a real one), the per-process registry, and the retry wait."""
+"""``runcrate_integrations.net.ratelimit``: the limiter's decisions (on a fake clock), its waits
+(threads and tasks on a real one) and the per-process registry.
+
+The rule under test: while the server's headers (less this process's own requests since) say
+quota is left, a request goes at once; once it is used up, callers wait for the reset.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,21 @@ from typing import Any
 
 import httpx2
 import pytest
-from openai._models import FinalRequestOptions
 
-from runcrate_integrations import ratelimit
-from runcrate_integrations._openai import RuncrateOpenAI
-from runcrate_integrations.clients import ClientSettings
-from runcrate_integrations.ratelimit import RateLimiter, RateLimitState, rate_limit_state
-from runcrate_integrations.settings import (
-    RATE_LIMIT_COLD_START,
-    RATE_LIMIT_COLD_WAIT,
-    RATE_LIMIT_GUARD,
-    RATE_LIMIT_RESET_CAP,
+from runcrate_integrations import errors
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net import ratelimit
+from runcrate_integrations.net.ratelimit import (
+    COLD_START,
+    COLD_WAIT,
+    RESET_CAP,
+    RateLimiter,
+    RateLimitState,
+    rate_limit_state,
 )
 from tests.helpers import until
+
+GUARD = ratelimit._GUARD
 
 T0 = 1_800_000_000.0
 
@@ -58,18 +64,26 @@ def engaged(clock: Clock, limit: int, remaining: int, reset: float) -> RateLimit
     return lim
 
 
-def send_all(lim: RateLimiter, clock: Clock, until: float) -> list[float]:
-    """Let requests through as soon as the limiter allows, until ``until``: their times."""
-    times: list[float] = []
-    while len(times) < 1000:
-        wait = lim.poll()
-        if wait == 0.0:
-            times.append(clock.now)
-        elif clock.now + wait >= until:
-            break
-        else:
-            clock.advance(wait)
-    return times
+def at_once(lim: RateLimiter) -> int:
+    """How many requests the limiter lets through now, without the clock moving."""
+    count = 0
+    while lim.poll() == 0.0 and count < 1000:
+        count += 1
+    return count
+
+
+def advance_until_admitted(lim: RateLimiter, clock: Clock) -> float:
+    """Move the clock as the limiter says until it lets one request through: the time taken."""
+    start = clock.now
+    while (wait := lim.poll()) > 0:
+        clock.advance(wait)
+    return clock.now - start
+
+
+def state(limit: int | None, remaining: int | None, reset_at: float | None,
+          observed_at: float, retry_after: float | None = None) -> RateLimitState:
+    return RateLimitState(limit=limit, remaining=remaining, reset_at=reset_at,
+                          retry_after=retry_after, observed_at=observed_at)
 
 
 # ---------------------------------------------------------------------- no headers
@@ -78,10 +92,10 @@ def send_all(lim: RateLimiter, clock: Clock, until: float) -> list[float]:
 def test_a_server_without_headers_never_engages_it() -> None:
     clock = Clock()
     lim = RateLimiter(clock=clock)
-    for _ in range(RATE_LIMIT_COLD_START):
+    for _ in range(COLD_START):
         assert lim.poll() == 0.0
     # Until the first answer shows whether the server sends the headers, the rest wait.
-    assert 0 < lim.poll() <= RATE_LIMIT_COLD_WAIT
+    assert 0 < lim.poll() <= COLD_WAIT
     lim.observe(httpx2.Headers({"content-type": "application/json"}), 200, 1)
     assert lim.state is None and not lim.engaged
     assert lim.poll() == 0.0
@@ -119,10 +133,10 @@ async def test_the_idle_async_path_is_the_same() -> None:
 def test_a_slow_first_answer_holds_the_others_back_only_so_long() -> None:
     clock = Clock()
     lim = RateLimiter(clock=clock)
-    for _ in range(RATE_LIMIT_COLD_START):
+    for _ in range(COLD_START):
         assert lim.poll() == 0.0
     assert lim.poll() > 0
-    clock.advance(RATE_LIMIT_COLD_WAIT)
+    clock.advance(COLD_WAIT)
     assert lim.poll() == 0.0
     assert lim.poll() == 0.0  # gave up waiting: requests go unpaced until headers show up
 
@@ -130,21 +144,43 @@ def test_a_slow_first_answer_holds_the_others_back_only_so_long() -> None:
 # ---------------------------------------------------------------------- fixed windows
 
 
-def test_a_window_budget_is_spread_then_the_reset_is_awaited() -> None:
+def test_sequential_calls_with_quota_left_never_wait() -> None:
+    # Runcrate's documented form: 60 a minute, Reset a Unix time at the window's end.
+    clock = Clock()
+    lim = engaged(clock, limit=60, remaining=59, reset=T0 + 45)
+    for i in range(20):
+        clock.advance(0.5)  # one call after another, each answered before the next
+        assert lim.poll() == 0.0
+        lim.observe(headers(60, 58 - i, T0 + 45), 200, lim.sent)
+
+
+def test_a_burst_within_the_quota_goes_out_together() -> None:
+    clock = Clock()
+    lim = engaged(clock, limit=60, remaining=59, reset=T0 + 45)
+    assert at_once(lim) == 59  # 30, or all that is left, with no answer in between
+
+
+def test_once_the_quota_is_used_up_callers_wait_for_the_reset() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0 + 1.0)
-    assert "mode=window" in repr(lim)
-    times = send_all(lim, clock, T0 + 1.0)
-    # The 4 left in the window, spread over it (not all at once), none after its end.
-    assert len(times) == 4
-    gaps = [b - a for a, b in zip([T0, *times], times, strict=False)]
-    assert all(0.15 <= g <= 0.25 for g in gaps), gaps
-    # Then the next window: the first request right after the reset, then 5 spread again.
+    assert at_once(lim) == 4
     wait = lim.poll()
-    assert wait == pytest.approx(T0 + 1.0 + RATE_LIMIT_GUARD - clock.now, abs=1e-6)
+    assert wait == pytest.approx(1.0 + GUARD, abs=1e-6)
     clock.advance(wait)
+    assert at_once(lim) == 5  # the next window: all of it, at once (this process is alone)
+
+
+@pytest.mark.parametrize("reset", ["unix", "seconds"])
+def test_reset_as_a_unix_time_or_seconds_from_now(reset: str) -> None:
+    clock = Clock()
+    lim = RateLimiter(clock=clock)
     assert lim.poll() == 0.0
-    assert len(send_all(lim, clock, T0 + 2.0)) == 4
+    value = f"{T0 + 30:.3f}" if reset == "unix" else "30"
+    lim.observe(httpx2.Headers({"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1",
+                                "x-ratelimit-reset": value}), 200, lim.sent)
+    assert lim.state == state(2, 1, T0 + 30, T0)
+    assert at_once(lim) == 1
+    assert lim.poll() == pytest.approx(30 + GUARD)
 
 
 def test_the_server_count_wins_over_the_local_one() -> None:
@@ -152,87 +188,93 @@ def test_the_server_count_wins_over_the_local_one() -> None:
     lim = engaged(clock, limit=20, remaining=19, reset=T0 + 1.0)
     clock.advance(0.1)
     lim.observe(headers(20, 0, T0 + 1.0), 200, None)  # someone else used the window up
-    wait = lim.poll()
-    assert wait == pytest.approx(0.9 + RATE_LIMIT_GUARD, abs=1e-6)
+    assert lim.poll() == pytest.approx(0.9 + GUARD, abs=1e-6)
 
 
-def test_other_processes_sharing_a_window_shrink_our_part() -> None:
-    # Others take three requests of the window for each of ours.
+def test_an_answer_from_an_earlier_window_does_not_bring_it_back() -> None:
+    clock = Clock()
+    lim = engaged(clock, limit=5, remaining=4, reset=T0 + 1.0)
+    early = lim.sent
+    assert at_once(lim) == 4
+    clock.advance(lim.poll())
+    assert at_once(lim) == 5
+    lim.observe(headers(5, 0, T0 + 1.0), 200, early + 1)  # late news of the last window
+    assert lim.poll() > 0  # this window's 5 are still spent
+
+
+def _share_a_window(lim: RateLimiter, reset: float, used: int, others_per_ours: int) -> None:
+    """Our requests of one window, each answered with others' requests counted too."""
+    while lim.poll() == 0.0:
+        used += 1 + others_per_ours
+        lim.observe(headers(40, max(0, 40 - used), reset), 200 if used <= 40 else 429, lim.sent)
+
+
+def test_other_processes_are_shared_with_only_once_the_quota_runs_out() -> None:
+    clock = Clock()
+    lim = engaged(clock, limit=40, remaining=37, reset=T0 + 1.0)  # 1 of ours, 2 of others'
+    _share_a_window(lim, T0 + 1.0, used=3, others_per_ours=3)  # runs out: now it is shared
+    clock.advance(lim.poll())
+    # The next window: our part of it, as the last one showed (1 in 4), all at once.
+    assert at_once(lim) == 10
+    assert lim._share == pytest.approx(0.25)
+
+
+def test_a_measured_share_is_not_applied_while_quota_is_plentiful() -> None:
     clock = Clock()
     lim = engaged(clock, limit=40, remaining=36, reset=T0 + 1.0)
-    ours, others = 1, 3
-    claims = []
-    while True:
-        wait = lim.poll()
-        if wait > 0:
-            if clock.now + wait >= T0 + 1.0:
-                break
-            clock.advance(wait)
-            continue
-        ours += 1
-        others += 3
-        assert ours + others <= 40  # never a request the window had no room for
-        lim.observe(headers(40, 40 - ours - others, T0 + 1.0), 200, lim.sent)
-        claims.append(lim._claim)
-    assert lim._share == pytest.approx(0.25, abs=0.1)
-    assert claims[-1] < 1  # nothing of ours left in this window
-
-
-def test_the_window_length_is_learned_from_consecutive_resets() -> None:
-    clock = Clock()
-    lim = engaged(clock, limit=2, remaining=1, reset=T0 + 0.3)  # first seen 0.7 s into it
-    clock.advance(0.31)
-    assert lim.poll() == 0.0
-    lim.observe(headers(2, 1, T0 + 1.3), 200, lim.sent)
-    assert lim._window() == pytest.approx(1.0)
+    lim._share = 0.25  # others were seen in the past, but nothing ran out lately
+    clock.advance(1.0 + GUARD)
+    assert at_once(lim) == 40
 
 
 # ---------------------------------------------------------------------- token bucket
 
 
-def test_a_bucket_is_recognised_and_paced_by_its_resets() -> None:
+def test_a_bucket_goes_at_once_while_tokens_remain_then_at_the_refill_rate() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0)  # Reset is "now" while tokens remain
-    assert "mode=bucket" in repr(lim)
+    assert "bucket" in repr(lim)
+    assert at_once(lim) == 4
     lim.observe(headers(5, 0, T0 + 0.05), 200, lim.sent)  # no token until then
-    wait = lim.poll()
-    assert 0.05 <= wait <= 0.055  # the next token, and a pace eased off a little (ran dry)
-    clock.advance(wait)
-    assert lim.poll() == 0.0
-    assert lim._bucket_interval() == pytest.approx(0.05, abs=1e-3)  # learned the refill rate
-    # Without a newer answer, the next one waits a whole interval (a little more: the bucket
-    # ran dry, so the pace eased off).
-    assert lim.poll() == pytest.approx(0.05 * lim._slow, abs=1e-3)
-    assert 1.0 < lim._slow < 1.1
+    # It ran dry: one request per refill interval (a little slower while it stays low).
+    for _ in range(5):
+        took = advance_until_admitted(lim, clock)
+        assert 0.05 - 1e-6 <= took <= 0.05 * 1.05 + 1e-6
+    assert lim._interval() == pytest.approx(0.05)  # learned from the Reset of "no token left"
 
 
-def test_429s_slow_down_once_per_burst_then_the_level_steers() -> None:
+def test_an_idle_bucket_refills_at_its_rate() -> None:
+    clock = Clock()
+    lim = engaged(clock, limit=5, remaining=1, reset=T0)
+    lim.observe(headers(5, 0, T0 + 0.05), 200, None)  # the refill interval: 50 ms
+    clock.advance(lim._hold() + 0.1)  # long after: not short of tokens lately, and full again
+    lim.observe(headers(5, 2, clock.now), 200, None)
+    assert at_once(lim) == 2
+    assert advance_until_admitted(lim, clock) == pytest.approx(0.05, abs=1e-6)  # the next token
+
+
+def test_429s_slow_a_shared_bucket_once_per_burst_and_the_level_steers_back() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0)
     seqs = []
     for _ in range(3):
-        clock.advance(lim.poll())
         assert lim.poll() == 0.0
         seqs.append(lim.sent)
     for seq in seqs:  # three answers to requests that were already out: one event
         lim.observe(headers(5, 0, clock.now + 0.05), 429, seq)
     assert lim._slow == 2.0
-    clock.advance(lim.poll())
-    assert lim.poll() == 0.0
+    advance_until_admitted(lim, clock)
     lim.observe(headers(5, 0, clock.now + 0.05), 429, lim.sent)  # sent after: slower still
     assert lim._slow == 4.0
-    # Callers held back while the server has over half left: the rate grows back, step by step.
-    assert lim.poll() > 0
-    for _ in range(20):
+    for _ in range(20):  # over half the bucket left: the rate grows back, step by step
         lim.observe(headers(5, 4, clock.now), 200, None)
     assert 1.0 < lim._slow < 4.0
-    for _ in range(200):
-        lim.observe(headers(5, 4, clock.now), 200, None)
-    assert lim._slow == 1.0
-    # Under a quarter left: it eases off before anything is refused.
-    for _ in range(10):
+    for _ in range(10):  # under a quarter left: it eases off before anything is refused
         lim.observe(headers(5, 1, clock.now), 200, None)
-    assert lim._slow == pytest.approx(1.05**10)
+    assert lim._slow > 1.0
+    clock.advance(lim._hold() + 1)  # no 429 and nothing ran out lately: not shared any more
+    lim.observe(headers(5, 4, clock.now), 200, None)
+    assert lim._slow == 1.0
 
 
 # ---------------------------------------------------------------------- hints and limits
@@ -248,18 +290,8 @@ def test_retry_after_holds_everyone_back() -> None:
 def test_a_far_reset_is_capped() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=0, reset=T0 + 3600)
-    assert lim.poll() <= RATE_LIMIT_RESET_CAP + RATE_LIMIT_GUARD
-    assert lim.state is not None and lim.state.reset_at == T0 + 3600  # as the server said
-
-
-def test_a_reset_in_seconds_from_now_is_understood() -> None:
-    clock = Clock()
-    lim = RateLimiter(clock=clock)
-    lim.poll()
-    lim.observe(httpx2.Headers({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0",
-                                "x-ratelimit-reset": "2"}), 429, 1)
-    assert lim.state == RateLimitState(5, 0, T0 + 2, T0)
-    assert lim.poll() == pytest.approx(2.0)
+    assert lim.poll() <= RESET_CAP + GUARD
+    assert lim.state is not None and lim.state["reset_at"] == T0 + 3600  # as the server said
 
 
 def test_partial_or_broken_headers_do_not_break_anything() -> None:
@@ -268,34 +300,37 @@ def test_partial_or_broken_headers_do_not_break_anything() -> None:
     lim.poll()
     lim.observe(httpx2.Headers({"x-ratelimit-remaining": "lots",
                                 "x-ratelimit-reset": "soon"}), 200, 1)
-    assert lim.state == RateLimitState(None, None, None, T0)
-    assert lim.poll() == 0.0
+    assert lim.state == state(None, None, None, T0)
+    assert at_once(lim) == 1000  # nothing countable: nothing held back
+
+
+def test_remaining_without_a_reset_holds_nothing_back() -> None:
+    clock = Clock()
+    lim = engaged(clock, limit=5, remaining=0, reset=None)  # nothing says when it comes back
+    assert at_once(lim) == 1000  # a 429 would say it; waiting forever would not
 
 
 def test_the_state_is_the_newest_answer() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0 + 1)
-    clock.advance(lim.poll())
     assert lim.poll() == 0.0
     newest = lim.sent
     lim.observe(headers(5, 2, T0 + 1), 200, newest)
     lim.observe(headers(5, 3, T0 + 1), 200, newest - 1)  # arrived late: older news
-    assert lim.state == RateLimitState(5, 2, T0 + 1, clock.now)
-    with pytest.raises(AttributeError):
-        lim.state.remaining = 9  # type: ignore[misc]  # frozen
+    assert lim.state == state(5, 2, T0 + 1, clock.now)
 
 
 def test_waiting_for_a_reset_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=0, reset=T0 + 2.0)
-    with caplog.at_level(logging.INFO, logger="runcrate_integrations.ratelimit"):
+    with caplog.at_level(logging.INFO, logger="runcrate_integrations.net.ratelimit"):
         for _ in range(5):
             assert lim.poll() > 1.5
             clock.advance(0.1)
-    records = [r for r in caplog.records if r.name == "runcrate_integrations.ratelimit"]
+    records = [r for r in caplog.records if r.name == "runcrate_integrations.net.ratelimit"]
     assert len(records) == 1
     assert records[0].levelno == logging.INFO
-    assert "waiting 2.00 s for the reset" in records[0].getMessage()
+    assert "waiting 2.01 s for the reset" in records[0].getMessage()  # 2 s and a guard
     assert "limit 5, remaining 0" in records[0].getMessage()
 
 
@@ -331,7 +366,7 @@ async def test_threads_and_tasks_wait_together_for_one_reset() -> None:
     for t in threads:
         t.join(5)
     assert len(done) == 8
-    assert all(0.25 <= v < 2.0 for v in done.values()), done
+    assert all(v >= 0.25 for v in done.values()), done  # none before the reset
     assert len(set(seqs)) == 8  # each counted once
 
 
@@ -365,13 +400,31 @@ def test_an_interrupted_thread_leaves_the_line(monkeypatch: pytest.MonkeyPatch) 
     assert not lim._waiters
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_wait_past_the_deadline_raises_at_once(mode: str) -> None:
+    lim = _gated(5.0)
+    deadline = time.monotonic() + 1.0
+    started = time.monotonic()
+    with pytest.raises(errors.APITimeoutError, match="waiting .* for the rate limit"):
+        if mode == "sync":
+            lim.acquire(deadline)
+        else:
+            await lim.aacquire(deadline)
+    assert time.monotonic() - started < 1.0  # it did not sit out the wait first
+    assert not lim._waiters
+
+
 # ---------------------------------------------------------------------- registry
 
 
+def _limiter(base_url: str, key: str | None) -> RateLimiter:
+    return ratelimit.limiter_for(ClientSettings.resolve(api_key=key, base_url=base_url))
+
+
 def test_one_limiter_per_base_url_and_key() -> None:
-    a = ratelimit.limiter(ratelimit.limiter_key("http://reg/v1/", "k1"))
-    assert a is ratelimit.limiter(ratelimit.limiter_key("http://reg/v1", "k1"))
-    assert a is not ratelimit.limiter(ratelimit.limiter_key("http://reg/v1", "k2"))
+    a = _limiter("http://reg/v1/", "k1")
+    assert a is _limiter("http://reg/v1", "k1")
+    assert a is not _limiter("http://reg/v1", "k2")
     keyless = ratelimit.limiter_key("http://reg/v1", None)
     assert keyless == ratelimit.limiter_key("http://reg/v1", "no-key")  # the client's stand-in
     assert "k1" not in repr(ratelimit.limiter_key("http://reg/v1", "k1"))
@@ -380,10 +433,9 @@ def test_one_limiter_per_base_url_and_key() -> None:
 def test_rate_limit_state_for_settings() -> None:
     settings = ClientSettings.resolve(api_key="rc_live_state_test", base_url="http://state/v1")
     assert rate_limit_state(settings) is None
-    lim = ratelimit.limiter(ratelimit.limiter_key(settings.base_url, settings.secret))
-    lim.observe(headers(60, 59, time.time() + 30), 200, None)
-    state = rate_limit_state(settings)
-    assert state is not None and (state.limit, state.remaining) == (60, 59)
+    ratelimit.limiter_for(settings).observe(headers(60, 59, time.time() + 30), 200, None)
+    found = rate_limit_state(settings)
+    assert found is not None and (found["limit"], found["remaining"]) == (60, 59)
 
 
 def test_rate_limits_is_part_of_the_settings_and_the_pool_key() -> None:
@@ -391,54 +443,18 @@ def test_rate_limits_is_part_of_the_settings_and_the_pool_key() -> None:
     off = ClientSettings.resolve(api_key="k", base_url="http://x/v1", rate_limits=False)
     assert on.rate_limits is True and off.rate_limits is False
     assert on.pool_key != off.pool_key
-    assert on._client_kwargs()["rate_limits"] is True
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_with_no_limiters() -> None:
     settings = ClientSettings.resolve(api_key="rc_live_fork_test", base_url="http://fork/v1")
-    key = ratelimit.limiter_key(settings.base_url, settings.secret)
-    parent = ratelimit.limiter(key)
+    parent = ratelimit.limiter_for(settings)
     parent.observe(headers(10, 0, time.time() + 30), 429, None)
     assert rate_limit_state(settings) is not None
     pid = os.fork()
     if pid == 0:  # the child: report through the exit code only
-        ok = rate_limit_state(settings) is None and ratelimit.limiter(key) is not parent
+        ok = rate_limit_state(settings) is None and ratelimit.limiter_for(settings) is not parent
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert rate_limit_state(settings) is not None  # the parent keeps its own
-
-
-# ---------------------------------------------------------------------- retry waits
-
-
-_CLIENT: list[RuncrateOpenAI] = []
-
-
-def _retry_wait(headers: dict[str, str] | None, retries_left: int = 6) -> float:
-    if not _CLIENT:
-        _CLIENT.append(RuncrateOpenAI(api_key="k", base_url="http://retry-wait/v1", max_retries=6))
-    options = FinalRequestOptions(method="post", url="/chat/completions")
-    sent = None if headers is None else httpx2.Headers(headers)
-    return _CLIENT[0]._calculate_retry_timeout(retries_left, options, sent)
-
-
-def test_a_retry_never_waits_less_than_the_backoff() -> None:
-    soon = f"{time.time() + 0.005:.3f}"
-    for hint in ({"x-ratelimit-reset": soon}, {"retry-after-ms": "5"}, {"retry-after": "0"},
-                 {"x-ratelimit-reset": f"{time.time() - 5:.3f}"}, None):
-        waits = [_retry_wait(hint) for _ in range(20)]
-        assert all(0.375 <= w <= 0.5 for w in waits), (hint, waits)  # openai's first backoff
-    later = [_retry_wait({"retry-after-ms": "5"}, retries_left=4) for _ in range(20)]
-    assert all(1.5 <= w <= 2.0 for w in later)  # the third retry backs off further
-
-
-def test_a_longer_server_hint_is_waited_for() -> None:
-    assert _retry_wait({"retry-after": "3"}) == 3.0
-    reset = _retry_wait({"x-ratelimit-reset": f"{time.time() + 2:.3f}"})
-    assert reset == pytest.approx(2, abs=0.05)
-    far = _retry_wait({"x-ratelimit-reset": f"{time.time() + 3600:.0f}"})
-    assert far == pytest.approx(RATE_LIMIT_RESET_CAP, abs=0.01)
-    both: Any = {"retry-after": "1", "x-ratelimit-reset": f"{time.time() + 2:.3f}"}
-    assert _retry_wait(both) == pytest.approx(2, abs=0.05)  # the larger of the two

@@ -10,10 +10,11 @@ import pytest
 from pydantic import SecretStr
 
 from runcrate_integrations import MissingAPIKeyError
-from runcrate_integrations._openai import AsyncRuncrateOpenAI, RuncrateOpenAI
-from runcrate_integrations.clients import USER_AGENT, ClientSettings, async_client, sync_client
-from runcrate_integrations.settings import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
-from tests.helpers import Recorder, completion_body, private_client
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net import transport
+from runcrate_integrations.net.clients import AsyncPooled, async_client, sync_client, user_agent
+from runcrate_integrations.config import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
+from tests.helpers import Recorder, completion_body, post, private_client
 
 
 @pytest.fixture(autouse=True)
@@ -68,44 +69,44 @@ def test_equal_settings_share_one_client_and_pool() -> None:
     b = ClientSettings.resolve(api_key="k1", base_url="http://pool-test/v1", timeout=5)
     c = ClientSettings.resolve(api_key="k2", base_url="http://pool-test/v1", timeout=5)
     assert sync_client(a) is sync_client(b)
-    assert sync_client(a)._client is sync_client(b)._client
+    assert sync_client(a).http is sync_client(b).http
     assert sync_client(a) is not sync_client(c)
-    assert isinstance(sync_client(a), RuncrateOpenAI)
+    assert type(sync_client(a).api) is openai.OpenAI  # the SDK's own class: nothing overridden
 
 
 def test_client_carries_settings_and_user_agent() -> None:
     s = ClientSettings.resolve(api_key="k", base_url="http://ua-test/v1", timeout=7.5,
                                max_retries=4, default_headers={"X-Team": "ml"})
-    c = sync_client(s)
-    assert c.max_retries == 4
+    c = sync_client(s).api
+    assert c.max_retries == 0  # the transport's one loop retries (settings.max_retries times)
+    assert s.max_retries == 4
     assert c.timeout == 7.5
     assert str(c.base_url) == "http://ua-test/v1/"
-    assert c.default_headers["User-Agent"] == USER_AGENT
-    assert USER_AGENT.startswith("runcrate-integrations/")
+    assert c.default_headers["User-Agent"] == user_agent()
+    assert user_agent().startswith("runcrate-integrations/")
     assert c.default_headers["X-Team"] == "ml"
 
 
 def test_requests_send_user_agent_and_bearer() -> None:
     rec = Recorder([completion_body()])
     s = ClientSettings.resolve(api_key="rc_live_abc", base_url="http://x/v1")
-    from runcrate_integrations import transport
-    transport.post_json(private_client(s, rec.client()), "/chat/completions", {"model": "m"})
+    transport.send_json(private_client(s, rec.client()), post({"model": "m"}))
     req = rec.requests[0]
     assert req.headers["authorization"] == "Bearer rc_live_abc"
-    assert req.headers["user-agent"] == USER_AGENT
+    assert req.headers["user-agent"] == user_agent()
     assert req.url.path == "/v1/chat/completions"
 
 
 def test_keyless_client_for_local_server() -> None:
     s = ClientSettings.resolve(base_url="http://127.0.0.1:1/v1")
     assert s.api_key is None
-    assert isinstance(sync_client(s), openai.OpenAI)
+    assert isinstance(sync_client(s).api, openai.OpenAI)
 
 
 def test_async_clients_are_shared_per_loop() -> None:
     s = ClientSettings.resolve(api_key="k", base_url="http://loop-test/v1")
 
-    async def grab() -> tuple[AsyncRuncrateOpenAI, AsyncRuncrateOpenAI]:
+    async def grab() -> tuple[AsyncPooled, AsyncPooled]:
         return async_client(s), async_client(s)
 
     a1, a2 = asyncio.run(grab())
@@ -117,25 +118,4 @@ def test_async_clients_are_shared_per_loop() -> None:
 def test_custom_http_client_is_used() -> None:
     custom = httpx2.Client()
     s = ClientSettings.resolve(api_key="k", base_url="http://x/v1")
-    assert private_client(s, custom)._client is custom
-
-
-def test_assign_checked_rebuilds_and_rolls_back() -> None:
-    from runcrate_integrations.adapters import assign_checked
-
-    class Holder:
-        def __init__(self) -> None:
-            self.temperature = 0.5
-            self.built: list[float] = []
-
-        def rebuild(self) -> None:
-            if self.temperature > 2:
-                raise ValueError("temperature out of range")
-            self.built.append(self.temperature)
-
-    h = Holder()
-    assign_checked(h, "temperature", 1.0, h.__setattr__, h.rebuild)
-    assert (h.temperature, h.built) == (1.0, [1.0])
-    with pytest.raises(ValueError, match="out of range"):
-        assign_checked(h, "temperature", 5.0, h.__setattr__, h.rebuild)
-    assert (h.temperature, h.built) == (1.0, [1.0, 1.0])  # old value back, derived state rebuilt
+    assert private_client(s, custom).sync().http is custom

@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from runcrate_integrations import errors
-from runcrate_integrations.wire import (
+from runcrate_integrations.chat.answer import (
     StreamFold,
-    build_chat_body,
-    normalize_tool_choice,
     parse_arguments,
     parse_completion,
     parse_usage,
 )
+from runcrate_integrations.chat.request import build_chat_body, normalize_tool_choice
 from tests.helpers import chunk, completion_body, text_chunks, tool_call
 
 USER = [{"role": "user", "content": "hi"}]

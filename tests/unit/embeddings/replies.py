@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 
-from runcrate_integrations.clients import ClientSettings
+from runcrate_integrations.config import ClientSettings
 from tests.helpers import error, private_async_client, private_client
 
 JSONDict = dict[str, Any]

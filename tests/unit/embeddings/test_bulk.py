@@ -10,7 +10,8 @@ import time
 import httpx2
 import pytest
 
-from runcrate_integrations.clients import Clients, ClientSettings
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net.clients import Clients
 from runcrate_integrations.embeddings import (
     DEFAULT_MAX_CONCURRENCY,
     Embedder,
@@ -38,11 +39,16 @@ def test_options_check_and_carry_max_concurrency() -> None:
             EmbeddingOptions("m", max_concurrency=bad)  # type: ignore[arg-type]  # bad on purpose
 
 
-def test_embedder_configure_passes_max_concurrency_and_rate_limits() -> None:
-    emb = Embedder.configure("m", api_key=KEY, max_concurrency=2, rate_limits=False)
-    assert emb.options.max_concurrency == 2
-    assert emb.clients.settings.rate_limits is False
-    assert Embedder.configure("m", api_key=KEY).clients.settings.rate_limits is True
+def test_the_spec_passes_concurrency_and_rate_limits_to_the_embedder() -> None:
+    from langchain_runcrate import RuncrateEmbeddings
+    from llama_index_runcrate import RuncrateEmbedding
+
+    lc = RuncrateEmbeddings(model="m", api_key=KEY, max_concurrency=2, rate_limits=False)
+    li = RuncrateEmbedding(model_name="m", api_key=KEY, num_workers=2, rate_limits=False)
+    for emb in (lc.embedder, li.embedder):
+        assert emb.options.max_concurrency == 2
+        assert emb.clients.settings.rate_limits is False
+    assert RuncrateEmbeddings(model="m", api_key=KEY).embedder.clients.settings.rate_limits
 
 
 @pytest.mark.parametrize("concurrency", [1, 2, 4, 16])

@@ -10,7 +10,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from runcrate_integrations.clients import Clients, ClientSettings
+from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net.clients import Clients
 from runcrate_integrations.embeddings import (
     Embedder,
     EmbeddingOptions,
@@ -41,11 +42,11 @@ def settings(**kwargs: object) -> ClientSettings:
 
 
 def private_client(settings: ClientSettings, http: httpx2.Client) -> Any:
-    return Clients(settings, http_client=http).client()
+    return Clients(settings, http_client=http)
 
 
 def private_async_client(settings: ClientSettings, http: httpx2.AsyncClient) -> Any:
-    return Clients(settings, http_async_client=http).aclient()
+    return Clients(settings, http_async_client=http)
 
 
 # ---------------------------------------------------------------------------- request bodies
@@ -320,41 +321,41 @@ def test_429_is_retried_by_the_core_client() -> None:
 def test_embedder_keeps_its_sync_client() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
     emb = Embedder(Clients(settings(), http_client=rec.client()), EmbeddingOptions("m"))
-    first = emb.clients.client()
+    first = emb.clients.sync()
     assert emb.embed_text("a") == [1.0]
     assert emb.embed_texts(["b"]) == [[2.0]]
-    assert emb.clients.client() is first
+    assert emb.clients.sync() is first
 
 
 def test_embedder_uses_the_shared_pool_without_an_http_client() -> None:
     one = Embedder(Clients(settings()), EmbeddingOptions("m"))
     two = Embedder(Clients(settings()), EmbeddingOptions("other"))
-    assert one.clients.client() is two.clients.client()
+    assert one.clients.sync() is two.clients.sync()
 
 
 async def test_embedder_keeps_a_given_async_client() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
     emb = Embedder(Clients(settings(), http_async_client=rec.async_client()), EmbeddingOptions("m"))
-    first = emb.clients.aclient()
+    first = emb.clients.async_()
     assert await emb.aembed_text("a") == [1.0]
     assert await emb.aembed_texts(["b"]) == [[2.0]]
-    assert emb.clients.aclient() is first
+    assert emb.clients.async_() is first
 
 
 async def test_embedder_async_pool_is_shared_per_loop() -> None:
     one = Embedder(Clients(settings()), EmbeddingOptions("m"))
     two = Embedder(Clients(settings()), EmbeddingOptions("m"))
-    assert one.clients.aclient() is two.clients.aclient()
+    assert one.clients.async_() is two.clients.async_()
 
 
 def test_embedder_copies_and_pickles_without_its_clients() -> None:
     http = httpx2.Client(transport=httpx2.MockTransport(lambda r: httpx2.Response(500)))
     emb = Embedder(Clients(settings(), http_client=http), EmbeddingOptions("m", chunk_size=3))
-    emb.clients.client()
+    emb.clients.sync()
     clone = copy.deepcopy(emb)
     assert clone.options == emb.options and clone.clients.settings == emb.clients.settings
     assert clone.clients.http_client is http
     plain = Embedder(Clients(settings()), EmbeddingOptions("m"))
-    plain.clients.client()
+    plain.clients.sync()
     revived = pickle.loads(pickle.dumps(plain))
     assert revived.clients.settings == plain.clients.settings and revived.clients._sync is None

@@ -145,15 +145,15 @@ def test_sync_client_is_built_once() -> None:
     rec = Recorder([embedding_body([[1.0]]), embedding_body([[2.0]])])
     emb = make(rec)
     emb.embed_query("a")
-    client = emb._embedder.clients.client()
+    client = emb.embedder.clients.sync()
     emb.embed_query("b")
-    assert emb._embedder.clients.client() is client
+    assert emb.embedder.clients.sync() is client
 
 
 def test_instances_with_equal_settings_share_one_pool() -> None:
     one = RuncrateEmbeddings(model="a", api_key=KEY)
     two = RuncrateEmbeddings(model="b", api_key=KEY)
-    assert one._embedder.clients.client() is two._embedder.clients.client()
+    assert one.embedder.clients.sync() is two.embedder.clients.sync()
 
 
 # ---------------------------------------------------------------------------- validation

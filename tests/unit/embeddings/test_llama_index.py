@@ -188,18 +188,18 @@ def test_key_never_serialised(monkeypatch: pytest.MonkeyPatch) -> None:
     # Reloading takes the key from the environment again.
     revived = RuncrateEmbedding.from_dict(data)
     assert revived.model_name == "BAAI/bge-m3"
-    assert revived._embedder.clients.settings.api_key is not None
-    assert revived._embedder.clients.settings.api_key.get_secret_value() == KEY
+    assert revived.embedder.clients.settings.api_key is not None
+    assert revived.embedder.clients.settings.api_key.get_secret_value() == KEY
 
 
 def test_pickles_for_multiprocessing_ingestion(caplog: pytest.LogCaptureFixture) -> None:
     emb = RuncrateEmbedding(model="m", api_key=KEY, dimensions=8)
-    emb._embedder.clients.client()  # a used instance holds a live client
+    emb.embedder.clients.sync()  # a used instance holds a live client
     with caplog.at_level(logging.WARNING):
         revived = pickle.loads(pickle.dumps(emb))
     assert "unpickleable" not in caplog.text
-    assert revived._embedder.options == emb._embedder.options
-    assert revived._embedder.clients.settings == emb._embedder.clients.settings
+    assert revived.embedder.options == emb.embedder.options
+    assert revived.embedder.clients.settings == emb.embedder.clients.settings
 
 
 # ---------------------------------------------------------------------- sync batches at once

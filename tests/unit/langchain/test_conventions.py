@@ -7,6 +7,8 @@ import logging
 import subprocess
 import sys
 
+import warnings
+
 import pytest
 from langchain_core.load import dumpd, dumps, load
 from langchain_core.messages import AIMessage
@@ -168,11 +170,20 @@ def test_validation_errors_never_echo_the_key() -> None:
 
 
 def test_unknown_arguments_go_to_model_kwargs_with_a_warning(make_chat: MakeChat) -> None:
-    with pytest.warns(UserWarning, match="'reasoning_effort' is not a ChatRuncrate parameter"):
-        llm, rec = make_chat([completion_body()], reasoning_effort="high")
-    assert llm.model_kwargs == {"reasoning_effort": "high"}
+    with pytest.warns(UserWarning, match="'min_p' is not a ChatRuncrate parameter"):
+        llm, rec = make_chat([completion_body()], min_p=0.1)
+    assert llm.model_kwargs == {"min_p": 0.1}
     llm.invoke("hi")
-    assert rec.body["reasoning_effort"] == "high"
+    assert rec.body["min_p"] == 0.1
+
+
+def test_chat_openai_request_parameters_go_to_the_body_silently(make_chat: MakeChat) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llm, rec = make_chat([completion_body()], reasoning_effort="high", logit_bias={"1": 2})
+    assert llm.model_kwargs == {"reasoning_effort": "high", "logit_bias": {"1": 2}}
+    llm.invoke("hi")
+    assert (rec.body["reasoning_effort"], rec.body["logit_bias"]) == ("high", {"1": 2})
 
 
 def test_misspelt_parameter_is_an_error(make_chat: MakeChat) -> None:

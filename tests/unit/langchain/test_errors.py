@@ -142,7 +142,10 @@ def test_error_fields_survive_translation(make_chat: MakeChat) -> None:
     err = info.value
     assert (err.limit, err.remaining, err.reset_at) == (60, 0, 1764000060.0)
     assert (err.code, err.error_message, err.status_code) == ("rate_limited", "Slow down", 429)
-    assert str(err) == "Runcrate API error 429 (rate_limited): Slow down"
+    assert str(err) == (
+        "Runcrate API error 429 (rate_limited): Slow down "
+        "(POST https://api.runcrate.ai/v1/chat/completions)"
+    )
     assert err.response.status_code == 429
 
 

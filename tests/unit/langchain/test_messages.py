@@ -14,7 +14,7 @@ from langchain_core.messages import (
 )
 
 from langchain_runcrate._messages import (
-    StreamSink,
+    GenerationChunkSink,
     block_to_part,
     completion_to_result,
     message_to_dict,
@@ -22,7 +22,7 @@ from langchain_runcrate._messages import (
     usage_to_metadata,
 )
 from runcrate_integrations import StreamInterruptedError
-from runcrate_integrations.wire import StreamFold, Usage, parse_completion
+from runcrate_integrations.chat.answer import StreamFold, Usage, parse_completion
 from tests.helpers import chunk, completion_body, feed, finish, text_chunks, tool_call
 
 PNG = "iVBORw0KGgoAAAANSUhEUg"
@@ -296,7 +296,7 @@ def test_usage_goes_on_the_first_of_several_choices_only() -> None:
 
 
 def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
-    acc, sink = StreamFold(), StreamSink()
+    acc, sink = StreamFold(), GenerationChunkSink()
     out = feed(sink, acc, text_chunks(["Hel", "lo"]))
     # the role-only opening delta and the usage-only chunk add nothing here
     assert [c.message.content for c in out] == ["Hel", "lo", ""]
@@ -315,7 +315,7 @@ def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
 
 
 def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
-    acc, sink = StreamFold(), StreamSink()
+    acc, sink = StreamFold(), GenerationChunkSink()
     raws = [
         chunk({"role": "assistant", "tool_calls": [
             {"index": 0, "id": "call_1", "type": "function",
@@ -339,7 +339,7 @@ def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
 
 
 def test_stream_end_raises_when_no_finish_reason_arrived() -> None:
-    acc, sink = StreamFold(), StreamSink()
+    acc, sink = StreamFold(), GenerationChunkSink()
     feed(sink, acc, text_chunks(["cut"], usage=False)[:-1])  # the finish chunk never comes
     with pytest.raises(StreamInterruptedError, match="no finish_reason"):
         finish(sink, acc)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from runcrate_integrations import ResponseFormatError
-from runcrate_integrations.wire import json_schema_format
+from runcrate_integrations.chat.request import response_format_for
 from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
 
 from .conftest import MakeChat
@@ -93,10 +93,12 @@ def test_json_schema_method(make_chat: MakeChat, strict: bool | None) -> None:
     llm, rec = make_chat([completion_body(json.dumps(ADA))])
     result = llm.with_structured_output(Person, method="json_schema", strict=strict).invoke("x")
     assert result == Person(name="Ada", age=36)
-    params = dict(PERSON_PARAMS)
-    expected: dict[str, Any] = {"name": "Person", "description": "A person.", "schema": params}
+    # The core's one builder, the same for LlamaIndex: the class's own JSON schema.
+    schema: dict[str, Any] = Person.model_json_schema()
+    expected: dict[str, Any] = {"name": "Person", "description": "A person.", "schema": schema}
     if strict:
-        params["additionalProperties"] = False
+        expected["schema"] = {**schema, "additionalProperties": False,
+                              "required": ["name", "age"]}
         expected["strict"] = True
     assert rec.body["response_format"] == {"type": "json_schema", "json_schema": expected}
     assert "tools" not in rec.body
@@ -291,7 +293,7 @@ def test_streamed_refusal_still_raises(make_chat: MakeChat) -> None:
 def test_per_call_response_format_class_is_sent_strict_and_parsed(make_chat: MakeChat) -> None:
     llm, rec = make_chat([completion_body(json.dumps(ADA)), sse(_streamed_text(ADA))])
     message = llm.invoke("Who?", response_format=Person)
-    assert rec.body["response_format"] == json_schema_format(Person, strict=True)
+    assert rec.body["response_format"] == response_format_for(Person, strict=True)
     assert rec.body["response_format"]["json_schema"]["strict"] is True
     assert message.additional_kwargs["parsed"] == Person(**ADA)
     streamed = None

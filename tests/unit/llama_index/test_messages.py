@@ -23,7 +23,7 @@ from openai.types.chat import ChatCompletionMessageFunctionToolCall
 from pydantic import BaseModel
 
 from llama_index_runcrate._messages import (
-    StreamSink,
+    ChatResponseSink,
     chat_response,
     force_single_tool_call,
     message_from_choice,
@@ -34,7 +34,8 @@ from llama_index_runcrate._messages import (
     usage_kwargs,
 )
 from runcrate_integrations import StreamInterruptedError
-from runcrate_integrations.wire import StreamFold, json_schema_format, parse_completion
+from runcrate_integrations.chat.answer import StreamFold, parse_completion
+from runcrate_integrations.chat.request import response_format_for
 from tests.helpers import chunk, completion_body, feed, finish, tool_call
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
@@ -259,7 +260,7 @@ def test_logprobs_conversion() -> None:
 
 
 def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
-    fold, sink = StreamFold(), StreamSink()
+    fold, sink = StreamFold(), ChatResponseSink()
     chunks = [
         chunk({"role": "assistant", "content": ""}),
         chunk({"reasoning_content": "let me "}),
@@ -299,7 +300,7 @@ def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
 
 
 def test_stream_sink_refuses_a_stream_that_never_finished() -> None:
-    fold, sink = StreamFold(), StreamSink()
+    fold, sink = StreamFold(), ChatResponseSink()
     assert feed(sink, fold, [chunk({"content": "partial"})]) != []
     with pytest.raises(StreamInterruptedError, match="finish_reason"):
         finish(sink, fold)
@@ -367,10 +368,11 @@ class Weather(BaseModel):
     celsius: float | None = None
 
 
-def test_json_schema_format_plain_and_strict() -> None:
-    assert json_schema_format(Weather) == {"type": "json_schema", "json_schema": {
-        "name": "Weather", "schema": Weather.model_json_schema()}}
-    strict = json_schema_format(Weather, strict=True)["json_schema"]
+def test_response_format_for_plain_and_strict() -> None:
+    assert response_format_for(Weather) == {"type": "json_schema", "json_schema": {
+        "name": "Weather", "description": "Weather in a city.",
+        "schema": Weather.model_json_schema()}}
+    strict = response_format_for(Weather, strict=True)["json_schema"]
     assert strict["strict"] is True
     assert strict["schema"]["additionalProperties"] is False
     assert sorted(strict["schema"]["required"]) == ["celsius", "city"]

@@ -10,7 +10,7 @@ from llama_index.core.program.function_program import get_function_tool
 from llama_index.core.prompts import PromptTemplate
 from pydantic import BaseModel
 
-from runcrate_integrations.wire import json_schema_format
+from runcrate_integrations.chat.request import response_format_for
 from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
 
 from .conftest import MODEL, MakeLLM
@@ -30,7 +30,7 @@ ARGS = {"city": "Paris", "celsius": 21.5}
 CALL_REPLY = completion_body(None, tool_calls=[tool_call("Weather", ARGS)])
 FUNCTION_BODY = {"model": MODEL, "messages": USER, "tools": [TOOL_SPEC],
                  "tool_choice": "required", "parallel_tool_calls": False}
-SCHEMA_BODY = {"model": MODEL, "messages": USER, "response_format": json_schema_format(Weather)}
+SCHEMA_BODY = {"model": MODEL, "messages": USER, "response_format": response_format_for(Weather)}
 
 
 # ---------------------------------------------------------------------------- function calling
@@ -99,7 +99,7 @@ async def test_astructured_predict_json_schema_per_call(make_llm: MakeLLM) -> No
     result = await llm.astructured_predict(
         Weather, PROMPT, llm_kwargs={"structured_output_method": "json_schema"}, city="Paris")
     assert rec.body == {**SCHEMA_BODY,
-                        "response_format": json_schema_format(Weather, strict=True)}
+                        "response_format": response_format_for(Weather, strict=True)}
     assert result == Weather(city="Paris", celsius=21.5)
 
 
@@ -147,5 +147,5 @@ def test_unknown_structured_output_method(make_llm: MakeLLM) -> None:
 def test_per_call_response_format_class_is_sent_strict_and_parsed(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body(json.dumps(ARGS))])
     response = llm.chat([ChatMessage(role="user", content="Weather?")], response_format=Weather)
-    assert rec.body["response_format"] == json_schema_format(Weather, strict=True)
+    assert rec.body["response_format"] == response_format_for(Weather, strict=True)
     assert response.message.additional_kwargs["parsed"] == Weather(**ARGS)

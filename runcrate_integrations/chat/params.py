@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -128,4 +129,31 @@ def check_call_names(names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | 
                 f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
                 "parameters the server knows but this package does not are passed through, "
                 "so a misspelt one would have been sent unnoticed)"
+            )
+
+
+# ---------------------------------------------------------------------------- secrets
+
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "authorization",
+                 "credential", "credentials", "bearer")
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a parameter name looks like it holds a secret (``api_key``, ``access_token``,
+    ``clientSecret``...); ``max_tokens`` and other known parameters do not."""
+    if name in PASSTHROUGH or name in CHAT_PARAMS:
+        return False
+    words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    return any(w in _SECRET_WORDS or w.endswith(("key", "token", "secret")) for w in words if w)
+
+
+def check_not_secret(names: Iterable[str], where: str) -> None:
+    """Raise ``ValueError`` for a name that looks like a secret and would go into a request
+    body (servers and proxies log bodies): the key belongs in ``api_key``."""
+    for name in names:
+        if looks_secret(name):
+            raise ValueError(
+                f"{name!r} looks like a secret, and {where} would send it in the JSON body of "
+                "every request. Pass the Runcrate key as api_key=... (or set RUNCRATE_API_KEY); "
+                "nothing was sent."
             )

@@ -1,164 +1,24 @@
-"""OpenAI wire format helpers shared by both adapters: request bodies, parsed answers, streams.
+"""Chat answers: a JSON completion parsed, or a stream's chunks folded, into one
+:class:`Completion` both adapters read (they never look at raw chunks).
 
-Everything here works on plain dicts (what :mod:`runcrate_integrations.transport` returns),
-so adapters convert their own message types and leave the wire to this module.
+Pure functions and small state objects over plain dicts; nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
 from pydantic import BaseModel
 
-from .params import check_params
+from ..net.ratelimit import RateLimitState
 
 # errors imports openai; it is loaded only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
 
-
-# ---------------------------------------------------------------------------- requests
-
-
-def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Function names of OpenAI-format tools."""
-    return [str(t.get("function", {}).get("name")) for t in tools]
-
-
-def normalize_tool_choice(choice: Any, names: Sequence[str]) -> str | JSONDict | None:
-    """Map every tool_choice spelling users write to what the wire accepts.
-
-    ``"any"`` and ``True`` mean "some tool must be called" (``"required"``); a tool's name means
-    that tool. An unknown name raises ``ValueError`` listing the tools that are bound.
-    """
-    if choice is None or choice is False:
-        return None
-    if choice is True or choice == "any":
-        return "required"
-    if isinstance(choice, str):
-        if choice in TOOL_CHOICE_STRINGS:
-            return choice
-        if choice in names:
-            return {"type": "function", "function": {"name": choice}}
-        raise ValueError(
-            f"tool_choice {choice!r} is neither 'auto', 'none', 'required', 'any' nor the name "
-            f"of a bound tool (bound: {', '.join(names) or 'none'})"
-        )
-    if isinstance(choice, Mapping):
-        name = choice.get("function", {}).get("name") if choice.get("type") == "function" else None
-        if name is not None and name not in names:
-            raise ValueError(f"tool_choice names {name!r}, which is not a bound tool")
-        return dict(choice)
-    raise ValueError(f"Unsupported tool_choice: {choice!r}")
-
-
-def _check_json(value: Any, what: str) -> None:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
-
-
-def json_schema_format(schema: type[BaseModel], *, strict: bool = False) -> JSONDict:
-    """``response_format`` asking for JSON matching a pydantic class.
-
-    With ``strict`` the schema is rewritten by openai's own helper into the strict subset
-    (every field required, no extra properties), as OpenAI's structured outputs need.
-    """
-    name = re.sub(r"[^a-zA-Z0-9_-]", "_", schema.__name__)[:64] or "output"
-    if strict:
-        from openai import pydantic_function_tool  # openai is slow to import; rarely needed
-
-        parameters = pydantic_function_tool(schema)["function"]["parameters"]
-    else:
-        parameters = schema.model_json_schema()
-    spec: JSONDict = {"name": name, "schema": parameters}
-    if strict:
-        spec["strict"] = True
-    return {"type": "json_schema", "json_schema": spec}
-
-
-def is_schema_class(value: object) -> TypeGuard[type[BaseModel]]:
-    """True for a pydantic model class (what a per-call ``response_format`` may be)."""
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def _normalize(body: JSONDict, stream: bool) -> None:
-    """The one reading of options that could mean two things on the wire."""
-    if "stop" in body and not body["stop"]:
-        del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
-    if body.get("top_logprobs") is not None:
-        if body.get("logprobs") is False:
-            raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
-        body["logprobs"] = True  # the API rejects top_logprobs without it
-    n = body.get("n")
-    if stream and isinstance(n, int) and n > 1:
-        raise ValueError("n > 1 cannot be streamed; use a non-streaming call for several choices")
-
-
-def build_chat_body(
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    params: Mapping[str, Any] | None = None,
-    *,
-    tools: Sequence[Mapping[str, Any]] | None = None,
-    tool_choice: Any = None,
-    stream: bool = False,
-    stream_usage: bool = True,
-    extra_body: Mapping[str, Any] | None = None,
-) -> JSONDict:
-    """The JSON body of ``POST /chat/completions``, checked before anything is sent.
-
-    ``params`` holds sampling and other top-level fields; ``None`` values are dropped and known
-    ones are range-checked. ``extra_body`` is merged last, unchecked, for server-specific fields.
-    """
-    if not isinstance(model, str) or not model:
-        raise ValueError("model must be a non-empty model id, e.g. 'deepseek/deepseek-v3.2'")
-    if not messages:
-        raise ValueError("messages must not be empty: send at least one message")
-    for i, msg in enumerate(messages):
-        role = msg.get("role")
-        if role not in ROLES:
-            raise ValueError(
-                f"message {i} has unknown role {role!r}; expected one of {sorted(ROLES)}"
-            )
-    body: JSONDict = {"model": model, "messages": list(messages)}
-    if params:
-        for key, value in params.items():
-            if value is not None:
-                body[key] = value
-        _normalize(body, stream)
-        check_params(body)
-    if tools:
-        tool_list = [dict(t) for t in tools]
-        _check_json(tool_list, "a tool schema")
-        body["tools"] = tool_list
-        choice = normalize_tool_choice(tool_choice, tool_names(tool_list))
-        if choice is not None:
-            body["tool_choice"] = choice
-    elif tool_choice not in (None, False, "none", "auto"):
-        raise ValueError(f"tool_choice={tool_choice!r} was given but no tools are bound")
-    if not tools:
-        body.pop("parallel_tool_calls", None)
-    if stream:
-        body["stream"] = True
-        if stream_usage:
-            body["stream_options"] = {"include_usage": True}
-    else:
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-    if extra_body:
-        body.update(extra_body)
-    return body
-
-
-# ---------------------------------------------------------------------------- answers
 
 
 @dataclass(slots=True)
@@ -258,8 +118,8 @@ class Completion:
     choices: list[Choice]
     usage: Usage | None
     raw: JSONDict | None = None
-    #: The server's latest X-RateLimit-* state for this key (a dict; see ratelimit), if any.
-    rate_limit: JSONDict | None = None
+    #: The server's latest X-RateLimit-* state for this key, if any.
+    rate_limit: RateLimitState | None = None
 
     @property
     def choice(self) -> Choice:
@@ -273,7 +133,7 @@ class Completion:
             try:
                 choice.parsed = schema.model_validate_json(choice.content)
             except ValueError as exc:
-                from .errors import ResponseFormatError
+                from ..errors import ResponseFormatError
 
                 raise ResponseFormatError(
                     f"The answer is not a valid {schema.__name__} (response_format): {exc}"
@@ -284,7 +144,7 @@ def parse_choice(raw: Mapping[str, Any]) -> Choice:
     """Parse one ``choices[i]`` entry of a non-streamed answer."""
     message = raw.get("message")
     if not isinstance(message, Mapping):
-        from .errors import ResponseFormatError
+        from ..errors import ResponseFormatError
 
         raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
     return Choice(
@@ -302,7 +162,7 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
     """Parse a ``chat.completion`` body; a body without choices raises ResponseFormatError."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
-        from .errors import ResponseFormatError
+        from ..errors import ResponseFormatError
 
         raise ResponseFormatError(
             "Runcrate returned a chat completion with no choices "
@@ -522,7 +382,7 @@ class StreamFold:
     def completion(self) -> Completion:
         """The folded answer; raises if the stream ended before a finish_reason arrived."""
         if not self.finished:
-            from .errors import StreamInterruptedError
+            from ..errors import StreamInterruptedError
 
             raise StreamInterruptedError(
                 "The stream ended before the server finished the answer (no finish_reason); "
@@ -565,3 +425,28 @@ def _merge_logprobs(parts: list[Any]) -> Any:
         if isinstance(part, Mapping):
             content.extend(part.get("content") or ())
     return {"content": content}
+
+
+def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
+    """A whole ``chat.completion`` (from a server that ignored ``stream: true``) as the one
+    chunk of a stream; ``ValueError`` for a body that is not a chat completion."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"it has no choices (keys: {sorted(data)})")
+    out = []
+    for raw in choices:
+        message = raw.get("message") if isinstance(raw, Mapping) else None
+        if not isinstance(message, Mapping):
+            raise ValueError("a choice has no 'message' object")
+        delta = {k: v for k, v in message.items() if k != "tool_calls"}
+        calls = message.get("tool_calls")
+        if calls:
+            delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
+        out.append({
+            "index": raw.get("index") or 0,
+            "delta": delta,
+            "finish_reason": raw.get("finish_reason"),
+            "logprobs": raw.get("logprobs"),
+        })
+    chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
+    return {**chunk, "choices": out, "usage": data.get("usage")}

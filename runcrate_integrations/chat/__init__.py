@@ -1,0 +1,21 @@
+"""Chat completions, for both frameworks: the request (:mod:`.request`), the answer and the
+stream fold (:mod:`.answer`), the engine that sends them (:mod:`.engine`), and the chat
+model settings of the spec (:mod:`.settings`)."""
+
+from __future__ import annotations
+
+from .answer import Choice, ChunkDelta, Completion, StreamFold, ToolCall, Usage
+from .engine import ChatEngine
+from .request import ChatOptions, ChatRequest
+
+__all__ = [
+    "ChatEngine",
+    "ChatOptions",
+    "ChatRequest",
+    "Choice",
+    "ChunkDelta",
+    "Completion",
+    "StreamFold",
+    "ToolCall",
+    "Usage",
+]

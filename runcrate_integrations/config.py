@@ -1,0 +1,427 @@
+"""The one settings spec: what every public class is configured with, decided once.
+
+* **Endpoints**: each API's default URL and the environment variables that override it
+  (:data:`INFERENCE`, :data:`BILLING`).
+* **Connection settings** (:class:`Connection`): key, base URL, timeout, retries, headers,
+  http clients, rate limits and deadline, as pydantic fields with their defaults, environment
+  variables, aliases (the names ``ChatOpenAI``, ``OpenAILike`` and Runcrate's 0.1 wrappers use)
+  and checks. Every public class that talks to Runcrate inherits them.
+* **Derived state and copy rules** (:class:`Configured`): a class builds its engine from its
+  fields, rebuilds it when one changes, deep-copies sharing a caller's http client and pickles
+  without it.
+* :class:`ClientSettings`: the resolved connection settings, which pick the pooled client.
+
+Model settings (model ids, request defaults) are declared beside the engine that uses them
+(:mod:`.chat.settings`, :mod:`.embeddings`, :mod:`.media`), on top of these.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    SecretStr,
+)
+from typing_extensions import Self
+
+if TYPE_CHECKING:
+    import httpx2
+
+    Timeout = float | httpx2.Timeout | None
+
+API_KEY_ENV = "RUNCRATE_API_KEY"
+BASE_URL_ENV = "RUNCRATE_BASE_URL"
+#: The base-URL variable of Runcrate's 0.1 wrappers, read beside :data:`BASE_URL_ENV`.
+LEGACY_BASE_URL_ENV = "RUNCRATE_API_BASE"
+BILLING_URL_ENV = "RUNCRATE_BILLING_URL"
+DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
+DEFAULT_BILLING_URL = "https://runcrate.ai/api/v1"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+
+
+# ---------------------------------------------------------------------------- endpoints
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """An API: its default URL and the variables that override it, first match wins."""
+
+    name: str
+    default_url: str
+    env: tuple[str, ...]
+
+    def from_env(self) -> str | None:
+        """The URL the environment sets, if any; two variables that disagree are an error."""
+        found = [(name, os.environ[name]) for name in self.env if os.environ.get(name)]
+        urls = {url.rstrip("/") for _, url in found}
+        if len(urls) > 1:
+            shown = " and ".join(f"{name}={url!r}" for name, url in found)
+            raise ValueError(
+                f"{shown} name different {self.name} URLs; set one of them (or pass base_url=...)"
+            )
+        return found[0][1] if found else None
+
+    def resolve(self, base_url: str | None) -> str:
+        """The explicit URL, else the environment's, else the default; no trailing slash."""
+        return (base_url or self.from_env() or self.default_url).rstrip("/")
+
+
+INFERENCE = Endpoint("Runcrate API", DEFAULT_BASE_URL, (BASE_URL_ENV, LEGACY_BASE_URL_ENV))
+BILLING = Endpoint("Runcrate billing API", DEFAULT_BILLING_URL, (BILLING_URL_ENV,))
+
+
+def resolve_base_url(base_url: str | None = None, endpoint: Endpoint = INFERENCE) -> str:
+    """The explicit base URL, else the endpoint's environment variables, else its default."""
+    return endpoint.resolve(base_url)
+
+
+def resolve_api_key(
+    api_key: str | SecretStr | None, base_url: str, endpoint: Endpoint = INFERENCE
+) -> SecretStr | None:
+    """The explicit key, else ``RUNCRATE_API_KEY``.
+
+    Runcrate's own URLs always need a key, so a missing one fails here, at construction,
+    instead of as a 401 on the first call. Another base URL (a local OpenAI-compatible server,
+    a proxy) may run without one.
+    """
+    raw = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+    raw = raw or os.environ.get(API_KEY_ENV) or None
+    if raw is None and base_url.rstrip("/") == endpoint.default_url:
+        from .errors import MissingAPIKeyError  # errors imports openai: load it only to raise
+
+        raise MissingAPIKeyError(
+            f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
+            "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
+        )
+    return SecretStr(raw) if raw is not None else None
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def check_timeout(timeout: Any) -> Timeout:
+    """``timeout`` if it is one every class accepts: seconds > 0, an ``httpx2.Timeout`` (or its
+    saved fields), or ``None`` (wait forever); otherwise a ``ValueError`` saying what is
+    allowed."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        if timeout > 0:
+            return float(timeout)
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    import httpx2  # only for a value that is neither None nor a number
+
+    if isinstance(timeout, httpx2.Timeout):
+        return timeout
+    if isinstance(timeout, Mapping):  # an httpx2.Timeout as saved by to_json / dumpd
+        try:
+            return httpx2.Timeout(**timeout)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"timeout: not an httpx2.Timeout's fields: {exc}") from None
+    raise ValueError(
+        f"timeout must be seconds > 0, an httpx2.Timeout or None, got {type(timeout).__name__}"
+    )
+
+
+def dump_timeout(timeout: Any) -> Any:
+    """A timeout as plain data: a number, ``None``, or an ``httpx2.Timeout``'s fields (which
+    :func:`check_timeout` reads back)."""
+    as_dict = getattr(timeout, "as_dict", None)  # an httpx2.Timeout
+    return as_dict() if callable(as_dict) else timeout
+
+
+def check_deadline(deadline: object) -> float | None:
+    """``deadline`` (seconds a whole call may take) if it is ``None`` or a number > 0."""
+    if deadline is None:
+        return None
+    if not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or deadline <= 0:
+        raise ValueError(f"deadline must be a number of seconds > 0, got {deadline!r}")
+    return float(deadline)
+
+
+if TYPE_CHECKING:
+    TimeoutField = float | httpx2.Timeout | None
+else:
+    # Checked by the one rule above, without importing httpx2 to declare it; dumped as plain
+    # numbers (to_dict, to_json, model_dump) and read back on load.
+    TimeoutField = Annotated[
+        Any,
+        BeforeValidator(check_timeout),
+        PlainSerializer(dump_timeout, when_used="unless-none"),
+    ]
+
+
+# ---------------------------------------------------------------------------- resolved
+
+
+# The openai client insists on a key; a keyless local server gets this harmless placeholder.
+NO_KEY = "no-key"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything that decides which pooled client a request goes through (the key as a
+    ``SecretStr``, so the repr never shows it)."""
+
+    base_url: str
+    api_key: SecretStr | None
+    timeout: Timeout = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    default_headers: tuple[tuple[str, str], ...] = field(default=())
+    #: Wait for the rate limit when the server's headers say the quota is used up.
+    rate_limits: bool = True
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        rate_limits: bool = True,
+        endpoint: Endpoint = INFERENCE,
+    ) -> ClientSettings:
+        """Settings from explicit arguments, falling back to the environment."""
+        url = endpoint.resolve(base_url)
+        if max_retries is not None and (
+            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
+        ):
+            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        return cls(
+            base_url=url,
+            api_key=resolve_api_key(api_key, url, endpoint),
+            timeout=check_timeout(timeout),
+            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            default_headers=tuple(sorted((default_headers or {}).items())),
+            rate_limits=bool(rate_limits),
+        )
+
+    @cached_property
+    def pool_key(self) -> tuple[Any, ...]:
+        """Equal settings, equal key: the key of the shared client in the pool."""
+        timeout: Any = self.timeout
+        if timeout is not None and not isinstance(timeout, (int, float)):
+            timeout = tuple(sorted(dump_timeout(timeout).items()))
+        return (
+            self.base_url,
+            self.secret,
+            timeout,
+            self.max_retries,
+            self.default_headers,
+            self.rate_limits,
+        )
+
+    @property
+    def secret(self) -> str | None:
+        """The key itself, for the Authorization header and for redaction."""
+        return self.api_key.get_secret_value() if self.api_key else None
+
+
+# ---------------------------------------------------------------------------- derived state
+
+
+_OWN_PACKAGES = ("runcrate_integrations", "langchain_runcrate", "llama_index_runcrate")
+# Fields holding the caller's own objects (sockets, locks): shared by copies, never pickled.
+_CALLER_OBJECTS = ("http_client", "http_async_client")
+
+
+class Configured(BaseModel):
+    """A pydantic model whose derived state (an engine) is built from its fields.
+
+    The state is built at construction (so a missing key fails there) and rebuilt when one of
+    this package's fields is assigned; a rejected value is put back before the error is
+    raised. ``model_copy`` rebuilds it too. Copy rules: a deep copy shares the caller's http
+    clients and the derived state (configuration and pooled clients); a pickle leaves the
+    caller's clients out with a warning (the copy uses a pooled client) and rebuilds the state.
+    """
+
+    #: The fields whose change rebuilds the derived state: every field this package declares
+    #: (worked out per class; the frameworks' own fields, e.g. callbacks, are left alone).
+    _derived_from: ClassVar[frozenset[str]] = frozenset()
+    _derived_state: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        own: set[str] = set()
+        for klass in cls.__mro__:
+            if klass.__module__.split(".")[0] in _OWN_PACKAGES:
+                own.update(inspect.get_annotations(klass))
+        cls._derived_from = frozenset(own & set(cls.model_fields))
+
+    def _derive(self) -> Any:
+        """Build the derived state from the current fields (raises if they are rejected)."""
+        raise NotImplementedError
+
+    def _rebuild(self) -> None:
+        self._derived_state = self._derive()
+
+    @property
+    def _state(self) -> Any:
+        """The derived state (rebuilt on first use after unpickling)."""
+        state = self._derived_state
+        if state is None:
+            state = self._derived_state = self._derive()
+        return state
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._derived_from:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._rebuild()
+        except Exception:
+            super().__setattr__(name, old)
+            self._rebuild()
+            raise
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            copied._rebuild()  # pydantic sets the updated fields directly, past __setattr__
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        for value in (*(self.__dict__.get(name) for name in _CALLER_OBJECTS), self._derived_state):
+            if value is not None:
+                # The caller's clients, and the state derived from equal settings (config and
+                # pooled clients, no socket of its own): shared by the copy, never copied.
+                memo[id(value)] = value
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        dropped = [name for name in _CALLER_OBJECTS if self.__dict__.get(name) is not None]
+        if dropped:
+            warnings.warn(
+                f"{type(self).__name__} is pickled without its {' and '.join(dropped)} (a "
+                "caller's client holds sockets and locks); the copy uses a pooled client.",
+                stacklevel=2,
+            )
+        bare = copy.copy(self)  # the same field values, without what cannot be pickled
+        for name in dropped:
+            bare.__dict__[name] = None
+        bare._derived_state = None
+        return super(Configured, bare).__getstate__()
+
+
+def env_secret(name: str) -> Callable[[], SecretStr | None]:
+    """A default factory: the variable's value as a ``SecretStr``, or ``None``."""
+
+    def factory() -> SecretStr | None:
+        value = os.environ.get(name)
+        return SecretStr(value) if value else None
+
+    return factory
+
+
+def env_url(endpoint: Endpoint) -> Callable[[], str | None]:
+    """A default factory: the endpoint's URL from the environment, or ``None``."""
+    return endpoint.from_env
+
+
+class Connection(Configured):
+    """The connection settings every public class shares (Runcrate's inference API).
+
+    Constructor names of ``ChatOpenAI`` / ``OpenAILike`` and of Runcrate's 0.1 wrappers that
+    mean the same thing are accepted as aliases (``openai_api_key``, ``api_base``,
+    ``request_timeout``, ...).
+    """
+
+    endpoint: ClassVar[Endpoint] = INFERENCE
+
+    api_key: SecretStr | None = Field(
+        default_factory=env_secret(API_KEY_ENV),
+        exclude=True,  # never dumped; LangChain writes a secret reference (lc_secrets)
+        validation_alias=AliasChoices("api_key", "openai_api_key"),
+        description=f"Runcrate API key (rc_live_...); defaults to ${API_KEY_ENV}.",
+    )
+    base_url: str | None = Field(
+        default_factory=env_url(INFERENCE),
+        validation_alias=AliasChoices("base_url", "api_base", "openai_api_base"),
+        description=(
+            f"API base URL; defaults to ${BASE_URL_ENV} (or ${LEGACY_BASE_URL_ENV}), then "
+            f"{DEFAULT_BASE_URL}."
+        ),
+    )
+    timeout: TimeoutField = Field(
+        default=DEFAULT_TIMEOUT,
+        validation_alias=AliasChoices("timeout", "request_timeout"),
+        description="Seconds per request (or an httpx2.Timeout); None waits forever.",
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES,
+        ge=0,
+        description="Retries on connection errors, timeouts, 408/409/429 and 5xx (never 402).",
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers on every request."
+    )
+    rate_limits: bool = Field(
+        default=True,
+        description="Wait for the rate limit when the server's X-RateLimit-* headers say the "
+        "quota is used up (shared per key and base URL in the process); False sends at once.",
+    )
+    deadline: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a whole call may take, retries, waits and streaming included "
+        "(off by default); past it the call raises a timeout error and closes its connection.",
+    )
+    http_client: Any = Field(
+        default=None,
+        exclude=True,
+        description="An httpx2.Client for sync requests (proxies, mTLS, tests); the caller's.",
+    )
+    http_async_client: Any = Field(
+        default=None,
+        exclude=True,
+        validation_alias=AliasChoices("http_async_client", "async_http_client"),
+        description="An httpx2.AsyncClient for async requests; the caller's.",
+    )
+
+    def client_settings(self) -> ClientSettings:
+        """The resolved connection settings (environment read, key checked)."""
+        return ClientSettings.resolve(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            rate_limits=self.rate_limits,
+            endpoint=self.endpoint,
+        )
+
+
+class BillingConnection(Connection):
+    """:class:`Connection` for Runcrate's billing API (its own URL and variable)."""
+
+    endpoint: ClassVar[Endpoint] = BILLING
+
+    base_url: str | None = Field(
+        default_factory=env_url(BILLING),
+        validation_alias=AliasChoices("base_url", "api_base"),
+        description=f"Billing API URL; defaults to ${BILLING_URL_ENV}, then {DEFAULT_BILLING_URL}.",
+    )
+
+
+#: Every connection setting, in the order the spec declares them (for parity tests and docs).
+CONNECTION_FIELDS = tuple(Connection.model_fields)

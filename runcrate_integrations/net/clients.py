@@ -1,0 +1,295 @@
+"""Who owns the ``openai`` clients every request goes through.
+
+Instances with equal settings share one client, hence one connection pool: a thousand
+``ChatRuncrate`` objects open one pool, not a thousand. Three rules keep that sharing safe:
+
+* **Per process.** A forked child never touches its parent's sockets (a shared keep-alive
+  connection hands one process's answer to another): after ``fork`` the child starts empty
+  pools, and every :class:`Clients` holder notices and fetches the child's own.
+* **Per event loop.** A pooled async connection cannot move between loops, so async clients
+  are pooled per running loop, and closed when that loop shuts down (``asyncio.run`` and
+  pytest-asyncio close a loop's async generators first; a guard generator is registered there).
+  A loop closed without that step is forgotten the next time a loop gets its first client.
+* **Configuration, not sockets, is copied.** :class:`Clients` pickles and deep-copies as its
+  settings; the copy looks up its own clients on first use.
+
+Each pooled ``openai`` client is built on an ``httpx2`` client this module keeps too
+(:class:`SyncPooled`), so a download from another host (a temporary media URL) goes through the
+same connection pool without the ``Authorization`` header the openai client adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .._version import __version__
+from ..config import NO_KEY, ClientSettings
+
+if TYPE_CHECKING:
+    import httpx2
+    import openai
+
+class SyncPooled(NamedTuple):
+    """An ``openai`` client and the ``httpx2`` client it sends through."""
+
+    api: openai.OpenAI
+    http: httpx2.Client
+
+
+class AsyncPooled(NamedTuple):
+    """Async twin of :class:`SyncPooled`."""
+
+    api: openai.AsyncOpenAI
+    http: httpx2.AsyncClient
+
+
+@functools.cache
+def user_agent() -> str:
+    """``runcrate-integrations/<version> openai-python/<version>`` (read when the first client
+    is built: importlib.metadata costs ~10 ms at import time)."""
+    from importlib.metadata import version
+
+    return f"runcrate-integrations/{__version__} openai-python/{version('openai')}"
+
+
+@functools.cache
+def _ssl_context() -> Any:
+    # Loading the CA bundle takes ~20 ms; every pooled client of the process (one more per
+    # event loop) shares one context, as openai's default client would otherwise load it again.
+    import httpx2
+
+    return httpx2.create_ssl_context()
+
+
+def _client_kwargs(settings: ClientSettings) -> dict[str, Any]:
+    return {
+        "api_key": settings.secret or NO_KEY,
+        "base_url": settings.base_url,
+        "timeout": settings.timeout,
+        "max_retries": 0,  # the transport's one loop retries, not the client
+        "default_headers": {"User-Agent": user_agent(), **dict(settings.default_headers)},
+    }
+
+
+def new_sync(settings: ClientSettings, http_client: Any = None) -> SyncPooled:
+    """A new sync client for ``settings`` (on ``http_client``, or a new pooled one)."""
+    import openai  # lazily: openai is slow to import
+
+    if http_client is None:
+        http_client = openai.DefaultHttpxClient(verify=_ssl_context())
+    api = openai.OpenAI(**_client_kwargs(settings), http_client=http_client)
+    return SyncPooled(api, http_client)
+
+
+def new_async(settings: ClientSettings, http_client: Any = None) -> AsyncPooled:
+    """Async twin of :func:`new_sync`."""
+    import openai
+
+    if http_client is None:
+        http_client = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+    api = openai.AsyncOpenAI(**_client_kwargs(settings), http_client=http_client)
+    return AsyncPooled(api, http_client)
+
+
+# ---------------------------------------------------------------------------- pools
+
+
+class _LoopClients:
+    """The async clients of one event loop, and the guard that closes them with it."""
+
+    __slots__ = ("clients", "guard")
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[Any, ...], AsyncPooled] = {}
+        self.guard: AsyncGenerator[None, None] | None = None
+
+
+class _Pools:
+    """The shared clients of one process."""
+
+    __slots__ = ("lock", "loops", "sync")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sync: dict[tuple[Any, ...], SyncPooled] = {}
+        self.loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+
+
+_pools = _Pools()
+# A forked child's copy of its parent's pools: kept (never used, never closed) so that no
+# finaliser in the child touches a socket the parent still reads from.
+_inherited: list[_Pools] = []
+
+
+def _after_fork_in_child() -> None:
+    global _pools
+    _inherited.append(_pools)
+    _pools = _Pools()  # a fresh lock too: the parent's may have been held by another thread
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def sync_client(settings: ClientSettings) -> SyncPooled:
+    """This process's shared sync client for ``settings``."""
+    pools = _pools
+    key = settings.pool_key
+    client = pools.sync.get(key)
+    if client is None:
+        with pools.lock:
+            client = pools.sync.get(key)
+            if client is None:
+                client = pools.sync[key] = new_sync(settings)
+    return client
+
+
+def async_client(settings: ClientSettings) -> AsyncPooled:
+    """The shared async client for ``settings`` on the running event loop.
+
+    Outside a running loop (building a client eagerly) a private, unpooled one.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return new_async(settings)
+    pools = _pools
+    key = settings.pool_key
+    entry = pools.loops.get(loop)
+    if entry is not None:
+        client = entry.clients.get(key)
+        if client is not None:
+            return client
+    with pools.lock:
+        entry = pools.loops.get(loop)
+        if entry is None:
+            _forget_closed_loops(pools)
+            entry = pools.loops[loop] = _LoopClients()
+            _close_with_loop(pools, loop, entry)
+        client = entry.clients.get(key)
+        if client is None:
+            client = entry.clients[key] = new_async(settings)
+    return client
+
+
+def _forget_closed_loops(pools: _Pools) -> None:
+    # Loops closed without shutting down their async generators (a hand-made loop closed
+    # directly): their clients cannot be awaited any more; dropping them lets the transports'
+    # finalisers close the sockets.
+    for loop in [lp for lp in pools.loops if lp.is_closed()]:
+        del pools.loops[loop]
+
+
+def _close_with_loop(
+    pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients
+) -> None:
+    """Register a guard that closes ``entry``'s clients when ``loop`` shuts down.
+
+    The guard is an async generator started on ``loop``, so the loop's own async-generator
+    hooks track it; ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` before closing the
+    loop) closes it while the loop still runs, and its ``finally`` awaits each client's close.
+    """
+    guard = _loop_guard(pools, loop, entry)
+    entry.guard = guard
+    # Run it to its first yield now, synchronously (nothing in it awaits before that).
+    with contextlib.suppress(StopIteration):
+        guard.asend(None).send(None)
+
+
+async def _loop_guard(
+    pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        with pools.lock:
+            if pools.loops.get(loop) is entry:
+                del pools.loops[loop]
+        for client in list(entry.clients.values()):
+            with contextlib.suppress(Exception):
+                await client.api.close()
+
+
+def pooled_client_count() -> int:
+    """How many shared clients (connection pools) this process holds; for tests and benchmarks."""
+    pools = _pools
+    return len(pools.sync) + sum(len(e.clients) for e in list(pools.loops.values()))
+
+
+# ---------------------------------------------------------------------------- per instance
+
+
+class Clients:
+    """The clients of one model instance: pooled ones, or private ones around given http clients.
+
+    ``http_client`` / ``http_async_client`` (an ``httpx2.Client`` / ``AsyncClient`` for
+    proxies, mTLS or tests) make this instance's clients private; they belong to the caller,
+    who decides their lifetime. Otherwise the process's pools are used.
+
+    Example::
+
+        clients = Clients(ClientSettings.resolve(api_key="rc_live_..."))
+        clients.sync().api       # the shared openai.OpenAI
+        clients.async_().http    # (inside a coroutine) the running loop's httpx2.AsyncClient
+    """
+
+    __slots__ = ("_async", "_pools", "_sync", "http_async_client", "http_client", "settings")
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        http_client: Any = None,
+        http_async_client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.http_client = http_client
+        self.http_async_client = http_async_client
+        self._sync: SyncPooled | None = None
+        self._async: AsyncPooled | None = None
+        self._pools: _Pools | None = None
+
+    def sync(self) -> SyncPooled:
+        """The sync client (cached; looked up again in a forked child)."""
+        client = self._sync
+        if client is None or self._pools is not _pools:
+            if self.http_client is not None:
+                client = new_sync(self.settings, self.http_client)
+            else:
+                client = sync_client(self.settings)
+            self._sync, self._pools = client, _pools
+        return client
+
+    def async_(self) -> AsyncPooled:
+        """The async client: the running loop's pooled one, or the private one."""
+        if self.http_async_client is None:
+            return async_client(self.settings)  # two dict lookups
+        client = self._async
+        if client is None:
+            client = self._async = new_async(self.settings, self.http_async_client)
+        return client
+
+    @property
+    def secret(self) -> str | None:
+        return self.settings.secret
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Clients, (self.settings,))  # a caller's http clients are not pickled
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Clients:
+        # http clients are the caller's objects (sockets, locks): shared, never copied.
+        return Clients(
+            self.settings, http_client=self.http_client, http_async_client=self.http_async_client
+        )
+
+    def __copy__(self) -> Clients:
+        return self.__deepcopy__({})
+
+    def __repr__(self) -> str:
+        return f"Clients(base_url={self.settings.base_url!r})"

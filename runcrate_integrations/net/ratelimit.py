@@ -1,0 +1,671 @@
+"""Waiting for the rate limit only when the server's own headers say the quota is used up.
+
+Runcrate answers every request with ``X-RateLimit-Limit`` (requests per window),
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (a Unix time), read by
+:func:`read_rate_limit`, the package's one reading of them (pacing, retry waits and error
+objects all use it). One :class:`RateLimiter` per base URL and
+key in a process sees every answer (success, error or stream) and is asked before every attempt
+(retries included) whether it may go:
+
+* **While quota remains, it goes at once.** The quota is the newest answer's ``Remaining``
+  less this process's own requests sent since: sequential calls and bursts within the quota
+  never wait.
+* **Once it is used up**, callers wait until ``Reset`` (or the server's ``Retry-After``), then
+  go again. A window's quota comes back whole at its reset; a token bucket's (``Reset`` is
+  "now" while tokens remain, the next token's time once they are gone) a token at a time.
+* **Other processes using the same key** are only accounted for while the key is being
+  exhausted (a reset was waited for, or a 429 came, within the last couple of windows): then a
+  window's fresh quota is shared in the proportion of the last window's requests that were
+  this process's, and a bucket is drawn at the refill rate times a slowdown that 429s double
+  and the bucket's level steers back.
+
+When a server sends none of the headers the limiter never engages: after the first answer it
+costs one attribute check per request. Before that first answer only a few requests go out
+(:data:`COLD_START`); the rest wait for it, at most :data:`COLD_WAIT` seconds. Waits hold no
+lock (threads wait on an event, tasks on a future); a cancelled waiter takes nothing with it.
+Processes do not talk to each other; a forked child starts with no limiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import functools
+import hashlib
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TypedDict
+
+from ..config import NO_KEY, ClientSettings
+
+log = logging.getLogger(__name__)
+
+#: Requests sent to a base URL and key before any answer has shown whether it sends the headers.
+COLD_START = 4
+#: The longest the others wait for that first answer (seconds).
+COLD_WAIT = 0.5
+#: The longest any reset or Retry-After is waited for (seconds).
+RESET_CAP = 60.0
+# How long after a reset the next request goes, so the server's clock has passed it too (s).
+_GUARD = 0.005
+# A Reset this close to "now" while requests remain is a token bucket's (seconds).
+_BUCKET_TOLERANCE = 0.01
+# Waits at least this long are logged at INFO, once per reset (seconds).
+_LOG_WAIT = 1.0
+# The most a bucket is drawn below the refill rate after 429s (a factor).
+_MAX_SLOWDOWN = 16.0
+# Our requests a window must have had for its share of them to be measured.
+_SHARE_SAMPLE = 3
+# Consecutive answers without the headers after which an engaged limiter lets go.
+_FORGET_AFTER = 50
+# A waiter that is not first in line re-checks this often (it is normally woken sooner).
+_NOT_HEAD_POLL = 1.0
+
+_COLD, _IDLE, _ENGAGED = 0, 1, 2
+
+# ---------------------------------------------------------------------------- the headers
+
+# Values of X-RateLimit-Reset below this are seconds from now, not a Unix time.
+UNIX_TIME_FLOOR = 1e9
+
+
+class RateLimitState(TypedDict):
+    """What one answer's headers said about the rate limit; the one shape of that everywhere
+    (``rate_limit_state()``, ``response_metadata["rate_limit"]``, LlamaIndex's
+    ``additional_kwargs["rate_limit"]``, ``error.rate_limit``).
+
+    ``limit``/``remaining``: ``X-RateLimit-Limit``/``-Remaining`` (requests per window);
+    ``reset_at``: ``X-RateLimit-Reset`` as a Unix time (Runcrate sends a Unix time; a small
+    number is read as seconds from now); ``retry_after``: seconds the server asked to wait
+    (``retry-after-ms`` or ``Retry-After``, seconds or an HTTP date); ``observed_at``: the Unix
+    time the answer arrived. A header the answer left out is ``None``.
+    """
+
+    limit: int | None
+    remaining: int | None
+    reset_at: float | None
+    retry_after: float | None
+    observed_at: float
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    ms = _number(headers.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000
+    value = headers.get("retry-after")
+    seconds = _number(value)
+    if seconds is not None or value is None:
+        return seconds
+    try:  # the HTTP-date form
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+_HEADERS = frozenset({
+    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
+    "retry-after-ms",
+})
+
+
+def read_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitState | None:
+    """The rate-limit state of one answer's headers; ``None`` when it carries none of them."""
+    if not any(name in headers for name in _HEADERS):
+        return None
+    now = time.time() if now is None else now
+    limit = _number(headers.get("x-ratelimit-limit"))
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    reset_at = _number(headers.get("x-ratelimit-reset"))
+    if reset_at is not None and reset_at < UNIX_TIME_FLOOR:
+        reset_at += now
+    return RateLimitState(
+        limit=int(limit) if limit is not None else None,
+        remaining=int(remaining) if remaining is not None else None,
+        reset_at=reset_at,
+        retry_after=_retry_after(headers, now),
+        observed_at=now,
+    )
+
+
+def server_wait(state: RateLimitState | None, status: int, now: float | None = None) -> float:
+    """Seconds the server asked a retry to wait: the larger of its ``Retry-After`` and, on a
+    429 or with no quota left, the time until ``Reset``; 0 when it said nothing."""
+    if state is None:
+        return 0.0
+    wait = state["retry_after"] or 0.0
+    reset_at = state["reset_at"]
+    if reset_at is not None and (status == 429 or state["remaining"] == 0):
+        wait = max(wait, reset_at - (time.time() if now is None else now))
+    return max(wait, 0.0)
+
+
+class _Waiter:
+    """One caller waiting for its turn: a thread (``event``) or an asyncio task (``loop``)."""
+
+    __slots__ = ("event", "future", "loop")
+
+    def __init__(
+        self,
+        event: threading.Event | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.event = event
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = None
+
+
+def _check(deadline: float | None, delay: float) -> None:
+    if deadline is not None and time.monotonic() + delay >= deadline:
+        from ..errors import past_deadline  # errors imports openai: loaded by now
+
+        raise past_deadline(f"The call (waiting {delay:.2f} s for the rate limit)")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class RateLimiter:
+    """Decides when requests to one base URL with one key may go out, in one process.
+
+    Clients call :meth:`acquire` / :meth:`aacquire` before each attempt and :meth:`observe`
+    with each answer's headers. ``clock`` (Unix time) is replaceable for tests; everything
+    here is decided under one ``threading.Lock``, never held while waiting.
+    """
+
+    def __init__(self, name: str = "", *, clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._mode = _COLD
+        self._waiters: deque[_Waiter] = deque()
+        self._cold_inflight = 0
+        self._cold_since: float | None = None
+        self._headerless = 0
+        self._sent = 0  # requests let through; each gets the count as its sequence number
+        self._seq_out: int | None = None
+        self._applied = 0  # sequence number of the newest answer applied
+        self._latest: RateLimitState | None = None
+        self._pending_log: str | None = None
+        self._logged_reset = 0.0
+        # The server's count as of the newest answer, and what is known about its limiter.
+        self._limit: int | None = None
+        self._remaining: int | None = None
+        self._counted = 0  # our requests that count was taken after (its sequence number)
+        self._reset_at: float | None = None
+        self._observed_at = 0.0
+        self._bucket = False
+        self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
+        self._window = 0.0  # window: its length (the farthest Reset ahead seen)
+        self._gate = 0.0  # nothing goes out before this (Retry-After, no quota left)
+        self._last = -math.inf  # when the last request went
+        # Sharing with other processes, only while the key is being exhausted.
+        self._contended_until = -math.inf
+        self._share = 1.0  # window: our part of the last full window's requests
+        self._tally_reset: float | None = None  # window being tallied: its Reset
+        self._tally_ours = 0
+        self._tally_used = 0
+        self._slow = 1.0  # bucket: drawn this many times slower than the refill rate
+        self._slow_mark = 0  # 429s of requests sent before this count do not slow down more
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def state(self) -> RateLimitState | None:
+        """The newest answer's rate-limit headers; ``None`` until an answer carried them."""
+        return self._latest
+
+    @property
+    def sent(self) -> int:
+        """Requests let through so far (the last one's sequence number)."""
+        return self._sent
+
+    @property
+    def engaged(self) -> bool:
+        """Whether the server has sent rate-limit headers (its quota is then followed)."""
+        return self._mode == _ENGAGED
+
+    def acquire(self, deadline: float | None = None) -> int | None:
+        """Block until a request may be sent; its sequence number (``None``: not tracked).
+
+        ``deadline`` (a ``time.monotonic()``): a wait that would pass it raises the package's
+        timeout error at once instead."""
+        if self._mode == _IDLE:
+            return None
+        event = threading.Event()
+        waiter = _Waiter(event=event)
+        admitted, seq = self._enter(waiter)
+        if admitted:
+            return seq
+        try:
+            while True:
+                admitted, delay, seq = self._next_turn(waiter, event.clear)
+                if admitted:
+                    return seq
+                _check(deadline, delay)
+                event.wait(delay)
+        except BaseException:
+            self._leave(waiter)
+            raise
+
+    async def aacquire(self, deadline: float | None = None) -> int | None:
+        """Async twin of :meth:`acquire`: the task waits; the thread and loop do not block."""
+        if self._mode == _IDLE:
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another async library (trio, through anyio): not paced
+            return None
+        waiter = _Waiter(loop=loop)
+        admitted, seq = self._enter(waiter)
+        if admitted:
+            return seq
+
+        def arm() -> None:  # under the lock: what a wake-up resolves
+            waiter.future = loop.create_future()
+
+        try:
+            while True:
+                admitted, delay, seq = self._next_turn(waiter, arm)
+                future = waiter.future
+                if admitted or future is None:
+                    return seq
+                _check(deadline, delay)
+                timer = loop.call_later(delay, _resolve, future)
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+                    waiter.future = None
+        except BaseException:
+            self._leave(waiter)
+            raise
+
+    def poll(self) -> float:
+        """Never blocks: 0.0 if a request may go now (it then counts as sent), else the
+        seconds to wait before asking again (callers already waiting go first)."""
+        if self._mode == _IDLE:
+            return 0.0
+        with self._lock:
+            delay = self._admit(self._clock()) if not self._waiters else _NOT_HEAD_POLL
+        self._flush_log()
+        return max(delay, 0.0)
+
+    def observe(self, headers: Mapping[str, str], status: int, seq: int | None = None) -> None:
+        """Learn from one answer's headers (``seq``: what :meth:`acquire` returned for it)."""
+        if not any(name in headers for name in _HEADERS):
+            if self._mode != _IDLE:
+                self._headerless_answer()
+            return
+        now = self._clock()
+        state = read_rate_limit(headers, now)
+        if state is None:
+            return
+        with self._lock:
+            self._update(state, status, seq, now)
+        self._flush_log()
+
+    def failed(self, seq: int | None) -> None:
+        """A request let through got no answer (connection error): frees a cold-start slot."""
+        if self._mode != _COLD or seq is None:
+            return
+        with self._lock:
+            if self._mode == _COLD and self._cold_inflight > 0:
+                self._cold_inflight -= 1
+                self._wake_head()
+
+    def __repr__(self) -> str:
+        mode = {_COLD: "cold", _IDLE: "idle", _ENGAGED: "engaged"}[self._mode]
+        kind = "bucket" if self._bucket else "window"
+        return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self._latest})"
+
+    # ------------------------------------------------------------------ waiting in line
+
+    def _enter(self, waiter: _Waiter) -> tuple[bool, int | None]:
+        """Go now if nobody waits and the quota allows (``(True, seq)``), else join the line."""
+        with self._lock:
+            admitted = not self._waiters and self._admit(self._clock()) <= 0
+            seq = self._seq_out
+            if not admitted:
+                self._waiters.append(waiter)
+        self._flush_log()
+        return admitted, seq
+
+    def _next_turn(
+        self, waiter: _Waiter, arm: Callable[[], object]
+    ) -> tuple[bool, float, int | None]:
+        """One look at the line for a waiting caller: ``(admitted, seconds to wait, seq)``.
+        Not admitted, ``arm`` runs under the lock, so a wake-up from now on reaches it."""
+        with self._lock:
+            if self._waiters[0] is not waiter:
+                admitted, delay = False, _NOT_HEAD_POLL
+            else:
+                delay = self._admit(self._clock())
+                admitted = delay <= 0
+                if admitted:
+                    self._waiters.popleft()
+                    self._wake_head()
+            seq = self._seq_out
+            if not admitted:
+                arm()
+        self._flush_log()
+        return admitted, delay, seq
+
+    def _leave(self, waiter: _Waiter) -> None:
+        """A waiter gives up (cancelled, interrupted): out of line; the next one takes over."""
+        with self._lock:
+            was_head = bool(self._waiters) and self._waiters[0] is waiter
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                return
+            if was_head:
+                self._wake_head()
+
+    def _wake_head(self) -> None:
+        if not self._waiters:
+            return
+        head = self._waiters[0]
+        if head.event is not None:
+            head.event.set()
+            return
+        future, loop = head.future, head.loop
+        if future is not None and loop is not None:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # its loop is closed: it will never wait again
+                self._waiters.popleft()
+                self._wake_head()
+
+    def _flush_log(self) -> None:
+        message = self._pending_log
+        if message is not None:
+            self._pending_log = None
+            log.info(message)
+
+    # ------------------------------------------------------------------ deciding
+
+    def _admit(self, now: float) -> float:
+        """Under the lock: let one request through now (0.0) or say how long to wait."""
+        mode = self._mode
+        if mode == _IDLE:
+            self._seq_out = None
+            return 0.0
+        if mode == _COLD:
+            if self._cold_since is None:
+                self._cold_since = now
+            if self._cold_inflight < COLD_START:
+                self._cold_inflight += 1
+                return self._take(now)
+            wait = self._cold_since + COLD_WAIT - now
+            if wait > 0:
+                return wait
+            self._mode = _IDLE  # no answer in time: stop holding requests back
+            self._seq_out = None
+            return 0.0
+        if now < self._gate:
+            return self._wait(now, self._gate)
+        if self._bucket:
+            return self._bucket_turn(now)
+        if self._window_quota(now) >= 1:
+            return self._take(now)
+        # The quota is used up: wait for the reset, sharing the key from now on.
+        self._contended_until = now + self._hold()
+        assert self._reset_at is not None  # else the quota would be unlimited
+        return self._wait(now, self._reset_at + _GUARD)
+
+    def _take(self, now: float) -> float:
+        self._sent += 1
+        self._seq_out = self._sent
+        self._last = now
+        return 0.0
+
+    def _window_quota(self, now: float) -> float:
+        """Under the lock: requests this process may still send in the server's window."""
+        remaining, reset_at = self._remaining, self._reset_at
+        if remaining is None or reset_at is None:
+            return math.inf  # nothing says when a used-up quota comes back: 429s will tell
+        if now < reset_at + _GUARD:
+            return remaining - (self._sent - self._counted)
+        # Past its reset: a fresh window, shared while the key is being exhausted.
+        self._share = self._window_share()
+        limit = self._limit or max(remaining, 1)
+        fresh = max(1, int(limit * self._share)) if self._contended(now) else limit
+        self._remaining, self._counted = fresh, self._sent
+        self._reset_at = reset_at + self._window if self._window > 0 else None
+        return float(fresh)
+
+    def _bucket_turn(self, now: float) -> float:
+        """Under the lock: a token bucket's decision. Tokens come back one per interval from
+        the newest count on; while the key is shared, requests go one per (slowed) interval."""
+        remaining, reset_at = self._remaining, self._reset_at
+        if remaining is None or reset_at is None:
+            return self._take(now)
+        pace = self._interval() * self._slow
+        if self._contended(now):
+            due = self._last + pace
+            return due - now if due > now else self._take(now)
+        # The count as of the newest answer: Remaining tokens then, or (none left) one at Reset.
+        base, start = (float(remaining), self._observed_at) if remaining > 0 else (1.0, reset_at)
+        used = self._sent - self._counted
+        limit = self._limit or max(remaining, 1)
+        if min(limit, base + (now - start) / pace) - used >= 1:
+            return self._take(now)
+        self._contended_until = now + self._hold()
+        due = start + (used + 1 - base) * pace
+        return due - now if due > now else pace
+
+    def _contended(self, now: float) -> bool:
+        return now < self._contended_until
+
+    def _hold(self) -> float:
+        """How long sharing lasts after the quota ran out or a 429 came (seconds)."""
+        return min(max(2.0, 2 * self._window, 20 * self._interval()), 2 * RESET_CAP)
+
+    def _interval(self) -> float:
+        """A bucket's seconds per token: the longest next-token wait lately seen (before any,
+        a guess of Limit per second)."""
+        if self._intervals:
+            return max(self._intervals)
+        return 1.0 / max(1, self._limit or 1)
+
+    def _window_share(self) -> float:
+        """Our part of the window just ended (other processes use the same key)."""
+        if self._tally_ours < _SHARE_SAMPLE or self._tally_used <= 0:
+            return self._share  # too few of ours to tell
+        share = min(1.0, self._tally_ours / self._tally_used)
+        return 1.0 if share > 0.9 else share  # close to all: alone (some land next window)
+
+    def _wait(self, now: float, until: float) -> float:
+        until = min(until, now + RESET_CAP)
+        if until - now >= _LOG_WAIT and until > self._logged_reset:
+            self._logged_reset = until
+            latest = self._latest
+            said = (
+                f" (limit {latest['limit']}, remaining {latest['remaining']})"
+                if latest is not None
+                else ""
+            )
+            self._pending_log = (
+                f"Rate limit of {self.name or 'the server'} reached{said}: "
+                f"waiting {until - now:.2f} s for the reset"
+            )
+        return until - now
+
+    # ------------------------------------------------------------------ learning
+
+    def _headerless_answer(self) -> None:
+        if self._mode == _COLD:
+            with self._lock:
+                if self._mode == _COLD:
+                    self._mode = _IDLE  # this server does not send the headers
+                    self._wake_head()
+            return
+        self._headerless += 1  # racy on purpose: an approximate count is enough
+        if self._headerless >= _FORGET_AFTER:
+            with self._lock:
+                if self._headerless >= _FORGET_AFTER and self._mode == _ENGAGED:
+                    self._mode = _IDLE
+                    self._wake_head()
+
+    def _update(self, state: RateLimitState, status: int, seq: int | None, now: float) -> None:
+        """Under the lock: apply one answer's headers."""
+        self._mode = _ENGAGED
+        self._headerless = 0
+        newer = seq is None or seq >= self._applied
+        if newer:
+            self._applied = seq or self._applied
+            self._latest = state
+        limit, remaining, reset_at = state["limit"], state["remaining"], state["reset_at"]
+        if limit is not None and limit > 0:
+            self._limit = limit
+        if reset_at is not None:
+            reset_at = min(reset_at, now + RESET_CAP)
+        hint = state["retry_after"]
+        if hint is not None and status in (429, 503):
+            self._gate = max(self._gate, now + min(hint, RESET_CAP))
+        if status == 429:
+            self._contended_until = now + self._hold()
+            if seq is None or seq > self._slow_mark:  # once per burst of 429s
+                self._slow = min(self._slow * 2, _MAX_SLOWDOWN)
+                self._slow_mark = self._sent
+        if remaining is not None and reset_at is not None:
+            ahead = reset_at - now
+            if remaining > 0:
+                self._bucket = ahead <= _BUCKET_TOLERANCE
+            if self._bucket:
+                self._steer(remaining, ahead, status, newer, now)
+            else:
+                self._window = max(self._window, ahead)
+                self._tally(remaining, reset_at, status)
+            if newer and remaining == 0:
+                # Used up: wait for the reset, sharing the key from now on. Other processes
+                # were told the same time: a shared bucket goes at a random point of its share
+                # of the next intervals rather than all at once.
+                self._contended_until = now + self._hold()
+                if self._bucket:
+                    after = random.random() * (self._slow - 1.0) * self._interval()
+                else:
+                    after = _GUARD
+                self._gate = max(self._gate, reset_at + after)
+        if newer and not self._bucket and reset_at is not None and self._reset_at is not None:
+            newer = reset_at > self._reset_at - 1e-3  # not an answer from an earlier window
+        if newer and remaining is not None:
+            self._remaining = remaining
+            self._counted = seq if seq is not None else self._sent
+            self._reset_at = reset_at
+            self._observed_at = now
+        self._wake_head()
+
+    def _tally(self, remaining: int, reset_at: float, status: int) -> None:
+        """Count our part of each window's requests (other processes use the same key)."""
+        tallied = self._tally_reset
+        if tallied is None or reset_at > tallied + 1e-3:  # a newer window: start counting it
+            self._tally_reset, self._tally_ours, self._tally_used = reset_at, 0, 0
+        elif reset_at < tallied - 1e-3:
+            return  # an earlier window's answer
+        if status < 400:
+            self._tally_ours += 1
+        limit = self._limit or remaining
+        self._tally_used = max(self._tally_used, limit - remaining)
+
+    def _steer(self, remaining: int, ahead: float, status: int, newer: bool, now: float) -> None:
+        """A bucket: learn the refill interval; while shared, steer by its level."""
+        if remaining == 0 and ahead > 0:
+            self._intervals.append(ahead)
+        if not newer or status >= 400:
+            return
+        limit = self._limit or 1
+        if not self._contended(now):
+            self._slow = 1.0
+        elif 4 * remaining < limit:
+            self._slow = min(self._slow * 1.05, _MAX_SLOWDOWN)
+        elif 2 * remaining > limit and self._slow > 1.0:
+            self._slow = max(1.0, 1.0 / (1.0 / self._slow + 0.01))
+
+
+# ---------------------------------------------------------------------------- the registry
+
+
+class _Registry:
+    __slots__ = ("limiters", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.limiters: dict[tuple[str, str], RateLimiter] = {}
+
+
+_registry = _Registry()
+
+
+def _after_fork_in_child() -> None:
+    global _registry
+    _registry = _Registry()  # the parent's waiters and locks mean nothing here
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@functools.lru_cache(maxsize=64)
+def limiter_key(base_url: str, api_key: str | None) -> tuple[str, str]:
+    """The registry key for a base URL and key (the key itself is kept only as a digest)."""
+    secret = "" if api_key in (None, "", NO_KEY) else str(api_key)
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:32]
+    return (str(base_url).rstrip("/"), digest)
+
+
+def limiter_for(settings: ClientSettings) -> RateLimiter:
+    """This process's limiter for the settings' base URL and key, made on first use."""
+    key = limiter_key(settings.base_url, settings.secret)
+    registry = _registry
+    found = registry.limiters.get(key)
+    if found is None:
+        with registry.lock:
+            found = registry.limiters.get(key)
+            if found is None:
+                found = registry.limiters[key] = RateLimiter(key[0])
+    return found
+
+
+def rate_limit_state(settings: ClientSettings) -> RateLimitState | None:
+    """What the server last said about the rate limit for these settings' base URL and key
+    (a :class:`RateLimitState` dict); ``None`` until an answer in
+    this process carried ``X-RateLimit-*`` headers."""
+    found = _registry.limiters.get(limiter_key(settings.base_url, settings.secret))
+    return found.state if found is not None else None
+
+
+def reset_limiters() -> None:
+    """Forget every limiter of this process (for tests; clients find new ones on next use)."""
+    global _registry
+    _registry = _Registry()
+
+
+__all__ = [
+    "RateLimitState",
+    "RateLimiter",
+    "limiter_for",
+    "rate_limit_state",
+    "read_rate_limit",
+    "reset_limiters",
+    "server_wait",
+]
