@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vcr.serializers import yamlserializer
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -162,8 +161,20 @@ def json_body_matcher(r1: Any, r2: Any) -> None:
 # ---------------------------------------------------------------------- serializing
 
 
-class _ReadableDumper(yamlserializer._CassetteDumper):
-    """vcr's safe cassette dumper, writing multi-line strings (SSE streams) as blocks."""
+# Our own safe loader and dumper rather than vcr's: vcrpy 7 loads cassettes with PyYAML's full
+# (unsafe) loader and has no safe dumper to build on, vcrpy 8 has both under private names.
+# Cassettes hold only plain YAML (mappings, lists, strings, numbers, and !!binary for bytes),
+# so the safe pair reads and writes every one of them, on every vcrpy version we allow.
+try:  # libyaml's, when PyYAML was built with it (as vcr does)
+    from yaml import CSafeDumper as _SafeDumper
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:
+    from yaml import SafeDumper as _SafeDumper  # type: ignore[assignment]  # same interface
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]  # same interface
+
+
+class _ReadableDumper(_SafeDumper):
+    """A safe cassette dumper writing multi-line strings (SSE streams) as blocks."""
 
 
 def _represent_str(dumper: Any, data: str) -> Any:
@@ -173,15 +184,22 @@ def _represent_str(dumper: Any, data: str) -> Any:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
+def _represent_tuple(dumper: Any, data: tuple[Any, ...]) -> Any:
+    # The safe dumper has no tuple; vcr's request/response dicts may hold one. A list reads
+    # back the same way to vcr (it only iterates).
+    return dumper.represent_list(list(data))
+
+
 _ReadableDumper.add_representer(str, _represent_str)
+_ReadableDumper.add_representer(tuple, _represent_tuple)
 
 
 class ReadableYamlSerializer:
-    """vcr's ``yaml`` serializer (same safe loader) with streams readable line by line."""
+    """vcr's ``yaml`` serializer made safe both ways, with streams readable line by line."""
 
     @staticmethod
     def deserialize(cassette_string: str) -> Any:
-        return yamlserializer.deserialize(cassette_string)
+        return yaml.load(cassette_string, Loader=_SafeLoader)
 
     @staticmethod
     def serialize(cassette_dict: dict[str, Any]) -> str:

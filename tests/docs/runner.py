@@ -186,13 +186,14 @@ def run_page(path: Path, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Page
     run.skipped = [b for b in blocks if b.skip is not None]
     if not blocks:
         return run
+    # Noted before running, so that a page that fails still has its left-out blocks reported.
+    RESULTS[run.page] = run
     cassette = CASSETTES / cassette_name(run.page)
     monkeypatch.chdir(workdir)
     if recording():
         run.ran = _record(blocks, cassette, monkeypatch, workdir)
     else:
         run.ran = _replay(blocks, cassette, monkeypatch)
-    RESULTS[run.page] = run
     return run
 
 

@@ -1,32 +1,26 @@
 """Every python block of README.md and docs/*.md runs, against its page's recorded cassette.
 
 One test per page (``test_page[docs/langchain.md]``) runs the page's blocks in order in one
-namespace; a block marked ``<!-- docs-test: skip "reason" -->`` is reported by
-``test_block_not_run[...]`` with its reason instead. A new page under ``docs/`` is picked up
-by itself; record its cassette with ``scripts/record-docs --local docs/<page>.md``.
+namespace; a block marked ``<!-- docs-test: skip "reason" -->`` is left out and listed with its
+reason at the end of the run (``tests/docs/conftest.py``; ``test_block_not_run`` proves both).
+A new page under ``docs/`` is picked up by itself; record its cassette with
+``scripts/record-docs --local docs/<page>.md``.
 See ``tests/docs/pages.py`` for the marker and ``tests/docs/runner.py`` for replay/recording.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import pytest
 
-from .pages import ROOT, Block, MarkerError, cassette_name, page_blocks, pages, parse, relative
-from .runner import CASSETTES, RECORDING_INFO, run_page
+from . import conftest as docs_conftest
+from . import runner
+from .pages import ROOT, MarkerError, cassette_name, page_blocks, pages, parse, relative
+from .runner import CASSETTES, RECORDING_INFO, PageRun, run_page
 
 PAGES = pages()
-
-
-def _skipped_blocks() -> list[Block]:
-    found: list[Block] = []
-    for path in PAGES:
-        with contextlib.suppress(MarkerError):  # test_page reports it
-            found += [b for b in page_blocks(path) if b.skip is not None]
-    return found
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: relative(p))
@@ -34,9 +28,78 @@ def test_page(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     run_page(path, monkeypatch, tmp_path)
 
 
-@pytest.mark.parametrize("block", _skipped_blocks(), ids=lambda b: b.where)
-def test_block_not_run(block: Block) -> None:
-    pytest.skip(f"{block.where} not run: {block.skip}")
+# A made-up page: each block leaves a file in the page's working folder when it runs; the
+# marked one would also fail the page.
+MARKED_PAGE = """Text.
+
+```python
+open("first-ran", "w").close()
+```
+
+<!-- docs-test: skip "needs a vision model" -->
+```python
+open("marked-ran", "w").close()
+raise RuntimeError("a block marked not to run was run")
+```
+
+```python
+open("last-ran", "w").close()
+```
+"""
+
+
+class _Lines:
+    """Stands in for pytest's terminal reporter: keeps what the summary writes."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def _run_made_up_page(text: str, monkeypatch: pytest.MonkeyPatch,
+                      tmp_path: Path) -> tuple[dict[str, PageRun], Path]:
+    """Run ``text`` as docs/made_up.md through the runner (no cassette: it sends nothing)."""
+    results: dict[str, PageRun] = {}
+    blocks = [b for b in parse(text, "docs/made_up.md") if b.runnable]
+    monkeypatch.setattr(runner, "page_blocks", lambda path: blocks)
+    monkeypatch.setattr(runner, "CASSETTES", tmp_path / "cassettes")
+    monkeypatch.setattr(runner, "RESULTS", results)
+    monkeypatch.setattr(docs_conftest, "RESULTS", results)
+    monkeypatch.delenv("RUNCRATE_RECORD_DOCS", raising=False)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return results, workdir
+
+
+def test_block_not_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A marked block is not run (the blocks around it are) and is reported with its reason."""
+    results, workdir = _run_made_up_page(MARKED_PAGE, monkeypatch, tmp_path)
+    run = run_page(ROOT / "docs" / "made_up.md", monkeypatch, workdir)
+    assert sorted(p.name for p in workdir.iterdir()) == ["first-ran", "last-ran"]
+    assert [b.where for b in run.ran] == ["docs/made_up.md:4", "docs/made_up.md:14"]
+    assert [(b.where, b.skip) for b in run.skipped] == [
+        ("docs/made_up.md:9", "needs a vision model")]
+    assert results == {"docs/made_up.md": run}
+    report = _Lines()
+    docs_conftest.pytest_terminal_summary(report)  # type: ignore[arg-type]  # a stand-in
+    assert report.lines == ["docs: ran 2 blocks from 1 pages; 1 not run:",
+                            "  docs/made_up.md:9: needs a vision model"]
+
+
+def test_blocks_not_run_are_reported_when_their_page_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    failing = MARKED_PAGE.replace('open("last-ran", "w").close()', 'raise ValueError("broken")')
+    _, workdir = _run_made_up_page(failing, monkeypatch, tmp_path)
+    with pytest.raises(ValueError, match="broken"):
+        run_page(ROOT / "docs" / "made_up.md", monkeypatch, workdir)
+    assert sorted(p.name for p in workdir.iterdir()) == ["first-ran"]
+    report = _Lines()
+    docs_conftest.pytest_terminal_summary(report)  # type: ignore[arg-type]  # a stand-in
+    assert report.lines == ["docs: ran 0 blocks from 1 pages; 1 not run:",
+                            "  docs/made_up.md:9: needs a vision model"]
 
 
 def test_first_hour_pages_keep_runnable_blocks() -> None:

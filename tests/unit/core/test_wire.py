@@ -32,8 +32,10 @@ def test_stream_body_asks_for_usage_unless_disabled() -> None:
 
 
 def test_extra_body_merged_last() -> None:
-    body = build_chat_body("m", USER, {"temperature": 1}, extra_body={"top_k": 40})
-    assert body["top_k"] == 40
+    # extra_body's temperature collides with the parameter of the same name: extra_body wins.
+    body = build_chat_body("m", USER, {"temperature": 1, "top_p": 0.9},
+                           extra_body={"temperature": 0.5, "top_k": 40})
+    assert body == {"model": "m", "messages": USER, "temperature": 0.5, "top_p": 0.9, "top_k": 40}
 
 
 @pytest.mark.parametrize(("params", "match"), [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx2
 import pytest
@@ -28,6 +29,38 @@ KEY = BULK_KEY
 
 
 TEXTS = [f"text number {i}" + "!" * (i % 7) for i in range(103)]
+
+
+@contextmanager
+def threads_started() -> Iterator[list[threading.Thread]]:
+    """The threads this thread starts while the block runs: what the call under test started,
+    whatever threads other tests left running (a process-wide count would see those too)."""
+    caller = threading.current_thread()
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        if threading.current_thread() is caller:
+            started.append(thread)
+        start(thread)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "start", spy)
+        yield started
+
+
+class Together(Echo):
+    """Holds each request until ``n`` are at the server at once: the batches can only all be
+    answered if ``n`` of them really run together (a broken barrier fails the call)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(n, timeout=10)
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        texts = self._start(request)
+        self.barrier.wait()
+        return self._answer(texts)
 
 
 def test_options_check_and_carry_max_concurrency() -> None:
@@ -70,12 +103,10 @@ async def test_async_order_is_kept_and_every_text_is_embedded_once(concurrency: 
 
 
 def test_batches_really_overlap() -> None:
-    echo = Echo(delay=0.05)
+    echo = Together(4)  # two rounds of four batches at the server at once
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=4)
-    started = time.monotonic()
-    embed_texts(echo.client(), opts, TEXTS[:8])
+    assert embed_texts(echo.client(), opts, TEXTS[:8]) == [vector(t) for t in TEXTS[:8]]
     assert echo.most_in_flight == 4
-    assert time.monotonic() - started < 8 * 0.05  # not one after another
 
 
 def test_progress_counts_each_batch_in_the_callers_thread() -> None:
@@ -116,9 +147,11 @@ def test_every_text_is_checked_before_any_request() -> None:
 def test_a_failed_batch_stops_the_rest_and_raises() -> None:
     echo = Echo(delay=0.01, fail_on=TEXTS[0])
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=2)
-    with pytest.raises(AuthenticationError):
+    with threads_started() as started, pytest.raises(AuthenticationError):
         embed_texts(echo.client(), opts, TEXTS)
-    time.sleep(0.05)  # anything still running ends
+    for thread in started:  # the batch still running when the error came ends by itself
+        thread.join(timeout=10)
+    assert not [t for t in started if t.is_alive()]
     assert len(echo.inputs) <= 4  # the first two, maybe the next two; never all 103
 
 
@@ -127,10 +160,10 @@ async def test_async_a_failed_batch_cancels_the_rest_and_raises() -> None:
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=2)
     with pytest.raises(AuthenticationError):
         await aembed_texts(echo.async_client(), opts, TEXTS)
-    await asyncio.sleep(0.05)
-    assert len(echo.inputs) <= 3
+    # At once, no waiting: the call has already cancelled and awaited every batch.
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not leftovers  # nothing left running
+    assert len(echo.inputs) <= 3
 
 
 async def test_async_cancelling_the_call_cancels_every_batch() -> None:
@@ -158,14 +191,24 @@ def test_a_progress_callback_that_raises_stops_the_call() -> None:
 
 
 def test_one_batch_needs_no_threads() -> None:
-    before = threading.active_count()
     rec = Recorder([embedding_body([[1.0], [2.0]])])
     client = private_client(ClientSettings.resolve(api_key=KEY), rec.client())
-    assert embed_texts(client, EmbeddingOptions("m", max_concurrency=8), ["a", "b"]) == [
-        [1.0],
-        [2.0],
-    ]
-    assert threading.active_count() == before
+    with threads_started() as started:
+        assert embed_texts(client, EmbeddingOptions("m", max_concurrency=8), ["a", "b"]) == [
+            [1.0],
+            [2.0],
+        ]
+    assert started == []
+
+
+def test_several_batches_run_in_the_packages_threads_and_leave_none() -> None:
+    # The other side of test_one_batch_needs_no_threads: the spy does see the call's pool.
+    with threads_started() as started:
+        embed_texts(Echo().client(), EmbeddingOptions("m", chunk_size=10, max_concurrency=4),
+                    TEXTS)
+    assert 1 <= len(started) <= 4
+    assert all(t.name.startswith("runcrate-embeddings") for t in started), started
+    assert not [t for t in started if t.is_alive()]  # the call waited for its pool
 
 
 def test_batches_run_in_the_callers_context() -> None:

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import ValidationError
 
+from runcrate_integrations import InternalServerError
 from tests.helpers import completion_body, error
 
 from .conftest import KEY, MODEL, MakeChat
@@ -338,8 +339,9 @@ def test_max_retries_retries_then_succeeds(make_chat: MakeChat) -> None:
 
 def test_no_retry_when_max_retries_is_zero(make_chat: MakeChat) -> None:
     llm, rec = make_chat([error(503, "busy", "try again")], max_retries=0)
-    with pytest.raises(Exception, match="try again"):
+    with pytest.raises(InternalServerError, match="try again") as caught:
         llm.invoke("hi")
+    assert caught.value.status_code == 503
     assert len(rec.requests) == 1
 
 

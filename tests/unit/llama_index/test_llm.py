@@ -250,19 +250,33 @@ def test_logprobs_when_asked(make_llm: MakeLLM) -> None:
 def test_logprobs_flag_alone_and_off_by_default(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("a"), completion_body("b")], logprobs=True)
     llm.chat(HELLO)
-    assert rec.body["logprobs"] is True and "top_logprobs" not in rec.body
+    assert rec.body == {"model": MODEL, "messages": WIRE_HELLO, "logprobs": True}
     plain, rec2 = make_llm([completion_body("a")])
-    assert plain.chat(HELLO).logprobs is None
-    assert "logprobs" not in rec2.body
+    plain.chat(HELLO)
+    # What is sent shows "off by default"; the answer's logprobs=None cannot (the reply has none).
+    assert rec2.body == {"model": MODEL, "messages": WIRE_HELLO}
 
 
 def test_stream_logprobs_per_chunk_and_folded(make_llm: MakeLLM) -> None:
-    first = chunk({"content": "Hi"})
+    # Two chunks with a token each: with one, "folded" would equal "the first chunk's" and
+    # "the last chunk's" alike, whatever the fold did.
+    first, second = chunk({"content": "Hi"}), chunk({"content": " you"})
     first["choices"][0]["logprobs"] = LOGPROBS
-    llm, _ = make_llm([sse([first, chunk({}, finish_reason="stop")])], logprobs=True)
+    second["choices"][0]["logprobs"] = {"content": [
+        {"token": " you", "logprob": -1.5, "bytes": [32, 121, 111, 117], "top_logprobs": []}]}
+    llm, _ = make_llm([sse([first, second, chunk({}, finish_reason="stop")])], logprobs=True)
     responses = list(llm.stream_chat(HELLO))
-    assert responses[0].logprobs is not None and responses[0].logprobs[0][0].token == "Hi"
-    assert responses[-1].logprobs == responses[0].logprobs
+
+    def tokens(response: Any) -> list[list[tuple[str, float]]] | None:
+        if response.logprobs is None:
+            return None
+        return [[(lp.token, lp.logprob) for lp in alts] for alts in response.logprobs]
+
+    assert [tokens(r) for r in responses] == [
+        [[("Hi", -0.5)]],  # each chunk: its own token
+        [[(" you", -1.5)]],
+        [[("Hi", -0.5)], [(" you", -1.5)]],  # the whole answer: both, in order
+    ]
 
 
 async def test_usage_and_raw_async_stream(make_llm: MakeLLM) -> None:
