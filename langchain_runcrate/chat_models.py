@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.tracers._streaming import _StreamingCallbackHandler  # what core checks
-from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import (
@@ -41,9 +41,9 @@ from runcrate_integrations.chat import ChatEngine, ChatRequest
 from runcrate_integrations.params import near_miss
 from runcrate_integrations.settings import (
     API_KEY_ENV,
-    BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    base_url_from_env,
 )
 from runcrate_integrations.wire import normalize_tool_choice, tool_names
 
@@ -120,8 +120,11 @@ class ChatRuncrate(ChatAdapter, BaseChatModel):
     """Model id, e.g. ``"deepseek/deepseek-v3.2"`` (``list_models()`` shows them)."""
     api_key: SecretStr | None = Field(default_factory=secret_from_env(API_KEY_ENV, default=None))
     """Runcrate API key (``rc_live_...``); defaults to ``RUNCRATE_API_KEY``."""
-    base_url: str | None = Field(default_factory=from_env(BASE_URL_ENV, default=None))
-    """API base URL; defaults to ``RUNCRATE_BASE_URL``, else ``https://api.runcrate.ai/v1``."""
+    base_url: str | None = Field(
+        default_factory=base_url_from_env, validation_alias=AliasChoices("base_url", "api_base")
+    )
+    """API base URL; defaults to ``RUNCRATE_BASE_URL`` (or ``RUNCRATE_API_BASE``, the 0.1
+    wrapper's name), else ``https://api.runcrate.ai/v1``. ``api_base=`` is the 0.1 name."""
 
     temperature: float | None = Field(default=None, ge=0, le=2)
     """Sampling temperature, 0 to 2; unset means the model's default."""

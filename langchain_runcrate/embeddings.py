@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.load.serializable import Serializable
-from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils import secret_from_env
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr
 
 from runcrate_integrations.adapters import Configured, TimeoutField
@@ -25,6 +25,7 @@ from runcrate_integrations.settings import (
     BASE_URL_ENV,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    base_url_from_env,
 )
 
 from ._error_hook import langchain_error
@@ -52,7 +53,7 @@ class RuncrateEmbeddings(Configured, Serializable, Embeddings):
         description=f"Runcrate API key (starts with 'rc_live_'); defaults to ${API_KEY_ENV}.",
     )
     base_url: str | None = Field(
-        default_factory=from_env(BASE_URL_ENV, default=None),
+        default_factory=base_url_from_env,
         description=f"API base URL; defaults to ${BASE_URL_ENV}, then Runcrate's endpoint.",
     )
     chunk_size: int = Field(

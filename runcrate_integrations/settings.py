@@ -9,6 +9,9 @@ from pydantic import SecretStr
 DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
 API_KEY_ENV = "RUNCRATE_API_KEY"
 BASE_URL_ENV = "RUNCRATE_BASE_URL"
+#: The same setting under the name Runcrate's 0.1 wrappers (``langchain-runcrate``,
+#: ``llama-index-llms-runcrate``) and their docs use; read too, so their users' setups keep working.
+API_BASE_ENV = "RUNCRATE_API_BASE"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 # Longest we wait for an X-RateLimit-Reset before retrying a 429 (seconds).
@@ -26,9 +29,27 @@ RATE_LIMIT_LOG_WAIT = 1.0
 RATE_LIMIT_MAX_SLOWDOWN = 16.0
 
 
+def base_url_from_env() -> str | None:
+    """``RUNCRATE_BASE_URL``, else ``RUNCRATE_API_BASE``, else ``None``.
+
+    Both name one setting, so both set to different URLs is an error: silently picking one
+    would send requests (and the key) to a server the user did not mean.
+    """
+    new = os.environ.get(BASE_URL_ENV) or None
+    old = os.environ.get(API_BASE_ENV) or None
+    if new and old and new.rstrip("/") != old.rstrip("/"):
+        raise ValueError(
+            f"{BASE_URL_ENV}={new!r} and {API_BASE_ENV}={old!r} are both set and differ; they "
+            f"name the same setting ({API_BASE_ENV} is the 0.1 wrappers' name): unset one of "
+            "them, or pass base_url=... explicitly"
+        )
+    return new or old
+
+
 def resolve_base_url(base_url: str | None = None) -> str:
-    """The explicit base URL, else ``RUNCRATE_BASE_URL``, else Runcrate's public endpoint."""
-    url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    """The explicit base URL, else the environment's (:func:`base_url_from_env`), else
+    Runcrate's public endpoint."""
+    url = base_url or base_url_from_env() or DEFAULT_BASE_URL
     return url.rstrip("/")
 
 
