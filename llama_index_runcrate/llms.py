@@ -89,12 +89,18 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
 
         Settings.llm = RuncrateLLM(model="deepseek/deepseek-v3.2", temperature=0.2)
         print(Settings.llm.complete("Say hi").text)
+
+    ``llama_index.llms.runcrate.Runcrate`` is this same class under LlamaIndex's usual name.
     """
 
     # extra="forbid": a misspelt option fails; hide_input_in_errors: errors never echo the key.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, hide_input_in_errors=True)
 
-    model: str = Field(min_length=1, description="Runcrate model id, e.g. 'deepseek/deepseek-v3.2'")
+    model: str = Field(
+        min_length=1,
+        validation_alias=AliasChoices("model", "model_name"),
+        description="Runcrate model id, e.g. 'deepseek/deepseek-v3.2' (alias: model_name).",
+    )
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, ge=1, description="Also the metadata num_output.")
@@ -157,8 +163,16 @@ class RuncrateLLM(ChatAdapter, FunctionCallingLLM):
         http_client: httpx2.Client | None = None,
         async_http_client: httpx2.AsyncClient | None = None,
         http_async_client: httpx2.AsyncClient | None = None,
+        is_chat_model: bool = True,
         **data: Any,
     ) -> None:
+        # is_chat_model: accepted because the 0.1 wrapper (an OpenAILike) took it; False
+        # switched it to the legacy /completions API, which Runcrate's chat models do not need.
+        if not is_chat_model:
+            raise ValueError(
+                "RuncrateLLM always uses Runcrate's chat completions API; is_chat_model=False "
+                "(the legacy /completions API) is not supported: drop the argument"
+            )
         if model is not None:
             data["model"] = model
         super().__init__(**data)
@@ -497,6 +511,11 @@ def _parse_structured(output_cls: type[Model], response: ChatResponse) -> Model:
             f"The model's JSON answer is not a valid {output_cls.__name__}: {exc}\n"
             f"Answer: {text[:500]!r}"
         ) from exc
+
+
+#: LlamaIndex names a provider's LLM class after the provider (``llama_index.llms.openai.OpenAI``);
+#: ``from llama_index.llms.runcrate import Runcrate`` is that name, and what the 0.1 wrapper had.
+Runcrate = RuncrateLLM
 
 
 class _Tokenizer:
