@@ -42,7 +42,7 @@ def test_block_not_run(block: Block) -> None:
 def test_first_hour_pages_keep_runnable_blocks() -> None:
     # README and the framework pages are the user's first hour: they must keep runnable code.
     for name in ("README.md", "docs/langchain.md", "docs/llama_index.md", "docs/embeddings.md",
-                 "docs/errors.md"):
+                 "docs/errors.md", "docs/upgrading.md"):
         blocks = page_blocks(ROOT / name)
         assert [b for b in blocks if b.skip is None], f"{name} has no python block that runs"
 
