@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from runcrate_integrations._extras import require_extra
 
+try:  # a wheel: the package's own stamped copy of the check, which works with any core
+    from ._distribution import check_installation  # type: ignore[import-not-found]  # wheels only
+except ModuleNotFoundError:  # a source checkout: the core beside it has the check
+    from runcrate_integrations._installation import check_installation
+
+check_installation(__name__)
 require_extra(
     "llama_index.core",
     distribution="llama-index-core",

@@ -86,6 +86,8 @@ class RuncrateLLM(ChatSettings, FunctionCallingLLM):
 
         Settings.llm = RuncrateLLM(model="deepseek/deepseek-v3.2", temperature=0.2)
         print(Settings.llm.complete("Say hi").text)
+
+    ``llama_index.llms.runcrate.Runcrate`` is this same class under LlamaIndex's usual name.
     """
 
     # extra="forbid": a misspelt option fails; hide_input_in_errors: errors never echo the key.
@@ -447,6 +449,11 @@ def _parse_structured(output_cls: type[Model], response: ChatResponse) -> Model:
             f"The model's JSON answer is not a valid {output_cls.__name__}: {exc}\n"
             f"Answer: {text[:500]!r}"
         ) from exc
+
+
+#: LlamaIndex names a provider's LLM class after the provider (``llama_index.llms.openai.OpenAI``);
+#: ``from llama_index.llms.runcrate import Runcrate`` is that name, and what the 0.1 wrapper had.
+Runcrate = RuncrateLLM
 
 
 class _Tokenizer:

@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 API_KEY_ENV = "RUNCRATE_API_KEY"
 BASE_URL_ENV = "RUNCRATE_BASE_URL"
-#: The base-URL variable of Runcrate's 0.1 wrappers, read beside :data:`BASE_URL_ENV`.
-LEGACY_BASE_URL_ENV = "RUNCRATE_API_BASE"
+#: The base-URL variable of Runcrate's 0.1 wrappers and their docs, read beside
+#: :data:`BASE_URL_ENV` so their users' setups keep working.
+API_BASE_ENV = "RUNCRATE_API_BASE"
 BILLING_URL_ENV = "RUNCRATE_BILLING_URL"
 DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
 DEFAULT_BILLING_URL = "https://runcrate.ai/api/v1"
@@ -69,9 +70,12 @@ class Endpoint:
         found = [(name, os.environ[name]) for name in self.env if os.environ.get(name)]
         urls = {url.rstrip("/") for _, url in found}
         if len(urls) > 1:
+            # Silently picking one would send requests (and the key) where the user did not mean.
             shown = " and ".join(f"{name}={url!r}" for name, url in found)
             raise ValueError(
-                f"{shown} name different {self.name} URLs; set one of them (or pass base_url=...)"
+                f"{shown} are both set and differ; they name the same setting (the second is "
+                "the name Runcrate's 0.1 wrappers read): unset one of them, or pass "
+                "base_url=... explicitly"
             )
         return found[0][1] if found else None
 
@@ -80,8 +84,13 @@ class Endpoint:
         return (base_url or self.from_env() or self.default_url).rstrip("/")
 
 
-INFERENCE = Endpoint("Runcrate API", DEFAULT_BASE_URL, (BASE_URL_ENV, LEGACY_BASE_URL_ENV))
+INFERENCE = Endpoint("Runcrate API", DEFAULT_BASE_URL, (BASE_URL_ENV, API_BASE_ENV))
 BILLING = Endpoint("Runcrate billing API", DEFAULT_BILLING_URL, (BILLING_URL_ENV,))
+
+
+def base_url_from_env() -> str | None:
+    """The inference API's URL from ``RUNCRATE_BASE_URL`` (or ``RUNCRATE_API_BASE``), if set."""
+    return INFERENCE.from_env()
 
 
 def resolve_base_url(base_url: str | None = None, endpoint: Endpoint = INFERENCE) -> str:
@@ -358,7 +367,7 @@ class Connection(Configured):
         default_factory=env_url(INFERENCE),
         validation_alias=AliasChoices("base_url", "api_base", "openai_api_base"),
         description=(
-            f"API base URL; defaults to ${BASE_URL_ENV} (or ${LEGACY_BASE_URL_ENV}), then "
+            f"API base URL; defaults to ${BASE_URL_ENV} (or ${API_BASE_ENV}), then "
             f"{DEFAULT_BASE_URL}."
         ),
     )

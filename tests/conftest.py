@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from runcrate_integrations.config import API_KEY_ENV, BASE_URL_ENV
+from runcrate_integrations.config import API_BASE_ENV, API_KEY_ENV, BASE_URL_ENV
 from tests import vcr_support
 
 if TYPE_CHECKING:
@@ -41,9 +41,11 @@ def _fresh_process_state() -> Iterator[None]:
 
 @pytest.fixture
 def no_runcrate_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing from the caller's environment: no RUNCRATE_API_KEY, no RUNCRATE_BASE_URL."""
+    """Nothing from the caller's environment: no RUNCRATE_API_KEY, no RUNCRATE_BASE_URL (nor
+    RUNCRATE_API_BASE, its 0.1 name)."""
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     monkeypatch.delenv(BASE_URL_ENV, raising=False)
+    monkeypatch.delenv(API_BASE_ENV, raising=False)
 
 
 @pytest.fixture(scope="module")

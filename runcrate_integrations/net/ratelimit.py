@@ -214,7 +214,9 @@ class RateLimiter:
         self._observed_at = 0.0
         self._bucket = False
         self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
-        self._window = 0.0  # window: its length (the farthest Reset ahead seen)
+        self._window = 0.0  # window: its length (see _learn_window)
+        self._ahead = 0.0  # window: the farthest Reset ahead of an answer seen (a lower bound)
+        self._step: float | None = None  # window: the smallest step between two Resets seen
         self._gate = 0.0  # nothing goes out before this (Retry-After, no quota left)
         self._last = -math.inf  # when the last request went
         # Sharing with other processes, only while the key is being exhausted.
@@ -554,7 +556,7 @@ class RateLimiter:
             if self._bucket:
                 self._steer(remaining, ahead, status, newer, now)
             else:
-                self._window = max(self._window, ahead)
+                self._learn_window(ahead, reset_at)
                 self._tally(remaining, reset_at, status)
             if newer and remaining == 0:
                 # Used up: wait for the reset, sharing the key from now on. Other processes
@@ -574,6 +576,16 @@ class RateLimiter:
             self._reset_at = reset_at
             self._observed_at = now
         self._wake_head()
+
+    def _learn_window(self, ahead: float, reset_at: float) -> None:
+        """A window's length: the smallest step between two windows' Resets (windows may be
+        skipped), and never less than the farthest a Reset was ahead of an answer."""
+        self._ahead = max(self._ahead, ahead)
+        last = self._tally_reset
+        if last is not None and reset_at - last > 1e-3:
+            step = reset_at - last
+            self._step = step if self._step is None else min(self._step, step)
+        self._window = max(self._step or 0.0, self._ahead)
 
     def _tally(self, remaining: int, reset_at: float, status: int) -> None:
         """Count our part of each window's requests (other processes use the same key)."""

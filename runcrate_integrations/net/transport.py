@@ -41,7 +41,6 @@ from .ratelimit import RESET_CAP, RateLimiter, limiter_for, read_rate_limit, ser
 if TYPE_CHECKING:
     import httpx2
 
-    from ..errors import ResponseFormatError
 
 # openai (slow to import) and errors (which imports it) are loaded inside the functions: the
 # package imports quickly, and by the time a request is made both are in sys.modules.

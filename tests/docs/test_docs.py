@@ -105,7 +105,7 @@ def test_blocks_not_run_are_reported_when_their_page_fails(
 def test_first_hour_pages_keep_runnable_blocks() -> None:
     # README and the framework pages are the user's first hour: they must keep runnable code.
     for name in ("README.md", "docs/langchain.md", "docs/llama_index.md", "docs/embeddings.md",
-                 "docs/errors.md"):
+                 "docs/errors.md", "docs/upgrading.md"):
         blocks = page_blocks(ROOT / name)
         assert [b for b in blocks if b.skip is None], f"{name} has no python block that runs"
 

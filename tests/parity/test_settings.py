@@ -17,8 +17,7 @@ import pytest
 
 from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
-from runcrate_integrations.config import ClientSettings
-from runcrate_integrations.config import DEFAULT_TIMEOUT
+from runcrate_integrations.config import DEFAULT_TIMEOUT, ClientSettings
 from tests.unit.embeddings.replies import Echo, vector
 
 from .conftest import KEY, MODES, Adapter, Mode

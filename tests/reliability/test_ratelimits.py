@@ -21,9 +21,9 @@ from llama_index.core.llms import ChatMessage
 
 from langchain_runcrate import ChatRuncrate, RuncrateEmbeddings
 from llama_index_runcrate import RuncrateLLM
-from runcrate_integrations.net import ratelimit
 from runcrate_integrations.chat import ChatEngine, ChatOptions
 from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.net import ratelimit
 from runcrate_integrations.net.clients import Clients
 from runcrate_integrations.net.ratelimit import rate_limit_state
 from tests.reliability.cases import CALL_TIMEOUT, EMBED_MODEL, MODEL, Arrivals

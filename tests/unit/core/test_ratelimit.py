@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import time
-from typing import Any
 
 import httpx2
 import pytest
@@ -405,7 +404,7 @@ async def test_a_wait_past_the_deadline_raises_at_once(mode: str) -> None:
     lim = _gated(5.0)
     deadline = time.monotonic() + 1.0
     started = time.monotonic()
-    with pytest.raises(errors.APITimeoutError, match="waiting .* for the rate limit"):
+    with pytest.raises(errors.APITimeoutError, match=r"waiting .* for the rate limit"):
         if mode == "sync":
             lim.acquire(deadline)
         else:

@@ -10,10 +10,15 @@ import pytest
 from pydantic import SecretStr
 
 from runcrate_integrations import MissingAPIKeyError
-from runcrate_integrations.config import ClientSettings
+from runcrate_integrations.config import (
+    DEFAULT_BASE_URL,
+    ClientSettings,
+    base_url_from_env,
+    resolve_api_key,
+    resolve_base_url,
+)
 from runcrate_integrations.net import transport
 from runcrate_integrations.net.clients import AsyncPooled, async_client, sync_client, user_agent
-from runcrate_integrations.config import DEFAULT_BASE_URL, resolve_api_key, resolve_base_url
 from tests.helpers import Recorder, completion_body, post, private_client
 
 
@@ -21,12 +26,34 @@ from tests.helpers import Recorder, completion_body, post, private_client
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
     monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
+    monkeypatch.delenv("RUNCRATE_API_BASE", raising=False)
 
 
 def test_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_base_url() == DEFAULT_BASE_URL
     monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1/")
     assert resolve_base_url() == "http://127.0.0.1:9/v1"
+    assert resolve_base_url("http://other/v1") == "http://other/v1"
+
+
+def test_base_url_from_the_0_1_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RUNCRATE_API_BASE is what Runcrate's 0.1 wrappers read: their users' setups keep working.
+    monkeypatch.setenv("RUNCRATE_API_BASE", "http://127.0.0.1:9/v1/")
+    assert base_url_from_env() == "http://127.0.0.1:9/v1/"
+    assert resolve_base_url() == "http://127.0.0.1:9/v1"
+    assert resolve_base_url("http://other/v1") == "http://other/v1"
+    monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1")  # the same URL: fine
+    assert resolve_base_url() == "http://127.0.0.1:9/v1"
+
+
+def test_both_base_url_variables_differing_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("RUNCRATE_API_BASE", "http://127.0.0.1:8/v1")
+    with pytest.raises(ValueError, match=r"RUNCRATE_BASE_URL=.*RUNCRATE_API_BASE=.*differ"):
+        resolve_base_url()
+    with pytest.raises(ValueError, match="unset one of them"):
+        ClientSettings.resolve(api_key="rc_live_x")
+    # An explicit base URL decides; the environment is not read.
     assert resolve_base_url("http://other/v1") == "http://other/v1"
 
 

@@ -12,7 +12,6 @@ import httpx2
 import pytest
 
 from runcrate_integrations.config import ClientSettings
-from runcrate_integrations.net.clients import Clients
 from runcrate_integrations.embeddings import (
     DEFAULT_MAX_CONCURRENCY,
     Embedder,
@@ -21,6 +20,7 @@ from runcrate_integrations.embeddings import (
     embed_texts,
 )
 from runcrate_integrations.errors import AuthenticationError
+from runcrate_integrations.net.clients import Clients
 from tests.helpers import Recorder, private_client, until
 
 from .replies import BULK_KEY, Echo, embedding_body, vector

@@ -11,7 +11,6 @@ import httpx2
 import pytest
 
 from runcrate_integrations.config import ClientSettings
-from runcrate_integrations.net.clients import Clients
 from runcrate_integrations.embeddings import (
     Embedder,
     EmbeddingOptions,
@@ -29,6 +28,7 @@ from runcrate_integrations.errors import (
     InsufficientCreditsError,
     ResponseFormatError,
 )
+from runcrate_integrations.net.clients import Clients
 from tests.helpers import Recorder, error
 
 from .replies import b64, embedding_body

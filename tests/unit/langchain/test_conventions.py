@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-
 import warnings
 
 import pytest
