@@ -17,6 +17,12 @@ and runs, each against a fresh limiter:
 * 20,000 texts: ``RuncrateEmbeddings.embed_documents`` (``chunk_size`` 100) and
   ``RuncrateEmbedding.get_text_embedding_batch`` (``embed_batch_size`` 100): 200 requests each.
 
+Before those, the interactive case (``--interactive also|only|skip``): ``ChatRuncrate``,
+``RuncrateLLM`` and ``ChatOpenAI`` each make 20 calls one after another (p50/p99 latency) and a
+burst of 30 at once, against the server without rate-limit headers and with Runcrate's
+documented ones (60 a minute, ``Reset`` a Unix time), whose quota the calls fit in: the added
+latency is what following the headers costs while quota remains.
+
 Every client gets ``max_retries=6``. Per job: failed items (exceptions or wrong echoes), the
 429s the server sent (and their share of all requests), wall time, the ideal time (the fewest
 requests the job needs ÷ the allowed rate) and wall ÷ ideal. Targets: 0 failed, 429s ≤ 5 %
@@ -46,9 +52,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -111,11 +118,15 @@ def serve() -> None:
             if cmd["op"] == "limit":  # a fresh limiter and zeroed counters
                 server.reset()
                 rate, retry_after = cmd["rate"], cmd.get("retry_after", False)
-                if cmd["mode"] == "fixed":
+                if cmd["mode"] == "none":  # no X-RateLimit-* headers at all
+                    server.rate_limit = None
+                elif cmd["mode"] == "minute":  # Runcrate's form: rate a minute, Reset a Unix time
+                    server.rate_limit = FixedWindow(rate, 60.0, aligned=False)
+                elif cmd["mode"] == "fixed":
                     server.rate_limit = FixedWindow(rate, 1.0, retry_after=retry_after)
                 else:
                     server.rate_limit = TokenBucket(rate, rate, retry_after=retry_after)
-                reply["limiter"] = repr(server.rate_limit)
+                reply["limiter"] = repr(server.rate_limit) if server.rate_limit else "no headers"
             elif cmd["op"] == "stats":
                 paths = Counter(r.path.split("?")[0] for r in server.requests)
                 reply |= {
@@ -370,6 +381,105 @@ class Unavailable(Exception):
     """A job that cannot run here (missing package or interpreter)."""
 
 
+# -------------------- interactive use: one call after another, and a burst within the quota
+
+INTERACTIVE_CALLS = 20  # sequential calls per client and server
+BURST = 30  # prompts in one batch, max_concurrency BURST
+PER_MINUTE = 60  # the per-minute server's limit: the burst and the calls fit in it
+
+
+def interactive_client(kind: str, base_url: str) -> Callable[[str], Any]:
+    """One call of ``kind`` ("ChatRuncrate", "RuncrateLLM", "ChatOpenAI"): prompt -> answer.
+
+    Each run has a key of its own, as a new user would: a key's limiter (and the quota it has
+    seen) is shared by every instance in the process, and the server here changes between runs.
+    """
+    key = f"{API_KEY}-{uuid.uuid4().hex[:8]}"
+    if kind == "ChatRuncrate":
+        from langchain_runcrate import ChatRuncrate
+
+        llm = ChatRuncrate(model=MODEL, base_url=base_url, api_key=key, max_retries=MAX_RETRIES)
+        return lambda p: llm.invoke(p).content
+    if kind == "RuncrateLLM":
+        from llama_index.core.llms import ChatMessage
+
+        from llama_index_runcrate import RuncrateLLM
+
+        li = RuncrateLLM(model=MODEL, base_url=base_url, api_key=key, max_retries=MAX_RETRIES)
+        return lambda p: li.chat([ChatMessage(role="user", content=p)]).message.content
+    from langchain_openai import ChatOpenAI  # type: ignore[import-not-found,unused-ignore]
+
+    openai_llm = ChatOpenAI(model=MODEL, base_url=base_url, api_key=key, max_retries=MAX_RETRIES)
+    return lambda p: openai_llm.invoke(p).content
+
+
+def interactive_run(kind: str, base_url: str) -> dict[str, Any]:
+    """Sequential calls (latency of each) then a burst of BURST (wall): the numbers of a row."""
+    call = interactive_client(kind, base_url)
+    call("warm up")  # the first answer: connections open, the quota known
+    latencies = []
+    for i in range(INTERACTIVE_CALLS):
+        started = time.perf_counter()
+        assert call(prompt(i)) == prompt(i)
+        latencies.append(time.perf_counter() - started)
+    burst = [prompt(i) for i in range(BURST)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(BURST) as pool:  # what batch(max_concurrency=30) does
+        answers = list(pool.map(call, burst))
+    burst_wall = time.perf_counter() - started
+    assert answers == burst
+    latencies.sort()
+    return {"p50": latencies[len(latencies) // 2], "p99": latencies[-1], "burst": burst_wall}
+
+
+def interactive_job(kind: str, base_url: str, anchor_python: str | None) -> dict[str, Any]:
+    if kind != "ChatOpenAI" or importlib.util.find_spec("langchain_openai") is not None:
+        return interactive_run(kind, base_url)
+    if not anchor_python:
+        raise Unavailable("langchain_openai not importable here; pass --anchor-python")
+    cmd = [anchor_python, str(Path(__file__).resolve()), "--role", "anchor-interactive",
+           "--server-url", base_url]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise Unavailable(f"anchor run under {anchor_python} failed: {tail}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_interactive(server: ServerProcess, anchor_python: str | None,
+                    log: Callable[[str], None]) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for kind in ("ChatRuncrate", "RuncrateLLM", "ChatOpenAI"):
+        for mode in ("none", "minute"):
+            desc = server.limit(mode, PER_MINUTE, False)
+            log(f"interactive {kind} against {desc}")
+            try:
+                numbers = interactive_job(kind, server.base_url, anchor_python)
+            except Unavailable as exc:
+                log(f"  not available: {exc}")
+                continue
+            stats = server.stats()
+            rows.append({"client": kind, "server": desc, "mode": mode, **numbers,
+                         "rate_limited": stats["rate_limited"]})
+            log(f"  p50 {numbers['p50'] * 1000:.1f} ms, burst of {BURST} {numbers['burst']:.3f} s")
+    return rows
+
+
+def print_interactive(rows: list[dict[str, Any]]) -> None:
+    print(f"\nInteractive use: {INTERACTIVE_CALLS} calls one after another, then a burst of "
+          f"{BURST} at once, against a server without rate-limit headers and one sending "
+          f"Runcrate's ({PER_MINUTE} a minute, Reset a Unix time; the calls fit in it).\n")
+    print("| client | server | per call p50 | p99 | added p50 vs no headers | burst of 30 | 429s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    base = {r["client"]: r["p50"] for r in rows if r["mode"] == "none"}
+    for r in rows:
+        added = r["p50"] - base[r["client"]] if r["client"] in base else None
+        shown = f"{added * 1000:+.2f} ms" if added is not None and r["mode"] != "none" else "-"
+        print(f"| {r['client']} | {r['server']} | {r['p50'] * 1000:.2f} ms "
+              f"| {r['p99'] * 1000:.2f} ms | {shown} | {r['burst']:.3f} s | {r['rate_limited']} |")
+
+
 @dataclass(frozen=True)
 class Job:
     key: str
@@ -510,8 +620,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     rows: list[Row] = []
+    interactive: list[dict[str, Any]] = []
     with running_server() as server:
         log(f"fault server at {server.base_url}")
+        if args.interactive != "skip":
+            interactive = run_interactive(server, args.anchor_python, log)
+        if args.interactive == "only":
+            limiters = ()
         for limiter in limiters:
             for job in (j for j in JOBS if j.key in keys):
                 desc = server.limit(limiter, args.rate, args.retry_after)
@@ -538,6 +653,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "plan": asdict(plan),
         "machine": machine_info(args.anchor_python),
         "rows": [asdict(r) for r in rows],
+        "interactive": interactive,
         "wall_time_s": time.perf_counter() - t0,
     }
 
@@ -560,7 +676,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retry-after", action="store_true", help="the server also sends Retry-After on 429s"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every row is ok")
-    parser.add_argument("--role", choices=("main", "server", "anchor"), default="main",
+    parser.add_argument("--interactive", choices=("also", "only", "skip"), default="also",
+                        help="the interactive rows: with the bulk jobs (default), alone, or not")
+    parser.add_argument("--role", choices=("main", "server", "anchor", "anchor-interactive"),
+                        default="main",
                         help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--server-url", help=argparse.SUPPRESS)
     parser.add_argument("--items", type=int, help=argparse.SUPPRESS)
@@ -574,12 +693,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = chat_openai_batch(args.server_url, args.items)
         Path(args.json).write_text(json.dumps(asdict(out)))
         return 0
+    if args.role == "anchor-interactive":
+        print(json.dumps(interactive_run("ChatOpenAI", args.server_url)))
+        return 0
     if args.anchor_python and not os.access(args.anchor_python, os.X_OK):
         parser.error(f"--anchor-python {args.anchor_python}: not an executable interpreter")
 
     results = run(args)
     rows = [Row(**r) for r in results["rows"]]
-    print_table(rows, args.rate)
+    if results["interactive"]:
+        print_interactive(results["interactive"])
+    if rows:
+        print_table(rows, args.rate)
     print(f"\nTotal wall time: {results['wall_time_s']:.0f} s ({results['mode']} run)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

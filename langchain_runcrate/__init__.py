@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         RuncrateResponseFormatError,
         RuncrateStreamErrorEvent,
         RuncrateStreamInterruptedError,
+        RuncrateStructuredOutputError,
         RuncrateTimeoutError,
         RuncrateUnprocessableEntityError,
     )
@@ -72,6 +73,7 @@ _ERRORS = (
     "RuncrateResponseFormatError",
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
+    "RuncrateStructuredOutputError",
     "RuncrateTimeoutError",
     "RuncrateUnprocessableEntityError",
 )
@@ -103,6 +105,7 @@ __all__ = [
     "RuncrateResponseFormatError",
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
+    "RuncrateStructuredOutputError",
     "RuncrateTimeoutError",
     "RuncrateUnprocessableEntityError",
     "__version__",

@@ -31,13 +31,23 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.output_parsers import JsonOutputParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import RunnableGenerator
 from langchain_core.utils.function_calling import convert_to_openai_function
-from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from runcrate_integrations.chat.answer import Choice, ChunkDelta, Completion, StreamFold, Usage
-from runcrate_integrations.chat.request import response_format_for
+from runcrate_integrations.chat.answer import (
+    Choice,
+    ChunkDelta,
+    Completion,
+    StreamFold,
+    Usage,
+    parse_structured,
+    validate_structured,
+)
+from runcrate_integrations.chat.request import is_schema_class, response_format_for
+
+from ._error_hook import langchain_error
 
 JSONDict = dict[str, Any]
 PROVIDER = "runcrate"
@@ -247,9 +257,33 @@ def schema_to_response_format(schema: dict[str, Any] | type, strict: bool | None
     "strict"?}`` or the whole ``{"type": "json_schema", ...}``, sent as given) go to it as they
     are; anything else (a TypedDict, a function) is first converted by langchain-core.
     """
-    if isinstance(schema, Mapping) or is_basemodel_subclass(schema):
+    if isinstance(schema, Mapping) or is_schema_class(schema):
         return response_format_for(schema, strict=strict)
+    # A TypedDict, a function or a pydantic.v1 class: langchain-core's converter first.
     return response_format_for(convert_to_openai_function(schema), strict=strict)
+
+
+class StructuredOutputParser(JsonOutputParser):
+    """``json_schema`` / ``json_mode`` answers: growing partial objects while streaming
+    (langchain-core's partial JSON), the whole answer by the core's one parser, so a bad answer
+    raises the same error as in LlamaIndex (``RuncrateStructuredOutputError``, also an
+    ``OutputParserException``). ``schema_class``: a pydantic class, or ``None`` for a dict."""
+
+    schema_class: type[Any] | None = None
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        if partial:
+            value = super().parse_result(result, partial=True)
+            if self.schema_class is None or value is None:
+                return value
+            try:  # a partial object once what has arrived validates, as langchain-core does
+                return validate_structured(value, self.schema_class)
+            except ValueError:
+                return None
+        try:
+            return parse_structured(result[0].text, self.schema_class)
+        except ValueError as exc:  # the core's StructuredOutputError
+            raise langchain_error(exc) from None
 
 
 def raise_on_refusal(message: AIMessage) -> AIMessage:

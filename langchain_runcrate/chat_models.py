@@ -41,6 +41,7 @@ from ._error_hook import langchain_error
 from ._messages import (
     PROVIDER,
     GenerationChunkSink,
+    StructuredOutputParser,
     completion_to_result,
     refusal_check,
     schema_to_response_format,
@@ -336,7 +337,6 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
         (``response_format`` with the schema) or ``"json_mode"`` (any JSON object; the prompt
         must describe the shape). A refusal raises ``ModelRefusalError``.
         """
-        from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
         from langchain_core.output_parsers.openai_tools import (
             JsonOutputKeyToolsParser,
             PydanticToolsParser,
@@ -377,11 +377,7 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
                 else {"type": "json_object"}
             )
             llm = self.bind(response_format=response_format, **trace)
-            parser = (
-                PydanticOutputParser(pydantic_object=pydantic_schema)
-                if pydantic_schema is not None
-                else JsonOutputParser()
-            )
+            parser = StructuredOutputParser(schema_class=pydantic_schema)
         else:
             raise ValueError(
                 f"Unrecognized method {method!r}; expected 'function_calling', "
@@ -447,7 +443,9 @@ def _move_unknown_kwargs(
                 f"{key!r} is a ChatOpenAI setting with no meaning for ChatRuncrate: "
                 f"{_NO_MEANING[key]}"
             )
-    unknown = [k for k in values if k not in names]
+    # Underscored names are never constructor arguments: cached properties that pydantic hands
+    # back when it checks an assignment (langchain-core's ``_serialized``).
+    unknown = [k for k in values if k not in names and not k.startswith("_")]
     misplaced = [k for k in given_extra if k in names]
     if not unknown and not misplaced:
         return values

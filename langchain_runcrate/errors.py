@@ -24,6 +24,7 @@ from langchain_core.exceptions import (
     ModelPermissionDeniedError,
     ModelRateLimitError,
     ModelTimeoutError,
+    OutputParserException,
 )
 
 from runcrate_integrations import errors as core
@@ -45,6 +46,7 @@ __all__ = [
     "RuncrateResponseFormatError",
     "RuncrateStreamErrorEvent",
     "RuncrateStreamInterruptedError",
+    "RuncrateStructuredOutputError",
     "RuncrateTimeoutError",
     "RuncrateUnprocessableEntityError",
     "to_langchain_error",
@@ -109,6 +111,11 @@ class RuncrateResponseFormatError(core.ResponseFormatError, ModelAPIError):
     """The server answered 2xx with a body that is not a usable chat completion."""
 
 
+class RuncrateStructuredOutputError(core.StructuredOutputError, OutputParserException):
+    """A structured answer that is not valid JSON for its schema: also LangChain's
+    ``OutputParserException``, which its retry and fixing parsers catch."""
+
+
 class RuncrateStreamInterruptedError(core.StreamInterruptedError, ModelConnectionError):
     """The stream stopped before the server finished the answer."""
 
@@ -140,6 +147,7 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.APIStatusError: RuncrateAPIStatusError,
     core.StreamInterruptedError: RuncrateStreamInterruptedError,
     core.StreamErrorEvent: RuncrateStreamErrorEvent,
+    core.StructuredOutputError: RuncrateStructuredOutputError,
     openai.APIResponseValidationError: RuncrateResponseFormatError,
     openai.APITimeoutError: RuncrateTimeoutError,
     openai.APIConnectionError: RuncrateConnectionError,

@@ -41,6 +41,7 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import ConfigDict, Field, model_validator
 
 from runcrate_integrations.catalog import ModelInfo, cached_model_info
+from runcrate_integrations.chat.answer import parse_structured
 from runcrate_integrations.chat.request import response_format_for, strict_schema
 from runcrate_integrations.chat.settings import ChatSettings
 from runcrate_integrations.tokens import counter_for
@@ -441,14 +442,8 @@ def _to_completion(response: ChatResponse) -> CompletionResponse:
 
 
 def _parse_structured(output_cls: type[Model], response: ChatResponse) -> Model:
-    text = response.message.content or ""
-    try:
-        return output_cls.model_validate_json(text)
-    except ValueError as exc:
-        raise ValueError(
-            f"The model's JSON answer is not a valid {output_cls.__name__}: {exc}\n"
-            f"Answer: {text[:500]!r}"
-        ) from exc
+    parsed: Model = parse_structured(response.message.content, output_cls)
+    return parsed
 
 
 #: LlamaIndex names a provider's LLM class after the provider (``llama_index.llms.openai.OpenAI``);

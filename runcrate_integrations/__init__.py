@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         RuncrateError,
         StreamErrorEvent,
         StreamInterruptedError,
+        StructuredOutputError,
         UnprocessableEntityError,
     )
 
@@ -46,7 +47,7 @@ _ERRORS = frozenset({
     "InsufficientCreditsError", "InternalServerError", "JobFailedError", "JobTimeoutError",
     "MissingAPIKeyError", "NotFoundError", "PermissionDeniedError", "RateLimitError",
     "ResponseFormatError", "RuncrateAPIError", "RuncrateError", "StreamErrorEvent",
-    "StreamInterruptedError", "UnprocessableEntityError",
+    "StreamInterruptedError", "StructuredOutputError", "UnprocessableEntityError",
 })
 
 
@@ -91,6 +92,7 @@ __all__ = [
     "RuncrateError",
     "StreamErrorEvent",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "UnprocessableEntityError",
     "__version__",
     "alist_models",

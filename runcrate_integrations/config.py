@@ -30,6 +30,7 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     PrivateAttr,
@@ -259,6 +260,10 @@ class Configured(BaseModel):
     clients and the derived state (configuration and pooled clients); a pickle leaves the
     caller's clients out with a warning (the copy uses a pooled client) and rebuilds the state.
     """
+
+    # An assigned value is checked like a given one, in every framework (LangChain's models do
+    # not validate assignment by default).
+    model_config = ConfigDict(validate_assignment=True)
 
     #: The fields whose change rebuilds the derived state: every field this package declares
     #: (worked out per class; the frameworks' own fields, e.g. callbacks, are left alone).

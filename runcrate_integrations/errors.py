@@ -7,7 +7,7 @@ becomes possible. Runcrate answers errors as ``{"error": {"code", "message", "de
 Every error pickles (a worker process's error reaches its parent as the same class) carrying
 plain data only: status, code, message, request id, rate-limit state and ``is_retryable``;
 never a request's or response's headers or body, so never the key. The rate-limit state is
-read by the one header parser, :func:`~runcrate_integrations.net.ratelimit.read_rate_limit`.
+read by the one header parser, :func:`~runcrate_integrations.net.headers.read_rate_limit`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import httpx2
 import openai
 
-from .net.ratelimit import RateLimitState, read_rate_limit
+from .net.headers import RateLimitState, read_rate_limit
 
 # ---------------------------------------------------------------------------- the hierarchy
 
@@ -185,6 +185,12 @@ class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
         request = response.request if response is not None else _stub_request(None, None)
         resp = response if response is not None else httpx2.Response(200, request=request)
         super().__init__(resp, None, message=message)
+
+
+class StructuredOutputError(ResponseFormatError, ValueError):
+    """A structured answer (``response_format`` / ``with_structured_output`` /
+    ``structured_predict``) that is not valid JSON for its schema. A ``ValueError`` too, as
+    both frameworks' own parsers raise."""
 
 
 class JobFailedError(RuncrateError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..net.ratelimit import RateLimitState
+from ..net.headers import RateLimitState
 
 # errors imports openai; it is loaded only when one is raised, to keep imports light.
 
@@ -128,16 +128,35 @@ class Completion:
     def parse_as(self, schema: type[BaseModel]) -> None:
         """Fill each choice's ``parsed`` from its JSON text (a refusal leaves it ``None``)."""
         for choice in self.choices:
-            if choice.refusal or choice.content is None:
-                continue
-            try:
-                choice.parsed = schema.model_validate_json(choice.content)
-            except ValueError as exc:
-                from ..errors import ResponseFormatError
+            if not choice.refusal and choice.content is not None:
+                choice.parsed = parse_structured(choice.content, schema)
 
-                raise ResponseFormatError(
-                    f"The answer is not a valid {schema.__name__} (response_format): {exc}"
-                ) from exc
+
+def parse_structured(text: str | None, schema: type[Any] | None = None) -> Any:
+    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class):
+    the one parser both frameworks use. Anything else raises
+    :class:`~runcrate_integrations.errors.StructuredOutputError`, quoting the answer."""
+    raw = (text or "").strip()
+    try:
+        return validate_structured(json.loads(raw), schema)
+    except ValueError as exc:  # bad JSON, or pydantic's ValidationError
+        from ..errors import StructuredOutputError
+
+        what = schema.__name__ if schema is not None else "JSON object"
+        raise StructuredOutputError(
+            f"The model's structured answer is not a valid {what}: {exc}\nAnswer: {raw[:500]!r}"
+        ) from None
+
+
+def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
+    """``value`` (decoded JSON) as ``schema``'s instance (a pydantic class, ``pydantic.v1``
+    included), or the object itself when no class; ``ValueError`` when it does not fit."""
+    if schema is None:
+        if not isinstance(value, dict):
+            raise ValueError(f"a JSON {type(value).__name__}, not an object")
+        return value
+    validate = getattr(schema, "model_validate", None) or schema.parse_obj  # pydantic.v1
+    return validate(value)
 
 
 def parse_choice(raw: Mapping[str, Any]) -> Choice:

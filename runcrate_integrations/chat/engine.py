@@ -102,7 +102,7 @@ class ChatEngine:
         )
         headers = dict(call.headers) if call.headers else None
         deadline = opts.deadline if call.deadline is None else call.deadline
-        return ChatRequest(body, headers, call.timeout, parse_as, deadline)
+        return ChatRequest(body, headers, call.timeout, parse_as, deadline, call.max_retries)
 
     # ------------------------------------------------------------------ sending
 

@@ -60,7 +60,7 @@ CHAT_PARAMS = frozenset({
     "parallel_tool_calls", "tools", "tool_choice",
 })
 CALL_CONTROLS = frozenset({
-    "model", "extra_body", "extra_headers", "stream_usage", "timeout", "deadline",
+    "model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline",
 })
 # Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
 # known name even when they look alike (top_k / top_p).

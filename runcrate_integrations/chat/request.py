@@ -252,6 +252,7 @@ class CallArgs:
     headers: Mapping[str, str] | None = None
     stream_usage: bool | None = None
     timeout: Any = None
+    max_retries: int | None = None
     deadline: float | None = None
 
 
@@ -275,6 +276,12 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
             args.stream_usage = value
         elif name == "timeout":
             args.timeout = check_timeout(value)  # None: the instance's timeout
+        elif name == "max_retries":
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise ValueError(f"max_retries must be an integer >= 0, got {value!r}")
+            args.max_retries = value  # None: the instance's
         elif name == "deadline":
             args.deadline = check_deadline(value)
         else:
@@ -288,13 +295,15 @@ def split_call(kwargs: Mapping[str, Any]) -> CallArgs:
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A checked request, ready to send (``parse_as``: the class the answer is parsed into;
-    ``deadline``: seconds the whole call, retries and stream included, may take)."""
+    ``timeout`` / ``max_retries``: this call's, ``None`` for the instance's; ``deadline``:
+    seconds the whole call, retries and stream included, may take)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
     timeout: Any = None
     parse_as: type[BaseModel] | None = None
     deadline: float | None = None
+    max_retries: int | None = None
 
     def send(self, path: str) -> Request:
         """The transport's request; the deadline clock starts now."""
@@ -305,5 +314,6 @@ class ChatRequest:
             headers=self.headers,
             stream=bool(self.body.get("stream")),
             timeout=self.timeout,
+            retries=self.max_retries,
             deadline=deadline_in(self.deadline),
         )

@@ -2,10 +2,9 @@
 
 Runcrate answers every request with ``X-RateLimit-Limit`` (requests per window),
 ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (a Unix time), read by
-:func:`read_rate_limit`, the package's one reading of them (pacing, retry waits and error
-objects all use it). One :class:`RateLimiter` per base URL and
-key in a process sees every answer (success, error or stream) and is asked before every attempt
-(retries included) whether it may go:
+:func:`~.headers.read_rate_limit`. One :class:`RateLimiter` per base URL and key in a process
+sees every answer (success, error or stream) and is asked before every attempt (retries
+included) whether it may go:
 
 * **While quota remains, it goes at once.** The quota is the newest answer's ``Remaining``
   less this process's own requests sent since: sequential calls and bursts within the quota
@@ -29,7 +28,6 @@ Processes do not talk to each other; a forked child starts with no limiters.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import hashlib
 import logging
@@ -40,9 +38,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TypedDict
 
 from ..config import NO_KEY, ClientSettings
+from .headers import RateLimitState, carries_rate_limit, read_rate_limit
 
 log = logging.getLogger(__name__)
 
@@ -68,93 +66,6 @@ _FORGET_AFTER = 50
 _NOT_HEAD_POLL = 1.0
 
 _COLD, _IDLE, _ENGAGED = 0, 1, 2
-
-# ---------------------------------------------------------------------------- the headers
-
-# Values of X-RateLimit-Reset below this are seconds from now, not a Unix time.
-UNIX_TIME_FLOOR = 1e9
-
-
-class RateLimitState(TypedDict):
-    """What one answer's headers said about the rate limit; the one shape of that everywhere
-    (``rate_limit_state()``, ``response_metadata["rate_limit"]``, LlamaIndex's
-    ``additional_kwargs["rate_limit"]``, ``error.rate_limit``).
-
-    ``limit``/``remaining``: ``X-RateLimit-Limit``/``-Remaining`` (requests per window);
-    ``reset_at``: ``X-RateLimit-Reset`` as a Unix time (Runcrate sends a Unix time; a small
-    number is read as seconds from now); ``retry_after``: seconds the server asked to wait
-    (``retry-after-ms`` or ``Retry-After``, seconds or an HTTP date); ``observed_at``: the Unix
-    time the answer arrived. A header the answer left out is ``None``.
-    """
-
-    limit: int | None
-    remaining: int | None
-    reset_at: float | None
-    retry_after: float | None
-    observed_at: float
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
-def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    ms = _number(headers.get("retry-after-ms"))
-    if ms is not None:
-        return ms / 1000
-    value = headers.get("retry-after")
-    seconds = _number(value)
-    if seconds is not None or value is None:
-        return seconds
-    try:  # the HTTP-date form
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-_HEADERS = frozenset({
-    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
-    "retry-after-ms",
-})
-
-
-def read_rate_limit(headers: Mapping[str, str], now: float | None = None) -> RateLimitState | None:
-    """The rate-limit state of one answer's headers; ``None`` when it carries none of them."""
-    if not any(name in headers for name in _HEADERS):
-        return None
-    now = time.time() if now is None else now
-    limit = _number(headers.get("x-ratelimit-limit"))
-    remaining = _number(headers.get("x-ratelimit-remaining"))
-    reset_at = _number(headers.get("x-ratelimit-reset"))
-    if reset_at is not None and reset_at < UNIX_TIME_FLOOR:
-        reset_at += now
-    return RateLimitState(
-        limit=int(limit) if limit is not None else None,
-        remaining=int(remaining) if remaining is not None else None,
-        reset_at=reset_at,
-        retry_after=_retry_after(headers, now),
-        observed_at=now,
-    )
-
-
-def server_wait(state: RateLimitState | None, status: int, now: float | None = None) -> float:
-    """Seconds the server asked a retry to wait: the larger of its ``Retry-After`` and, on a
-    429 or with no quota left, the time until ``Reset``; 0 when it said nothing."""
-    if state is None:
-        return 0.0
-    wait = state["retry_after"] or 0.0
-    reset_at = state["reset_at"]
-    if reset_at is not None and (status == 429 or state["remaining"] == 0):
-        wait = max(wait, reset_at - (time.time() if now is None else now))
-    return max(wait, 0.0)
-
 
 class _Waiter:
     """One caller waiting for its turn: a thread (``event``) or an asyncio task (``loop``)."""
@@ -313,7 +224,7 @@ class RateLimiter:
 
     def observe(self, headers: Mapping[str, str], status: int, seq: int | None = None) -> None:
         """Learn from one answer's headers (``seq``: what :meth:`acquire` returned for it)."""
-        if not any(name in headers for name in _HEADERS):
+        if not carries_rate_limit(headers):
             if self._mode != _IDLE:
                 self._headerless_answer()
             return
@@ -672,12 +583,4 @@ def reset_limiters() -> None:
     _registry = _Registry()
 
 
-__all__ = [
-    "RateLimitState",
-    "RateLimiter",
-    "limiter_for",
-    "rate_limit_state",
-    "read_rate_limit",
-    "reset_limiters",
-    "server_wait",
-]
+__all__ = ["RateLimitState", "RateLimiter", "limiter_for", "rate_limit_state", "reset_limiters"]

@@ -36,11 +36,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .clients import Clients, user_agent
-from .ratelimit import RESET_CAP, RateLimiter, limiter_for, read_rate_limit, server_wait
+from .headers import read_rate_limit, server_wait
+from .ratelimit import RESET_CAP, RateLimiter, limiter_for
 
 if TYPE_CHECKING:
     import httpx2
 
+    from ..errors import ResponseFormatError
 
 # openai (slow to import) and errors (which imports it) are loaded inside the functions: the
 # package imports quickly, and by the time a request is made both are in sys.modules.
@@ -397,11 +399,12 @@ class _Events:
         self.data: list[str] = []
 
     def kind(self) -> str:
-        """``"sse"``, or ``"json"`` for a server that ignored ``stream`` and sent one body."""
+        """``"sse"``; ``"json"`` for a server that ignored ``stream`` and sent one body; else
+        ``"other"`` (an HTML error page from a proxy, say)."""
         content_type = (self.response.headers.get("content-type") or "").lower()
-        if content_type.startswith("application/json"):
-            return "json"
-        return "sse"
+        if not content_type or content_type.startswith("text/event-stream"):
+            return "sse"
+        return "json" if "json" in content_type else "other"
 
     def line(self, line: str) -> JSONDict | None:
         """Feed one line; the event it completes, if any (``[DONE]`` raises StopIteration)."""
@@ -449,6 +452,17 @@ class _Events:
         return chunk
 
 
+def _not_a_stream(response: httpx2.Response) -> ResponseFormatError:
+    from ..errors import ResponseFormatError, where
+
+    kind = response.headers.get("content-type")
+    return ResponseFormatError(
+        f"{where(response.request)} answered {kind!r} instead of an event stream: "
+        f"{response.text[:200]!r}",
+        response=response,
+    )
+
+
 def _whole(response: httpx2.Response, whole: Callable[[JSONDict], JSONDict] | None) -> JSONDict:
     from ..errors import ResponseFormatError, where
 
@@ -490,6 +504,9 @@ def iter_events(
             response.read()
             yield _whole(response, whole)
             return
+        if events.kind() == "other":
+            response.read()
+            raise _not_a_stream(response)
         try:
             for line in response.iter_lines():
                 chunk = events.line(line)
@@ -524,6 +541,9 @@ async def aiter_events(
             await response.aread()
             yield _whole(response, whole)
             return
+        if events.kind() == "other":
+            await response.aread()
+            raise _not_a_stream(response)
         try:
             async for line in response.aiter_lines():
                 chunk = events.line(line)

@@ -13,6 +13,12 @@ different URLs (the local llama.cpp servers: chat on 8091, embeddings on 8092, r
 Requests and answers pass through unchanged (the ``Authorization`` header included); an answer
 is read whole before it is sent on, which a recording does not mind. vcr records at the client,
 so the cassettes hold the snippets' own requests and the upstreams' real answers.
+
+One thing is asked again: llama.cpp refuses, now and then, a generation of the small local model
+that breaks its own tool-call grammar (a 500, or an error event in a stream, "does not match the
+expected ... format"). A page has many such calls, and recording it whole must not hinge on
+every one of them going right the first time, so the router asks the upstream again (up to
+:data:`REGENERATE` times) and passes on the first real answer.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_REASONING_MODELS = ("deepseek/deepseek-r1",)
+#: Times a generation the upstream refused for breaking its own grammar is asked for again.
+REGENERATE = 8
+_GRAMMAR_REFUSAL = b"does not match the expected"
 # Hop-by-hop headers, and those recomputed for the re-sent body.
 # The real connection classes, taken before any cassette is active: vcr patches http.client
 # while it records, and the router's own upstream requests must not land in the cassette too.
@@ -113,22 +122,25 @@ class Router:
         upstream = self.upstreams.pick(path, body)
         self.log.append((handler.command, path, upstream))
         target = urlsplit(upstream.rstrip("/") + rest)
-        conn = (_HTTPS if target.scheme == "https" else _HTTP)(target.netloc, timeout=600)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _DROP}
         headers["Accept-Encoding"] = "identity"
         url = target.path + (f"?{target.query}" if target.query else "")
-        try:
-            conn.request(handler.command, url, body=body or None, headers=headers)
-            answer = conn.getresponse()
-            data = answer.read()
-            status, reason, answer_headers = answer.status, answer.reason, answer.getheaders()
-        except OSError as exc:  # the upstream is down: say so, as a gateway would
-            data = json.dumps({"error": {"code": "bad_gateway",
-                                         "message": f"docs router: {upstream}: {exc}"}}).encode()
-            status, reason = 502, "Bad Gateway"
-            answer_headers = [("Content-Type", "application/json")]
-        finally:
-            conn.close()
+        for _ in range(REGENERATE + 1):
+            conn = (_HTTPS if target.scheme == "https" else _HTTP)(target.netloc, timeout=600)
+            try:
+                conn.request(handler.command, url, body=body or None, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                status, reason, answer_headers = answer.status, answer.reason, answer.getheaders()
+            except OSError as exc:  # the upstream is down: say so, as a gateway would
+                data = json.dumps({"error": {"code": "bad_gateway", "message":
+                                             f"docs router: {upstream}: {exc}"}}).encode()
+                status, reason = 502, "Bad Gateway"
+                answer_headers = [("Content-Type", "application/json")]
+            finally:
+                conn.close()
+            if _GRAMMAR_REFUSAL not in data:
+                break
         handler.send_response(status, reason)
         for name, value in answer_headers:
             if name.lower() not in _DROP:

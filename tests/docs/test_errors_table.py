@@ -134,6 +134,9 @@ def scenarios(text: str, own_rows: set[int]) -> list[Scenario]:
                          code="server_overloaded")]
     if "unusable" in lowered:
         return [Scenario("unusable-body", answer=lambda: JSONResponse("this is not JSON"))]
+    if "page not found" in lowered:  # a base URL without /v1: a plain-text 404 for the path
+        return [Scenario("wrong-path", answer=lambda: JSONResponse(
+            "404 page not found", status=404, headers={"content-type": "text/plain"}))]
     if "no key" in lowered:
         return [Scenario("no-key", call="construct")]
     if "out of range" in lowered:

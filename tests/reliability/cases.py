@@ -66,6 +66,10 @@ _LANGCHAIN_TWINS: dict[type[Exception], type[Exception]] = {
     core.StreamInterruptedError: lc.RuncrateStreamInterruptedError,
     openai.APITimeoutError: lc.RuncrateTimeoutError,
     openai.APIConnectionError: lc.RuncrateConnectionError,
+    core.APITimeoutError: lc.RuncrateTimeoutError,
+    core.APIConnectionError: lc.RuncrateConnectionError,
+    core.NotFoundError: lc.RuncrateNotFoundError,
+    core.StructuredOutputError: lc.RuncrateStructuredOutputError,
 }
 
 

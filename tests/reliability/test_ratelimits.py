@@ -323,3 +323,81 @@ def test_a_forked_child_gets_a_fresh_limiter(limited: FakeOpenAIServer) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert rate_limit_state(settings) == parent_state  # the child's answers are not ours
+
+
+# ---------------------------------------------------------------------- interactive use
+
+
+@pytest.fixture
+def admissions(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every decision the limiter takes: 0.0 (went at once) or the seconds it held a call."""
+    seen: list[float] = []
+    original = ratelimit.RateLimiter._admit
+
+    def spy(self: ratelimit.RateLimiter, now: float) -> float:
+        delay = original(self, now)
+        seen.append(delay)
+        return delay
+
+    monkeypatch.setattr(ratelimit.RateLimiter, "_admit", spy)
+    return seen
+
+
+def per_minute(server: FakeOpenAIServer, limit: int = 60) -> FakeOpenAIServer:
+    """Runcrate's documented form: Limit a minute, Reset a Unix time at the window's end."""
+    server.rate_limit = FixedWindow(limit=limit, window=60.0, aligned=False)
+    return server
+
+
+@pytest.mark.parametrize("framework", ["langchain", "llama_index"])
+def test_sequential_calls_with_quota_left_never_wait(
+    fake_server: FakeOpenAIServer, admissions: list[float], framework: str
+) -> None:
+    per_minute(fake_server)
+    common_ = common(fake_server, fresh_key())
+    for i in range(10):  # an agent loop: one call after another
+        if framework == "langchain":
+            assert ChatRuncrate(model=MODEL, **common_).invoke(f"m{i}").content == f"m{i}"
+        else:
+            llm = RuncrateLLM(model=MODEL, **common_)
+            assert llm.chat([ChatMessage(role="user", content=f"m{i}")]).message.content == f"m{i}"
+    assert admissions == [0.0] * 10  # not one call held back
+    assert fake_server.request_count == 10 and fake_server.rate_limited_count == 0
+    state = rate_limit_state(settings_for(fake_server, common_["api_key"]))
+    assert state is not None and (state["limit"], state["remaining"]) == (60, 50)
+
+
+async def test_a_burst_within_the_quota_goes_out_together(
+    fake_server: FakeOpenAIServer, admissions: list[float]
+) -> None:
+    per_minute(fake_server)
+    key = fresh_key()
+    llm = ChatRuncrate(model=MODEL, **common(fake_server, key))
+    await llm.ainvoke("warm")  # the first answer shows the quota: 59 left
+    admissions.clear()
+    texts = [f"burst-{i}" for i in range(30)]
+    answers = await llm.abatch(texts, config={"max_concurrency": 30})
+    assert [a.content for a in answers] == texts
+    assert admissions == [0.0] * 30  # 30 of the 59 left: all at once
+    assert fake_server.rate_limited_count == 0
+
+    li = RuncrateLLM(model=MODEL, **common(fake_server, key))  # the same key: the same quota
+    admissions.clear()
+    chats = [li.achat([ChatMessage(role="user", content=t)]) for t in texts[:20]]
+    assert [r.message.content for r in await asyncio.gather(*chats)] == texts[:20]
+    assert admissions == [0.0] * 20
+
+
+def test_once_the_quota_is_used_up_calls_wait_for_the_reset(
+    fake_server: FakeOpenAIServer, admissions: list[float]
+) -> None:
+    fake_server.rate_limit = FixedWindow(limit=5, window=1.0)
+    llm = ChatRuncrate(model=MODEL, **common(fake_server, fresh_key()))
+    for i in range(8):
+        assert llm.invoke(f"m{i}").content == f"m{i}"
+    assert fake_server.rate_limited_count == 0  # it waited instead of being refused
+    went = [d for d in admissions if d == 0.0]
+    assert len(went) == 8
+    # Nothing held back while quota was left; the wait came only once it was used up.
+    first_wait = next(i for i, d in enumerate(admissions) if d > 0)
+    assert admissions[:first_wait] == [0.0] * first_wait and first_wait >= 5 - 1

@@ -22,7 +22,7 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError",
+        "JobTimeoutError", "StructuredOutputError",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
@@ -32,7 +32,8 @@ PUBLIC = {
         "RuncrateInsufficientCreditsError", "RuncrateInternalServerError",
         "RuncrateInvalidRequestError", "RuncrateNotFoundError", "RuncratePermissionDeniedError",
         "RuncrateRateLimitError", "RuncrateResponseFormatError", "RuncrateStreamErrorEvent",
-        "RuncrateStreamInterruptedError", "RuncrateTimeoutError", "__version__",
+        "RuncrateStreamInterruptedError", "RuncrateStructuredOutputError", "RuncrateTimeoutError",
+        "__version__",
     },
     "llama_index_runcrate": {"RuncrateLLM", "RuncrateEmbedding"},
 }

@@ -12,7 +12,7 @@ from runcrate_integrations import errors
 from runcrate_integrations.config import ClientSettings
 from runcrate_integrations.net import transport
 from runcrate_integrations.net.clients import Clients
-from runcrate_integrations.net.ratelimit import read_rate_limit, server_wait
+from runcrate_integrations.net.headers import read_rate_limit, server_wait
 from tests.helpers import Recorder, completion_body, error, post, private_client
 
 
