@@ -14,6 +14,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "presence_penalty": (-2.0, 2.0),
 }
 POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n")
+TOP_LOGPROBS = (0, 20)
 
 
 def _is_number(value: object) -> bool:
@@ -32,8 +33,11 @@ def check_range(name: str, value: object) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     elif name == "top_logprobs":
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
-            raise ValueError(f"top_logprobs must be an integer between 0 and 20, got {value!r}")
+        low, high = TOP_LOGPROBS
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(
+                f"top_logprobs must be an integer between {low} and {high}, got {value!r}"
+            )
     elif name == "seed":
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"seed must be an integer, got {value!r}")

@@ -1,5 +1,7 @@
 """The chat model settings of the spec: what ``ChatRuncrate`` and ``RuncrateLLM`` share.
 
+The ranges are Runcrate's, declared once in :mod:`.params` (which also checks per-call values).
+
 :class:`ChatSettings` adds the model and its request defaults to the connection settings of
 :class:`~runcrate_integrations.config.Connection`, and builds the instance's
 :class:`~runcrate_integrations.chat.engine.ChatEngine` from them (rebuilt when one changes).
@@ -19,6 +21,7 @@ from ..config import Connection
 from ..net.clients import Clients
 from ..net.transport import ErrorHook
 from .engine import ChatEngine
+from .params import RANGES, TOP_LOGPROBS
 from .request import ChatOptions
 
 if TYPE_CHECKING:
@@ -51,8 +54,14 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("model", "model_name"),
         description="Model id, e.g. 'deepseek/deepseek-v3.2' (list_models() shows them).",
     )
-    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling, 0 to 2.")
-    top_p: float | None = Field(default=None, ge=0, le=1, description="Nucleus sampling, 0 to 1.")
+    temperature: float | None = Field(
+        default=None, ge=RANGES["temperature"][0], le=RANGES["temperature"][1],
+        description="Sampling, 0 to 2.",
+    )
+    top_p: float | None = Field(
+        default=None, ge=RANGES["top_p"][0], le=RANGES["top_p"][1],
+        description="Nucleus sampling, 0 to 1.",
+    )
     max_tokens: int | None = Field(
         default=None,
         ge=1,
@@ -64,12 +73,17 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("stop", "stop_sequences"),
         description="Stop sequence(s); an empty list sends none.",
     )
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(
+        default=None, ge=RANGES["frequency_penalty"][0], le=RANGES["frequency_penalty"][1]
+    )
+    presence_penalty: float | None = Field(
+        default=None, ge=RANGES["presence_penalty"][0], le=RANGES["presence_penalty"][1]
+    )
     seed: int | None = Field(default=None, description="Best-effort deterministic sampling.")
     logprobs: bool | None = Field(default=None, description="Return token log-probabilities.")
     top_logprobs: int | None = Field(
-        default=None, ge=0, le=20, description="Alternatives per token; implies logprobs."
+        default=None, ge=TOP_LOGPROBS[0], le=TOP_LOGPROBS[1],
+        description="Alternatives per token; implies logprobs.",
     )
     response_format: dict[str, Any] | None = Field(
         default=None, description="Sent as is, e.g. {'type': 'json_object'}."

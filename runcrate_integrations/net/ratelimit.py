@@ -119,8 +119,13 @@ class RateLimiter:
         self._logged_reset = 0.0
         # The server's count as of the newest answer, and what is known about its limiter.
         self._limit: int | None = None
-        self._remaining: int | None = None
-        self._counted = 0  # our requests that count was taken after (its sequence number)
+        # The server's count: in a window the lowest Remaining of its answers (the one it
+        # counted last, whatever order answers arrive in); in a bucket the newest. What may
+        # still be sent is that less every request of ours in flight, counted by the server or
+        # not (it cannot say). ``None``: nothing countable.
+        self._count_left: int | None = None
+        self._inflight = 0  # requests let through and not answered yet
+        self._empty = False  # the newest count was 0 (a bucket's Reset is then its next token)
         self._reset_at: float | None = None
         self._observed_at = 0.0
         self._bucket = False
@@ -226,7 +231,7 @@ class RateLimiter:
         """Learn from one answer's headers (``seq``: what :meth:`acquire` returned for it)."""
         if not carries_rate_limit(headers):
             if self._mode != _IDLE:
-                self._headerless_answer()
+                self._headerless_answer(seq)
             return
         now = self._clock()
         state = read_rate_limit(headers, now)
@@ -237,10 +242,11 @@ class RateLimiter:
         self._flush_log()
 
     def failed(self, seq: int | None) -> None:
-        """A request let through got no answer (connection error): frees a cold-start slot."""
-        if self._mode != _COLD or seq is None:
+        """A request let through got no answer (connection error): no longer in flight."""
+        if seq is None:
             return
         with self._lock:
+            self._inflight = max(0, self._inflight - 1)
             if self._mode == _COLD and self._cold_inflight > 0:
                 self._cold_inflight -= 1
                 self._wake_head()
@@ -348,42 +354,40 @@ class RateLimiter:
     def _take(self, now: float) -> float:
         self._sent += 1
         self._seq_out = self._sent
+        self._inflight += 1
         self._last = now
         return 0.0
 
     def _window_quota(self, now: float) -> float:
         """Under the lock: requests this process may still send in the server's window."""
-        remaining, reset_at = self._remaining, self._reset_at
-        if remaining is None or reset_at is None:
+        left, reset_at = self._count_left, self._reset_at
+        if left is None or reset_at is None:
             return math.inf  # nothing says when a used-up quota comes back: 429s will tell
-        if now < reset_at + _GUARD:
-            return remaining - (self._sent - self._counted)
-        # Past its reset: a fresh window, shared while the key is being exhausted.
-        self._share = self._window_share()
-        limit = self._limit or max(remaining, 1)
-        fresh = max(1, int(limit * self._share)) if self._contended(now) else limit
-        self._remaining, self._counted = fresh, self._sent
-        self._reset_at = reset_at + self._window if self._window > 0 else None
-        return float(fresh)
+        if now >= reset_at + _GUARD:
+            # Past its reset: a fresh window, shared while the key is being exhausted.
+            self._share = self._window_share()
+            limit = self._limit or 1
+            left = max(1, int(limit * self._share)) if self._contended(now) else limit
+            self._count_left = left
+            self._reset_at = reset_at + self._window if self._window > 0 else None
+        return left - self._inflight
 
     def _bucket_turn(self, now: float) -> float:
         """Under the lock: a token bucket's decision. Tokens come back one per interval from
         the newest count on; while the key is shared, requests go one per (slowed) interval."""
-        remaining, reset_at = self._remaining, self._reset_at
-        if remaining is None or reset_at is None:
+        left, reset_at = self._count_left, self._reset_at
+        if left is None or reset_at is None:
             return self._take(now)
         pace = self._interval() * self._slow
         if self._contended(now):
             due = self._last + pace
             return due - now if due > now else self._take(now)
-        # The count as of the newest answer: Remaining tokens then, or (none left) one at Reset.
-        base, start = (float(remaining), self._observed_at) if remaining > 0 else (1.0, reset_at)
-        used = self._sent - self._counted
-        limit = self._limit or max(remaining, 1)
-        if min(limit, base + (now - start) / pace) - used >= 1:
+        # The newest count, then a token per interval: from then on, or (none left) from Reset.
+        base, start = (left, self._observed_at) if not self._empty else (1, reset_at)
+        if min(self._limit or 1, base + (now - start) / pace) - self._inflight >= 1:
             return self._take(now)
         self._contended_until = now + self._hold()
-        due = start + (used + 1 - base) * pace
+        due = start + (self._inflight + 1 - base) * pace
         return due - now if due > now else pace
 
     def _contended(self, now: float) -> bool:
@@ -425,7 +429,10 @@ class RateLimiter:
 
     # ------------------------------------------------------------------ learning
 
-    def _headerless_answer(self) -> None:
+    def _headerless_answer(self, seq: int | None) -> None:
+        if seq is not None:
+            with self._lock:
+                self._inflight = max(0, self._inflight - 1)
         if self._mode == _COLD:
             with self._lock:
                 if self._mode == _COLD:
@@ -460,6 +467,8 @@ class RateLimiter:
             if seq is None or seq > self._slow_mark:  # once per burst of 429s
                 self._slow = min(self._slow * 2, _MAX_SLOWDOWN)
                 self._slow_mark = self._sent
+        if seq is not None:
+            self._inflight = max(0, self._inflight - 1)
         if remaining is not None and reset_at is not None:
             ahead = reset_at - now
             if remaining > 0:
@@ -469,24 +478,27 @@ class RateLimiter:
             else:
                 self._learn_window(ahead, reset_at)
                 self._tally(remaining, reset_at, status)
-            if newer and remaining == 0:
-                # Used up: wait for the reset, sharing the key from now on. Other processes
-                # were told the same time: a shared bucket goes at a random point of its share
-                # of the next intervals rather than all at once.
+            if remaining == 0:
+                # Used up: from now on the key is shared. A bucket's Reset is its next token,
+                # and other processes were told the same time: a shared bucket goes at a random
+                # point of its share of the next intervals rather than all at once.
                 self._contended_until = now + self._hold()
-                if self._bucket:
-                    after = random.random() * (self._slow - 1.0) * self._interval()
-                else:
-                    after = _GUARD
-                self._gate = max(self._gate, reset_at + after)
-        if newer and not self._bucket and reset_at is not None and self._reset_at is not None:
-            newer = reset_at > self._reset_at - 1e-3  # not an answer from an earlier window
-        if newer and remaining is not None:
-            self._remaining = remaining
-            self._counted = seq if seq is not None else self._sent
-            self._reset_at = reset_at
-            self._observed_at = now
+                if self._bucket and newer:
+                    spread = random.random() * (self._slow - 1.0) * self._interval()
+                    self._gate = max(self._gate, reset_at + spread)
+            self._count(remaining, reset_at, now)
         self._wake_head()
+
+    def _count(self, remaining: int, reset_at: float, now: float) -> None:
+        """Under the lock: the server's count of what is left (see ``_count_left``)."""
+        current = self._reset_at
+        if not self._bucket and current is not None and self._count_left is not None:
+            if reset_at < current - 1e-3:
+                return  # an answer from an earlier window
+            if reset_at < current + 1e-3 and remaining >= self._count_left:
+                return  # the same window, counted before the lowest count already seen
+        self._count_left, self._empty = remaining, remaining == 0
+        self._reset_at, self._observed_at = reset_at, now
 
     def _learn_window(self, ahead: float, reset_at: float) -> None:
         """A window's length: the smallest step between two windows' Resets (windows may be

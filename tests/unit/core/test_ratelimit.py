@@ -159,10 +159,21 @@ def test_a_burst_within_the_quota_goes_out_together() -> None:
     assert at_once(lim) == 59  # 30, or all that is left, with no answer in between
 
 
+def answer_all(lim: RateLimiter, clock: Clock, limit: int, reset: float, first: int,
+               order: list[int] | None = None) -> None:
+    """The answers to the requests in flight, the server counting them in sequence order
+    (``order``: the order they arrive in, default the same)."""
+    seqs = list(range(first, lim.sent + 1))
+    remaining = {seq: max(0, limit - 1 - (seq - first + 1)) for seq in seqs}
+    for seq in order if order is not None else seqs:
+        lim.observe(headers(limit, remaining[seq], reset), 200, seq)
+
+
 def test_once_the_quota_is_used_up_callers_wait_for_the_reset() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0 + 1.0)
     assert at_once(lim) == 4
+    answer_all(lim, clock, 5, T0 + 1.0, first=2)
     wait = lim.poll()
     assert wait == pytest.approx(1.0 + GUARD, abs=1e-6)
     clock.advance(wait)
@@ -193,12 +204,31 @@ def test_the_server_count_wins_over_the_local_one() -> None:
 def test_an_answer_from_an_earlier_window_does_not_bring_it_back() -> None:
     clock = Clock()
     lim = engaged(clock, limit=5, remaining=4, reset=T0 + 1.0)
-    early = lim.sent
     assert at_once(lim) == 4
+    late = lim.sent  # its answer will arrive after the reset
+    answer_all(lim, clock, 5, T0 + 1.0, first=2, order=[2, 3, 4])
     clock.advance(lim.poll())
-    assert at_once(lim) == 5
-    lim.observe(headers(5, 0, T0 + 1.0), 200, early + 1)  # late news of the last window
-    assert lim.poll() > 0  # this window's 5 are still spent
+    assert at_once(lim) == 4  # the next window's 5, less the one that may yet land in it
+    lim.observe(headers(5, 0, T0 + 1.0), 200, late)  # late news of the last window
+    assert at_once(lim) == 1  # it was counted there: one more, and this window's 5 are spent
+    assert lim.poll() > 0
+
+
+def test_answers_out_of_order_never_let_more_through_than_is_left() -> None:
+    # 20 a window, 19 left; a burst of 19 goes out from many threads, which reach the server
+    # in another order than they were let through: the newest request may be counted first,
+    # and its answer (18 left) arrive first. Nothing more may go until the window resets.
+    for arrival in ("as counted", "reversed"):
+        clock = Clock()
+        lim = engaged(clock, limit=20, remaining=19, reset=T0 + 1.0)
+        assert at_once(lim) == 19
+        counted = list(range(20, 1, -1))  # seq 20 first, seq 2 last
+        left = {seq: 18 - i for i, seq in enumerate(counted)}
+        order = counted if arrival == "as counted" else counted[::-1]
+        for i, seq in enumerate(order):
+            lim.observe(headers(20, left[seq], T0 + 1.0), 200, seq)
+            assert at_once(lim) == 0, f"{arrival}: after {i + 1} answers"
+        assert lim.poll() == pytest.approx(1.0 + GUARD)  # all spent: wait for the reset
 
 
 def _share_a_window(lim: RateLimiter, reset: float, used: int, others_per_ours: int) -> None:
