@@ -13,10 +13,12 @@ included) whether it may go:
   go again. A window's quota comes back whole at its reset; a token bucket's (``Reset`` is
   "now" while tokens remain, the next token's time once they are gone) a token at a time.
 * **Other processes using the same key** are only accounted for while the key is being
-  exhausted (a reset was waited for, or a 429 came, within the last couple of windows): then a
-  window's fresh quota is shared in the proportion of the last window's requests that were
-  this process's, and a bucket is drawn at the refill rate times a slowdown that 429s double
-  and the bucket's level steers back.
+  exhausted (a reset was waited for, or a 429 came, within the last couple of windows): then
+  this process takes the part of a window's count that was its own in the windows before,
+  spread over the window so that every process sees the count fall; a bucket is drawn at the
+  refill rate times a slowdown that 429s double and the bucket's level steers back.
+* Until an answer with quota left shows whether ``Reset`` is a window's or a bucket's next
+  token, a used-up quota is drawn one request per token, slower after each 429.
 
 When a server sends none of the headers the limiter never engages: after the first answer it
 costs one attribute check per request. Before that first answer only a few requests go out
@@ -52,20 +54,21 @@ COLD_WAIT = 0.5
 RESET_CAP = 60.0
 # How long after a reset the next request goes, so the server's clock has passed it too (s).
 _GUARD = 0.005
+# Times this close count as equal (a Unix time's float carries about 0.2 µs).
+_EPSILON = 1e-6
 # A Reset this close to "now" while requests remain is a token bucket's (seconds).
 _BUCKET_TOLERANCE = 0.01
 # Waits at least this long are logged at INFO, once per reset (seconds).
 _LOG_WAIT = 1.0
 # The most a bucket is drawn below the refill rate after 429s (a factor).
 _MAX_SLOWDOWN = 16.0
-# Our requests a window must have had for its share of them to be measured.
-_SHARE_SAMPLE = 3
 # Consecutive answers without the headers after which an engaged limiter lets go.
 _FORGET_AFTER = 50
 # A waiter that is not first in line re-checks this often (it is normally woken sooner).
 _NOT_HEAD_POLL = 1.0
 
 _COLD, _IDLE, _ENGAGED = 0, 1, 2
+
 
 class _Waiter:
     """One caller waiting for its turn: a thread (``event``) or an asyncio task (``loop``)."""
@@ -128,7 +131,7 @@ class RateLimiter:
         self._empty = False  # the newest count was 0 (a bucket's Reset is then its next token)
         self._reset_at: float | None = None
         self._observed_at = 0.0
-        self._bucket = False
+        self._bucket: bool | None = None  # None until an answer with quota left tells
         self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
         self._window = 0.0  # window: its length (see _learn_window)
         self._ahead = 0.0  # window: the farthest Reset ahead of an answer seen (a lower bound)
@@ -142,6 +145,7 @@ class RateLimiter:
         self._tally_ours = 0
         self._tally_used = 0
         self._slow = 1.0  # bucket: drawn this many times slower than the refill rate
+        self._ready = -math.inf  # bucket: when the local copy of its next token is due
         self._slow_mark = 0  # 429s of requests sent before this count do not slow down more
 
     # ------------------------------------------------------------------ public
@@ -253,7 +257,7 @@ class RateLimiter:
 
     def __repr__(self) -> str:
         mode = {_COLD: "cold", _IDLE: "idle", _ENGAGED: "engaged"}[self._mode]
-        kind = "bucket" if self._bucket else "window"
+        kind = {None: "unknown", True: "bucket", False: "window"}[self._bucket]
         return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self._latest})"
 
     # ------------------------------------------------------------------ waiting in line
@@ -344,51 +348,60 @@ class RateLimiter:
             return self._wait(now, self._gate)
         if self._bucket:
             return self._bucket_turn(now)
-        if self._window_quota(now) >= 1:
-            return self._take(now)
-        # The quota is used up: wait for the reset, sharing the key from now on.
-        self._contended_until = now + self._hold()
-        assert self._reset_at is not None  # else the quota would be unlimited
-        return self._wait(now, self._reset_at + _GUARD)
+        return self._window_turn(now)
 
     def _take(self, now: float) -> float:
         self._sent += 1
         self._seq_out = self._sent
         self._inflight += 1
         self._last = now
+        if self._bucket:  # the local copy of the server's bucket loses a token
+            interval = self._interval()
+            self._ready = max(self._ready, now - ((self._limit or 1) - 1) * interval) + interval
         return 0.0
 
-    def _window_quota(self, now: float) -> float:
-        """Under the lock: requests this process may still send in the server's window."""
+    def _window_turn(self, now: float) -> float:
+        """Under the lock: a window's decision. While quota is left, at once. Once it runs out
+        the key is shared, and until it stops running out this process takes only its part of
+        what the server's count shows left (the others take theirs), spread over the rest of
+        the window so that every process sees the count fall."""
         left, reset_at = self._count_left, self._reset_at
         if left is None or reset_at is None:
-            return math.inf  # nothing says when a used-up quota comes back: 429s will tell
-        if now >= reset_at + _GUARD:
-            # Past its reset: a fresh window, shared while the key is being exhausted.
-            self._share = self._window_share()
-            limit = self._limit or 1
-            left = max(1, int(limit * self._share)) if self._contended(now) else limit
-            self._count_left = left
-            self._reset_at = reset_at + self._window if self._window > 0 else None
-        return left - self._inflight
+            return self._take(now)  # nothing says when a used-up quota comes back: 429s will
+        if now >= reset_at + _GUARD:  # past its reset: a fresh window
+            if self._bucket is None:  # or a bucket's next token, until an answer with quota
+                # left tells: paced like a bucket, slower after each 429
+                due = self._last + self._interval() * self._slow
+                return self._take(now) if due <= now + _EPSILON else due - now
+            left = self._count_left = self._limit or 1
+            self._reset_at = reset_at = reset_at + self._window if self._window > 0 else now
+        quota = left - self._inflight
+        # Close to all of the last window's requests were ours: alone (a request sent early in
+        # a window may be counted in the one before), so not sharing.
+        if quota >= 1 and (self._share > 0.9 or not self._contended(now)):
+            return self._take(now)
+        if quota >= 1:
+            claim = self._share * left - self._inflight
+            if self._last < reset_at - self._window:
+                return self._take(now)  # the window's first: at least one each, to measure by
+            if claim >= 1:
+                due = self._last + (reset_at - self._last) / (claim + 1)
+                return self._take(now) if due <= now else due - now
+        # Used up (or our part of it): wait for the reset, sharing the key from now on.
+        self._contended_until = now + self._hold()
+        return self._wait(now, reset_at + _GUARD)
 
     def _bucket_turn(self, now: float) -> float:
-        """Under the lock: a token bucket's decision. Tokens come back one per interval from
-        the newest count on; while the key is shared, requests go one per (slowed) interval."""
-        left, reset_at = self._count_left, self._reset_at
-        if left is None or reset_at is None:
+        """Under the lock: a token bucket's decision, by a local copy of the bucket (synced to
+        each answer's count, requests in flight taken out, a token per refill interval): at
+        once while it holds a token. While the key is shared, also no sooner than one
+        (slowed) interval after this process's last request."""
+        if self._count_left is None:
             return self._take(now)
-        pace = self._interval() * self._slow
+        due = self._ready
         if self._contended(now):
-            due = self._last + pace
-            return due - now if due > now else self._take(now)
-        # The newest count, then a token per interval: from then on, or (none left) from Reset.
-        base, start = (left, self._observed_at) if not self._empty else (1, reset_at)
-        if min(self._limit or 1, base + (now - start) / pace) - self._inflight >= 1:
-            return self._take(now)
-        self._contended_until = now + self._hold()
-        due = start + (self._inflight + 1 - base) * pace
-        return due - now if due > now else pace
+            due = max(due, self._last + self._interval() * self._slow)
+        return due - now if due > now + _EPSILON else self._take(now)
 
     def _contended(self, now: float) -> bool:
         return now < self._contended_until
@@ -398,18 +411,12 @@ class RateLimiter:
         return min(max(2.0, 2 * self._window, 20 * self._interval()), 2 * RESET_CAP)
 
     def _interval(self) -> float:
-        """A bucket's seconds per token: the longest next-token wait lately seen (before any,
-        a guess of Limit per second)."""
-        if self._intervals:
-            return max(self._intervals)
+        """A bucket's seconds per token: the longest next-token wait lately seen (each is at
+        most one interval); before any, a guess of Limit per second."""
+        samples = self._intervals
+        if samples:
+            return max(samples)
         return 1.0 / max(1, self._limit or 1)
-
-    def _window_share(self) -> float:
-        """Our part of the window just ended (other processes use the same key)."""
-        if self._tally_ours < _SHARE_SAMPLE or self._tally_used <= 0:
-            return self._share  # too few of ours to tell
-        share = min(1.0, self._tally_ours / self._tally_used)
-        return 1.0 if share > 0.9 else share  # close to all: alone (some land next window)
 
     def _wait(self, now: float, until: float) -> float:
         until = min(until, now + RESET_CAP)
@@ -473,19 +480,15 @@ class RateLimiter:
             ahead = reset_at - now
             if remaining > 0:
                 self._bucket = ahead <= _BUCKET_TOLERANCE
+            elif self._bucket is None and self._moving(reset_at, ahead):
+                self._bucket = True
             if self._bucket:
                 self._steer(remaining, ahead, status, newer, now)
             else:
                 self._learn_window(ahead, reset_at)
                 self._tally(remaining, reset_at, status)
-            if remaining == 0:
-                # Used up: from now on the key is shared. A bucket's Reset is its next token,
-                # and other processes were told the same time: a shared bucket goes at a random
-                # point of its share of the next intervals rather than all at once.
+            if remaining == 0:  # used up: from now on the key is shared
                 self._contended_until = now + self._hold()
-                if self._bucket and newer:
-                    spread = random.random() * (self._slow - 1.0) * self._interval()
-                    self._gate = max(self._gate, reset_at + spread)
             self._count(remaining, reset_at, now)
         self._wake_head()
 
@@ -499,6 +502,24 @@ class RateLimiter:
                 return  # the same window, counted before the lowest count already seen
         self._count_left, self._empty = remaining, remaining == 0
         self._reset_at, self._observed_at = reset_at, now
+        if self._bucket:  # a local copy of the server's bucket, requests in flight taken out
+            interval = self._interval()
+            if remaining == 0:
+                # Other processes were told the same time: go at a random point of our share
+                # of the next intervals rather than all at once.
+                spread = random.random() * (self._slow - 1.0) * interval
+                self._ready = reset_at + self._inflight * interval + spread
+            else:
+                self._ready = now - (remaining - 1 - self._inflight) * interval
+
+    def _moving(self, reset_at: float, ahead: float) -> bool:
+        """Whether two used-up answers name Resets closer together than a Reset was ever
+        ahead: a window's answers all name its one Reset, a bucket's each its next token."""
+        last = self._reset_at
+        if last is None:
+            return False
+        step = abs(reset_at - last)
+        return 1e-3 < step < max(self._ahead, ahead) - 1e-3
 
     def _learn_window(self, ahead: float, reset_at: float) -> None:
         """A window's length: the smallest step between two windows' Resets (windows may be
@@ -521,6 +542,9 @@ class RateLimiter:
             self._tally_ours += 1
         limit = self._limit or remaining
         self._tally_used = max(self._tally_used, limit - remaining)
+        if self._tally_used > 0 and self._tally_ours > 0:  # every answer refines the estimate
+            sample = min(1.0, self._tally_ours / self._tally_used)
+            self._share = 0.8 * self._share + 0.2 * sample
 
     def _steer(self, remaining: int, ahead: float, status: int, newer: bool, now: float) -> None:
         """A bucket: learn the refill interval; while shared, steer by its level."""
@@ -531,9 +555,12 @@ class RateLimiter:
         limit = self._limit or 1
         if not self._contended(now):
             self._slow = 1.0
-        elif 4 * remaining < limit:
+            return
+        if 4 * remaining < 3 * limit:  # not refilled: the key is still being drawn down
+            self._contended_until = now + self._hold()
+        if 4 * remaining < limit:  # under a quarter left: slower, before anything is refused
             self._slow = min(self._slow * 1.05, _MAX_SLOWDOWN)
-        elif 2 * remaining > limit and self._slow > 1.0:
+        elif 2 * remaining > limit and self._slow > 1.0:  # over half: faster again
             self._slow = max(1.0, 1.0 / (1.0 / self._slow + 0.01))
 
 

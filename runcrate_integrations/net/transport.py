@@ -183,7 +183,8 @@ class _Call:
         error = connection_error(exc, request)
         if self.request.billed:
             cause = exc.__cause__ if not isinstance(exc, httpx2.HTTPError) else exc
-            if not isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+            never_sent = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+            if not isinstance(cause, never_sent):
                 return error, None  # its body may have started a job: never sent twice
         return error, self._wait(0.0, error)
 
