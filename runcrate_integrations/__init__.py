@@ -1,7 +1,8 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
 Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
-counts and the chat and embeddings engines both adapters use.
+counts, the chat and embeddings engines both adapters use, and usage tracking
+(``track_usage``).
 It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
 
@@ -13,6 +14,7 @@ from ._version import __version__
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ClientSettings
 from .net.ratelimit import RateLimitState, rate_limit_state
+from .usage import ModelUsage, UsageTracker, track_usage
 
 if TYPE_CHECKING:
     from .errors import (
@@ -82,6 +84,7 @@ __all__ = [
     "JobTimeoutError",
     "MissingAPIKeyError",
     "ModelInfo",
+    "ModelUsage",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -92,9 +95,11 @@ __all__ = [
     "StreamErrorEvent",
     "StreamInterruptedError",
     "UnprocessableEntityError",
+    "UsageTracker",
     "__version__",
     "alist_models",
     "cached_model_info",
     "list_models",
     "rate_limit_state",
+    "track_usage",
 ]

@@ -22,7 +22,7 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError",
+        "JobTimeoutError", "track_usage", "UsageTracker", "ModelUsage",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
