@@ -1,8 +1,8 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
 Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
-counts, the chat and embeddings engines both adapters use, and usage tracking
-(``track_usage``).
+counts, the chat and embeddings engines both adapters use, usage tracking (``track_usage``)
+and the billing API (``RuncrateBilling``).
 It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .billing import Balance, BillingUsage, RuncrateBilling, Transaction
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ClientSettings
 from .net.ratelimit import RateLimitState, rate_limit_state
@@ -74,6 +75,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Balance",
+    "BillingUsage",
     "BudgetExceededError",
     "ClientSettings",
     "ConflictError",
@@ -91,9 +94,11 @@ __all__ = [
     "RateLimitState",
     "ResponseFormatError",
     "RuncrateAPIError",
+    "RuncrateBilling",
     "RuncrateError",
     "StreamErrorEvent",
     "StreamInterruptedError",
+    "Transaction",
     "UnprocessableEntityError",
     "UsageTracker",
     "__version__",

@@ -22,7 +22,8 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError", "track_usage", "UsageTracker", "ModelUsage",
+        "JobTimeoutError", "track_usage", "UsageTracker", "ModelUsage", "RuncrateBilling",
+        "Balance", "BillingUsage", "Transaction",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
