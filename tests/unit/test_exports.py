@@ -34,8 +34,13 @@ PUBLIC = {
         "RuncrateInvalidRequestError", "RuncrateNotFoundError", "RuncratePermissionDeniedError",
         "RuncrateRateLimitError", "RuncrateResponseFormatError", "RuncrateStreamErrorEvent",
         "RuncrateStreamInterruptedError", "RuncrateTimeoutError", "__version__",
+        "track_usage", "get_runcrate_callback", "RuncrateCallback", "RuncrateBilling",
+        "BudgetExceededError",
     },
-    "llama_index_runcrate": {"RuncrateLLM", "RuncrateEmbedding"},
+    "llama_index_runcrate": {
+        "RuncrateLLM", "RuncrateEmbedding", "RuncrateUsageHandler", "RuncrateUsageEvent",
+        "track_usage", "RuncrateBilling", "BudgetExceededError",
+    },
 }
 
 
