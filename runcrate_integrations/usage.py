@@ -327,8 +327,8 @@ class UsageTracker:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        cost = "unknown" if self.cost is None else f"{self.cost:.6f}"
-        budget = "" if self._budget is None else f", budget={self._budget:g}"
+        cost = "unknown" if self.cost is None else money(self.cost)
+        budget = "" if self._budget is None else f", budget={money(self._budget)}"
         return (f"UsageTracker(requests={self.requests}, prompt_tokens={self.prompt_tokens}, "
                 f"completion_tokens={self.completion_tokens}, cost={cost}{budget})")
 
@@ -353,23 +353,23 @@ class UsageTracker:
         if self._blocked is not None:
             raise _refused(self, model, f"Budget stop: {self._blocked}.")
         if self._spent >= budget:
-            raise _refused(self, model, f"Budget reached: ${self._spent:.6f} spent of "
-                                        f"${budget:g}.")
+            raise _refused(self, model, f"Budget reached: {money(self._spent)} spent of "
+                                        f"{money(budget)}.")
         if self._unbounded:
             raise _refused(self, model, "A call whose cost cannot be bounded is in flight; "
-                           f"until it settles, nothing else is sent under the ${budget:g} "
+                           f"until it settles, nothing else is sent under the {money(budget)} "
                            "budget.")
         if worst is None:
             if self._flight:
                 raise _refused(self, model, f"The cost of a call to {model!r} cannot be bounded "
                                f"({why}), so it is sent only when no other call is in flight "
-                               f"under the ${budget:g} budget ({self._flight} are).")
+                               f"under the {money(budget)} budget ({self._flight} are).")
             return
         if self._spent + self._reserved + worst > budget:
             raise _refused(self, model, (
-                f"A call to {model!r} may cost up to ${worst:.6f}, and with ${self._spent:.6f} "
-                f"spent and ${self._reserved:.6f} held by calls in flight that would pass the "
-                f"budget of ${budget:g}{why}."
+                f"A call to {model!r} may cost up to {money(worst)}, and with "
+                f"{money(self._spent)} spent and {money(self._reserved)} held by calls in "
+                f"flight that would pass the budget of {money(budget)}{why}."
             ))
 
     def _hold(self, worst: float | None) -> None:
@@ -389,6 +389,13 @@ class UsageTracker:
             self._reserved = 0.0  # no rounding residue once nothing is in flight
 
 
+def money(usd: float) -> str:
+    """``$0.000037``, ``$0.00000022``, ``$1.50``: to the 10th decimal, no trailing zeros (a
+    fraction of a cent per call is what most calls cost)."""
+    whole, _, cents = f"{usd:.10f}".partition(".")
+    return f"${whole}.{cents.rstrip('0').ljust(2, '0')}"
+
+
 def _describe(counts: ModelUsage) -> str:
     plural = "" if counts.requests == 1 else "s"
     parts = [f"{counts.requests} request{plural}",
@@ -399,7 +406,7 @@ def _describe(counts: ModelUsage) -> str:
                          (counts.audio_seconds, "s of audio")):
         if amount:
             parts.append(f"{amount:g} {unit}")
-    parts.append("cost unknown" if counts.cost is None else f"${counts.cost:.6f}")
+    parts.append("cost unknown" if counts.cost is None else money(counts.cost))
     text = ", ".join(parts)
     return f"{text} (partly estimated)" if counts.estimated else text
 

@@ -60,7 +60,7 @@ async def test_once_the_budget_is_spent_no_call_is_sent(
     assert len(chat_requests(fake_server)) == 2
     assert usage.requests == 2 and usage.cost == pytest.approx(2 * CALL)
     message = str(refused.value)
-    assert "Budget reached: $0.002000 spent of $0.002" in message
+    assert "Budget reached: $0.002 spent of $0.002." in message
     assert "Nothing was sent" in message
     assert (refused.value.spent, refused.value.budget, refused.value.model) == (
         pytest.approx(2 * CALL), pytest.approx(2 * CALL), MODEL
@@ -76,7 +76,7 @@ async def test_a_call_whose_worst_case_would_pass_the_budget_is_refused(
         await whole_chat.ask(llm)
 
     assert fake_server.request_count == 0
-    assert f"A call to {MODEL!r} may cost up to $0.001000" in str(no.value)
+    assert f"A call to {MODEL!r} may cost up to $0.001," in str(no.value)
     assert "set max_tokens to hold less" in str(no.value)
 
 
@@ -195,7 +195,7 @@ async def test_with_the_servers_cost_a_budget_needs_no_price(fake_server: FakeOp
     with track_usage(budget=1.0) as usage:
         for _ in range(3):
             await case.ask(llm)
-        with pytest.raises(BudgetExceededError, match=r"Budget reached: \$1\.200000 spent"):
+        with pytest.raises(BudgetExceededError, match=r"Budget reached: \$1\.20 spent"):
             await case.ask(llm)
 
     assert len(chat_requests(fake_server)) == 3 and usage.cost == pytest.approx(1.2)
