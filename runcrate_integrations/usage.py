@@ -483,7 +483,7 @@ def add_observer(observer: UsageObserver) -> None:
 
 
 def _observed() -> bool:
-    return any(o.wanted() for o in _observers) if _observers else False
+    return any(o.wanted() for o in _observers)
 
 
 def _notify(record: UsageRecord) -> None:
@@ -500,7 +500,7 @@ def _notify(record: UsageRecord) -> None:
 def watching() -> bool:
     """True when a tracker or an observer counts the calls made now (the one check on every
     call: a ContextVar read, and a look at an empty list)."""
-    return _active.get() is not None or _observed()
+    return _active.get() is not None or (bool(_observers) and _observed())
 
 
 def budgeted() -> bool:
