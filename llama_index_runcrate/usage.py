@@ -4,7 +4,8 @@ The core (:mod:`runcrate_integrations.usage`) counts each answer once, where it 
 tells its observers; this module's one observer, registered at import, dispatches each record
 as a :class:`RuncrateUsageEvent` through LlamaIndex's instrumentation while a handler exists.
 A :class:`RuncrateUsageHandler` attached to a dispatcher adds them up with the core's own
-tracker, so it reports what ``track_usage`` reports for the same answers.
+tracker, so it reports what ``track_usage`` reports for the same answers. Nothing is built for
+an answer while no handler is attached where the events go.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.base import BaseEvent
+from llama_index_instrumentation.dispatcher import Dispatcher
 from llama_index_instrumentation.event_handlers.base import BaseEventHandler
 from pydantic import ConfigDict, Field, PrivateAttr
 
@@ -111,10 +113,20 @@ class RuncrateUsageHandler(BaseEventHandler):
 
 
 class _Dispatch:
-    """The core's observer: each counted answer becomes a :class:`RuncrateUsageEvent`."""
+    """The core's observer: each counted answer becomes a :class:`RuncrateUsageEvent`
+    (registered once, at import)."""
 
     def wanted(self) -> bool:
-        return len(_handlers) > 0
+        """True while a handler is attached where these events go (this dispatcher or one it
+        propagates to): only then do calls build records, and streams ask for usage."""
+        if not _handlers:
+            return False
+        chain: Dispatcher | None = dispatcher
+        while chain is not None:
+            if any(isinstance(h, RuncrateUsageHandler) for h in chain.event_handlers):
+                return True
+            chain = chain.parent if chain.propagate else None
+        return False
 
     def __call__(self, record: UsageRecord) -> None:
         if _handlers:

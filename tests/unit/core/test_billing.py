@@ -182,3 +182,11 @@ def test_the_key_is_never_shown_and_a_copy_works_in_another_process() -> None:
     copy = pickle.loads(pickle.dumps(client))  # as a process pool sends it (key included)
     assert copy.clients.settings.base_url == DEFAULT_BILLING_URL
     assert copy.clients.settings.secret == KEY
+
+
+def test_a_key_echoed_back_by_the_server_is_blanked_out() -> None:
+    rec = Recorder([error(401, "unauthorized", f"Invalid API key {KEY}")])
+    with pytest.raises(core.AuthenticationError) as denied:
+        billing(rec, max_retries=0).balance()
+    assert KEY not in str(denied.value) and "Invalid API key ***" in str(denied.value)
+    assert KEY not in repr(pickle.loads(pickle.dumps(denied.value)).__dict__)

@@ -70,3 +70,13 @@ def test_the_event_carries_the_cores_record(
 def test_a_wrong_price_table_fails_when_the_handler_is_made() -> None:
     with pytest.raises(ValueError, match="did you mean 'output'"):
         RuncrateUsageHandler(prices={MODEL: {"outputs": 1.0}})
+
+
+def test_a_detached_handler_changes_nothing(make_llm: MakeLLM) -> None:
+    from runcrate_integrations.usage import watching
+
+    alive = RuncrateUsageHandler()  # made, never attached
+    assert not watching()  # so no stream is made to ask for usage, no record is built
+    llm, rec = make_llm([completion_body("hi")])
+    llm.chat([ChatMessage(role="user", content="hello")])
+    assert alive.requests == 0 and len(rec.requests) == 1
