@@ -13,6 +13,7 @@ Environment (read only when live or recording; replay ignores all but the key's 
                                    model yet; base_url("reasoning") is where one would go.
     RUNCRATE_MODEL                 chat model (default deepseek/deepseek-v3.2)
     RUNCRATE_EMBEDDING_MODEL       embedding model (default BAAI/bge-m3)
+    RUNCRATE_BILLING_URL           billing API (default https://runcrate.ai/api/v1)
 
 Every example prints one line to stderr when it starts, saying which mode it runs in and, live,
 where each kind of request goes:
@@ -85,6 +86,14 @@ def base_url(kind: str = "chat") -> str | None:
     return os.environ.get(BASE_URL_ENV[kind]) or chat
 
 
+def billing_url() -> str | None:
+    """Where billing requests go: RUNCRATE_BILLING_URL when live or recording (unset: Runcrate's
+    billing API); None in replay, where the cassette answers Runcrate's URL."""
+    if _mode() == "replay":
+        return None
+    return os.environ.get("RUNCRATE_BILLING_URL") or None
+
+
 def _announce(mode: str, cassette: Path, embeddings: bool) -> None:
     """The one line each example starts with, on stderr."""
     if mode == "replay":
@@ -125,7 +134,7 @@ def session(name: str, *, embeddings: bool = False) -> Iterator[None]:
     my_vcr.register_matcher("json_body", vcr_support.json_body_matcher)
     if mode == "replay":
         os.environ["RUNCRATE_API_KEY"] = "rc_live_replay_placeholder"
-        for env in BASE_URL_ENV.values():
+        for env in (*BASE_URL_ENV.values(), "RUNCRATE_BILLING_URL"):
             os.environ.pop(env, None)
         if not cassette.exists():
             raise SystemExit(f"missing cassette {cassette}; record it with scripts/record-examples")

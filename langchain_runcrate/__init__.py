@@ -30,7 +30,10 @@ require_extra(
 )
 
 if TYPE_CHECKING:
+    from runcrate_integrations.billing import RuncrateBilling
     from runcrate_integrations.catalog import ModelInfo, alist_models, list_models
+    from runcrate_integrations.errors import BudgetExceededError
+    from runcrate_integrations.usage import track_usage
 
     from .chat_models import ChatRuncrate
     from .embeddings import RuncrateEmbeddings
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
         RuncrateTimeoutError,
         RuncrateUnprocessableEntityError,
     )
+    from .usage import RuncrateCallback, get_runcrate_callback
 
 # The error classes, all from .errors. __all__ below is written out (type checkers and linters
 # read it literally); tests/unit/test_exports.py checks it equals _LAZY and errors.__all__.
@@ -83,15 +87,23 @@ _LAZY: dict[str, str] = {
     "ModelInfo": "runcrate_integrations.catalog",
     "list_models": "runcrate_integrations.catalog",
     "alist_models": "runcrate_integrations.catalog",
+    "track_usage": "runcrate_integrations.usage",
+    "RuncrateBilling": "runcrate_integrations.billing",
+    "BudgetExceededError": "runcrate_integrations.errors",
+    "get_runcrate_callback": f"{__name__}.usage",
+    "RuncrateCallback": f"{__name__}.usage",
     **{name: f"{__name__}.errors" for name in _ERRORS},
 }
 
 __all__ = [
+    "BudgetExceededError",
     "ChatRuncrate",
     "ModelInfo",
     "RuncrateAPIStatusError",
     "RuncrateAuthenticationError",
     "RuncrateBadRequestError",
+    "RuncrateBilling",
+    "RuncrateCallback",
     "RuncrateConflictError",
     "RuncrateConnectionError",
     "RuncrateContextOverflowError",
@@ -110,7 +122,9 @@ __all__ = [
     "RuncrateUnprocessableEntityError",
     "__version__",
     "alist_models",
+    "get_runcrate_callback",
     "list_models",
+    "track_usage",
 ]
 
 

@@ -1,6 +1,7 @@
-"""LlamaIndex integration for Runcrate: ``RuncrateLLM`` (and ``RuncrateEmbedding``).
+"""LlamaIndex integration for Runcrate: ``RuncrateLLM``, ``RuncrateEmbedding`` and
+``RuncrateUsageHandler`` (usage and cost, the LlamaIndex way).
 
-Both names load on first use, so importing this package stays cheap::
+Every name loads on first use, so importing this package stays cheap::
 
     from llama_index_runcrate import RuncrateLLM
 
@@ -27,12 +28,33 @@ require_extra(
 )
 
 if TYPE_CHECKING:
+    from runcrate_integrations.billing import RuncrateBilling
+    from runcrate_integrations.errors import BudgetExceededError
+    from runcrate_integrations.usage import track_usage
+
     from .embeddings import RuncrateEmbedding
     from .llms import RuncrateLLM
+    from .usage import RuncrateUsageEvent, RuncrateUsageHandler
 
-__all__ = ["RuncrateEmbedding", "RuncrateLLM"]
+__all__ = [
+    "BudgetExceededError",
+    "RuncrateBilling",
+    "RuncrateEmbedding",
+    "RuncrateLLM",
+    "RuncrateUsageEvent",
+    "RuncrateUsageHandler",
+    "track_usage",
+]
 
-_LAZY = {"RuncrateLLM": ".llms", "RuncrateEmbedding": ".embeddings"}
+_LAZY = {
+    "RuncrateLLM": ".llms",
+    "RuncrateEmbedding": ".embeddings",
+    "RuncrateUsageHandler": ".usage",
+    "RuncrateUsageEvent": ".usage",
+    "track_usage": "runcrate_integrations.usage",
+    "RuncrateBilling": "runcrate_integrations.billing",
+    "BudgetExceededError": "runcrate_integrations.errors",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,7 +63,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(module, __name__), name)
+    value = getattr(import_module(module, __name__ if module.startswith(".") else None), name)
     globals()[name] = value
     return value
 

@@ -1,7 +1,8 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
 Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
-counts and the chat and embeddings engines both adapters use.
+counts, the chat and embeddings engines both adapters use, usage tracking (``track_usage``)
+and the billing API (``RuncrateBilling``).
 It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .billing import Balance, BillingUsage, RuncrateBilling, Transaction
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ClientSettings
 from .net.ratelimit import RateLimitState, rate_limit_state
+from .usage import ModelUsage, UsageTracker, track_usage
 
 if TYPE_CHECKING:
     from .errors import (
@@ -73,6 +76,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Balance",
+    "BillingUsage",
     "BudgetExceededError",
     "ClientSettings",
     "ConflictError",
@@ -83,20 +88,25 @@ __all__ = [
     "JobTimeoutError",
     "MissingAPIKeyError",
     "ModelInfo",
+    "ModelUsage",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimitState",
     "ResponseFormatError",
     "RuncrateAPIError",
+    "RuncrateBilling",
     "RuncrateError",
     "StreamErrorEvent",
     "StreamInterruptedError",
     "StructuredOutputError",
+    "Transaction",
     "UnprocessableEntityError",
+    "UsageTracker",
     "__version__",
     "alist_models",
     "cached_model_info",
     "list_models",
     "rate_limit_state",
+    "track_usage",
 ]

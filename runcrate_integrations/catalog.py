@@ -182,20 +182,39 @@ def model_info(clients: Clients, model: str, deadline: float | None = None) -> M
             fetch_lock = _fetch_locks.setdefault(url, threading.Lock())
         with fetch_lock:  # one request, however many threads ask at once
             if _should_fetch(url):
-                seconds = HINT_TIMEOUT if deadline is None else min(HINT_TIMEOUT, deadline)
-                request = transport.Request(
-                    "GET", MODELS_PATH, timeout=seconds, retries=0,
-                    deadline=transport.deadline_in(seconds),
-                )
                 try:
-                    _store(url, transport.send_json(clients, request))
+                    _store(url, transport.send_json(clients, _hint_request(deadline)))
                 except Exception as exc:  # any failure: fall back, try again later
-                    _failed_at[url] = time.monotonic()
-                    log.warning(
-                        "Could not read the model catalog at %s%s (%s); using default model "
-                        "limits, trying again in %gs", url, MODELS_PATH, exc, RETRY_AFTER,
-                    )
+                    _hint_failed(url, exc)
     return cached_model_info(url, model)
+
+
+async def amodel_info(
+    clients: Clients, model: str, deadline: float | None = None
+) -> ModelInfo | None:
+    """Async twin of :func:`model_info` (tasks of one loop asking at once may each read it)."""
+    url = clients.settings.base_url
+    if _should_fetch(url):
+        try:
+            _store(url, await transport.asend_json(clients, _hint_request(deadline)))
+        except Exception as exc:  # any failure: fall back, try again later
+            _hint_failed(url, exc)
+    return cached_model_info(url, model)
+
+
+def _hint_request(deadline: float | None) -> transport.Request:
+    seconds = HINT_TIMEOUT if deadline is None else min(HINT_TIMEOUT, deadline)
+    return transport.Request(
+        "GET", MODELS_PATH, timeout=seconds, retries=0, deadline=transport.deadline_in(seconds)
+    )
+
+
+def _hint_failed(url: str, exc: Exception) -> None:
+    _failed_at[url] = time.monotonic()
+    log.warning(
+        "Could not read the model catalog at %s%s (%s); using default model limits, trying "
+        "again in %gs", url, MODELS_PATH, exc, RETRY_AFTER,
+    )
 
 
 def clear_cache() -> None:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextvars
 import json
+import math
 import sys
 import threading
 from array import array
@@ -28,10 +29,12 @@ from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import AliasChoices, Field
 
+from . import usage
 from .config import Connection, check_deadline
 from .net import transport
 from .net.clients import Clients
 from .net.transport import ErrorHook, translating
+from .tokens import counter_for
 
 JSONDict = dict[str, Any]
 T = TypeVar("T")
@@ -328,8 +331,49 @@ def _send(
     clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
     deadline: float | None,
 ) -> list[list[float]]:
-    answer = transport.send_json(clients, _request(body, deadline))
+    meter = _meter(clients, body)  # None unless track_usage is on
+    if meter is None:
+        answer = transport.send_json(clients, _request(body, deadline))
+    else:
+        with meter:
+            answer = transport.send_json(clients, _request(body, deadline))
+            meter.settle(_usage(clients, body, answer))
     return parse_embeddings(answer, count, dimensions=options.dimensions)
+
+
+# ---------------------------------------------------------------------------- usage
+
+
+def _meter(clients: Clients, body: JSONDict) -> usage.Meter | None:
+    """The request's hold under track_usage: its estimated input tokens (held larger by
+    ``usage.ESTIMATE_MARGIN``); raises ``BudgetExceededError`` when a budget refuses it."""
+    if not usage.watching():
+        return None
+    model = body["model"]
+    if not usage.budgeted():
+        return usage.open_meter(model, None)
+    held = math.ceil(_input_tokens(clients, body) * usage.ESTIMATE_MARGIN)
+    return usage.open_meter(model, usage.UsageRecord(model, 0, prompt_tokens=held))
+
+
+def _input_tokens(clients: Clients, body: JSONDict) -> int:
+    texts = body["input"]
+    counter = counter_for(clients.settings.base_url, body["model"])
+    return sum(counter.count_text(t) for t in ([texts] if isinstance(texts, str) else texts))
+
+
+def _usage(clients: Clients, body: JSONDict, answer: JSONDict) -> usage.UsageRecord:
+    """What an answer used: its ``usage``, else an estimate of the input (flagged)."""
+    model, raw = body["model"], answer.get("usage")
+    if not isinstance(raw, Mapping):
+        prompt = _input_tokens(clients, body)
+        return usage.UsageRecord(model, 1, prompt, 0, prompt, estimated=True)
+    prompt = int(raw.get("prompt_tokens") or 0)
+    cost = raw.get("cost")
+    return usage.UsageRecord(
+        model, 1, prompt, 0, int(raw.get("total_tokens") or prompt),
+        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+    )
 
 
 class _Stopped(Exception):
@@ -433,7 +477,13 @@ async def _asend(
     clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
     deadline: float | None,
 ) -> list[list[float]]:
-    answer = await transport.asend_json(clients, _request(body, deadline))
+    meter = _meter(clients, body)
+    if meter is None:
+        answer = await transport.asend_json(clients, _request(body, deadline))
+    else:
+        with meter:
+            answer = await transport.asend_json(clients, _request(body, deadline))
+            meter.settle(_usage(clients, body, answer))
     return parse_embeddings(answer, count, dimensions=options.dimensions)
 
 

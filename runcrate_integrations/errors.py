@@ -80,7 +80,13 @@ class MissingAPIKeyError(RuncrateError, ValueError):
 
 class BudgetExceededError(RuncrateError):
     """A call was refused before sending: the tracked spend reached the budget of a
-    :func:`~runcrate_integrations.track_usage` block (or could no longer be checked)."""
+    :func:`~runcrate_integrations.track_usage` block, its worst case would pass it, or the
+    budget could no longer be checked. ``model`` is the refused call's model, ``spent`` and
+    ``budget`` (USD) the refusing tracker's figures."""
+
+    model: str | None = None
+    spent: float | None = None
+    budget: float | None = None
 
 
 class RuncrateAPIError(RuncrateError):

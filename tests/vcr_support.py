@@ -275,6 +275,15 @@ def base_url(kind: str = "chat") -> str | None:
     return os.environ.get(env) or os.environ.get("RUNCRATE_BASE_URL") or None
 
 
+def billing_url() -> str | None:
+    """Where billing requests go: while recording, ``RUNCRATE_BILLING_URL`` (``scripts/record
+    --local`` points it at the stand-in ledger of ``../shared/local-media``); in replay,
+    ``None``, so :class:`RuncrateBilling` uses Runcrate's billing URL and the cassette answers."""
+    if not recording():
+        return None
+    return os.environ.get("RUNCRATE_BILLING_URL") or None
+
+
 def chat_model() -> str:
     return setting("RUNCRATE_TEST_MODEL", LOCAL_MODEL)
 
@@ -316,5 +325,12 @@ def note_recorded_folders(folders: set[str]) -> None:
     }
     per_folder = info.setdefault("folders", {})
     for folder in sorted(folders):
+        if folder == "billing":  # the billing API has its own server and no models
+            per_folder[folder] = {
+                "recorded_on": stamp["recorded_on"],
+                "server": os.environ.get("RUNCRATE_RECORDED_BILLING_SERVER")
+                or os.environ.get("RUNCRATE_BILLING_URL", "https://runcrate.ai/api/v1"),
+            }
+            continue
         per_folder[folder] = stamp
     RECORDING_INFO.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -23,13 +23,15 @@ JSONDict = dict[str, Any]
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts; the details are ``None`` when the server does not report them."""
+    """Token counts; the details are ``None`` when the server does not report them (``cost``:
+    the server's ``usage.cost`` in USD, when it sends one)."""
 
     input_tokens: int
     output_tokens: int
     total_tokens: int
     cached_input_tokens: int | None = None
     reasoning_output_tokens: int | None = None
+    cost: float | None = None
 
 
 def parse_usage(data: object) -> Usage | None:
@@ -47,7 +49,10 @@ def parse_usage(data: object) -> Usage | None:
         if isinstance(completion_details, Mapping)
         else None
     )
-    return Usage(prompt, completion, total, cached, reasoning)
+    cost = data.get("cost")
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+        cost = None
+    return Usage(prompt, completion, total, cached, reasoning, cost)
 
 
 @dataclass(slots=True)
@@ -384,6 +389,16 @@ class StreamFold:
     def finished(self) -> bool:
         """True once every choice seen has a finish_reason."""
         return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
+
+    def received_text(self) -> str:
+        """Everything the stream has said so far, every choice's text, reasoning, refusal and
+        tool-call arguments joined (what an estimate of its output tokens reads)."""
+        parts: list[str] = []
+        for state in self._choices.values():
+            parts += state.content + state.reasoning + state.refusal
+            for call in state.tool_calls:
+                parts += [call.name, *call.arguments]
+        return "".join(parts)
 
     def blocks(self, index: int = 0) -> list[str]:
         """The kinds of content a choice has carried, in order of first appearance.

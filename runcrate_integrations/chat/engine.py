@@ -21,13 +21,14 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from .. import catalog, tokens
+from .. import catalog, tokens, usage
 from ..catalog import ModelInfo
 from ..net import transport
 from ..net.clients import Clients
 from ..net.ratelimit import rate_limit_state
 from ..net.transport import ErrorHook, translating
 from ..tokens import TokenCounter
+from . import metering
 from .answer import ChunkDelta, Completion, StreamFold, completion_as_chunk, parse_completion
 from .request import (
     ChatOptions,
@@ -90,6 +91,7 @@ class ChatEngine:
         extra_body = opts.extra_body
         if call.extra_body:
             extra_body = {**extra_body, **call.extra_body} if extra_body else call.extra_body
+        stream_usage = opts.stream_usage if call.stream_usage is None else call.stream_usage
         body = build_chat_body(
             call.model or opts.model,
             messages,
@@ -97,7 +99,8 @@ class ChatEngine:
             tools=call.tools,
             tool_choice=call.tool_choice,
             stream=stream,
-            stream_usage=opts.stream_usage if call.stream_usage is None else call.stream_usage,
+            # Counted usage comes from the server: under a tracker a stream always asks for it.
+            stream_usage=stream_usage or (stream and usage.watching()),
             extra_body=extra_body,
         )
         headers = dict(call.headers) if call.headers else None
@@ -106,16 +109,34 @@ class ChatEngine:
 
     # ------------------------------------------------------------------ sending
 
+    # Under track_usage (usage.watching()) a call holds its worst case from just before it is
+    # sent (metering.meter raises BudgetExceededError instead) until its answer is counted;
+    # the hold is released however a call without an answer ends. Untracked, meter is None.
+
     def complete(self, request: ChatRequest) -> Completion:
         """Send a non-streaming request; the parsed answer."""
         with translating(self.errors):
-            data = transport.send_json(self.clients, request.send(CHAT_PATH))
+            meter = metering.meter(self.clients, request.body, request.deadline)
+            send = request.send(CHAT_PATH)
+            if meter is None:
+                data = transport.send_json(self.clients, send)
+            else:
+                with meter:
+                    data = transport.send_json(self.clients, send)
+                    metering.settle_answer(meter, self.clients, request.body, data)
             return self._answer(parse_completion(data), request)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """Async twin of :meth:`complete`."""
         with translating(self.errors):
-            data = await transport.asend_json(self.clients, request.send(CHAT_PATH))
+            meter = await metering.ameter(self.clients, request.body, request.deadline)
+            send = request.send(CHAT_PATH)
+            if meter is None:
+                data = await transport.asend_json(self.clients, send)
+            else:
+                with meter:
+                    data = await transport.asend_json(self.clients, send)
+                    metering.settle_answer(meter, self.clients, request.body, data)
             return self._answer(parse_completion(data), request)
 
     def stream(self, request: ChatRequest, sink: ChunkSink[T]) -> Generator[T, None, None]:
@@ -123,35 +144,54 @@ class ChatEngine:
 
         The connection is released however iteration ends; a stream cut before its
         finish_reason raises :class:`StreamInterruptedError` instead of a partial answer.
+        Tracked, the stream is counted as it ends (closed early: from an estimate).
         """
         with translating(self.errors):
-            send = request.send(CHAT_PATH)
-            response = transport.send(self.clients, send)
-            fold = StreamFold()
-            events = transport.iter_events(
-                response, secret=self.clients.secret, deadline=send.deadline,
-                whole=completion_as_chunk,
-            )
-            with closing(events):
-                for raw in events:
-                    yield from sink.chunk(fold, fold.add(raw))
-            yield from sink.end(fold, self._answer(fold.completion(), request))
+            meter = metering.meter(self.clients, request.body, request.deadline)
+            fold, answered = StreamFold(), False
+            try:
+                send = request.send(CHAT_PATH)
+                response = transport.send(self.clients, send)
+                answered = True
+                events = transport.iter_events(
+                    response, secret=self.clients.secret, deadline=send.deadline,
+                    whole=completion_as_chunk,
+                )
+                with closing(events):
+                    for raw in events:
+                        yield from sink.chunk(fold, fold.add(raw))
+                completion = self._answer(fold.completion(), request)
+            finally:
+                if meter is not None:
+                    metering.settle_stream(
+                        meter, self.clients, request.body, fold if answered else None
+                    )
+            yield from sink.end(fold, completion)
 
     async def astream(self, request: ChatRequest, sink: ChunkSink[T]) -> AsyncGenerator[T, None]:
         """Async twin of :meth:`stream`; cancelling the consumer releases the connection."""
         with translating(self.errors):
-            send = request.send(CHAT_PATH)
-            response = await transport.asend(self.clients, send)
-            fold = StreamFold()
-            events = transport.aiter_events(
-                response, secret=self.clients.secret, deadline=send.deadline,
-                whole=completion_as_chunk,
-            )
-            async with aclosing(events):
-                async for raw in events:
-                    for item in sink.chunk(fold, fold.add(raw)):
-                        yield item
-            for item in sink.end(fold, self._answer(fold.completion(), request)):
+            meter = await metering.ameter(self.clients, request.body, request.deadline)
+            fold, answered = StreamFold(), False
+            try:
+                send = request.send(CHAT_PATH)
+                response = await transport.asend(self.clients, send)
+                answered = True
+                events = transport.aiter_events(
+                    response, secret=self.clients.secret, deadline=send.deadline,
+                    whole=completion_as_chunk,
+                )
+                async with aclosing(events):
+                    async for raw in events:
+                        for item in sink.chunk(fold, fold.add(raw)):
+                            yield item
+                completion = self._answer(fold.completion(), request)
+            finally:
+                if meter is not None:
+                    metering.settle_stream(
+                        meter, self.clients, request.body, fold if answered else None
+                    )
+            for item in sink.end(fold, completion):
                 yield item
 
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:

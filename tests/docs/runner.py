@@ -46,7 +46,10 @@ CASSETTES = vcr_support.CASSETTES / "docs"
 RECORDING_INFO = CASSETTES / "recording.json"
 REPLAY_KEY = "rc_live_dummy_key_for_replay"
 SERVER_VARS = ("RUNCRATE_BASE_URL", "RUNCRATE_API_BASE", "RUNCRATE_EMBEDDINGS_BASE_URL",
-               "RUNCRATE_REASONING_BASE_URL")
+               "RUNCRATE_REASONING_BASE_URL", "RUNCRATE_BILLING_URL")
+# The billing API is not behind the router (another URL, GET only): while recording, the
+# snippets see the URL scripts/record-docs names; in replay, Runcrate's own.
+BILLING_URL = "RUNCRATE_BILLING_URL"
 # Tracing would send the snippets' runs to LangSmith: never from a docs test.
 TRACING_VARS = ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING")
 
@@ -166,11 +169,14 @@ def run_blocks(blocks: list[Block], module_name: str) -> list[Block]:
 
 @contextmanager
 def _environment(monkeypatch: pytest.MonkeyPatch, base_url: str | None) -> Iterator[None]:
+    billing = os.environ.get(BILLING_URL)
     with monkeypatch.context() as env:
         for name in (*SERVER_VARS, *TRACING_VARS):
             env.delenv(name, raising=False)
         if base_url is not None:
             env.setenv("RUNCRATE_BASE_URL", base_url)
+            if billing:
+                env.setenv(BILLING_URL, billing)
         elif not recording():
             env.setenv("RUNCRATE_API_KEY", REPLAY_KEY)  # never sent anywhere
         yield
@@ -270,4 +276,8 @@ def _stamp(page: str, cassette: Path, upstreams: Upstreams) -> None:
             "server": os.environ.get("RUNCRATE_DOCS_RECORDED_SERVER") or upstreams.chat,
             "reasoning_models": sorted(upstreams.reasoning_models),
         }
+        if "/billing/" in cassette.read_text(encoding="utf-8"):
+            info[page]["billing_server"] = (os.environ.get("RUNCRATE_RECORDED_BILLING_SERVER")
+                                            or os.environ.get(BILLING_URL)
+                                            or "https://runcrate.ai/api/v1")
     RECORDING_INFO.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -80,9 +80,13 @@ def _save_and_load(obj: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         assert KEY not in repr(saved)
         return load(saved, valid_namespaces=["langchain_runcrate"], allowed_objects=[cls],
                     secrets_from_env=True)
-    saved = obj.to_dict()
+    if hasattr(cls, "to_dict"):  # LlamaIndex
+        saved = obj.to_dict()
+        assert KEY not in repr(saved)
+        return cls.from_dict(saved)
+    saved = obj.model_dump(mode="json")  # the core's own classes: plain pydantic
     assert KEY not in repr(saved)
-    return cls.from_dict(saved)
+    return cls.model_validate({k: v for k, v in saved.items() if k != "api_key"})
 
 
 # Valid values of every connection setting (besides the http clients, tested with the copies),
@@ -112,7 +116,8 @@ ALIASES = {"api_key": ["openai_api_key"], "base_url": ["api_base", "openai_api_b
 
 
 def _settings(obj: Any) -> config.ClientSettings:
-    return obj._state.clients.settings  # type: ignore[no-any-return]  # the derived state
+    state = obj._state  # the derived state: the clients, or something that holds them
+    return getattr(state, "clients", state).settings  # type: ignore[no-any-return]
 
 
 def test_the_spec_names_every_connection_setting() -> None:
@@ -135,6 +140,8 @@ def test_every_class_accepts_each_setting_the_same_way(cls: type[Any], name: str
 @pytest.mark.parametrize("name", sorted(ALIASES))
 def test_every_class_takes_the_same_aliases(cls: type[Any], name: str) -> None:
     for alias in ALIASES[name]:
+        if cls.endpoint is not config.INFERENCE and alias.startswith("openai_"):
+            continue  # the billing API is not OpenAI's: its URL is not openai_api_base
         value: Any = {"api_key": "rc_live_ALIAS_KEY_1", "base_url": "http://alias.test/v1",
                       "timeout": 9.0, "http_async_client": httpx2.AsyncClient()}[name]
         given = {"api_key": KEY, "base_url": URL}

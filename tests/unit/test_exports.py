@@ -22,7 +22,8 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError", "StructuredOutputError",
+        "JobTimeoutError", "StructuredOutputError", "track_usage", "UsageTracker", "ModelUsage",
+        "RuncrateBilling", "Balance", "BillingUsage", "Transaction",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
@@ -34,8 +35,13 @@ PUBLIC = {
         "RuncrateRateLimitError", "RuncrateResponseFormatError", "RuncrateStreamErrorEvent",
         "RuncrateStreamInterruptedError", "RuncrateStructuredOutputError", "RuncrateTimeoutError",
         "__version__",
+        "track_usage", "get_runcrate_callback", "RuncrateCallback", "RuncrateBilling",
+        "BudgetExceededError",
     },
-    "llama_index_runcrate": {"RuncrateLLM", "RuncrateEmbedding"},
+    "llama_index_runcrate": {
+        "RuncrateLLM", "RuncrateEmbedding", "RuncrateUsageHandler", "RuncrateUsageEvent",
+        "track_usage", "RuncrateBilling", "BudgetExceededError",
+    },
 }
 
 

@@ -70,7 +70,13 @@ def test_lazy_exports() -> None:
     from llama_index_runcrate.llms import RuncrateLLM
 
     assert llama_index_runcrate.RuncrateLLM is RuncrateLLM
-    assert set(llama_index_runcrate.__all__) == {"RuncrateLLM", "RuncrateEmbedding"}
+    assert set(llama_index_runcrate.__all__) == {
+        "RuncrateLLM", "RuncrateEmbedding", "RuncrateUsageHandler", "RuncrateUsageEvent",
+        "track_usage", "RuncrateBilling", "BudgetExceededError",
+    }
+    from runcrate_integrations.usage import track_usage
+
+    assert llama_index_runcrate.track_usage is track_usage
     assert "RuncrateEmbedding" in dir(llama_index_runcrate)
     with pytest.raises(AttributeError, match="NoSuchThing"):
         _ = llama_index_runcrate.NoSuchThing
