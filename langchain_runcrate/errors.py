@@ -39,6 +39,7 @@ __all__ = [
     "RuncrateInsufficientCreditsError",
     "RuncrateInternalServerError",
     "RuncrateInvalidRequestError",
+    "RuncrateJobTimeoutError",
     "RuncrateNotFoundError",
     "RuncratePermissionDeniedError",
     "RuncrateRateLimitError",
@@ -125,6 +126,10 @@ class RuncrateTimeoutError(core.APITimeoutError, ModelTimeoutError):
     """The request timed out (after the client's own retries)."""
 
 
+class RuncrateJobTimeoutError(core.JobTimeoutError, ModelTimeoutError):
+    """Waiting for a video job ran out of time; ``job_id`` names the job, which goes on."""
+
+
 # Looked up along the raised error's MRO, so the most specific entry wins.
 _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.ContextLengthExceededError: RuncrateContextOverflowError,
@@ -141,6 +146,7 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.StreamInterruptedError: RuncrateStreamInterruptedError,
     core.StreamErrorEvent: RuncrateStreamErrorEvent,
     openai.APIResponseValidationError: RuncrateResponseFormatError,
+    core.JobTimeoutError: RuncrateJobTimeoutError,
     openai.APITimeoutError: RuncrateTimeoutError,
     openai.APIConnectionError: RuncrateConnectionError,
 }

@@ -1,6 +1,7 @@
-"""LlamaIndex integration for Runcrate: ``RuncrateLLM`` (and ``RuncrateEmbedding``).
+"""LlamaIndex integration for Runcrate: ``RuncrateLLM``, ``RuncrateEmbedding``, the media
+tools (``RuncrateToolSpec``) and the transcription reader (``RuncrateTranscriptionReader``).
 
-Both names load on first use, so importing this package stays cheap::
+Every name loads on first use, so importing this package stays cheap::
 
     from llama_index_runcrate import RuncrateLLM
 
@@ -29,10 +30,17 @@ require_extra(
 if TYPE_CHECKING:
     from .embeddings import RuncrateEmbedding
     from .llms import RuncrateLLM
+    from .readers import RuncrateTranscriptionReader
+    from .tools import RuncrateToolSpec
 
-__all__ = ["RuncrateEmbedding", "RuncrateLLM"]
+__all__ = ["RuncrateEmbedding", "RuncrateLLM", "RuncrateToolSpec", "RuncrateTranscriptionReader"]
 
-_LAZY = {"RuncrateLLM": ".llms", "RuncrateEmbedding": ".embeddings"}
+_LAZY = {
+    "RuncrateLLM": ".llms",
+    "RuncrateEmbedding": ".embeddings",
+    "RuncrateToolSpec": ".tools",
+    "RuncrateTranscriptionReader": ".readers",
+}
 
 
 def __getattr__(name: str) -> Any:

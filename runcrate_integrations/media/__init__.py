@@ -43,6 +43,7 @@ from .settings import (
     ImageSettings,
     MediaSettings,
     SpeechSettings,
+    TranscriptDocumentSettings,
     TranscriptionSettings,
     VideoSettings,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "SpeechAudio",
     "SpeechSettings",
     "Transcript",
+    "TranscriptDocumentSettings",
     "TranscriptionSettings",
     "Video",
     "VideoJob",

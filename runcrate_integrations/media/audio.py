@@ -277,6 +277,18 @@ class Transcript:
         return {"source": self.source, "duration": self.duration,
                 "language": self.language, "model": self.model}
 
+    def pieces(self, per_segment: bool = False) -> list[tuple[str, JSONDict]]:
+        """``(text, metadata)`` of each document to make: one for the whole transcript, or
+        one per timed segment (adding ``start``, ``end`` and ``segment``, its number)."""
+        meta = self.metadata()
+        if not per_segment:
+            return [(self.text, meta)]
+        return [
+            (s.text, {**meta, "start": s.start, "end": s.end, "segment": i})
+            for i, s in enumerate(self.segments)
+            if s.text
+        ]
+
 
 _CUE = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
 _STAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})$")

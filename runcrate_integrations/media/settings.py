@@ -16,6 +16,7 @@ Connection settings (key, URL, timeout, retries, ...) come from
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field
@@ -23,6 +24,7 @@ from pydantic import AliasChoices, BaseModel, Field
 from ..config import Connection
 from ..net.clients import Clients
 from ..net.transport import ErrorHook
+from .audio import AudioInput, Transcript
 from .client import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_SPEECH_MODEL,
@@ -125,7 +127,7 @@ class _Language(BaseModel):
     )
 
 
-class MediaSettings(_VideoLimits, _Voice, _Saving, _Media):
+class MediaSettings(_VideoLimits, _Voice, _Language, _Saving, _Media):
     """Every media endpoint, one model each (Runcrate's catalog ids by default)."""
 
     image_model: str = Field(default=DEFAULT_IMAGE_MODEL, min_length=1,
@@ -176,3 +178,41 @@ class TranscriptionSettings(_Language, _Media):
 
     def _media_models(self) -> MediaModels:
         return MediaModels(transcription=self.model)
+
+
+class TranscriptDocumentSettings(TranscriptionSettings):
+    """:class:`TranscriptionSettings` for the classes that turn audio into documents
+    (LangChain's parser, LlamaIndex's reader): one document per file, or per timed segment."""
+
+    segments: bool = Field(
+        default=False,
+        description="One document per timed segment (the transcript is asked for as WebVTT "
+        "and its cues parsed) instead of one per file.",
+    )
+
+    def _format(self) -> str:
+        return "vtt" if self.segments else "json"
+
+    def _pieces(self, transcript: Transcript) -> list[tuple[str, dict[str, Any]]]:
+        if transcript.language is None and self.language is not None:
+            transcript = replace(transcript, language=self.language)  # what was asked for
+        return transcript.pieces(self.segments)
+
+    def transcribe_pieces(self, audio: AudioInput, filename: str | None = None,
+                          source: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """``(text, metadata)`` of each document for ``audio``."""
+        transcript = self.media.transcribe(audio, language=self.language,
+                                           response_format=self._format(), filename=filename)
+        if source is not None:
+            transcript = replace(transcript, source=source)
+        return self._pieces(transcript)
+
+    async def atranscribe_pieces(self, audio: AudioInput, filename: str | None = None,
+                                 source: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Async twin of :meth:`transcribe_pieces`."""
+        transcript = await self.media.atranscribe(audio, language=self.language,
+                                                  response_format=self._format(),
+                                                  filename=filename)
+        if source is not None:
+            transcript = replace(transcript, source=source)
+        return self._pieces(transcript)

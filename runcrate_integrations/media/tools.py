@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from .audio import AudioInput, SpeechAudio, Transcript, is_url
 from .client import MediaClient
 from .images import ImageResult
@@ -39,6 +41,41 @@ TRANSCRIPTION_DESCRIPTION = (
     "Transcribe speech to text: `audio` is a local audio file path or an http(s) URL (mp3, "
     "wav, m4a, flac, ogg, webm or mp4). Answers with what was said."
 )
+
+
+class ImageToolArgs(BaseModel):
+    """What a model may ask the image tool for (never keys or client settings)."""
+
+    prompt: str = Field(description="What to draw, in detail: subject, style, lighting.")
+    aspect_ratio: str | None = Field(
+        default=None, description="Width to height, such as '16:9', '1:1' or '9:16'."
+    )
+    negative_prompt: str | None = Field(default=None, description="What to leave out.")
+    seed: int | None = Field(default=None, ge=0, description="Repeat a result with its seed.")
+
+
+class SpeechToolArgs(BaseModel):
+    """What a model may ask the speech tool for."""
+
+    text: str = Field(description="The text to read aloud.")
+    voice: str | None = Field(default=None, description="A voice name; leave out for the "
+                              "default voice.")
+
+
+class VideoToolArgs(BaseModel):
+    """What a model may ask the video tool for (the developer caps ``duration``)."""
+
+    prompt: str = Field(description="What the clip shows, in detail: subject, motion, style.")
+    duration: float | None = Field(default=None, gt=0, description="Length in seconds.")
+    aspect_ratio: str | None = Field(
+        default=None, description="Width to height, such as '16:9' or '9:16'."
+    )
+
+
+class TranscriptionToolArgs(BaseModel):
+    """What a model may ask the transcription tool for."""
+
+    audio: str = Field(description="A local audio file path, or an http(s) URL of one.")
 
 
 def video_description(max_duration: float) -> str:
