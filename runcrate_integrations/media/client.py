@@ -116,7 +116,7 @@ class MediaClient:
 
     def _image_plan(self, prompt: str, model: str | None, params: Mapping[str, Any],
                     extra_body: Mapping[str, Any] | None) -> _Plan:
-        model = model or self.models.image
+        model = self.models.image if model is None else model
         body = image_body(model, prompt, params, extra_body)
         return _Plan(self._request("POST", IMAGES_PATH, body=body, billed=True), model,
                      IMAGES_PATH)
@@ -208,7 +208,7 @@ class MediaClient:
 
     def _speech_plan(self, text: str, model: str | None, voice: str | None,
                      response_format: str | None, extra_body: Mapping[str, Any] | None) -> _Plan:
-        model = model or self.models.speech
+        model = self.models.speech if model is None else model
         body = speech_body(model, text, {"voice": voice, "response_format": response_format},
                            extra_body)
         request = self._request("POST", SPEECH_PATH, body=body, billed=True)
@@ -245,7 +245,7 @@ class MediaClient:
     def _transcription_fields(self, model: str | None, language: str | None,
                               response_format: str | None,
                               extra_body: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
-        model = model or self.models.transcription
+        model = self.models.transcription if model is None else model
         params = {"language": language, "response_format": response_format}
         return model, transcription_fields(model, params, extra_body)
 
@@ -314,7 +314,7 @@ class MediaClient:
 
     def _video_plan(self, prompt: str, model: str | None, params: Mapping[str, Any],
                     extra_body: Mapping[str, Any] | None) -> _Plan:
-        model = model or self.models.video
+        model = self.models.video if model is None else model
         body = video_body(model, prompt, params, extra_body)
         return _Plan(self._request("POST", VIDEOS_PATH, body=body, billed=True), model,
                      VIDEOS_PATH, body.get("duration"))
