@@ -22,7 +22,7 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError",
+        "JobTimeoutError", "JobCancelledError",
     },
     "langchain_runcrate": {
         "ChatRuncrate", "RuncrateEmbeddings", "ModelInfo", "list_models", "alist_models",
@@ -33,8 +33,12 @@ PUBLIC = {
         "RuncrateInvalidRequestError", "RuncrateNotFoundError", "RuncratePermissionDeniedError",
         "RuncrateRateLimitError", "RuncrateResponseFormatError", "RuncrateStreamErrorEvent",
         "RuncrateStreamInterruptedError", "RuncrateTimeoutError", "__version__",
+        "RuncrateJobTimeoutError", "RuncrateImageGenerationTool", "RuncrateTextToSpeechTool",
+        "RuncrateVideoGenerationTool", "RuncrateSpeechToTextTool", "RuncrateToolkit",
+        "RuncrateTranscriptionParser",
     },
-    "llama_index_runcrate": {"RuncrateLLM", "RuncrateEmbedding"},
+    "llama_index_runcrate": {"RuncrateLLM", "RuncrateEmbedding", "RuncrateToolSpec",
+                             "RuncrateTranscriptionReader"},
 }
 
 

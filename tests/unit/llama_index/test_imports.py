@@ -64,13 +64,21 @@ def test_alias_lives_beside_llama_index_core() -> None:
     assert not (ROOT / "llama_index" / "__init__.py").exists()
     assert not (ROOT / "llama_index" / "llms" / "__init__.py").exists()
     assert not (ROOT / "llama_index" / "embeddings" / "__init__.py").exists()
+    from llama_index.readers.runcrate import RuncrateTranscriptionReader
+    from llama_index.tools.runcrate import RuncrateToolSpec
+
+    assert RuncrateToolSpec is llama_index_runcrate.RuncrateToolSpec
+    assert RuncrateTranscriptionReader is llama_index_runcrate.RuncrateTranscriptionReader
+    for space in ("tools", "readers"):
+        assert not (ROOT / "llama_index" / space / "__init__.py").exists()
 
 
 def test_lazy_exports() -> None:
     from llama_index_runcrate.llms import RuncrateLLM
 
     assert llama_index_runcrate.RuncrateLLM is RuncrateLLM
-    assert set(llama_index_runcrate.__all__) == {"RuncrateLLM", "RuncrateEmbedding"}
+    assert set(llama_index_runcrate.__all__) == {"RuncrateLLM", "RuncrateEmbedding",
+                                                 "RuncrateToolSpec", "RuncrateTranscriptionReader"}
     assert "RuncrateEmbedding" in dir(llama_index_runcrate)
     with pytest.raises(AttributeError, match="NoSuchThing"):
         _ = llama_index_runcrate.NoSuchThing
