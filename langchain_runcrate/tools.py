@@ -23,11 +23,12 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from runcrate_integrations.config import CONNECTION_FIELDS
 from runcrate_integrations.media import tools as media_tools
 from runcrate_integrations.media.settings import (
+    DEFAULT_MAX_DURATION,
     ImageSettings,
     MediaSettings,
     SpeechSettings,
@@ -187,10 +188,15 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
     description: str = ""
     args_schema: Any = Field(default=VideoToolArgs, exclude=True)  # fixed per class
 
-    def model_post_init(self, context: Any) -> None:
-        super().model_post_init(context)
-        if not self.description:
-            self.description = media_tools.video_description(self.max_duration)
+    @model_validator(mode="before")
+    @classmethod
+    def _describe(cls, data: Any) -> Any:
+        """The description states the developer's cap (``max_duration``, as constructed)."""
+        if isinstance(data, dict) and not data.get("description"):
+            cap = data.get("max_duration", DEFAULT_MAX_DURATION)
+            if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
+                data = {**data, "description": media_tools.video_description(cap)}
+        return data
 
     def _run(self, prompt: str, duration: float | None = None,
              aspect_ratio: str | None = None,
