@@ -225,3 +225,14 @@ def test_a_multipart_upload_is_recorded_as_its_fields_and_replayed_by_them(
     for audio, language in ((AUDIO + b"x", "en"), (AUDIO, "de")):
         with tape("none"), pytest.raises(vcr.errors.CannotOverwriteExistingCassetteException):
             _upload(httpx2.Client(transport=httpx2.MockTransport(refuse)), audio, language)
+
+
+def test_a_key_in_a_multipart_field_is_scrubbed() -> None:
+    request = httpx2.Request("POST", "https://h/v1/audio/transcriptions",
+                             data={"model": "m", "prompt": f"names: {KEY}"},
+                             files={"file": ("a.mp3", AUDIO, "audio/mpeg")})
+    request.read()
+    recorded = scrub_request(Request("POST", str(request.url), request.content,
+                                     dict(request.headers)))
+    fields = json.loads(recorded.body)["multipart"]
+    assert fields["prompt"] == f"names: {PLACEHOLDER}" and KEY.encode() not in recorded.body
