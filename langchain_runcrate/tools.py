@@ -126,14 +126,14 @@ class RuncrateImageGenerationTool(_MediaTool, ImageSettings, BaseTool):
              run_manager: CallbackManagerForToolRun | None = None) -> Answer:
         return self._sync(lambda: media_tools.make_image(
             self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir))
+            seed=seed, save_dir=self.save_dir, extra_body=self.extra_body))
 
     async def _arun(self, prompt: str, aspect_ratio: str | None = None,
                     negative_prompt: str | None = None, seed: int | None = None,
                     run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
         return await self._async(lambda: media_tools.amake_image(
             self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir))
+            seed=seed, save_dir=self.save_dir, extra_body=self.extra_body))
 
 
 class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
@@ -159,13 +159,13 @@ class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
              run_manager: CallbackManagerForToolRun | None = None) -> Answer:
         return self._sync(lambda: media_tools.make_speech(
             self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir))
+            save_dir=self.save_dir, extra_body=self.extra_body))
 
     async def _arun(self, text: str, voice: str | None = None,
                     run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
         return await self._async(lambda: media_tools.amake_speech(
             self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir))
+            save_dir=self.save_dir, extra_body=self.extra_body))
 
 
 class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
@@ -204,7 +204,7 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
         return self._sync(lambda: media_tools.make_video(
             self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
             max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir))
+            save_dir=self.save_dir, extra_body=self.extra_body))
 
     async def _arun(self, prompt: str, duration: float | None = None,
                     aspect_ratio: str | None = None,
@@ -212,7 +212,7 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
         return await self._async(lambda: media_tools.amake_video(
             self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
             max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir))
+            save_dir=self.save_dir, extra_body=self.extra_body))
 
 
 class RuncrateSpeechToTextTool(_MediaTool, TranscriptionSettings, BaseTool):

@@ -306,7 +306,7 @@ def optional_setting(name: str) -> str | None:
 
 
 def base_url(kind: str = "chat") -> str | None:
-    """Where to send ``kind`` ("chat", "reasoning", "embeddings") requests.
+    """Where to send ``kind`` ("chat", "reasoning", "embeddings", "media") requests.
 
     While recording: the server given to ``scripts/record``. In replay: ``None``, so the
     adapters use their default (``RUNCRATE_BASE_URL`` unset: https://api.runcrate.ai/v1) and
@@ -318,6 +318,7 @@ def base_url(kind: str = "chat") -> str | None:
         "chat": "RUNCRATE_BASE_URL",
         "reasoning": "RUNCRATE_REASONING_BASE_URL",
         "embeddings": "RUNCRATE_EMBEDDINGS_BASE_URL",
+        "media": "RUNCRATE_MEDIA_BASE_URL",
     }[kind]
     return os.environ.get(env) or os.environ.get("RUNCRATE_BASE_URL") or None
 
@@ -343,6 +344,8 @@ def vision_model() -> str | None:
 
 
 LOCAL_SERVER_PREFIX = "local llama.cpp"
+#: The folder of the media cassettes (tests/recorded/media -> cassettes/media).
+MEDIA_FOLDER = "media"
 
 
 def recorded_on_local_server() -> bool:
@@ -363,5 +366,13 @@ def note_recorded_folders(folders: set[str]) -> None:
     }
     per_folder = info.setdefault("folders", {})
     for folder in sorted(folders):
+        if folder == MEDIA_FOLDER:
+            # The media endpoints' own server, and their default (catalog) model ids.
+            per_folder[folder] = {
+                "recorded_on": stamp["recorded_on"],
+                "server": os.environ.get("RUNCRATE_RECORDED_MEDIA_SERVER")
+                or os.environ.get("RUNCRATE_MEDIA_BASE_URL") or stamp["server"],
+            }
+            continue
         per_folder[folder] = stamp
     RECORDING_INFO.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -87,6 +87,14 @@ class _Saving(BaseModel):
     )
 
 
+class _Extras(BaseModel):
+    extra_body: dict[str, Any] | None = Field(
+        default=None,
+        description="Parameters sent with every request of this tool, checked like the named "
+        "ones (e.g. {'num_inference_steps': 4, 'width': 1024}, or a model's own extras).",
+    )
+
+
 class _Voice(BaseModel):
     voice: str | None = Field(
         default=None, description="The voice to speak with (None: the model's default)."
@@ -144,7 +152,7 @@ class MediaSettings(_VideoLimits, _Voice, _Language, _Saving, _Media):
                            self.transcription_model)
 
 
-class ImageSettings(_Saving, _Media):
+class ImageSettings(_Extras, _Saving, _Media):
     """One image model (``model``, also ``image_model``)."""
 
     model: str = _model_field(DEFAULT_IMAGE_MODEL, "image")
@@ -153,7 +161,7 @@ class ImageSettings(_Saving, _Media):
         return MediaModels(image=self.model)
 
 
-class SpeechSettings(_Voice, _Saving, _Media):
+class SpeechSettings(_Extras, _Voice, _Saving, _Media):
     """One speech model (``model``, also ``speech_model``) and its voice and format."""
 
     model: str = _model_field(DEFAULT_SPEECH_MODEL, "speech")
@@ -162,7 +170,7 @@ class SpeechSettings(_Voice, _Saving, _Media):
         return MediaModels(speech=self.model)
 
 
-class VideoSettings(_VideoLimits, _Saving, _Media):
+class VideoSettings(_Extras, _VideoLimits, _Saving, _Media):
     """One video model (``model``, also ``video_model``) and the developer's limits."""
 
     model: str = _model_field(DEFAULT_VIDEO_MODEL, "video")

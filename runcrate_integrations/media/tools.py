@@ -11,7 +11,7 @@ LlamaIndex's content blocks). Whether a vision model then sees the pixels is the
 from __future__ import annotations
 
 import hashlib
-import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ IMAGE_TOOL = "generate_image"
 SPEECH_TOOL = "text_to_speech"
 VIDEO_TOOL = "generate_video"
 TRANSCRIPTION_TOOL = "speech_to_text"
+#: A developer's fixed parameters for every request of a tool (its ``extra_body``).
+Extras = Mapping[str, Any] | None
 
 IMAGE_DESCRIPTION = (
     "Draw a picture from a text description. Give a detailed `prompt` (subject, style, "
@@ -105,12 +107,12 @@ class MediaOutcome:
 
 
 def save_bytes(data: bytes, save_dir: str | Path, kind: str, extension: str) -> Path:
-    """Write ``data`` into ``save_dir`` (made if missing) as ``<kind>-<time>-<hash>.<ext>``:
-    a name from the time and the content, nothing else."""
+    """Write ``data`` into ``save_dir`` (made if missing) as ``<kind>-<hash>.<ext>``: named
+    by the content alone, so the same media is one file and a name says nothing else."""
     folder = Path(save_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(data).hexdigest()[:10]
-    path = folder / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{digest}.{extension}"
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = folder / f"{kind}-{digest}.{extension}"
     path.write_bytes(data)
     return path.resolve()
 
@@ -175,47 +177,55 @@ def transcript_outcome(transcript: Transcript) -> MediaOutcome:
 
 def make_image(media: MediaClient, prompt: str, *, aspect_ratio: str | None = None,
                negative_prompt: str | None = None, seed: int | None = None,
-               save_dir: str | None = None) -> MediaOutcome:
+               save_dir: str | None = None, extra_body: Extras = None) -> MediaOutcome:
     result = media.generate_image(prompt, aspect_ratio=aspect_ratio,
-                                  negative_prompt=negative_prompt, seed=seed)
+                                  negative_prompt=negative_prompt, seed=seed,
+                                  extra_body=extra_body)
     return image_outcome(result, save_dir, prompt)
 
 
 async def amake_image(media: MediaClient, prompt: str, *, aspect_ratio: str | None = None,
                       negative_prompt: str | None = None, seed: int | None = None,
-                      save_dir: str | None = None) -> MediaOutcome:
+                      save_dir: str | None = None, extra_body: Extras = None) -> MediaOutcome:
     result = await media.agenerate_image(prompt, aspect_ratio=aspect_ratio,
-                                         negative_prompt=negative_prompt, seed=seed)
+                                         negative_prompt=negative_prompt, seed=seed,
+                                         extra_body=extra_body)
     return image_outcome(result, save_dir, prompt)
 
 
 def make_speech(media: MediaClient, text: str, *, voice: str | None = None,
-                speech_format: str = "mp3", save_dir: str | None = None) -> MediaOutcome:
-    return speech_outcome(media.speech(text, voice=voice, response_format=speech_format),
-                          save_dir)
+                speech_format: str = "mp3", save_dir: str | None = None,
+                extra_body: Extras = None) -> MediaOutcome:
+    audio = media.speech(text, voice=voice, response_format=speech_format,
+                         extra_body=extra_body)
+    return speech_outcome(audio, save_dir)
 
 
 async def amake_speech(media: MediaClient, text: str, *, voice: str | None = None,
-                       speech_format: str = "mp3", save_dir: str | None = None) -> MediaOutcome:
-    audio = await media.aspeech(text, voice=voice, response_format=speech_format)
+                       speech_format: str = "mp3", save_dir: str | None = None,
+                       extra_body: Extras = None) -> MediaOutcome:
+    audio = await media.aspeech(text, voice=voice, response_format=speech_format,
+                                extra_body=extra_body)
     return speech_outcome(audio, save_dir)
 
 
 def make_video(media: MediaClient, prompt: str, *, duration: float | None = None,
                aspect_ratio: str | None = None, max_duration: float,
-               timeout: float | None, save_dir: str | None = None) -> MediaOutcome:
+               timeout: float | None, save_dir: str | None = None,
+               extra_body: Extras = None) -> MediaOutcome:
     check_duration(duration, max_duration)
     video = media.generate_video(prompt, duration=duration, aspect_ratio=aspect_ratio,
-                                 timeout=timeout)
+                                 timeout=timeout, extra_body=extra_body)
     return video_outcome(video, save_dir)
 
 
 async def amake_video(media: MediaClient, prompt: str, *, duration: float | None = None,
                       aspect_ratio: str | None = None, max_duration: float,
-                      timeout: float | None, save_dir: str | None = None) -> MediaOutcome:
+                      timeout: float | None, save_dir: str | None = None,
+                      extra_body: Extras = None) -> MediaOutcome:
     check_duration(duration, max_duration)
     video = await media.agenerate_video(prompt, duration=duration, aspect_ratio=aspect_ratio,
-                                        timeout=timeout)
+                                        timeout=timeout, extra_body=extra_body)
     return video_outcome(video, save_dir)
 
 

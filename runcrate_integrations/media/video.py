@@ -53,7 +53,11 @@ def video_body(
 ) -> JSONDict:
     check_text("model", model)
     check_prompt("prompt", prompt)
-    return build_body({"model": model, "prompt": prompt}, params, extra_body, VIDEO_CHECKS)
+    body = build_body({"model": model, "prompt": prompt}, params, extra_body, VIDEO_CHECKS)
+    duration = body.get("duration")
+    if isinstance(duration, float) and duration.is_integer():
+        body["duration"] = int(duration)  # whole seconds, as video models take them
+    return body
 
 
 def job_path(job_id: str, *rest: str) -> str:

@@ -15,7 +15,7 @@ from tests.support.fake_openai_server import FakeOpenAIServer
 
 from .conftest import KEY, MakeMedia
 
-NAME = re.compile(r"^(image|speech|video)-\d{8}-\d{6}-[0-9a-f]{10}\.(png|mp3|pcm|mp4)$")
+NAME = re.compile(r"^(image|speech|video)-[0-9a-f]{16}\.(png|mp3|pcm|mp4)$")
 
 
 def test_image_outcome_text_artifact_and_file(
