@@ -46,7 +46,7 @@ CASSETTES = vcr_support.CASSETTES / "docs"
 RECORDING_INFO = CASSETTES / "recording.json"
 REPLAY_KEY = "rc_live_dummy_key_for_replay"
 SERVER_VARS = ("RUNCRATE_BASE_URL", "RUNCRATE_API_BASE", "RUNCRATE_EMBEDDINGS_BASE_URL",
-               "RUNCRATE_REASONING_BASE_URL")
+               "RUNCRATE_REASONING_BASE_URL", "RUNCRATE_MEDIA_BASE_URL")
 # Tracing would send the snippets' runs to LangSmith: never from a docs test.
 TRACING_VARS = ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING")
 
