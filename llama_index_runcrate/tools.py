@@ -34,13 +34,14 @@ __all__ = ["RuncrateToolSpec"]
 def _blocks(outcome: MediaOutcome) -> list[ContentBlock]:
     """The text for the model, then the media as LlamaIndex's own block."""
     blocks: list[ContentBlock] = [TextBlock(text=outcome.text)]
-    data, url = outcome.data, outcome.url
+    data, url, path = outcome.data, outcome.url, outcome.path
     if outcome.kind == "image" and (data is not None or url is not None):
-        blocks.append(ImageBlock(image=data, url=url, image_mimetype=outcome.mime_type))
+        blocks.append(ImageBlock(image=data, url=url, path=path,
+                                 image_mimetype=outcome.mime_type))
     elif outcome.kind == "audio" and data is not None:
-        blocks.append(AudioBlock(audio=data, format=outcome.metadata.get("format")))
+        blocks.append(AudioBlock(audio=data, path=path, format=outcome.metadata.get("format")))
     elif outcome.kind == "video" and data is not None:
-        blocks.append(VideoBlock(video=data, video_mimetype=outcome.mime_type))
+        blocks.append(VideoBlock(video=data, path=path, video_mimetype=outcome.mime_type))
     return blocks
 
 

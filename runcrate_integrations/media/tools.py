@@ -114,7 +114,7 @@ def save_bytes(data: bytes, save_dir: str | Path, kind: str, extension: str) -> 
     digest = hashlib.sha256(data).hexdigest()[:16]
     path = folder / f"{kind}-{digest}.{extension}"
     path.write_bytes(data)
-    return path.resolve()
+    return path  # as the developer gave the folder: a relative save_dir stays relative
 
 
 def check_duration(duration: float | None, max_duration: float) -> None:

@@ -85,6 +85,7 @@ def test_the_image_tool_answers_text_and_an_image_block(server: FakeOpenAIServer
     assert image.image_mimetype == "image/png" and str(image.url).startswith("http://127.0.0.1")
     (saved,) = tmp_path.iterdir()
     assert output.content == text.text and f"Saved to {saved}." in text.text
+    assert image.path == saved  # the block names the file too
     assert server.requests[0].body == {"model": "black-forest-labs/FLUX.1-schnell",
                                        "prompt": "a fox", "aspect_ratio": "1:1", "seed": 4}
 
