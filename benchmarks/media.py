@@ -72,12 +72,14 @@ def contenders(base_url: str) -> dict[str, dict[str, Callable[[], object]]]:
     raw = openai.OpenAI(api_key=API_KEY, base_url=base_url)
     media = MediaSettings(api_key=API_KEY, base_url=base_url).media
     settings = {"api_key": API_KEY, "base_url": base_url}
-    image_tool = RuncrateImageGenerationTool(**settings,
-                                             extra_body={"response_format": "b64_json"})
+    image_tool = RuncrateImageGenerationTool(**settings, extra_body={"response_format": "b64_json"})
     speech_tool = RuncrateTextToSpeechTool(**settings)
     spec_tools = {t.metadata.name: t for t in RuncrateToolSpec(**settings).to_tool_list()}
-    image_body = {"model": "black-forest-labs/FLUX.1-schnell", "prompt": PROMPT,
-                  "response_format": "b64_json"}
+    image_body = {
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": PROMPT,
+        "response_format": "b64_json",
+    }
     speech_body = {"model": "hexgrad/Kokoro-82M", "input": TEXT}
 
     def raw_image() -> bytes:
@@ -103,46 +105,73 @@ def contenders(base_url: str) -> dict[str, dict[str, Callable[[], object]]]:
 
     li_raw_image = FunctionTool.from_defaults(
         fn=lambda prompt: [TextBlock(text="made"), ImageBlock(image=raw_image())],
-        name="draw", description="Draw.")
+        name="draw",
+        description="Draw.",
+    )
     li_raw_speech = FunctionTool.from_defaults(
         fn=lambda text: [TextBlock(text="made"), AudioBlock(audio=raw_speech(), format="mp3")],
-        name="speak", description="Speak.")
+        name="speak",
+        description="Speak.",
+    )
 
     return {
         "POST /images/generations": {
             RAW: raw_image,
-            "MediaClient.generate_image": lambda: media.generate_image(
-                PROMPT, response_format="b64_json").image.data,
-            "LangChain @tool around raw": lambda: lc_raw_image.invoke(
-                {"type": "tool_call", "id": "1", "name": "lc_raw_image",
-                 "args": {"prompt": PROMPT}}).artifact,
+            "MediaClient.generate_image": lambda: (
+                media.generate_image(PROMPT, response_format="b64_json").image.data
+            ),
+            "LangChain @tool around raw": lambda: (
+                lc_raw_image.invoke(
+                    {
+                        "type": "tool_call",
+                        "id": "1",
+                        "name": "lc_raw_image",
+                        "args": {"prompt": PROMPT},
+                    }
+                ).artifact
+            ),
             "RuncrateImageGenerationTool": lambda: image_tool.invoke(
-                {"type": "tool_call", "id": "1", "name": "generate_image",
-                 "args": {"prompt": PROMPT}}).artifact["data"],
-            "LlamaIndex FunctionTool around raw": lambda: li_raw_image.call(
-                prompt=PROMPT).raw_output,
-            "RuncrateToolSpec generate_image": lambda: spec_tools["generate_image"].call(
-                prompt=PROMPT).raw_output,
+                {
+                    "type": "tool_call",
+                    "id": "1",
+                    "name": "generate_image",
+                    "args": {"prompt": PROMPT},
+                }
+            ).artifact["data"],
+            "LlamaIndex FunctionTool around raw": lambda: (
+                li_raw_image.call(prompt=PROMPT).raw_output
+            ),
+            "RuncrateToolSpec generate_image": lambda: (
+                spec_tools["generate_image"].call(prompt=PROMPT).raw_output
+            ),
         },
         "POST /audio/speech": {
             RAW: raw_speech,
             "MediaClient.speech": lambda: media.speech(TEXT).data,
-            "LangChain @tool around raw": lambda: lc_raw_speech.invoke(
-                {"type": "tool_call", "id": "1", "name": "lc_raw_speech",
-                 "args": {"text": TEXT}}).artifact,
+            "LangChain @tool around raw": lambda: (
+                lc_raw_speech.invoke(
+                    {
+                        "type": "tool_call",
+                        "id": "1",
+                        "name": "lc_raw_speech",
+                        "args": {"text": TEXT},
+                    }
+                ).artifact
+            ),
             "RuncrateTextToSpeechTool": lambda: speech_tool.invoke(
-                {"type": "tool_call", "id": "1", "name": "text_to_speech",
-                 "args": {"text": TEXT}}).artifact["data"],
-            "LlamaIndex FunctionTool around raw": lambda: li_raw_speech.call(
-                text=TEXT).raw_output,
-            "RuncrateToolSpec text_to_speech": lambda: spec_tools["text_to_speech"].call(
-                text=TEXT).raw_output,
+                {"type": "tool_call", "id": "1", "name": "text_to_speech", "args": {"text": TEXT}}
+            ).artifact["data"],
+            "LlamaIndex FunctionTool around raw": lambda: li_raw_speech.call(text=TEXT).raw_output,
+            "RuncrateToolSpec text_to_speech": lambda: (
+                spec_tools["text_to_speech"].call(text=TEXT).raw_output
+            ),
         },
     }
 
 
-def measure(calls: dict[str, Callable[[], object]], warmup: int, rounds: int,
-            budget: float) -> list[Row]:
+def measure(
+    calls: dict[str, Callable[[], object]], warmup: int, rounds: int, budget: float
+) -> list[Row]:
     """Median wall time per call, contenders interleaved; ratios to the raw row."""
     for call in calls.values():
         for _ in range(warmup):
@@ -192,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {'contender':36} {'median':>8} {'p25':>8} {'p75':>8} {'n':>5} {'x raw':>7}")
             for r in rows:
                 ratio = f"{r.ratio:.2f}x" if r.ratio else "-"
-                print(f"  {r.name:36} {r.value:8.3f} {r.p25:8.3f} {r.p75:8.3f} {r.samples:5d} "
-                      f"{ratio:>7}")
+                print(
+                    f"  {r.name:36} {r.value:8.3f} {r.p25:8.3f} {r.p75:8.3f} {r.samples:5d} "
+                    f"{ratio:>7}"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -49,12 +49,13 @@ def main() -> None:
     with session("langchain_media_agent", media=True):
         toolkit = RuncrateToolkit(base_url=base_url("media"), save_dir="out")
         tools = {tool.name: tool for tool in toolkit.get_tools()}
-        llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0,
-                           max_tokens=120)
-        agent = create_agent(llm, tools=[tools["generate_image"]],
-                             system_prompt="You draw what the user asks for with the "
-                             "generate_image tool. Be brief.",
-                             middleware=[one_drawing_then_words])
+        llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0, max_tokens=120)
+        agent = create_agent(
+            llm,
+            tools=[tools["generate_image"]],
+            system_prompt="You draw what the user asks for with the generate_image tool. Be brief.",
+            middleware=[one_drawing_then_words],
+        )
         result = agent.invoke({"messages": [{"role": "user", "content": REQUEST}]})
         for message in result["messages"]:
             for call in getattr(message, "tool_calls", None) or ():
@@ -63,9 +64,9 @@ def main() -> None:
                 print(f"tool result: {message.content}")
         answer = str(result["messages"][-1].content).strip()
         print("answer:", answer)
-        spoken = tools["text_to_speech"].invoke({"type": "tool_call", "id": "speak",
-                                                 "name": "text_to_speech",
-                                                 "args": {"text": answer}})
+        spoken = tools["text_to_speech"].invoke(
+            {"type": "tool_call", "id": "speak", "name": "text_to_speech", "args": {"text": answer}}
+        )
         print("read aloud:", spoken.content)
     for name in sorted(os.listdir(os.path.join(folder, "out"))):
         print("saved:", os.path.join(folder, "out", name))

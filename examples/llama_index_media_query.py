@@ -56,10 +56,12 @@ def main() -> None:
             doc.excluded_embed_metadata_keys = list(doc.metadata)
             doc.excluded_llm_metadata_keys = list(doc.metadata)
             print(f"heard ({doc.metadata['duration']} s): {doc.text}")
-        Settings.llm = RuncrateLLM(model=chat_model(), base_url=base_url(), temperature=0,
-                                   max_tokens=80)
-        Settings.embed_model = RuncrateEmbedding(model_name=embedding_model(),
-                                                 base_url=base_url("embeddings"))
+        Settings.llm = RuncrateLLM(
+            model=chat_model(), base_url=base_url(), temperature=0, max_tokens=80
+        )
+        Settings.embed_model = RuncrateEmbedding(
+            model_name=embedding_model(), base_url=base_url("embeddings")
+        )
         index = VectorStoreIndex.from_documents(documents)
         response = index.as_query_engine(similarity_top_k=2).query(QUESTION)
         print("question:", QUESTION)

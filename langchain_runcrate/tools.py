@@ -121,19 +121,45 @@ class RuncrateImageGenerationTool(_MediaTool, ImageSettings, BaseTool):
     description: str = media_tools.IMAGE_DESCRIPTION
     args_schema: Any = Field(default=ImageToolArgs, exclude=True)  # fixed per class
 
-    def _run(self, prompt: str, aspect_ratio: str | None = None,
-             negative_prompt: str | None = None, seed: int | None = None,
-             run_manager: CallbackManagerForToolRun | None = None) -> Answer:
-        return self._sync(lambda: media_tools.make_image(
-            self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir, extra_body=self.extra_body))
+    def _run(
+        self,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return self._sync(
+            lambda: media_tools.make_image(
+                self.media,
+                prompt,
+                aspect_ratio=aspect_ratio,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
-    async def _arun(self, prompt: str, aspect_ratio: str | None = None,
-                    negative_prompt: str | None = None, seed: int | None = None,
-                    run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
-        return await self._async(lambda: media_tools.amake_image(
-            self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir, extra_body=self.extra_body))
+    async def _arun(
+        self,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return await self._async(
+            lambda: media_tools.amake_image(
+                self.media,
+                prompt,
+                aspect_ratio=aspect_ratio,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
 
 class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
@@ -155,17 +181,39 @@ class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
     description: str = media_tools.SPEECH_DESCRIPTION
     args_schema: Any = Field(default=SpeechToolArgs, exclude=True)  # fixed per class
 
-    def _run(self, text: str, voice: str | None = None,
-             run_manager: CallbackManagerForToolRun | None = None) -> Answer:
-        return self._sync(lambda: media_tools.make_speech(
-            self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir, extra_body=self.extra_body))
+    def _run(
+        self,
+        text: str,
+        voice: str | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return self._sync(
+            lambda: media_tools.make_speech(
+                self.media,
+                text,
+                voice=voice or self.voice,
+                speech_format=self.speech_format,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
-    async def _arun(self, text: str, voice: str | None = None,
-                    run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
-        return await self._async(lambda: media_tools.amake_speech(
-            self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir, extra_body=self.extra_body))
+    async def _arun(
+        self,
+        text: str,
+        voice: str | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return await self._async(
+            lambda: media_tools.amake_speech(
+                self.media,
+                text,
+                voice=voice or self.voice,
+                speech_format=self.speech_format,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
 
 class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
@@ -198,21 +246,45 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
                 data = {**data, "description": media_tools.video_description(cap)}
         return data
 
-    def _run(self, prompt: str, duration: float | None = None,
-             aspect_ratio: str | None = None,
-             run_manager: CallbackManagerForToolRun | None = None) -> Answer:
-        return self._sync(lambda: media_tools.make_video(
-            self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
-            max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir, extra_body=self.extra_body))
+    def _run(
+        self,
+        prompt: str,
+        duration: float | None = None,
+        aspect_ratio: str | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return self._sync(
+            lambda: media_tools.make_video(
+                self.media,
+                prompt,
+                duration=duration,
+                aspect_ratio=aspect_ratio,
+                max_duration=self.max_duration,
+                timeout=self.video_timeout,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
-    async def _arun(self, prompt: str, duration: float | None = None,
-                    aspect_ratio: str | None = None,
-                    run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
-        return await self._async(lambda: media_tools.amake_video(
-            self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
-            max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir, extra_body=self.extra_body))
+    async def _arun(
+        self,
+        prompt: str,
+        duration: float | None = None,
+        aspect_ratio: str | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+    ) -> Answer:
+        return await self._async(
+            lambda: media_tools.amake_video(
+                self.media,
+                prompt,
+                duration=duration,
+                aspect_ratio=aspect_ratio,
+                max_duration=self.max_duration,
+                timeout=self.video_timeout,
+                save_dir=self.save_dir,
+                extra_body=self.extra_body,
+            )
+        )
 
 
 class RuncrateSpeechToTextTool(_MediaTool, TranscriptionSettings, BaseTool):
@@ -235,15 +307,17 @@ class RuncrateSpeechToTextTool(_MediaTool, TranscriptionSettings, BaseTool):
     description: str = media_tools.TRANSCRIPTION_DESCRIPTION
     args_schema: Any = Field(default=TranscriptionToolArgs, exclude=True)  # fixed per class
 
-    def _run(self, audio: str, run_manager: CallbackManagerForToolRun | None = None
-             ) -> Answer:
-        return self._sync(lambda: media_tools.make_transcript(
-            self.media, audio, language=self.language))
+    def _run(self, audio: str, run_manager: CallbackManagerForToolRun | None = None) -> Answer:
+        return self._sync(
+            lambda: media_tools.make_transcript(self.media, audio, language=self.language)
+        )
 
-    async def _arun(self, audio: str,
-                    run_manager: AsyncCallbackManagerForToolRun | None = None) -> Answer:
-        return await self._async(lambda: media_tools.amake_transcript(
-            self.media, audio, language=self.language))
+    async def _arun(
+        self, audio: str, run_manager: AsyncCallbackManagerForToolRun | None = None
+    ) -> Answer:
+        return await self._async(
+            lambda: media_tools.amake_transcript(self.media, audio, language=self.language)
+        )
 
 
 class RuncrateToolkit(LangChainSerializable, MediaSettings, BaseToolkit):
@@ -278,12 +352,20 @@ class RuncrateToolkit(LangChainSerializable, MediaSettings, BaseToolkit):
         common = {**self._connection(), "save_dir": self.save_dir}
         return [
             RuncrateImageGenerationTool(**common, model=self.image_model),
-            RuncrateTextToSpeechTool(**common, model=self.speech_model, voice=self.voice,
-                                     speech_format=self.speech_format),
-            RuncrateVideoGenerationTool(**common, model=self.video_model,
-                                        max_duration=self.max_duration,
-                                        video_timeout=self.video_timeout,
-                                        poll_interval=self.poll_interval),
-            RuncrateSpeechToTextTool(**self._connection(), model=self.transcription_model,
-                                     language=self.language),
+            RuncrateTextToSpeechTool(
+                **common,
+                model=self.speech_model,
+                voice=self.voice,
+                speech_format=self.speech_format,
+            ),
+            RuncrateVideoGenerationTool(
+                **common,
+                model=self.video_model,
+                max_duration=self.max_duration,
+                video_timeout=self.video_timeout,
+                poll_interval=self.poll_interval,
+            ),
+            RuncrateSpeechToTextTool(
+                **self._connection(), model=self.transcription_model, language=self.language
+            ),
         ]

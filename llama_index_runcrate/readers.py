@@ -32,10 +32,13 @@ def _paths(file: PathLike | Sequence[PathLike]) -> list[PathLike]:
     return list(file)
 
 
-def _documents(pieces: list[tuple[str, dict[str, Any]]],
-               extra_info: dict[str, Any] | None) -> list[Document]:
-    return [Document(text=text, metadata={**(extra_info or {}), **metadata})
-            for text, metadata in pieces]
+def _documents(
+    pieces: list[tuple[str, dict[str, Any]]], extra_info: dict[str, Any] | None
+) -> list[Document]:
+    return [
+        Document(text=text, metadata={**(extra_info or {}), **metadata})
+        for text, metadata in pieces
+    ]
 
 
 class RuncrateTranscriptionReader(TranscriptDocumentSettings, BasePydanticReader):
@@ -52,8 +55,9 @@ class RuncrateTranscriptionReader(TranscriptDocumentSettings, BasePydanticReader
         ```
     """
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True,
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", hide_input_in_errors=True, arbitrary_types_allowed=True
+    )
 
     is_remote: bool = True  # the audio is sent to Runcrate
 
@@ -73,24 +77,36 @@ class RuncrateTranscriptionReader(TranscriptDocumentSettings, BasePydanticReader
         with fs.open(where, "rb") as handle:
             return handle.read(), Path(where).name, where
 
-    def lazy_load_data(self, file: PathLike | Sequence[PathLike],
-                       extra_info: dict[str, Any] | None = None, fs: Any = None,
-                       **kwargs: Any) -> Iterator[Document]:
+    def lazy_load_data(
+        self,
+        file: PathLike | Sequence[PathLike],
+        extra_info: dict[str, Any] | None = None,
+        fs: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[Document]:
         """The documents of each file in turn (``fs``: an fsspec filesystem to read from)."""
         for path in _paths(file):
             audio, name, source = self._audio(path, fs)
             yield from _documents(self.transcribe_pieces(audio, name, source), extra_info)
 
-    def load_data(self, file: PathLike | Sequence[PathLike],
-                  extra_info: dict[str, Any] | None = None, fs: Any = None,
-                  **kwargs: Any) -> list[Document]:
+    def load_data(
+        self,
+        file: PathLike | Sequence[PathLike],
+        extra_info: dict[str, Any] | None = None,
+        fs: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
         """Transcribe one audio file or a list of them; ``extra_info`` is added to every
         document's metadata (``SimpleDirectoryReader`` passes the file's)."""
         return list(self.lazy_load_data(file, extra_info, fs))
 
-    async def aload_data(self, file: PathLike | Sequence[PathLike],
-                         extra_info: dict[str, Any] | None = None, fs: Any = None,
-                         **kwargs: Any) -> list[Document]:
+    async def aload_data(
+        self,
+        file: PathLike | Sequence[PathLike],
+        extra_info: dict[str, Any] | None = None,
+        fs: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
         """Async twin of :meth:`load_data` (requests made natively, not in a thread)."""
         documents: list[Document] = []
         for path in _paths(file):

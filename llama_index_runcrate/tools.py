@@ -11,6 +11,7 @@ texts are the core's (:mod:`runcrate_integrations.media.tools`), the same as Lan
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from llama_index.core.base.llms.types import (
@@ -34,10 +35,10 @@ __all__ = ["RuncrateToolSpec"]
 def _blocks(outcome: MediaOutcome) -> list[ContentBlock]:
     """The text for the model, then the media as LlamaIndex's own block."""
     blocks: list[ContentBlock] = [TextBlock(text=outcome.text)]
-    data, url, path = outcome.data, outcome.url, outcome.path
+    data, url = outcome.data, outcome.url
+    path = Path(outcome.path) if outcome.path else None
     if outcome.kind == "image" and (data is not None or url is not None):
-        blocks.append(ImageBlock(image=data, url=url, path=path,
-                                 image_mimetype=outcome.mime_type))
+        blocks.append(ImageBlock(image=data, url=url, path=path, image_mimetype=outcome.mime_type))
     elif outcome.kind == "audio" and data is not None:
         blocks.append(AudioBlock(audio=data, path=path, format=outcome.metadata.get("format")))
     elif outcome.kind == "video" and data is not None:
@@ -77,19 +78,25 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
         """Each function's name, description and argument schema: the core's."""
         return {
             "generate_image": ToolMetadata(
-                name=media_tools.IMAGE_TOOL, description=media_tools.IMAGE_DESCRIPTION,
-                fn_schema=media_tools.ImageToolArgs),
+                name=media_tools.IMAGE_TOOL,
+                description=media_tools.IMAGE_DESCRIPTION,
+                fn_schema=media_tools.ImageToolArgs,
+            ),
             "text_to_speech": ToolMetadata(
-                name=media_tools.SPEECH_TOOL, description=media_tools.SPEECH_DESCRIPTION,
-                fn_schema=media_tools.SpeechToolArgs),
+                name=media_tools.SPEECH_TOOL,
+                description=media_tools.SPEECH_DESCRIPTION,
+                fn_schema=media_tools.SpeechToolArgs,
+            ),
             "generate_video": ToolMetadata(
                 name=media_tools.VIDEO_TOOL,
                 description=media_tools.video_description(self.max_duration),
-                fn_schema=media_tools.VideoToolArgs),
+                fn_schema=media_tools.VideoToolArgs,
+            ),
             "speech_to_text": ToolMetadata(
                 name=media_tools.TRANSCRIPTION_TOOL,
                 description=media_tools.TRANSCRIPTION_DESCRIPTION,
-                fn_schema=media_tools.TranscriptionToolArgs),
+                fn_schema=media_tools.TranscriptionToolArgs,
+            ),
         }
 
     def to_tool_list(
@@ -104,49 +111,99 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
 
     # ------------------------------------------------------------------ the functions
 
-    def generate_image(self, prompt: str, aspect_ratio: str | None = None,
-                       negative_prompt: str | None = None,
-                       seed: int | None = None) -> list[ContentBlock]:
+    def generate_image(
+        self,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+    ) -> list[ContentBlock]:
         """Draw a picture from a text description."""
-        return _blocks(media_tools.make_image(
-            self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir))
+        return _blocks(
+            media_tools.make_image(
+                self.media,
+                prompt,
+                aspect_ratio=aspect_ratio,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                save_dir=self.save_dir,
+            )
+        )
 
-    async def agenerate_image(self, prompt: str, aspect_ratio: str | None = None,
-                              negative_prompt: str | None = None,
-                              seed: int | None = None) -> list[ContentBlock]:
+    async def agenerate_image(
+        self,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+    ) -> list[ContentBlock]:
         """Async twin of :meth:`generate_image`."""
-        return _blocks(await media_tools.amake_image(
-            self.media, prompt, aspect_ratio=aspect_ratio, negative_prompt=negative_prompt,
-            seed=seed, save_dir=self.save_dir))
+        return _blocks(
+            await media_tools.amake_image(
+                self.media,
+                prompt,
+                aspect_ratio=aspect_ratio,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                save_dir=self.save_dir,
+            )
+        )
 
     def text_to_speech(self, text: str, voice: str | None = None) -> list[ContentBlock]:
         """Read text aloud."""
-        return _blocks(media_tools.make_speech(
-            self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir))
+        return _blocks(
+            media_tools.make_speech(
+                self.media,
+                text,
+                voice=voice or self.voice,
+                speech_format=self.speech_format,
+                save_dir=self.save_dir,
+            )
+        )
 
     async def atext_to_speech(self, text: str, voice: str | None = None) -> list[ContentBlock]:
         """Async twin of :meth:`text_to_speech`."""
-        return _blocks(await media_tools.amake_speech(
-            self.media, text, voice=voice or self.voice, speech_format=self.speech_format,
-            save_dir=self.save_dir))
+        return _blocks(
+            await media_tools.amake_speech(
+                self.media,
+                text,
+                voice=voice or self.voice,
+                speech_format=self.speech_format,
+                save_dir=self.save_dir,
+            )
+        )
 
-    def generate_video(self, prompt: str, duration: float | None = None,
-                       aspect_ratio: str | None = None) -> list[ContentBlock]:
+    def generate_video(
+        self, prompt: str, duration: float | None = None, aspect_ratio: str | None = None
+    ) -> list[ContentBlock]:
         """Make a short video clip (waits for the job; at most ``max_duration`` seconds)."""
-        return _blocks(media_tools.make_video(
-            self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
-            max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir))
+        return _blocks(
+            media_tools.make_video(
+                self.media,
+                prompt,
+                duration=duration,
+                aspect_ratio=aspect_ratio,
+                max_duration=self.max_duration,
+                timeout=self.video_timeout,
+                save_dir=self.save_dir,
+            )
+        )
 
-    async def agenerate_video(self, prompt: str, duration: float | None = None,
-                              aspect_ratio: str | None = None) -> list[ContentBlock]:
+    async def agenerate_video(
+        self, prompt: str, duration: float | None = None, aspect_ratio: str | None = None
+    ) -> list[ContentBlock]:
         """Async twin of :meth:`generate_video`."""
-        return _blocks(await media_tools.amake_video(
-            self.media, prompt, duration=duration, aspect_ratio=aspect_ratio,
-            max_duration=self.max_duration, timeout=self.video_timeout,
-            save_dir=self.save_dir))
+        return _blocks(
+            await media_tools.amake_video(
+                self.media,
+                prompt,
+                duration=duration,
+                aspect_ratio=aspect_ratio,
+                max_duration=self.max_duration,
+                timeout=self.video_timeout,
+                save_dir=self.save_dir,
+            )
+        )
 
     def speech_to_text(self, audio: str) -> list[ContentBlock]:
         """Transcribe an audio file (a local path or an http(s) URL)."""
@@ -154,5 +211,6 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
 
     async def aspeech_to_text(self, audio: str) -> list[ContentBlock]:
         """Async twin of :meth:`speech_to_text`."""
-        return _blocks(await media_tools.amake_transcript(self.media, audio,
-                                                         language=self.language))
+        return _blocks(
+            await media_tools.amake_transcript(self.media, audio, language=self.language)
+        )

@@ -70,8 +70,10 @@ def describe_part(part: Mapping[str, Any], shown: bool) -> str:
 
 def _has_media(message: Mapping[str, Any]) -> bool:
     content = message.get("content")
-    return message.get("role") == "tool" and isinstance(content, list) and any(
-        isinstance(p, Mapping) and p.get("type") != "text" for p in content
+    return (
+        message.get("role") == "tool"
+        and isinstance(content, list)
+        and any(isinstance(p, Mapping) and p.get("type") != "text" for p in content)
     )
 
 
@@ -123,8 +125,12 @@ def artifact_parts(artifact: object) -> list[JSONDict]:
     raw = bytes(data) if isinstance(data, (bytes, bytearray)) else b""
     if kind == "audio" and raw:
         encoded = base64.b64encode(raw).decode("ascii")
-        return [{"type": "input_audio",
-                 "input_audio": {"data": encoded, "format": artifact.get("format") or "mp3"}}]
+        return [
+            {
+                "type": "input_audio",
+                "input_audio": {"data": encoded, "format": artifact.get("format") or "mp3"},
+            }
+        ]
     if kind not in ("image", "video"):
         return []
     key = "image_url" if kind == "image" else "video_url"

@@ -38,13 +38,29 @@ AUDIO_FORMATS = ("mp3", "wav", "m4a", "flac", "ogg", "webm", "mp4")
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 
 AUDIO_MIME = {
-    "mp3": "audio/mpeg", "pcm": "audio/pcm", "wav": "audio/wav", "m4a": "audio/mp4",
-    "flac": "audio/flac", "ogg": "audio/ogg", "webm": "audio/webm", "mp4": "audio/mp4",
+    "mp3": "audio/mpeg",
+    "pcm": "audio/pcm",
+    "wav": "audio/wav",
+    "m4a": "audio/mp4",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "webm": "audio/webm",
+    "mp4": "audio/mp4",
 }
-_FORMAT_OF_MIME = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/pcm": "pcm",
-                   "audio/l16": "pcm", "audio/wav": "wav", "audio/x-wav": "wav",
-                   "audio/wave": "wav", "audio/ogg": "ogg", "audio/opus": "ogg",
-                   "audio/flac": "flac", "audio/aac": "aac", "audio/webm": "webm"}
+_FORMAT_OF_MIME = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/pcm": "pcm",
+    "audio/l16": "pcm",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/ogg": "ogg",
+    "audio/opus": "ogg",
+    "audio/flac": "flac",
+    "audio/aac": "aac",
+    "audio/webm": "webm",
+}
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 
 #: What can be transcribed: a path, bytes, a binary file object or an http(s) URL.
@@ -54,8 +70,7 @@ AudioInput = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 def check_language(name: str, value: Any) -> None:
     if not isinstance(value, str) or not _LANGUAGE.match(value):
         raise ValueError(
-            f"{name} must be an ISO-639-1 code of two lower-case letters (e.g. 'en'), "
-            f"got {value!r}"
+            f"{name} must be an ISO-639-1 code of two lower-case letters (e.g. 'en'), got {value!r}"
         )
 
 
@@ -100,14 +115,13 @@ class SpeechAudio:
         return f"{self.format.upper()} audio, {human_size(len(self.data))}"
 
 
-def speech_answer(content: bytes, content_type: str | None, asked: str | None, model: str,
-                  text: str) -> SpeechAudio:
+def speech_answer(
+    content: bytes, content_type: str | None, asked: str | None, model: str, text: str
+) -> SpeechAudio:
     """The audio of a 2xx ``/audio/speech`` answer; JSON or an empty body is not audio."""
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind.startswith(("application/json", "text/")):
-        raise format_error(
-            f"/audio/speech answered {kind!r} instead of audio: {content[:200]!r}"
-        )
+        raise format_error(f"/audio/speech answered {kind!r} instead of audio: {content[:200]!r}")
     if not content:
         raise format_error("/audio/speech answered an empty body instead of audio")
     fmt = _FORMAT_OF_MIME.get(kind) or asked or "mp3"
@@ -274,8 +288,12 @@ class Transcript:
 
     def metadata(self) -> JSONDict:
         """The metadata both frameworks put on a transcript's documents."""
-        return {"source": self.source, "duration": self.duration,
-                "language": self.language, "model": self.model}
+        return {
+            "source": self.source,
+            "duration": self.duration,
+            "language": self.language,
+            "model": self.model,
+        }
 
     def pieces(self, per_segment: bool = False) -> list[tuple[str, JSONDict]]:
         """``(text, metadata)`` of each document to make: one for the whole transcript, or
@@ -299,8 +317,12 @@ def _seconds(stamp: str) -> float:
     if match is None:
         raise format_error(f"the transcript has a malformed timestamp {stamp!r}")
     hours, minutes, seconds, fraction = match.groups()
-    return (int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
-            + int(fraction.ljust(3, "0")) / 1000)
+    return (
+        int(hours or 0) * 3600
+        + int(minutes) * 60
+        + int(seconds)
+        + int(fraction.ljust(3, "0")) / 1000
+    )
 
 
 def parse_subtitles(text: str) -> list[Segment]:
@@ -318,8 +340,9 @@ def parse_subtitles(text: str) -> list[Segment]:
     return segments
 
 
-def parse_transcript(content: bytes, content_type: str | None, fmt: str, model: str,
-                     source: str) -> Transcript:
+def parse_transcript(
+    content: bytes, content_type: str | None, fmt: str, model: str, source: str
+) -> Transcript:
     """A transcript from a 2xx answer in format ``fmt`` (``json``, ``text``, ``srt``, ``vtt``)."""
     text = content.decode("utf-8", "replace")
     if fmt == "json":
@@ -328,31 +351,41 @@ def parse_transcript(content: bytes, content_type: str | None, fmt: str, model: 
         try:
             data = json.loads(text)
         except ValueError:
-            raise format_error(f"/audio/transcriptions answered malformed JSON: "
-                               f"{text[:200]!r}") from None
+            raise format_error(
+                f"/audio/transcriptions answered malformed JSON: {text[:200]!r}"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             raise format_error(f"/audio/transcriptions answered no 'text': {text[:200]!r}")
         duration = data.get("duration")
         language = data.get("language")
         segments = tuple(
             Segment(float(s["start"]), float(s["end"]), str(s.get("text", "")).strip())
-            for s in data.get("segments") or () if isinstance(s, dict) and "start" in s
+            for s in data.get("segments") or ()
+            if isinstance(s, dict) and "start" in s
         )
         return Transcript(
-            data["text"].strip(), model, source,
+            data["text"].strip(),
+            model,
+            source,
             language=language if isinstance(language, str) else None,
             duration=float(duration) if isinstance(duration, (int, float)) else None,
-            segments=segments, format=fmt,
+            segments=segments,
+            format=fmt,
         )
     if (content_type or "").startswith("application/json"):
-        raise format_error(f"/audio/transcriptions answered JSON to a {fmt!r} request: "
-                           f"{text[:200]!r}")
+        raise format_error(
+            f"/audio/transcriptions answered JSON to a {fmt!r} request: {text[:200]!r}"
+        )
     if fmt == "text":
         return Transcript(text.strip(), model, source, format=fmt)
     segments = tuple(parse_subtitles(text))
     if not segments and text.strip():
         raise format_error(f"the {fmt} transcript has no cues: {text[:200]!r}")
     return Transcript(
-        " ".join(s.text for s in segments if s.text), model, source,
-        duration=segments[-1].end if segments else None, segments=segments, format=fmt,
+        " ".join(s.text for s in segments if s.text),
+        model,
+        source,
+        duration=segments[-1].end if segments else None,
+        segments=segments,
+        format=fmt,
     )

@@ -42,8 +42,11 @@ def check_int(lo: int | None, hi: int | None) -> Check:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"{name} must be an integer, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            span = f"from {lo} to {hi}" if lo is not None and hi is not None else (
-                f">= {lo}" if lo is not None else f"<= {hi}")
+            span = (
+                f"from {lo} to {hi}"
+                if lo is not None and hi is not None
+                else (f">= {lo}" if lo is not None else f"<= {hi}")
+            )
             raise ValueError(f"{name} must be {span}, got {value}")
 
     return check

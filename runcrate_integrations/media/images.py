@@ -117,8 +117,9 @@ class GeneratedImage:
     height: int | None = None
 
     @classmethod
-    def from_bytes(cls, data: bytes, url: str | None = None,
-                   content_type: str | None = None) -> GeneratedImage:
+    def from_bytes(
+        cls, data: bytes, url: str | None = None, content_type: str | None = None
+    ) -> GeneratedImage:
         mime, width, height = sniff_image(data)
         if mime is None and content_type and content_type.startswith("image/"):
             mime = content_type.split(";")[0].strip()
@@ -172,9 +173,7 @@ def parse_images(data: Mapping[str, Any]) -> list[tuple[bytes | None, str | None
     with neither, or bad base64 raises :class:`ResponseFormatError`."""
     items = data.get("data")
     if not isinstance(items, list) or not items:
-        raise format_error(
-            f"the /images/generations answer has no images (keys: {sorted(data)})"
-        )
+        raise format_error(f"the /images/generations answer has no images (keys: {sorted(data)})")
     out: list[tuple[bytes | None, str | None]] = []
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
@@ -187,7 +186,8 @@ def parse_images(data: Mapping[str, Any]) -> list[tuple[bytes | None, str | None
             except (binascii.Error, ValueError) as exc:
                 raise format_error(f"data[{i}].b64_json is not valid base64: {exc}") from None
         elif not (isinstance(url, str) and url):
-            raise format_error(f"data[{i}] of the /images/generations answer has no url and "
-                               "no b64_json")
+            raise format_error(
+                f"data[{i}] of the /images/generations answer has no url and no b64_json"
+            )
         out.append((raw, url if isinstance(url, str) and url else None))
     return out

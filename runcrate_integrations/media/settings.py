@@ -69,8 +69,13 @@ class _Media(Connection):
             http_client=self.http_client,
             http_async_client=self.http_async_client,
         )
-        return MediaClient(clients, self._media_models(), errors=self._error_hook(),
-                           deadline=self.deadline, poll=self._poll_policy())
+        return MediaClient(
+            clients,
+            self._media_models(),
+            errors=self._error_hook(),
+            deadline=self.deadline,
+            poll=self._poll_policy(),
+        )
 
     @property
     def media(self) -> MediaClient:
@@ -125,8 +130,7 @@ class _VideoLimits(BaseModel):
     )
 
     def _poll_policy(self) -> PollPolicy:
-        return PollPolicy(first=self.poll_interval,
-                          most=max(self.poll_interval, PollPolicy().most))
+        return PollPolicy(first=self.poll_interval, most=max(self.poll_interval, PollPolicy().most))
 
 
 class _Language(BaseModel):
@@ -138,18 +142,23 @@ class _Language(BaseModel):
 class MediaSettings(_VideoLimits, _Voice, _Language, _Saving, _Media):
     """Every media endpoint, one model each (Runcrate's catalog ids by default)."""
 
-    image_model: str = Field(default=DEFAULT_IMAGE_MODEL, min_length=1,
-                             description="Model for images.")
-    speech_model: str = Field(default=DEFAULT_SPEECH_MODEL, min_length=1,
-                              description="Model for text to speech.")
-    video_model: str = Field(default=DEFAULT_VIDEO_MODEL, min_length=1,
-                             description="Model for video.")
-    transcription_model: str = Field(default=DEFAULT_TRANSCRIPTION_MODEL, min_length=1,
-                                     description="Model for speech to text.")
+    image_model: str = Field(
+        default=DEFAULT_IMAGE_MODEL, min_length=1, description="Model for images."
+    )
+    speech_model: str = Field(
+        default=DEFAULT_SPEECH_MODEL, min_length=1, description="Model for text to speech."
+    )
+    video_model: str = Field(
+        default=DEFAULT_VIDEO_MODEL, min_length=1, description="Model for video."
+    )
+    transcription_model: str = Field(
+        default=DEFAULT_TRANSCRIPTION_MODEL, min_length=1, description="Model for speech to text."
+    )
 
     def _media_models(self) -> MediaModels:
-        return MediaModels(self.image_model, self.speech_model, self.video_model,
-                           self.transcription_model)
+        return MediaModels(
+            self.image_model, self.speech_model, self.video_model, self.transcription_model
+        )
 
 
 class ImageSettings(_Extras, _Saving, _Media):
@@ -206,21 +215,24 @@ class TranscriptDocumentSettings(TranscriptionSettings):
             transcript = replace(transcript, language=self.language)  # what was asked for
         return transcript.pieces(self.segments)
 
-    def transcribe_pieces(self, audio: AudioInput, filename: str | None = None,
-                          source: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    def transcribe_pieces(
+        self, audio: AudioInput, filename: str | None = None, source: str | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
         """``(text, metadata)`` of each document for ``audio``."""
-        transcript = self.media.transcribe(audio, language=self.language,
-                                           response_format=self._format(), filename=filename)
+        transcript = self.media.transcribe(
+            audio, language=self.language, response_format=self._format(), filename=filename
+        )
         if source is not None:
             transcript = replace(transcript, source=source)
         return self._pieces(transcript)
 
-    async def atranscribe_pieces(self, audio: AudioInput, filename: str | None = None,
-                                 source: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    async def atranscribe_pieces(
+        self, audio: AudioInput, filename: str | None = None, source: str | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Async twin of :meth:`transcribe_pieces`."""
-        transcript = await self.media.atranscribe(audio, language=self.language,
-                                                  response_format=self._format(),
-                                                  filename=filename)
+        transcript = await self.media.atranscribe(
+            audio, language=self.language, response_format=self._format(), filename=filename
+        )
         if source is not None:
             transcript = replace(transcript, source=source)
         return self._pieces(transcript)

@@ -60,8 +60,9 @@ class SpeechToolArgs(BaseModel):
     """What a model may ask the speech tool for."""
 
     text: str = Field(description="The text to read aloud.")
-    voice: str | None = Field(default=None, description="A voice name; leave out for the "
-                              "default voice.")
+    voice: str | None = Field(
+        default=None, description="A voice name; leave out for the default voice."
+    )
 
 
 class VideoToolArgs(BaseModel):
@@ -102,8 +103,14 @@ class MediaOutcome:
 
     def artifact(self) -> dict[str, Any]:
         """A plain dict of everything (bytes included): LangChain's tool artifact."""
-        return {"type": self.kind, "data": self.data, "mime_type": self.mime_type,
-                "url": self.url, "path": self.path, **self.metadata}
+        return {
+            "type": self.kind,
+            "data": self.data,
+            "mime_type": self.mime_type,
+            "url": self.url,
+            "path": self.path,
+            **self.metadata,
+        }
 
 
 def save_bytes(data: bytes, save_dir: str | Path, kind: str, extension: str) -> Path:
@@ -131,17 +138,20 @@ def check_duration(duration: float | None, max_duration: float) -> None:
 
 def image_outcome(result: ImageResult, save_dir: str | None, prompt: str) -> MediaOutcome:
     image = result.image
-    path = (str(save_bytes(image.data, save_dir, "image", image.extension))
-            if save_dir and image.data is not None else None)
+    path = (
+        str(save_bytes(image.data, save_dir, "image", image.extension))
+        if save_dir and image.data is not None
+        else None
+    )
     parts = [f"Made an image with {result.model}: {image.describe()}."]
     if path:
         parts.append(f"Saved to {path}.")
     if image.url and image.data is not None:
         parts.append(f"URL (temporary): {image.url}")
-    meta = {"model": result.model, "prompt": prompt, "width": image.width,
-            "height": image.height}
-    return MediaOutcome(" ".join(parts), "image", image.data, image.mime_type, image.url,
-                        path, meta)
+    meta = {"model": result.model, "prompt": prompt, "width": image.width, "height": image.height}
+    return MediaOutcome(
+        " ".join(parts), "image", image.data, image.mime_type, image.url, path, meta
+    )
 
 
 def speech_outcome(audio: SpeechAudio, save_dir: str | None) -> MediaOutcome:
@@ -150,8 +160,7 @@ def speech_outcome(audio: SpeechAudio, save_dir: str | None) -> MediaOutcome:
     if path:
         parts.append(f"Saved to {path}.")
     meta = {"model": audio.model, "format": audio.format, "characters": audio.characters}
-    return MediaOutcome(" ".join(parts), "audio", audio.data, audio.mime_type, None, path,
-                        meta)
+    return MediaOutcome(" ".join(parts), "audio", audio.data, audio.mime_type, None, path, meta)
 
 
 def video_outcome(video: Video, save_dir: str | None) -> MediaOutcome:
@@ -161,71 +170,124 @@ def video_outcome(video: Video, save_dir: str | None) -> MediaOutcome:
     if path:
         parts.append(f"Saved to {path}.")
     meta = {"model": video.job.model, "job_id": video.job.id, "duration": video.duration}
-    return MediaOutcome(" ".join(parts), "video", video.data, video.mime_type, None, path,
-                        meta)
+    return MediaOutcome(" ".join(parts), "video", video.data, video.mime_type, None, path, meta)
 
 
 def transcript_outcome(transcript: Transcript) -> MediaOutcome:
-    meta = {**transcript.metadata(), "text": transcript.text,
-            "segments": [asdict(s) for s in transcript.segments]}
-    return MediaOutcome(transcript.text or "(no speech heard)", "transcript", None,
-                        "text/plain", None, None, meta)
+    meta = {
+        **transcript.metadata(),
+        "text": transcript.text,
+        "segments": [asdict(s) for s in transcript.segments],
+    }
+    return MediaOutcome(
+        transcript.text or "(no speech heard)", "transcript", None, "text/plain", None, None, meta
+    )
 
 
 # ---------------------------------------------------------------------------- the tools
 
 
-def make_image(media: MediaClient, prompt: str, *, aspect_ratio: str | None = None,
-               negative_prompt: str | None = None, seed: int | None = None,
-               save_dir: str | None = None, extra_body: Extras = None) -> MediaOutcome:
-    result = media.generate_image(prompt, aspect_ratio=aspect_ratio,
-                                  negative_prompt=negative_prompt, seed=seed,
-                                  extra_body=extra_body)
+def make_image(
+    media: MediaClient,
+    prompt: str,
+    *,
+    aspect_ratio: str | None = None,
+    negative_prompt: str | None = None,
+    seed: int | None = None,
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
+    result = media.generate_image(
+        prompt,
+        aspect_ratio=aspect_ratio,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        extra_body=extra_body,
+    )
     return image_outcome(result, save_dir, prompt)
 
 
-async def amake_image(media: MediaClient, prompt: str, *, aspect_ratio: str | None = None,
-                      negative_prompt: str | None = None, seed: int | None = None,
-                      save_dir: str | None = None, extra_body: Extras = None) -> MediaOutcome:
-    result = await media.agenerate_image(prompt, aspect_ratio=aspect_ratio,
-                                         negative_prompt=negative_prompt, seed=seed,
-                                         extra_body=extra_body)
+async def amake_image(
+    media: MediaClient,
+    prompt: str,
+    *,
+    aspect_ratio: str | None = None,
+    negative_prompt: str | None = None,
+    seed: int | None = None,
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
+    result = await media.agenerate_image(
+        prompt,
+        aspect_ratio=aspect_ratio,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        extra_body=extra_body,
+    )
     return image_outcome(result, save_dir, prompt)
 
 
-def make_speech(media: MediaClient, text: str, *, voice: str | None = None,
-                speech_format: str = "mp3", save_dir: str | None = None,
-                extra_body: Extras = None) -> MediaOutcome:
-    audio = media.speech(text, voice=voice, response_format=speech_format,
-                         extra_body=extra_body)
+def make_speech(
+    media: MediaClient,
+    text: str,
+    *,
+    voice: str | None = None,
+    speech_format: str = "mp3",
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
+    audio = media.speech(text, voice=voice, response_format=speech_format, extra_body=extra_body)
     return speech_outcome(audio, save_dir)
 
 
-async def amake_speech(media: MediaClient, text: str, *, voice: str | None = None,
-                       speech_format: str = "mp3", save_dir: str | None = None,
-                       extra_body: Extras = None) -> MediaOutcome:
-    audio = await media.aspeech(text, voice=voice, response_format=speech_format,
-                                extra_body=extra_body)
+async def amake_speech(
+    media: MediaClient,
+    text: str,
+    *,
+    voice: str | None = None,
+    speech_format: str = "mp3",
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
+    audio = await media.aspeech(
+        text, voice=voice, response_format=speech_format, extra_body=extra_body
+    )
     return speech_outcome(audio, save_dir)
 
 
-def make_video(media: MediaClient, prompt: str, *, duration: float | None = None,
-               aspect_ratio: str | None = None, max_duration: float,
-               timeout: float | None, save_dir: str | None = None,
-               extra_body: Extras = None) -> MediaOutcome:
+def make_video(
+    media: MediaClient,
+    prompt: str,
+    *,
+    duration: float | None = None,
+    aspect_ratio: str | None = None,
+    max_duration: float,
+    timeout: float | None,
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
     check_duration(duration, max_duration)
-    video = media.generate_video(prompt, duration=duration, aspect_ratio=aspect_ratio,
-                                 timeout=timeout, extra_body=extra_body)
+    video = media.generate_video(
+        prompt, duration=duration, aspect_ratio=aspect_ratio, timeout=timeout, extra_body=extra_body
+    )
     return video_outcome(video, save_dir)
 
 
-async def amake_video(media: MediaClient, prompt: str, *, duration: float | None = None,
-                      aspect_ratio: str | None = None, max_duration: float,
-                      timeout: float | None, save_dir: str | None = None,
-                      extra_body: Extras = None) -> MediaOutcome:
+async def amake_video(
+    media: MediaClient,
+    prompt: str,
+    *,
+    duration: float | None = None,
+    aspect_ratio: str | None = None,
+    max_duration: float,
+    timeout: float | None,
+    save_dir: str | None = None,
+    extra_body: Extras = None,
+) -> MediaOutcome:
     check_duration(duration, max_duration)
-    video = await media.agenerate_video(prompt, duration=duration, aspect_ratio=aspect_ratio,
-                                        timeout=timeout, extra_body=extra_body)
+    video = await media.agenerate_video(
+        prompt, duration=duration, aspect_ratio=aspect_ratio, timeout=timeout, extra_body=extra_body
+    )
     return video_outcome(video, save_dir)
 
 
@@ -235,11 +297,13 @@ def _audio(audio: AudioInput) -> AudioInput:
     return audio
 
 
-def make_transcript(media: MediaClient, audio: AudioInput, *,
-                    language: str | None = None) -> MediaOutcome:
+def make_transcript(
+    media: MediaClient, audio: AudioInput, *, language: str | None = None
+) -> MediaOutcome:
     return transcript_outcome(media.transcribe(_audio(audio), language=language))
 
 
-async def amake_transcript(media: MediaClient, audio: AudioInput, *,
-                           language: str | None = None) -> MediaOutcome:
+async def amake_transcript(
+    media: MediaClient, audio: AudioInput, *, language: str | None = None
+) -> MediaOutcome:
     return transcript_outcome(await media.atranscribe(_audio(audio), language=language))

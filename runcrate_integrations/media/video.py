@@ -96,9 +96,12 @@ class VideoJob:
         duration = data.get("duration", data.get("seconds"))
         model = data.get("model")
         return cls(
-            job_id, status.lower(), model if isinstance(model, str) else None,
+            job_id,
+            status.lower(),
+            model if isinstance(model, str) else None,
             float(duration) if isinstance(duration, (int, float)) else None,
-            data.get("error"), dict(data),
+            data.get("error"),
+            dict(data),
         )
 
     def failure_message(self) -> str:
@@ -148,8 +151,13 @@ class Waiting:
 
     __slots__ = ("clock", "deadline", "delay", "job_id", "policy", "timeout")
 
-    def __init__(self, job_id: str, policy: PollPolicy, timeout: float | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        policy: PollPolicy,
+        timeout: float | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if timeout is not None:
             check_number(0.0, above=True)("timeout", timeout)
         self.job_id = job_id

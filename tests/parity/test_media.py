@@ -54,8 +54,13 @@ Call = Callable[[FakeOpenAIServer, Path, bool], Awaitable[Any]]
 
 
 def _settings(server: FakeOpenAIServer) -> dict[str, Any]:
-    return {"api_key": KEY, "base_url": server.base_url, "max_retries": 0,
-            "default_headers": {"X-Team": "media"}, "poll_interval": 0.01}
+    return {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "max_retries": 0,
+        "default_headers": {"X-Team": "media"},
+        "poll_interval": 0.01,
+    }
 
 
 def _audio(tmp: Path) -> Path:
@@ -75,8 +80,12 @@ async def _li(spec: RuncrateToolSpec, name: str, args: dict[str, Any], sync: boo
 
 
 ARGS = {
-    "generate_image": {"prompt": "a fox", "aspect_ratio": "16:9", "negative_prompt": "blur",
-                       "seed": 9},
+    "generate_image": {
+        "prompt": "a fox",
+        "aspect_ratio": "16:9",
+        "negative_prompt": "blur",
+        "seed": 9,
+    },
     "text_to_speech": {"text": "Hello both.", "voice": "af_heart"},
     "generate_video": {"prompt": "waves", "duration": 3, "aspect_ratio": "9:16"},
 }
@@ -97,8 +106,9 @@ def _sent(request: RecordedRequest) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
-@pytest.mark.parametrize("name", ["generate_image", "text_to_speech", "generate_video",
-                                  "speech_to_text"])
+@pytest.mark.parametrize(
+    "name", ["generate_image", "text_to_speech", "generate_video", "speech_to_text"]
+)
 async def test_the_same_tool_call_sends_the_same_requests(
     fake_server: FakeOpenAIServer, tmp_path: Path, name: str, sync: bool
 ) -> None:
@@ -115,22 +125,25 @@ async def test_the_same_tool_call_sends_the_same_requests(
     assert method == "POST" and headers["authorization"] == f"Bearer {KEY}"
     assert headers["x-team"] == "media"
     if name != "speech_to_text":
-        assert body["model"] in {"black-forest-labs/FLUX.1-schnell", "hexgrad/Kokoro-82M",
-                                 "google/veo-3.0"}
+        assert body["model"] in {
+            "black-forest-labs/FLUX.1-schnell",
+            "hexgrad/Kokoro-82M",
+            "google/veo-3.0",
+        }
 
 
 async def test_the_parser_and_the_reader_upload_the_same_and_make_the_same_documents(
     fake_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     path = _audio(tmp_path)
-    common = {"api_key": KEY, "base_url": fake_server.base_url, "language": "en",
-              "segments": True}
+    common = {"api_key": KEY, "base_url": fake_server.base_url, "language": "en", "segments": True}
     lc_docs = RuncrateTranscriptionParser(**common).parse(Blob.from_path(path))
     lc_sent = _sent(fake_server.last_request)
     li_docs = await RuncrateTranscriptionReader(**common).aload_data(path)
     assert _sent(fake_server.last_request) == lc_sent
     assert [(d.page_content, d.metadata) for d in lc_docs] == [
-        (d.text, d.metadata) for d in li_docs]
+        (d.text, d.metadata) for d in li_docs
+    ]
     assert len(lc_docs) == 2
 
 
@@ -144,11 +157,16 @@ async def test_every_status_raises_the_same_core_class_in_both(
     for framework in ("langchain", "llama_index"):
         with pytest.raises(core.RuncrateError) as info:
             if framework == "langchain":
-                await _lc(_langchain_tool(fake_server, "text_to_speech"), ARGS["text_to_speech"],
-                          False)
+                await _lc(
+                    _langchain_tool(fake_server, "text_to_speech"), ARGS["text_to_speech"], False
+                )
             else:
-                await _li(RuncrateToolSpec(**_settings(fake_server)), "text_to_speech",
-                          ARGS["text_to_speech"], False)
+                await _li(
+                    RuncrateToolSpec(**_settings(fake_server)),
+                    "text_to_speech",
+                    ARGS["text_to_speech"],
+                    False,
+                )
         raised[framework] = info.value
     for framework, err in raised.items():
         assert isinstance(err, expect.core) and isinstance(err, expect.openai), framework
@@ -164,18 +182,25 @@ async def test_every_status_raises_the_same_core_class_in_both(
 # ---------------------------------------------------------------------------- the spec
 
 MEDIA_CLASSES: list[type[Any]] = [
-    RuncrateImageGenerationTool, RuncrateTextToSpeechTool, RuncrateVideoGenerationTool,
-    RuncrateSpeechToTextTool, RuncrateToolkit, RuncrateTranscriptionParser, RuncrateToolSpec,
+    RuncrateImageGenerationTool,
+    RuncrateTextToSpeechTool,
+    RuncrateVideoGenerationTool,
+    RuncrateSpeechToTextTool,
+    RuncrateToolkit,
+    RuncrateTranscriptionParser,
+    RuncrateToolSpec,
     RuncrateTranscriptionReader,
 ]
 SPLIT = httpx2.Timeout(30.0, connect=2.0)
 
 
 @pytest.mark.parametrize("cls", MEDIA_CLASSES, ids=lambda c: c.__name__)
-@pytest.mark.parametrize(("given", "kept"), [(None, None), (5, 5.0), (SPLIT, SPLIT)],
-                         ids=["None", "int", "httpx2.Timeout"])
-def test_every_media_class_accepts_the_same_timeouts(cls: type[Any], given: Any,
-                                                     kept: Any) -> None:
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [(None, None), (5, 5.0), (SPLIT, SPLIT)],
+    ids=["None", "int", "httpx2.Timeout"],
+)
+def test_every_media_class_accepts_the_same_timeouts(cls: type[Any], given: Any, kept: Any) -> None:
     instance = cls(api_key=KEY, timeout=given)
     assert instance.timeout == kept and instance.media.clients.settings.timeout == kept
     revived = pickle.loads(pickle.dumps(instance))
@@ -188,7 +213,10 @@ def test_every_media_class_has_the_spec_defaults_and_checks(
 ) -> None:
     settings = cls(api_key=KEY).media.clients.settings
     assert (settings.timeout, settings.max_retries, settings.base_url) == (
-        DEFAULT_TIMEOUT, 2, "https://api.runcrate.ai/v1")
+        DEFAULT_TIMEOUT,
+        2,
+        "https://api.runcrate.ai/v1",
+    )
     with pytest.raises(ValueError, match="timeout must be > 0 seconds, got 0"):
         cls(api_key=KEY, timeout=0)
     with pytest.raises(ValueError, match="max_retries"):

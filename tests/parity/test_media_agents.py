@@ -107,8 +107,9 @@ async def test_a_vision_model_sees_the_drawing_as_a_user_image(
     answer = await RUNNERS[framework](fake_server, VISION)
     next(script, None)
     assert answer == ANSWER
-    assert _image_posts(fake_server) == [{"model": "black-forest-labs/FLUX.1-schnell",
-                                          "prompt": "a red fox in snow", "seed": 3}]
+    assert _image_posts(fake_server) == [
+        {"model": "black-forest-labs/FLUX.1-schnell", "prompt": "a red fox in snow", "seed": 3}
+    ]
     _, second = _chat_bodies(fake_server)
     messages = second["messages"]
     assert [m["role"] for m in messages][-3:] == ["assistant", "tool", "user"]
@@ -116,11 +117,16 @@ async def test_a_vision_model_sees_the_drawing_as_a_user_image(
     png = fake_media.tiny_png(64, 64, 3)
     assert text.startswith("Made an image with black-forest-labs/FLUX.1-schnell: 64x64 PNG")
     assert text.endswith(f"[image (image/png, {len(png)} B); shown in the next message]")
-    assert messages[-1] == {"role": "user", "content": [
-        {"type": "text", "text": INTRO},
-        {"type": "image_url",
-         "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}},
-    ]}
+    assert messages[-1] == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": INTRO},
+            {
+                "type": "image_url",
+                "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()},
+            },
+        ],
+    }
 
 
 @pytest.mark.parametrize("framework", list(RUNNERS))
@@ -135,7 +141,8 @@ async def test_a_text_only_model_gets_the_description_only(
     assert messages[-1]["role"] == "tool"
     size = len(fake_media.tiny_png(64, 64, 3))
     assert _tool_text(messages).endswith(
-        f"[image (image/png, {size} B); not shown: this model reads no images]")
+        f"[image (image/png, {size} B); not shown: this model reads no images]"
+    )
     assert "image_url" not in json.dumps(messages)
 
 
@@ -152,7 +159,8 @@ async def test_both_frameworks_send_the_same_second_request(
         body = _chat_bodies(fake_server)[1]
         # What legitimately differs: the temporary URL's random name, and each framework's
         # own request extras (LangChain streams nothing here; LlamaIndex's agent streams).
-        text = re.sub(r"/v1/files/[0-9a-f]+\.png", "/v1/files/<id>.png", json.dumps(
-            body["messages"]))
+        text = re.sub(
+            r"/v1/files/[0-9a-f]+\.png", "/v1/files/<id>.png", json.dumps(body["messages"])
+        )
         sent[framework] = (json.loads(text), [t["function"]["name"] for t in body["tools"]])
     assert sent["langchain"] == sent["llama_index"]

@@ -37,8 +37,14 @@ def _fast_transport_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _common(server: FakeOpenAIServer, **fields: Any) -> dict[str, Any]:
-    return {"api_key": KEY, "base_url": server.base_url, "max_retries": 0,
-            "timeout": CALL_TIMEOUT, "poll_interval": 0.01, **fields}
+    return {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "max_retries": 0,
+        "timeout": CALL_TIMEOUT,
+        "poll_interval": 0.01,
+        **fields,
+    }
 
 
 async def _speak(framework: Framework, server: FakeOpenAIServer, **fields: Any) -> Any:
@@ -98,9 +104,16 @@ async def test_pacing_is_shared_with_chat_for_the_same_key_and_url(
     """Chat's answer says the quota is used up until a reset; the media call that follows
     waits for it, since both share the one limiter of this key and URL."""
     reset = time.time() + 0.4
-    fake_server.enqueue(chat_completion("hi", headers={
-        "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": f"{reset:.3f}"}))
+    fake_server.enqueue(
+        chat_completion(
+            "hi",
+            headers={
+                "X-RateLimit-Limit": "1",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{reset:.3f}",
+            },
+        )
+    )
     chat = ChatCase("langchain", mode, fake_server)
     await chat.ask(chat.model())
     media = MediaSettings(**_common(fake_server)).media
@@ -146,8 +159,9 @@ async def test_async_calls_share_one_pooled_client(fake_server: FakeOpenAIServer
     assert fake_server.connection_count <= 20
 
 
-def test_the_key_is_in_no_log_or_error(fake_server: FakeOpenAIServer,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_in_no_log_or_error(
+    fake_server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
     fake_server.media.polls_to_complete = 10**6
     media = MediaSettings(**_common(fake_server)).media
     with caplog.at_level(logging.DEBUG):
@@ -158,8 +172,14 @@ def test_the_key_is_in_no_log_or_error(fake_server: FakeOpenAIServer,
         with pytest.raises(core.JobTimeoutError) as waited:
             media.generate_video("waves", timeout=0.05)
     assert caplog.records
-    for text in (caplog.text, str(denied.value), repr(pickle.loads(pickle.dumps(denied.value))),
-                 str(waited.value), repr(media), repr(media.clients)):
+    for text in (
+        caplog.text,
+        str(denied.value),
+        repr(pickle.loads(pickle.dumps(denied.value))),
+        str(waited.value),
+        repr(media),
+        repr(media.clients),
+    ):
         assert KEY not in text
     assert "***" in str(denied.value)  # the echoed key was blanked out
 
@@ -167,7 +187,9 @@ def test_the_key_is_in_no_log_or_error(fake_server: FakeOpenAIServer,
 def test_an_image_answer_is_never_mistaken_for_json(fake_server: FakeOpenAIServer) -> None:
     fake_server.media.file_host = None
     png = tiny_png(2, 2)
-    fake_server.enqueue(JSONResponse({"data": [{"url": f"{fake_server.base_url}/files/x.png"}]}),
-                        JSONResponse(png, headers={"content-type": "image/png"}))
+    fake_server.enqueue(
+        JSONResponse({"data": [{"url": f"{fake_server.base_url}/files/x.png"}]}),
+        JSONResponse(png, headers={"content-type": "image/png"}),
+    )
     media = MediaSettings(**_common(fake_server)).media
     assert media.generate_image("x").image.data == png

@@ -41,8 +41,12 @@ def tiny_png(width: int, height: int, seed: int = 0) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def fake_audio(text: str) -> bytes:
@@ -90,7 +94,7 @@ def _size(body: dict[str, Any]) -> tuple[int, int]:
 
 def _heard(data: bytes) -> str:
     if data.startswith(AUDIO_MAGIC):
-        return data[len(AUDIO_MAGIC):].decode("utf-8", "replace")
+        return data[len(AUDIO_MAGIC) :].decode("utf-8", "replace")
     return f"{len(data)} bytes of audio"
 
 
@@ -122,14 +126,21 @@ def echo(state: MediaState, request: RecordedRequest, base: str) -> JSONResponse
         return JSONResponse(found, headers={"content-type": "image/png"})
     if method == "POST" and path.endswith("/audio/speech"):
         pcm = body.get("response_format") == "pcm"
-        return JSONResponse(fake_audio(str(body.get("input", ""))),
-                            headers={"content-type": "audio/pcm" if pcm else "audio/mpeg"})
+        return JSONResponse(
+            fake_audio(str(body.get("input", ""))),
+            headers={"content-type": "audio/pcm" if pcm else "audio/mpeg"},
+        )
     if method == "POST" and path.endswith("/audio/transcriptions"):
         return _transcription(request)
     if path.endswith("/videos") and method == "POST":
-        job = {"id": "vid_" + uuid.uuid4().hex[:12], "object": "video", "status": "queued",
-               "model": body.get("model"), "prompt": body.get("prompt"),
-               "duration": body.get("duration", 4)}
+        job = {
+            "id": "vid_" + uuid.uuid4().hex[:12],
+            "object": "video",
+            "status": "queued",
+            "model": body.get("model"),
+            "prompt": body.get("prompt"),
+            "duration": body.get("duration", 4),
+        }
         state.jobs[job["id"]] = {**job, "looks": 0}
         return JSONResponse(job)
     if "/videos/" in path and method == "GET":

@@ -83,11 +83,18 @@ class TestSpeechToTextToolIntegration(ToolsIntegrationTests):
 def test_speech_made_by_one_tool_is_heard_by_another(tmp_path: Any) -> None:
     """The toolkit's speech tool says a sentence, its transcription tool hears it back (real
     models on the local server: piper, then Whisper tiny.en)."""
-    tools = {t.name: t for t in RuncrateToolkit(**connection(), save_dir=str(tmp_path),
-                                                language="en").get_tools()}
-    spoken = tools["text_to_speech"].invoke({
-        "type": "tool_call", "id": "c1", "name": "text_to_speech",
-        "args": {"text": "The quarterly report is due on Monday."}})
+    tools = {
+        t.name: t
+        for t in RuncrateToolkit(**connection(), save_dir=str(tmp_path), language="en").get_tools()
+    }
+    spoken = tools["text_to_speech"].invoke(
+        {
+            "type": "tool_call",
+            "id": "c1",
+            "name": "text_to_speech",
+            "args": {"text": "The quarterly report is due on Monday."},
+        }
+    )
     assert isinstance(spoken, ToolMessage) and spoken.artifact["format"] == "mp3"
     heard = tools["speech_to_text"].invoke({"audio": spoken.artifact["path"]})
     assert "quarterly report" in heard.lower() and "monday" in heard.lower()

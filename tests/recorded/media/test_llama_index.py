@@ -21,8 +21,9 @@ def _spec(**fields: object) -> RuncrateToolSpec:
 
 def test_image_and_speech_tools_answer_blocks(tmp_path: Path) -> None:
     tools = {t.metadata.name: t for t in _spec(save_dir=str(tmp_path)).to_tool_list()}
-    image = tools["generate_image"].call(prompt="a red fox in the snow", aspect_ratio="1:1",
-                                         seed=11)
+    image = tools["generate_image"].call(
+        prompt="a red fox in the snow", aspect_ratio="1:1", seed=11
+    )
     text, block = image.blocks
     assert isinstance(text, TextBlock) and isinstance(block, ImageBlock)
     assert block.image_mimetype == "image/png" and "PNG" in text.text
@@ -33,8 +34,7 @@ def test_image_and_speech_tools_answer_blocks(tmp_path: Path) -> None:
 
 async def test_async_video_and_transcription_tools() -> None:
     tools = {t.metadata.name: t for t in _spec(language="en").to_tool_list()}
-    video = await tools["generate_video"].acall(prompt="waves rolling onto a beach",
-                                                duration=2)
+    video = await tools["generate_video"].acall(prompt="waves rolling onto a beach", duration=2)
     assert isinstance(video.blocks[1], VideoBlock)
     assert video.blocks[1].resolve_video(as_base64=False).read()[4:8] == b"ftyp"
     heard = await tools["speech_to_text"].acall(audio=str(STANDUP))

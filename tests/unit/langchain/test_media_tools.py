@@ -61,9 +61,14 @@ class TestImageToolStandard(ToolsUnitTests):
 
     @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
-        return ({"RUNCRATE_API_KEY": "rc_live_from_env",
-                 "RUNCRATE_BASE_URL": "https://proxy.example.test/v1"},
-                {}, {"api_key": "rc_live_from_env", "base_url": "https://proxy.example.test/v1"})
+        return (
+            {
+                "RUNCRATE_API_KEY": "rc_live_from_env",
+                "RUNCRATE_BASE_URL": "https://proxy.example.test/v1",
+            },
+            {},
+            {"api_key": "rc_live_from_env", "base_url": "https://proxy.example.test/v1"},
+        )
 
 
 class TestSpeechToolStandard(TestImageToolStandard):
@@ -122,22 +127,34 @@ def test_a_tool_call_answers_a_tool_message_with_the_bytes(
     assert message.artifact["data"] == tiny_png(64, 64, 2)
     (saved,) = tmp_path.iterdir()
     assert message.artifact["path"] == str(saved) and saved.read_bytes() == tiny_png(64, 64, 2)
-    assert message.content.startswith("Made an image with black-forest-labs/FLUX.1-schnell: "
-                                      "64x64 PNG")
+    assert message.content.startswith(
+        "Made an image with black-forest-labs/FLUX.1-schnell: 64x64 PNG"
+    )
     assert f"Saved to {saved}." in message.content and "URL (temporary): http" in message.content
-    assert server.requests[0].body == {"model": "black-forest-labs/FLUX.1-schnell",
-                                       "prompt": "a fox", "aspect_ratio": "1:1", "seed": 2}
+    assert server.requests[0].body == {
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": "a fox",
+        "aspect_ratio": "1:1",
+        "seed": 2,
+    }
 
 
-def test_plain_args_answer_the_text(server: FakeOpenAIServer, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_args_answer_the_text(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     tool = RuncrateTextToSpeechTool(**_common(server), voice="af_heart", speech_format="pcm")
     text = tool.invoke({"text": "Hello there."})
-    assert text == ("Spoke 12 characters with hexgrad/Kokoro-82M: PCM audio, "
-                    f"{len(fake_audio('Hello there.'))} B.")
-    assert server.last_request.body == {"model": "hexgrad/Kokoro-82M", "input": "Hello there.",
-                                        "voice": "af_heart", "response_format": "pcm"}
+    assert text == (
+        "Spoke 12 characters with hexgrad/Kokoro-82M: PCM audio, "
+        f"{len(fake_audio('Hello there.'))} B."
+    )
+    assert server.last_request.body == {
+        "model": "hexgrad/Kokoro-82M",
+        "input": "Hello there.",
+        "voice": "af_heart",
+        "response_format": "pcm",
+    }
     assert list(tmp_path.iterdir()) == []  # no save_dir: nothing on disk
 
 
@@ -167,10 +184,16 @@ def test_speech_to_text_reads_a_path(server: FakeOpenAIServer, tmp_path: Path) -
     ("tool_class", "args", "message"),
     [
         (RuncrateImageGenerationTool, {"prompt": " "}, "prompt is empty; say what to make"),
-        (RuncrateImageGenerationTool, {"prompt": "x", "aspect_ratio": "wide"},
-         "aspect_ratio must look like '16:9'"),
-        (RuncrateVideoGenerationTool, {"prompt": "x", "duration": 30},
-         "duration 30 s is over this tool's limit of 8 s"),
+        (
+            RuncrateImageGenerationTool,
+            {"prompt": "x", "aspect_ratio": "wide"},
+            "aspect_ratio must look like '16:9'",
+        ),
+        (
+            RuncrateVideoGenerationTool,
+            {"prompt": "x", "duration": 30},
+            "duration 30 s is over this tool's limit of 8 s",
+        ),
         (RuncrateSpeechToTextTool, {"audio": "/nowhere/x.mp3"}, "does not exist"),
     ],
 )
@@ -187,8 +210,10 @@ async def test_a_models_mistake_is_answered_as_text_and_nothing_is_sent(
 
 @pytest.mark.parametrize(
     ("status", "dual", "langchain"),
-    [(401, core.AuthenticationError, ModelAuthenticationError),
-     (402, RuncrateInsufficientCreditsError, ModelAPIError)],
+    [
+        (401, core.AuthenticationError, ModelAuthenticationError),
+        (402, RuncrateInsufficientCreditsError, ModelAPIError),
+    ],
 )
 async def test_api_errors_are_raised_in_both_hierarchies(
     server: FakeOpenAIServer, status: int, dual: type[Exception], langchain: type[Exception]
@@ -234,14 +259,22 @@ def test_a_misspelt_option_is_an_error() -> None:
         RuncrateImageGenerationTool(api_key=KEY, save_folder="x")
 
 
-def test_the_key_is_secret_everywhere(server: FakeOpenAIServer, tmp_path: Path,
-                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_is_secret_everywhere(
+    server: FakeOpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tool = RuncrateImageGenerationTool(**_common(server), save_dir=str(tmp_path))
     with caplog.at_level(logging.DEBUG):
         message = tool.invoke(_call("generate_image", prompt="a fox"))
     assert caplog.records
-    for text in (repr(tool), str(tool), dumps(tool), caplog.text, repr(message),
-                 str(message.artifact["path"]), repr(tool.tool_call_schema.model_json_schema())):
+    for text in (
+        repr(tool),
+        str(tool),
+        dumps(tool),
+        caplog.text,
+        repr(message),
+        str(message.artifact["path"]),
+        repr(tool.tool_call_schema.model_json_schema()),
+    ):
         assert KEY not in text
 
 
@@ -250,9 +283,12 @@ def test_dumpd_and_load_without_the_key() -> None:
     tool = RuncrateVideoGenerationTool(api_key=KEY, max_duration=5, save_dir="clips")
     data = dumpd(tool)
     assert data["kwargs"]["api_key"] == {"lc": 1, "type": "secret", "id": ["RUNCRATE_API_KEY"]}
-    loaded = load(data, secrets_map={"RUNCRATE_API_KEY": "rc_live_other"},
-                  valid_namespaces=["langchain_runcrate"],
-                  allowed_objects=[RuncrateVideoGenerationTool])
+    loaded = load(
+        data,
+        secrets_map={"RUNCRATE_API_KEY": "rc_live_other"},
+        valid_namespaces=["langchain_runcrate"],
+        allowed_objects=[RuncrateVideoGenerationTool],
+    )
     assert isinstance(loaded, RuncrateVideoGenerationTool)
     assert (loaded.max_duration, loaded.save_dir) == (5.0, "clips")
     assert loaded.api_key is not None and loaded.api_key.get_secret_value() == "rc_live_other"
@@ -264,8 +300,9 @@ def test_copies_share_the_clients_and_pickles_rebuild_them() -> None:
     twin = copy.deepcopy(tool)
     assert twin.media is tool.media
     revived = pickle.loads(pickle.dumps(tool))
-    assert revived.save_dir == "out" and revived.media.clients.settings == \
-        tool.media.clients.settings
+    assert (
+        revived.save_dir == "out" and revived.media.clients.settings == tool.media.clients.settings
+    )
     tool.model = "acme/other"  # a changed field rebuilds the client's models
     assert tool.media.models.image == "acme/other"
 
@@ -280,15 +317,32 @@ def test_a_missing_key_fails_at_construction_typed() -> None:
 
 
 def test_the_toolkit_hands_out_four_tools_on_its_settings(server: FakeOpenAIServer) -> None:
-    toolkit = RuncrateToolkit(api_key=KEY, base_url=server.base_url, image_model="acme/img",
-                              speech_model="acme/tts", video_model="acme/vid",
-                              transcription_model="acme/stt", save_dir="out", voice="af",
-                              max_duration=6, language="en", timeout=9.0)
+    toolkit = RuncrateToolkit(
+        api_key=KEY,
+        base_url=server.base_url,
+        image_model="acme/img",
+        speech_model="acme/tts",
+        video_model="acme/vid",
+        transcription_model="acme/stt",
+        save_dir="out",
+        voice="af",
+        max_duration=6,
+        language="en",
+        timeout=9.0,
+    )
     image, speech, video, stt = toolkit.get_tools()
     assert [t.name for t in toolkit.get_tools()] == [
-        "generate_image", "text_to_speech", "generate_video", "speech_to_text"]
+        "generate_image",
+        "text_to_speech",
+        "generate_video",
+        "speech_to_text",
+    ]
     assert (image.model, speech.model, video.model, stt.model) == (
-        "acme/img", "acme/tts", "acme/vid", "acme/stt")
+        "acme/img",
+        "acme/tts",
+        "acme/vid",
+        "acme/stt",
+    )
     assert isinstance(video, RuncrateVideoGenerationTool) and video.max_duration == 6
     assert isinstance(speech, RuncrateTextToSpeechTool) and speech.voice == "af"
     assert isinstance(stt, RuncrateSpeechToTextTool) and stt.language == "en"
@@ -300,19 +354,34 @@ def test_the_toolkit_hands_out_four_tools_on_its_settings(server: FakeOpenAIServ
 
 def test_toolkit_defaults_are_runcrates_catalog_ids() -> None:
     toolkit = RuncrateToolkit(api_key=KEY)
-    assert (toolkit.image_model, toolkit.speech_model, toolkit.video_model,
-            toolkit.transcription_model) == (
-        "black-forest-labs/FLUX.1-schnell", "hexgrad/Kokoro-82M", "google/veo-3.0",
-        "openai/whisper-large-v3")
+    assert (
+        toolkit.image_model,
+        toolkit.speech_model,
+        toolkit.video_model,
+        toolkit.transcription_model,
+    ) == (
+        "black-forest-labs/FLUX.1-schnell",
+        "hexgrad/Kokoro-82M",
+        "google/veo-3.0",
+        "openai/whisper-large-v3",
+    )
 
 
-def test_a_transcript_artifact_holds_the_segments(server: FakeOpenAIServer,
-                                                   tmp_path: Path) -> None:
+def test_a_transcript_artifact_holds_the_segments(server: FakeOpenAIServer, tmp_path: Path) -> None:
     path = tmp_path / "a.mp3"
     path.write_bytes(fake_audio("a b"))
-    server.enqueue(JSONResponse({"text": "a b", "duration": 1.0, "language": "en",
-                                 "segments": [{"start": 0, "end": 1.0, "text": " a b"}]}))
+    server.enqueue(
+        JSONResponse(
+            {
+                "text": "a b",
+                "duration": 1.0,
+                "language": "en",
+                "segments": [{"start": 0, "end": 1.0, "text": " a b"}],
+            }
+        )
+    )
     message = RuncrateSpeechToTextTool(**_common(server)).invoke(
-        _call("speech_to_text", audio=str(path)))
+        _call("speech_to_text", audio=str(path))
+    )
     assert message.artifact["segments"] == [{"start": 0.0, "end": 1.0, "text": "a b"}]
     assert (message.artifact["duration"], message.artifact["text"]) == (1.0, "a b")

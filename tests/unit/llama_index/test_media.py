@@ -40,8 +40,9 @@ def server(fake_server: FakeOpenAIServer) -> FakeOpenAIServer:
 
 
 def _spec(server: FakeOpenAIServer, **fields: Any) -> RuncrateToolSpec:
-    return RuncrateToolSpec(api_key=KEY, base_url=server.base_url, max_retries=0,
-                            poll_interval=0.01, **fields)
+    return RuncrateToolSpec(
+        api_key=KEY, base_url=server.base_url, max_retries=0, poll_interval=0.01, **fields
+    )
 
 
 def _tools(spec: RuncrateToolSpec) -> dict[str, FunctionTool]:
@@ -51,22 +52,26 @@ def _tools(spec: RuncrateToolSpec) -> dict[str, FunctionTool]:
 def test_a_key_is_all_it_needs_and_the_models_are_runcrates_ids() -> None:
     spec = RuncrateToolSpec(api_key=KEY)
     assert spec.media.models == core.media.MediaModels(
-        "black-forest-labs/FLUX.1-schnell", "hexgrad/Kokoro-82M", "google/veo-3.0",
-        "openai/whisper-large-v3")
+        "black-forest-labs/FLUX.1-schnell",
+        "hexgrad/Kokoro-82M",
+        "google/veo-3.0",
+        "openai/whisper-large-v3",
+    )
     with pytest.raises(core.MissingAPIKeyError):
         RuncrateToolSpec()
 
 
 def test_four_tools_with_the_cores_names_descriptions_and_schemas() -> None:
     tools = _tools(RuncrateToolSpec(api_key=KEY, max_duration=5))
-    assert list(tools) == ["generate_image", "text_to_speech", "generate_video",
-                           "speech_to_text"]
+    assert list(tools) == ["generate_image", "text_to_speech", "generate_video", "speech_to_text"]
     expected = {
         "generate_image": (media_tools.IMAGE_DESCRIPTION, media_tools.ImageToolArgs),
         "text_to_speech": (media_tools.SPEECH_DESCRIPTION, media_tools.SpeechToolArgs),
         "generate_video": (media_tools.video_description(5), media_tools.VideoToolArgs),
-        "speech_to_text": (media_tools.TRANSCRIPTION_DESCRIPTION,
-                           media_tools.TranscriptionToolArgs),
+        "speech_to_text": (
+            media_tools.TRANSCRIPTION_DESCRIPTION,
+            media_tools.TranscriptionToolArgs,
+        ),
     }
     for name, tool in tools.items():
         assert (tool.metadata.description, tool.metadata.fn_schema) == expected[name]
@@ -75,10 +80,12 @@ def test_four_tools_with_the_cores_names_descriptions_and_schemas() -> None:
         assert "api_key" not in tool.metadata.fn_schema_str
 
 
-def test_the_image_tool_answers_text_and_an_image_block(server: FakeOpenAIServer,
-                                                        tmp_path: Path) -> None:
+def test_the_image_tool_answers_text_and_an_image_block(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
     output = _tools(_spec(server, save_dir=str(tmp_path)))["generate_image"].call(
-        prompt="a fox", seed=4, aspect_ratio="1:1")
+        prompt="a fox", seed=4, aspect_ratio="1:1"
+    )
     text, image = output.blocks
     assert isinstance(text, TextBlock) and isinstance(image, ImageBlock)
     assert image.resolve_image(as_base64=False).read() == tiny_png(64, 64, 4)
@@ -86,8 +93,12 @@ def test_the_image_tool_answers_text_and_an_image_block(server: FakeOpenAIServer
     (saved,) = tmp_path.iterdir()
     assert output.content == text.text and f"Saved to {saved}." in text.text
     assert image.path == saved  # the block names the file too
-    assert server.requests[0].body == {"model": "black-forest-labs/FLUX.1-schnell",
-                                       "prompt": "a fox", "aspect_ratio": "1:1", "seed": 4}
+    assert server.requests[0].body == {
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": "a fox",
+        "aspect_ratio": "1:1",
+        "seed": 4,
+    }
 
 
 async def test_async_tools_are_native(server: FakeOpenAIServer) -> None:
@@ -114,9 +125,11 @@ def test_speech_to_text_answers_the_transcript(server: FakeOpenAIServer, tmp_pat
 
 @pytest.mark.parametrize(
     ("name", "args", "message"),
-    [("generate_image", {"prompt": ""}, "prompt is empty"),
-     ("generate_video", {"prompt": "x", "duration": 9}, "over this tool's limit of 8 s"),
-     ("speech_to_text", {"audio": "/nowhere.mp3"}, "does not exist")],
+    [
+        ("generate_image", {"prompt": ""}, "prompt is empty"),
+        ("generate_video", {"prompt": "x", "duration": 9}, "over this tool's limit of 8 s"),
+        ("speech_to_text", {"audio": "/nowhere.mp3"}, "does not exist"),
+    ],
 )
 def test_a_bad_argument_raises_before_any_request(
     server: FakeOpenAIServer, name: str, args: dict[str, Any], message: str
@@ -155,8 +168,9 @@ def _mp3(folder: Path, name: str, text: str) -> Path:
 
 
 def _reader(server: FakeOpenAIServer, **fields: Any) -> RuncrateTranscriptionReader:
-    return RuncrateTranscriptionReader(api_key=KEY, base_url=server.base_url, max_retries=0,
-                                       **fields)
+    return RuncrateTranscriptionReader(
+        api_key=KEY, base_url=server.base_url, max_retries=0, **fields
+    )
 
 
 def test_load_data_takes_a_path_or_a_list(server: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -164,8 +178,13 @@ def test_load_data_takes_a_path_or_a_list(server: FakeOpenAIServer, tmp_path: Pa
     reader = _reader(server)
     (one,) = reader.load_data(a, extra_info={"team": "core"})
     assert one.text == "first call"
-    assert one.metadata == {"team": "core", "source": str(a), "duration": 0.8,
-                            "language": "en", "model": "openai/whisper-large-v3"}
+    assert one.metadata == {
+        "team": "core",
+        "source": str(a),
+        "duration": 0.8,
+        "language": "en",
+        "model": "openai/whisper-large-v3",
+    }
     assert [d.text for d in reader.load_data([a, str(b)])] == ["first call", "second call"]
 
 
@@ -173,15 +192,18 @@ async def test_aload_data_and_segments(server: FakeOpenAIServer, tmp_path: Path)
     path = _mp3(tmp_path, "a.mp3", "one two three four")
     docs = await _reader(server, segments=True).aload_data([path])
     assert [(d.text, d.metadata["start"], d.metadata["end"]) for d in docs] == [
-        ("one two", 0.0, 1.5), ("three four", 1.5, 3.0)]
+        ("one two", 0.0, 1.5),
+        ("three four", 1.5, 3.0),
+    ]
     assert multipart_fields(server.last_request)["response_format"] == "vtt"
 
 
 def test_it_plugs_into_simple_directory_reader(server: FakeOpenAIServer, tmp_path: Path) -> None:
     _mp3(tmp_path, "a.mp3", "alpha talk")
     (tmp_path / "notes.txt").write_text("plain notes")
-    docs = SimpleDirectoryReader(str(tmp_path), file_extractor={".mp3": _reader(server)}
-                                 ).load_data()
+    docs = SimpleDirectoryReader(
+        str(tmp_path), file_extractor={".mp3": _reader(server)}
+    ).load_data()
     by_name = {d.metadata["file_name"]: d for d in docs}
     assert by_name["a.mp3"].text == "alpha talk"
     assert by_name["a.mp3"].metadata["model"] == "openai/whisper-large-v3"

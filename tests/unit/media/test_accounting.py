@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runcrate_integrations import BudgetExceededError, InternalServerError
-from runcrate_integrations.media import client as media_client
+from runcrate_integrations.media import accounting
 from tests.support.fake_media import fake_audio
 from tests.support.fake_openai_server import FakeOpenAIServer, JSONResponse, error
 
@@ -33,8 +33,8 @@ class Ledger:
 @pytest.fixture
 def ledger(fake_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Ledger:
     book = Ledger(fake_server)
-    monkeypatch.setattr(media_client, "_account", book.account)
-    monkeypatch.setattr(media_client, "_before_spend", book.before_spend)
+    monkeypatch.setattr(accounting, "_account", book.account)
+    monkeypatch.setattr(accounting, "_before_spend", book.before_spend)
     return book
 
 
@@ -52,8 +52,7 @@ def test_each_call_is_accounted_once_with_its_units(
     assert ledger.accounted == [
         ("black-forest-labs/FLUX.1-schnell", {"endpoint": "/images/generations", "images": 1}),
         ("hexgrad/Kokoro-82M", {"endpoint": "/audio/speech", "speech_characters": 12}),
-        ("openai/whisper-large-v3", {"endpoint": "/audio/transcriptions",
-                                     "audio_seconds": 2.0}),
+        ("openai/whisper-large-v3", {"endpoint": "/audio/transcriptions", "audio_seconds": 2.0}),
         ("google/veo-3.0", {"endpoint": "/videos", "video_seconds": 3.0}),
     ]
     assert [(m, e) for m, e, _ in ledger.before] == [
@@ -103,7 +102,7 @@ def test_a_budget_check_in_before_spend_stops_the_call_unsent(
     def refuse(clients: Any, model: str, *, endpoint: str) -> None:
         raise BudgetExceededError(f"budget spent; {endpoint} not sent")
 
-    monkeypatch.setattr(media_client, "_before_spend", refuse)
+    monkeypatch.setattr(accounting, "_before_spend", refuse)
     with pytest.raises(BudgetExceededError, match="/videos not sent"):
         make_media().submit_video("waves")
     assert fake_server.request_count == 0

@@ -25,8 +25,12 @@ def test_speech_sends_the_text_and_returns_the_audio(
     spoken = make_media().speech("Hello there.", voice="af_heart", response_format="mp3")
     sent = fake_server.last_request
     assert (sent.method, sent.path) == ("POST", "/v1/audio/speech")
-    assert sent.body == {"model": "hexgrad/Kokoro-82M", "input": "Hello there.",
-                         "voice": "af_heart", "response_format": "mp3"}
+    assert sent.body == {
+        "model": "hexgrad/Kokoro-82M",
+        "input": "Hello there.",
+        "voice": "af_heart",
+        "response_format": "mp3",
+    }
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert spoken.data == fake_audio("Hello there.")
     assert (spoken.format, spoken.mime_type, spoken.characters) == ("mp3", "audio/mpeg", 12)
@@ -35,8 +39,11 @@ def test_speech_sends_the_text_and_returns_the_audio(
 
 async def test_async_speech_in_pcm(make_media: MakeMedia, fake_server: FakeOpenAIServer) -> None:
     spoken = await make_media().aspeech("Hi", response_format="pcm", model="acme/tts")
-    assert fake_server.last_request.body == {"model": "acme/tts", "input": "Hi",
-                                             "response_format": "pcm"}
+    assert fake_server.last_request.body == {
+        "model": "acme/tts",
+        "input": "Hi",
+        "response_format": "pcm",
+    }
     assert (spoken.format, spoken.mime_type) == ("pcm", "audio/pcm")
 
 
@@ -50,7 +57,9 @@ async def test_async_speech_in_pcm(make_media: MakeMedia, fake_server: FakeOpenA
     ],
 )
 async def test_bad_speech_arguments_send_nothing(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, kwargs: dict[str, object],
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    kwargs: dict[str, object],
     message: str,
 ) -> None:
     args = {"text": "Hello", **kwargs}
@@ -101,10 +110,17 @@ def test_a_path_is_uploaded_with_its_fields(
         "file": ("call.mp3", fake_audio("the meeting is at noon"), "audio/mpeg"),
     }
     assert (transcript.text, transcript.language, transcript.duration) == (
-        "the meeting is at noon", "en", 2.0)
+        "the meeting is at noon",
+        "en",
+        2.0,
+    )
     assert transcript.source == str(path) and transcript.segments == ()
-    assert transcript.metadata() == {"source": str(path), "duration": 2.0, "language": "en",
-                                     "model": "openai/whisper-large-v3"}
+    assert transcript.metadata() == {
+        "source": str(path),
+        "duration": 2.0,
+        "language": "en",
+        "model": "openai/whisper-large-v3",
+    }
 
 
 @pytest.mark.parametrize(
@@ -117,7 +133,10 @@ def test_a_path_is_uploaded_with_its_fields(
     ids=["bytes", "bytesio", "file"],
 )
 def test_bytes_and_file_objects_are_uploaded_too(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path, given: object,
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    tmp_path: Path,
+    given: object,
     name: str,
 ) -> None:
     source = given(_mp3(tmp_path))  # type: ignore[operator]  # a lambda of the table
@@ -136,8 +155,9 @@ async def test_a_url_is_fetched_without_the_key_then_uploaded(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
     with running_server() as host:
-        host.default = lambda request: JSONResponse(fake_audio("hello from a url"),
-                                                    headers={"content-type": "audio/mpeg"})
+        host.default = lambda request: JSONResponse(
+            fake_audio("hello from a url"), headers={"content-type": "audio/mpeg"}
+        )
         url = f"http://localhost:{host.port}/recordings/standup"
         transcript = await make_media().atranscribe(url)
         (fetched,) = host.requests
@@ -152,8 +172,10 @@ def test_subtitle_formats_become_timed_segments(
 ) -> None:
     transcript = make_media().transcribe(_mp3(tmp_path), response_format=fmt)
     assert multipart_fields(fake_server.last_request)["response_format"] == fmt
-    assert transcript.segments == (Segment(0.0, 1.5, "the meeting"),
-                                   Segment(1.5, 3.0, "is at noon"))
+    assert transcript.segments == (
+        Segment(0.0, 1.5, "the meeting"),
+        Segment(1.5, 3.0, "is at noon"),
+    )
     assert transcript.text == "the meeting is at noon"
     assert transcript.duration == 3.0 and transcript.format == fmt
     pieces = transcript.pieces(per_segment=True)
@@ -164,7 +186,10 @@ def test_subtitle_formats_become_timed_segments(
 def test_text_format_is_the_text(make_media: MakeMedia, tmp_path: Path) -> None:
     transcript = make_media().transcribe(_mp3(tmp_path), response_format="text")
     assert (transcript.text, transcript.duration, transcript.language) == (
-        "the meeting is at noon", None, None)
+        "the meeting is at noon",
+        None,
+        None,
+    )
 
 
 def test_unknown_extras_are_sent_as_fields(
@@ -207,7 +232,9 @@ async def test_bad_audio_fails_before_any_request(
 
 
 def test_a_file_over_the_limit_is_refused_unsent(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path,
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(audio, "MAX_AUDIO_BYTES", 16)
@@ -226,10 +253,14 @@ def test_the_documented_upload_limit_is_25_mib() -> None:
 
 
 def test_srt_and_vtt_parse_alike() -> None:
-    srt = ("1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n"
-           "2\n00:00:02,500 --> 01:00:04,040\nTwo lines\nof text.\n")
-    vtt = ("WEBVTT\n\nNOTE recorded locally\n\nintro\n00:00.000 --> 00:02.500 align:start\n"
-           "Hello there.\n\n00:00:02.500 --> 01:00:04.04\nTwo lines\nof text.\n")
+    srt = (
+        "1\n00:00:00,000 --> 00:00:02,500\nHello there.\n\n"
+        "2\n00:00:02,500 --> 01:00:04,040\nTwo lines\nof text.\n"
+    )
+    vtt = (
+        "WEBVTT\n\nNOTE recorded locally\n\nintro\n00:00.000 --> 00:02.500 align:start\n"
+        "Hello there.\n\n00:00:02.500 --> 01:00:04.04\nTwo lines\nof text.\n"
+    )
     expected = [Segment(0.0, 2.5, "Hello there."), Segment(2.5, 3604.04, "Two lines of text.")]
     assert parse_subtitles(srt) == expected
     assert parse_subtitles(vtt) == expected

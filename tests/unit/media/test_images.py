@@ -21,15 +21,27 @@ def test_every_option_reaches_the_body_and_b64_answers_are_decoded(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
     result = make_media().generate_image(
-        "a red fox", width=512, height=256, num_inference_steps=4, guidance=3.5, seed=7,
-        negative_prompt="blur", response_format="b64_json",
+        "a red fox",
+        width=512,
+        height=256,
+        num_inference_steps=4,
+        guidance=3.5,
+        seed=7,
+        negative_prompt="blur",
+        response_format="b64_json",
     )
     sent = fake_server.last_request
     assert (sent.method, sent.path) == ("POST", "/v1/images/generations")
     assert sent.body == {
-        "model": "black-forest-labs/FLUX.1-schnell", "prompt": "a red fox", "width": 512,
-        "height": 256, "num_inference_steps": 4, "guidance": 3.5, "seed": 7,
-        "negative_prompt": "blur", "response_format": "b64_json",
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": "a red fox",
+        "width": 512,
+        "height": 256,
+        "num_inference_steps": 4,
+        "guidance": 3.5,
+        "seed": 7,
+        "negative_prompt": "blur",
+        "response_format": "b64_json",
     }
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.headers["content-type"] == "application/json"
@@ -45,12 +57,17 @@ def test_unset_options_are_not_sent_and_extras_pass_through(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
     make_media(image_model="acme/editor").generate_image(
-        "make it blue", aspect_ratio="16:9", download=False,
+        "make it blue",
+        aspect_ratio="16:9",
+        download=False,
         extra_body={"input_image": "https://example.test/in.png", "strength": 0.6},
     )
     assert fake_server.last_request.body == {
-        "model": "acme/editor", "prompt": "make it blue", "aspect_ratio": "16:9",
-        "input_image": "https://example.test/in.png", "strength": 0.6,
+        "model": "acme/editor",
+        "prompt": "make it blue",
+        "aspect_ratio": "16:9",
+        "input_image": "https://example.test/in.png",
+        "strength": 0.6,
     }
 
 
@@ -83,14 +100,16 @@ def test_without_download_a_url_answer_has_no_bytes(
     assert fake_server.request_count == 1
 
 
-def test_no_key_leaves_for_another_host(make_media: MakeMedia,
-                                        fake_server: FakeOpenAIServer) -> None:
+def test_no_key_leaves_for_another_host(
+    make_media: MakeMedia, fake_server: FakeOpenAIServer
+) -> None:
     """The image URL is on a CDN (another server): it is fetched without the Authorization
     header, nor the key anywhere in the request."""
     with running_server() as cdn:
         fake_server.media.file_host = f"http://localhost:{cdn.port}"
-        cdn.default = lambda request: JSONResponse(tiny_png(4, 4, 1),
-                                                   headers={"content-type": "image/png"})
+        cdn.default = lambda request: JSONResponse(
+            tiny_png(4, 4, 1), headers={"content-type": "image/png"}
+        )
         image = make_media(default_headers={"X-Team": "media"}).generate_image("x").image
         (fetched,) = cdn.requests
     assert image.data == tiny_png(4, 4, 1)
@@ -136,7 +155,9 @@ async def test_async_sends_the_same_request_and_downloads_too(
     ],
 )
 async def test_bad_arguments_fail_before_any_request(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, kwargs: dict[str, object],
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    kwargs: dict[str, object],
     message: str,
 ) -> None:
     args = {"prompt": "a fox", **kwargs}
@@ -175,8 +196,12 @@ def test_sniffing_reads_type_and_size_from_the_bytes() -> None:
     assert sniff_image(tiny_png(3, 5)) == ("image/png", 3, 5)
     assert sniff_image(_jpeg(640, 480)) == ("image/jpeg", 640, 480)
     assert sniff_image(b"GIF89a" + struct.pack("<HH", 7, 9)) == ("image/gif", 7, 9)
-    vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (99).to_bytes(3, "little") + \
-        (49).to_bytes(3, "little")
+    vp8x = (
+        b"RIFF\x00\x00\x00\x00WEBPVP8X"
+        + b"\x00" * 8
+        + (99).to_bytes(3, "little")
+        + (49).to_bytes(3, "little")
+    )
     assert sniff_image(vp8x) == ("image/webp", 100, 50)
     assert sniff_image(b"not an image") == (None, None, None)
 

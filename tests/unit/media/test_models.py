@@ -13,11 +13,17 @@ from .conftest import KEY
 MODELS = [
     {"id": "openai/whisper-large-v3", "input_modalities": ["audio"], "output_modalities": ["text"]},
     {"id": "hexgrad/Kokoro-82M", "input_modalities": ["text"], "output_modalities": ["audio"]},
-    {"id": "black-forest-labs/FLUX.1-schnell", "input_modalities": ["text"],
-     "output_modalities": ["image"]},
+    {
+        "id": "black-forest-labs/FLUX.1-schnell",
+        "input_modalities": ["text"],
+        "output_modalities": ["image"],
+    },
     {"id": "google/veo-3.0", "input_modalities": ["text"], "output_modalities": ["video"]},
-    {"id": "qwen/qwen2.5-vl-72b", "input_modalities": ["text", "image"],
-     "output_modalities": ["text"]},
+    {
+        "id": "qwen/qwen2.5-vl-72b",
+        "input_modalities": ["text", "image"],
+        "output_modalities": ["text"],
+    },
     {"id": "deepseek/deepseek-v3.2", "input_modalities": ["text"], "output_modalities": ["text"]},
 ]
 
@@ -40,7 +46,9 @@ def test_filters_by_modality(catalog: FakeOpenAIServer) -> None:
     assert ids(output_modality="video") == ["google/veo-3.0"]
     assert ids(modality="image") == ["black-forest-labs/FLUX.1-schnell", "qwen/qwen2.5-vl-72b"]
     assert ids(input_modality="text", output_modality="text") == [
-        "qwen/qwen2.5-vl-72b", "deepseek/deepseek-v3.2"]
+        "qwen/qwen2.5-vl-72b",
+        "deepseek/deepseek-v3.2",
+    ]
     assert len(ids()) == 6
 
 

@@ -21,19 +21,27 @@ NAME = re.compile(r"^(image|speech|video)-[0-9a-f]{16}\.(png|mp3|pcm|mp4)$")
 def test_image_outcome_text_artifact_and_file(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    outcome = tools.make_image(make_media(), "a fox", aspect_ratio="2:1", seed=5,
-                               save_dir=str(tmp_path / "out"))
+    outcome = tools.make_image(
+        make_media(), "a fox", aspect_ratio="2:1", seed=5, save_dir=str(tmp_path / "out")
+    )
     (saved,) = (tmp_path / "out").iterdir()
     assert NAME.match(saved.name) and saved.read_bytes() == tiny_png(64, 32, 5)
     assert KEY not in str(saved)
     url = outcome.url
     assert outcome.text == (
         f"Made an image with black-forest-labs/FLUX.1-schnell: 64x32 PNG, "
-        f"{len(tiny_png(64, 32, 5))} B. Saved to {saved}. URL (temporary): {url}")
+        f"{len(tiny_png(64, 32, 5))} B. Saved to {saved}. URL (temporary): {url}"
+    )
     assert outcome.artifact() == {
-        "type": "image", "data": tiny_png(64, 32, 5), "mime_type": "image/png", "url": url,
-        "path": str(saved), "model": "black-forest-labs/FLUX.1-schnell", "prompt": "a fox",
-        "width": 64, "height": 32,
+        "type": "image",
+        "data": tiny_png(64, 32, 5),
+        "mime_type": "image/png",
+        "url": url,
+        "path": str(saved),
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": "a fox",
+        "width": 64,
+        "height": 32,
     }
     assert fake_server.requests[0].body["seed"] == 5
 
@@ -54,18 +62,26 @@ async def test_speech_and_video_outcomes(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     media = make_media()
-    speech = await tools.amake_speech(media, "Hello", speech_format="pcm", voice="af",
-                                      save_dir=str(tmp_path))
-    assert fake_server.last_request.body == {"model": "hexgrad/Kokoro-82M", "input": "Hello",
-                                             "voice": "af", "response_format": "pcm"}
+    speech = await tools.amake_speech(
+        media, "Hello", speech_format="pcm", voice="af", save_dir=str(tmp_path)
+    )
+    assert fake_server.last_request.body == {
+        "model": "hexgrad/Kokoro-82M",
+        "input": "Hello",
+        "voice": "af",
+        "response_format": "pcm",
+    }
     assert Path(str(speech.path)).suffix == ".pcm" and speech.data == fake_audio("Hello")
     assert speech.artifact()["format"] == "pcm" and speech.mime_type == "audio/pcm"
     fake_server.media.polls_to_complete = 1
-    video = await tools.amake_video(media, "waves", duration=2, max_duration=4, timeout=5,
-                                    save_dir=str(tmp_path))
+    video = await tools.amake_video(
+        media, "waves", duration=2, max_duration=4, timeout=5, save_dir=str(tmp_path)
+    )
     job_id = video.metadata["job_id"]
-    assert video.text == (f"Made a video with google/veo-3.0 (job {job_id}): 2 s MP4, "
-                          f"{len(MP4)} B. Saved to {video.path}.")
+    assert video.text == (
+        f"Made a video with google/veo-3.0 (job {job_id}): 2 s MP4, "
+        f"{len(MP4)} B. Saved to {video.path}."
+    )
     assert Path(str(video.path)).read_bytes() == MP4
     assert {p.suffix for p in tmp_path.iterdir()} == {".pcm", ".mp4"}
 
@@ -79,8 +95,7 @@ async def test_a_video_longer_than_the_cap_is_refused_unsent(
         if mode == "sync":
             tools.make_video(make_media(), "waves", duration=12, max_duration=8, timeout=5)
         else:
-            await tools.amake_video(make_media(), "waves", duration=12, max_duration=8,
-                                    timeout=5)
+            await tools.amake_video(make_media(), "waves", duration=12, max_duration=8, timeout=5)
     assert fake_server.request_count == 0
 
 
@@ -90,9 +105,17 @@ def test_a_transcript_outcome_is_the_text(make_media: MakeMedia, tmp_path: Path)
     outcome = tools.make_transcript(make_media(), str(path), language="en")
     assert outcome.text == "hello world"
     assert outcome.artifact() == {
-        "type": "transcript", "data": None, "mime_type": "text/plain", "url": None,
-        "path": None, "source": str(path), "duration": 0.8, "language": "en",
-        "model": "openai/whisper-large-v3", "text": "hello world", "segments": [],
+        "type": "transcript",
+        "data": None,
+        "mime_type": "text/plain",
+        "url": None,
+        "path": None,
+        "source": str(path),
+        "duration": 0.8,
+        "language": "en",
+        "model": "openai/whisper-large-v3",
+        "text": "hello world",
+        "segments": [],
     }
 
 
@@ -102,13 +125,22 @@ def test_the_video_description_states_the_cap() -> None:
 
 
 def test_the_model_sees_no_client_settings_in_any_tool_schema() -> None:
-    for args in (tools.ImageToolArgs, tools.SpeechToolArgs, tools.VideoToolArgs,
-                 tools.TranscriptionToolArgs):
+    for args in (
+        tools.ImageToolArgs,
+        tools.SpeechToolArgs,
+        tools.VideoToolArgs,
+        tools.TranscriptionToolArgs,
+    ):
         fields = set(args.model_fields)
-        assert fields.isdisjoint({"api_key", "base_url", "model", "timeout", "save_dir",
-                                  "max_duration"}), args
-    assert list(tools.ImageToolArgs.model_fields) == ["prompt", "aspect_ratio",
-                                                      "negative_prompt", "seed"]
+        assert fields.isdisjoint(
+            {"api_key", "base_url", "model", "timeout", "save_dir", "max_duration"}
+        ), args
+    assert list(tools.ImageToolArgs.model_fields) == [
+        "prompt",
+        "aspect_ratio",
+        "negative_prompt",
+        "seed",
+    ]
     assert list(tools.SpeechToolArgs.model_fields) == ["text", "voice"]
     assert list(tools.VideoToolArgs.model_fields) == ["prompt", "duration", "aspect_ratio"]
     assert list(tools.TranscriptionToolArgs.model_fields) == ["audio"]

@@ -37,11 +37,22 @@ def _paths(server: FakeOpenAIServer) -> list[str]:
 def test_submit_sends_the_body_once_and_reads_the_job(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
-    job = make_media().submit_video("waves on a beach", duration=4, aspect_ratio="16:9",
-                                    width=1280, height=720, extra_body={"fps": 24})
+    job = make_media().submit_video(
+        "waves on a beach",
+        duration=4,
+        aspect_ratio="16:9",
+        width=1280,
+        height=720,
+        extra_body={"fps": 24},
+    )
     assert fake_server.last_request.body == {
-        "model": "google/veo-3.0", "prompt": "waves on a beach", "duration": 4,
-        "aspect_ratio": "16:9", "width": 1280, "height": 720, "fps": 24,
+        "model": "google/veo-3.0",
+        "prompt": "waves on a beach",
+        "duration": 4,
+        "aspect_ratio": "16:9",
+        "width": 1280,
+        "height": 720,
+        "fps": 24,
     }
     assert job.id.startswith("vid_") and job.status == "queued" and job.duration == 4.0
     assert not job.done and not job.failed
@@ -58,8 +69,11 @@ def test_submit_sends_the_body_once_and_reads_the_job(
     ids=["500-not-resent", "dropped-not-resent", "429-resent", "503-resent"],
 )
 def test_a_billed_submit_is_resent_only_when_it_was_not_started(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, answers: list[object],
-    raised: type[Exception] | None, sent: int,
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    answers: list[object],
+    raised: type[Exception] | None,
+    sent: int,
 ) -> None:
     fake_server.enqueue(*answers)  # type: ignore[arg-type]  # specs
     media = make_media(max_retries=2)
@@ -78,8 +92,10 @@ def test_status_and_download(make_media: MakeMedia, fake_server: FakeOpenAIServe
     assert media.video_status(job.id).status == "completed"
     video = media.download_video(job.id)
     assert video.data == MP4 and video.mime_type == "video/mp4"
-    assert _paths(fake_server)[1:] == [f"GET /v1/videos/{job.id}",
-                                       f"GET /v1/videos/{job.id}/download"]
+    assert _paths(fake_server)[1:] == [
+        f"GET /v1/videos/{job.id}",
+        f"GET /v1/videos/{job.id}/download",
+    ]
 
 
 def test_a_download_before_completion_is_a_conflict(
@@ -92,8 +108,9 @@ def test_a_download_before_completion_is_a_conflict(
 
 
 @pytest.mark.parametrize("job_id", ["", "  ", "a/b", None])
-def test_a_bad_job_id_sends_nothing(make_media: MakeMedia, fake_server: FakeOpenAIServer,
-                                    job_id: object) -> None:
+def test_a_bad_job_id_sends_nothing(
+    make_media: MakeMedia, fake_server: FakeOpenAIServer, job_id: object
+) -> None:
     media = make_media()
     for call in (media.video_status, media.download_video, media.wait_video):
         with pytest.raises(ValueError, match="job_id must be a video job's id"):
@@ -112,7 +129,9 @@ def test_a_bad_job_id_sends_nothing(make_media: MakeMedia, fake_server: FakeOpen
     ],
 )
 def test_bad_video_arguments_send_nothing(
-    make_media: MakeMedia, fake_server: FakeOpenAIServer, kwargs: dict[str, object],
+    make_media: MakeMedia,
+    fake_server: FakeOpenAIServer,
+    kwargs: dict[str, object],
     message: str,
 ) -> None:
     with pytest.raises(ValueError, match=message):
@@ -130,7 +149,8 @@ def test_generate_video_submits_polls_until_done_and_downloads(
     video = make_media().generate_video("waves", duration=3)
     job_id = video.job.id
     assert _paths(fake_server) == ["POST /v1/videos"] + [f"GET /v1/videos/{job_id}"] * 3 + [
-        f"GET /v1/videos/{job_id}/download"]
+        f"GET /v1/videos/{job_id}/download"
+    ]
     assert video.data == MP4 and video.job.status == "completed"
     assert (video.duration, video.job.model) == (3.0, "google/veo-3.0")
 
@@ -152,11 +172,14 @@ def test_wait_looks_at_once(make_media: MakeMedia, fake_server: FakeOpenAIServer
 async def test_a_failed_job_raises_with_its_id_and_reason(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, mode: str
 ) -> None:
-    fake_server.enqueue(_job("processing"), _job("failed", error={
-        "code": "generation_failed", "message": "could not render"}))
+    fake_server.enqueue(
+        _job("processing"),
+        _job("failed", error={"code": "generation_failed", "message": "could not render"}),
+    )
     media = make_media()
-    with pytest.raises(JobFailedError, match="video job vid_1 ended failed: could not render"
-                       ) as info:
+    with pytest.raises(
+        JobFailedError, match="video job vid_1 ended failed: could not render"
+    ) as info:
         if mode == "sync":
             media.wait_video("vid_1")
         else:
@@ -221,9 +244,11 @@ async def test_an_async_wait_is_cancelled_with_its_task(
 def test_a_status_answers_retry_after_is_waited_for(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
-    fake_server.enqueue(_job("processing"), JSONResponse(
-        {"id": "vid_1", "status": "processing"}, headers={"retry-after-ms": "300"}),
-        _job("completed"))
+    fake_server.enqueue(
+        _job("processing"),
+        JSONResponse({"id": "vid_1", "status": "processing"}, headers={"retry-after-ms": "300"}),
+        _job("completed"),
+    )
     make_media().wait_video("vid_1")
     _, second, third = (r.received_at for r in fake_server.requests)
     assert third - second >= 0.3  # the server asked for 300 ms, the policy for 20 ms
@@ -251,8 +276,16 @@ class Clock:
 
 def test_the_polling_schedule_backs_off_from_2_to_15_seconds() -> None:
     waiting = Waiting("vid_1", PollPolicy(), None, clock=Clock())
-    assert [waiting.pause(None) for _ in range(8)] == [2.0, 3.0, 4.5, 6.75, 10.125, 15.0,
-                                                        15.0, 15.0]
+    assert [waiting.pause(None) for _ in range(8)] == [
+        2.0,
+        3.0,
+        4.5,
+        6.75,
+        10.125,
+        15.0,
+        15.0,
+        15.0,
+    ]
 
 
 def test_retry_after_longer_than_the_schedule_wins_and_the_end_caps_every_pause() -> None:
