@@ -61,9 +61,10 @@ def to_openai_messages(messages: Sequence[ChatMessage]) -> list[JSONDict]:
 def to_openai_message(message: ChatMessage) -> JSONDict:
     """One LlamaIndex ``ChatMessage`` as an OpenAI message dict.
 
-    Text-only content becomes a string (what every OpenAI-compatible server accepts); images,
-    audio and video make it a list of parts (``image_url``, ``input_audio``, ``video_url``).
-    In a tool message those parts are what a tool returned: the chat engine turns them into
+    Text-only content becomes a string (what every OpenAI-compatible server accepts); images
+    and audio make it a list of parts (``image_url``, ``input_audio``), as LangChain's blocks
+    do; a video only in a tool message (``video_url``). In a tool message those parts are
+    what a tool returned: the chat engine turns them into
     text and shows images to a vision model in a user message (one rule for both frameworks,
     :mod:`runcrate_integrations.chat.media`). Thinking blocks are not sent back: servers
     reject or ignore them.
@@ -75,6 +76,12 @@ def to_openai_message(message: ChatMessage) -> JSONDict:
     for block in message.blocks:
         if isinstance(block, TextBlock):
             parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, VideoBlock) and role != "tool":
+            raise ValueError(
+                f"VideoBlock is not supported in a {role} message sent to Runcrate (chat models "
+                "read text, images and some audio; a video a tool returned is described to the "
+                "model in its tool message)"
+            )
         elif isinstance(block, (ImageBlock, AudioBlock, VideoBlock)):
             parts.append(media_part(block))
             has_media = True

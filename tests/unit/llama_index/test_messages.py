@@ -212,15 +212,19 @@ def test_media_blocks_in_a_tool_message_become_parts_for_the_engine_to_place() -
     ]
 
 
-def test_video_block_becomes_a_video_url_part() -> None:
-    url = to_openai_message(ChatMessage(role="user", blocks=[
-        VideoBlock(url="https://cdn.example/clip.mp4")]))["content"]
+def test_a_tools_video_block_becomes_a_video_url_part_and_a_users_is_refused() -> None:
+    def tool(block: VideoBlock) -> ChatMessage:
+        return ChatMessage(role="tool", blocks=[block], additional_kwargs={"tool_call_id": "c"})
+
+    url = to_openai_message(tool(VideoBlock(url="https://cdn.example/clip.mp4")))["content"]
     assert url == [{"type": "video_url", "video_url": {"url": "https://cdn.example/clip.mp4"}}]
-    inline = to_openai_message(ChatMessage(role="user", blocks=[
-        VideoBlock(video=b"\x00\x00\x00\x18ftypmp42 frames", video_mimetype="video/mp4")]))
-    data = base64.b64encode(b"\x00\x00\x00\x18ftypmp42 frames").decode()
+    clip = b"\x00\x00\x00\x18ftypmp42 frames"
+    inline = to_openai_message(tool(VideoBlock(video=clip, video_mimetype="video/mp4")))
+    data = base64.b64encode(clip).decode()
     assert inline["content"] == [{"type": "video_url",
                                   "video_url": {"url": f"data:video/mp4;base64,{data}"}}]
+    with pytest.raises(ValueError, match="VideoBlock is not supported in a user message"):
+        to_openai_message(ChatMessage(role="user", blocks=[VideoBlock(video=clip)]))
 
 
 # ---------------------------------------------------------------------------- answers
