@@ -231,3 +231,63 @@ def test_every_media_class_has_the_spec_defaults_and_checks(
     # Aliases of the spec, as for chat: request_timeout, api_base.
     aliased = cls(openai_api_key=KEY, api_base="http://alias.test/v1", request_timeout=7)
     assert (aliased.base_url, aliased.timeout) == ("http://alias.test/v1", 7.0)
+
+
+# ---------------------------------------------------------------------------- every class
+
+
+def _every_class_calls(server: FakeOpenAIServer, tmp: Path) -> dict[str, Callable[[], Any]]:
+    """One call through each media class (sync), as its users make it."""
+    audio = _audio(tmp)
+    common = {"api_key": KEY, "base_url": server.base_url, "max_retries": 0}
+    tools = {t.name: t for t in RuncrateToolkit(**common).get_tools()}
+    spec = {t.metadata.name: t for t in RuncrateToolSpec(**common).to_tool_list()}
+    return {
+        "RuncrateImageGenerationTool": lambda: RuncrateImageGenerationTool(**common).invoke(
+            {"prompt": "a fox"}
+        ),
+        "RuncrateTextToSpeechTool": lambda: RuncrateTextToSpeechTool(**common).invoke(
+            {"text": "Hi"}
+        ),
+        "RuncrateVideoGenerationTool": lambda: RuncrateVideoGenerationTool(**common).invoke(
+            {"prompt": "waves"}
+        ),
+        "RuncrateSpeechToTextTool": lambda: RuncrateSpeechToTextTool(**common).invoke(
+            {"audio": str(audio)}
+        ),
+        "RuncrateToolkit": lambda: tools["text_to_speech"].invoke({"text": "Hi"}),
+        "RuncrateTranscriptionParser": lambda: RuncrateTranscriptionParser(**common).parse(
+            Blob.from_path(audio)
+        ),
+        "RuncrateToolSpec": lambda: spec["generate_image"].call(prompt="a fox"),
+        "RuncrateTranscriptionReader": lambda: RuncrateTranscriptionReader(**common).load_data(
+            audio
+        ),
+    }
+
+
+LANGCHAIN_CLASSES = {
+    "RuncrateImageGenerationTool",
+    "RuncrateTextToSpeechTool",
+    "RuncrateVideoGenerationTool",
+    "RuncrateSpeechToTextTool",
+    "RuncrateToolkit",
+    "RuncrateTranscriptionParser",
+}
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 429, 500])
+def test_every_media_class_raises_the_core_class_of_each_status(
+    fake_server: FakeOpenAIServer, tmp_path: Path, status: int
+) -> None:
+    expect = STATUSES[status]
+    fake_server.default = error(status, "some_code", f"status {status}")
+    for name, call in _every_class_calls(fake_server, tmp_path).items():
+        with pytest.raises(core.RuncrateError) as info:
+            call()
+        assert isinstance(info.value, expect.core), name
+        assert info.value.status_code == status, name  # type: ignore[attr-defined]
+        if name in LANGCHAIN_CLASSES:  # the framework difference: the dual classes
+            assert isinstance(info.value, expect.langchain), name
+        else:
+            assert not isinstance(info.value, ModelError), name

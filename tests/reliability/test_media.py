@@ -193,3 +193,29 @@ def test_an_image_answer_is_never_mistaken_for_json(fake_server: FakeOpenAIServe
     )
     media = MediaSettings(**_common(fake_server)).media
     assert media.generate_image("x").image.data == png
+
+
+@pytest.mark.parametrize(
+    ("call", "billed"),
+    [("image", True), ("speech", True), ("video", True), ("transcription", False)],
+)
+def test_only_the_requests_that_start_a_billed_job_are_not_resent_after_a_500(
+    fake_server: FakeOpenAIServer, call: str, billed: bool
+) -> None:
+    """A 500 may come after the job started: an image, speech or video request is not sent
+    twice; a transcription (no job is started, nothing is made twice) is retried."""
+    fake_server.enqueue(error(500, "server_error", "boom"))
+    media = MediaSettings(**_common(fake_server, max_retries=2)).media
+    calls = {
+        "image": lambda: media.generate_image("a fox", response_format="b64_json"),
+        "speech": lambda: media.speech("Hello"),
+        "video": lambda: media.submit_video("waves"),
+        "transcription": lambda: media.transcribe(b"ID3\x04 audio", filename="a.mp3"),
+    }
+    if billed:
+        with pytest.raises(core.InternalServerError):
+            calls[call]()
+        assert fake_server.request_count == 1
+    else:
+        calls[call]()
+        assert fake_server.request_count == 2
