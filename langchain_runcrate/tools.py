@@ -12,7 +12,8 @@ What the tools do (arguments, limits, saving, the text) is the core's
 (:mod:`runcrate_integrations.media.tools`); their settings are the core's spec
 (:mod:`runcrate_integrations.media.settings`). An argument a model got wrong (an empty prompt,
 a video longer than ``max_duration``) is answered to the model as an error message, nothing
-sent; API errors (401, 402, ...) are raised, typed as for ``ChatRuncrate``.
+sent, and so is a video job that ended failed; API errors (401, 402, ...) and timeouts are
+raised, typed as for ``ChatRuncrate``.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ Answer = tuple[str, dict[str, Any]]
 
 @contextmanager
 def _told_to_the_model() -> Iterator[None]:
-    # A bad argument from the model becomes a ToolException, which handle_tool_error=True
-    # answers to the model as text; everything else (API errors) is raised.
+    # What the model can act on becomes a ToolException, which handle_tool_error=True answers
+    # to it as text: a bad argument (nothing was sent), a video job that ended failed (it may
+    # ask again differently). Everything else (API errors, timeouts) is raised.
+    from runcrate_integrations.errors import JobFailedError
+
     try:
         yield
-    except (ValueError, TypeError) as exc:
+    except (ValueError, JobFailedError) as exc:
         if isinstance(exc, ToolException):
             raise
         raise ToolException(str(exc)) from exc

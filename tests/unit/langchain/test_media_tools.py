@@ -385,3 +385,10 @@ def test_a_transcript_artifact_holds_the_segments(server: FakeOpenAIServer, tmp_
     )
     assert message.artifact["segments"] == [{"start": 0.0, "end": 1.0, "text": "a b"}]
     assert (message.artifact["duration"], message.artifact["text"]) == (1.0, "a b")
+
+
+def test_a_failed_video_job_is_told_to_the_model(server: FakeOpenAIServer) -> None:
+    tool = RuncrateVideoGenerationTool(**_common(server), **FAST)
+    answer = tool.invoke(_call("generate_video", prompt="a storm [fail]"))
+    assert answer.status == "error"
+    assert "ended failed: could not render" in answer.content
