@@ -11,6 +11,9 @@ Endpoints:
   the body asks for ``"stream": true``, a chunked SSE stream of
   ``STREAM_CHUNKS`` content chunks, one usage chunk and ``data: [DONE]``.
 * ``GET .../models`` — a one-model catalog, in case a client looks it up.
+* ``POST .../images/generations`` — a canned ``{"created", "data": [{"b64_json"}]}`` holding a
+  small PNG (whatever the body asks for: the media benchmark times the client, not a download).
+* ``POST .../audio/speech`` — canned audio bytes (``audio/mpeg``, ``SPEECH_BYTES`` long).
 * ``GET /_stats`` — requests served per path, so the benchmark can check how
   many HTTP requests a contender makes per call.
 
@@ -115,6 +118,38 @@ def models_body() -> bytes:
     )
 
 
+SPEECH_BYTES = 16_000
+
+
+def _png(width: int = 64, height: int = 64) -> bytes:
+    """A valid RGB PNG with a gradient (a few kB once compressed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    raw = b"".join(
+        b"\x00" + b"".join(bytes((x * 4 % 256, y * 4 % 256, 128)) for x in range(width))
+        for y in range(height)
+    )
+    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+def image_body() -> bytes:
+    import base64
+
+    return _json_bytes({"created": CREATED,
+                        "data": [{"url": None, "b64_json": base64.b64encode(_png()).decode()}]})
+
+
+def speech_bytes() -> bytes:
+    return b"ID3\x04\x00\x00" + bytes(range(256)) * (SPEECH_BYTES // 256)
+
+
 def _error(message: str) -> bytes:
     return _json_bytes({"error": {"message": message, "type": "invalid_request_error"}})
 
@@ -151,6 +186,8 @@ class Responses:
         self.completion = _response(200, "application/json", completion_body())
         self.stream = _chunked_response("text/event-stream; charset=utf-8", stream_events(n_chunks))
         self.models = _response(200, "application/json", models_body())
+        self.image = _response(200, "application/json", image_body())
+        self.speech = _response(200, "audio/mpeg", speech_bytes())
         self.not_found = _response(404, "application/json", _error("not found"))
         self.bad = _response(400, "application/json", _error("bad request"))
 
@@ -207,6 +244,10 @@ class _HTTPProtocol(asyncio.Protocol):
             return self.responses.stream if stream else self.responses.completion
         if path.endswith("/models") and method == "GET":
             return self.responses.models
+        if path.endswith("/images/generations") and method == "POST":
+            return self.responses.image
+        if path.endswith("/audio/speech") and method == "POST":
+            return self.responses.speech
         return self.responses.not_found
 
     def _reply(self, payload: bytes, close: bool) -> None:

@@ -11,6 +11,9 @@ Environment (read only when live or recording; replay ignores all but the key's 
     RUNCRATE_REASONING_BASE_URL    reasoning-model server (default: RUNCRATE_BASE_URL); the
                                    same names as scripts/record. No example calls a reasoning
                                    model yet; base_url("reasoning") is where one would go.
+    RUNCRATE_MEDIA_BASE_URL        images, speech, transcription, video (default:
+                                   RUNCRATE_BASE_URL); media models are the classes' defaults,
+                                   Runcrate's catalog ids.
     RUNCRATE_MODEL                 chat model (default deepseek/deepseek-v3.2)
     RUNCRATE_EMBEDDING_MODEL       embedding model (default BAAI/bge-m3)
     RUNCRATE_BILLING_URL           billing API (default https://runcrate.ai/api/v1)
@@ -43,6 +46,7 @@ BASE_URL_ENV = {
     "chat": "RUNCRATE_BASE_URL",
     "embeddings": "RUNCRATE_EMBEDDINGS_BASE_URL",
     "reasoning": "RUNCRATE_REASONING_BASE_URL",
+    "media": "RUNCRATE_MEDIA_BASE_URL",
 }
 
 
@@ -94,7 +98,7 @@ def billing_url() -> str | None:
     return os.environ.get("RUNCRATE_BILLING_URL") or None
 
 
-def _announce(mode: str, cassette: Path, embeddings: bool) -> None:
+def _announce(mode: str, cassette: Path, embeddings: bool, media: bool = False) -> None:
     """The one line each example starts with, on stderr."""
     if mode == "replay":
         line = (f"[replay] {cassette.relative_to(ROOT)} (recorded from a real server, no "
@@ -103,20 +107,23 @@ def _announce(mode: str, cassette: Path, embeddings: bool) -> None:
         line = f"[{mode}] {base_url('chat')} · model {chat_model()}"
         if embeddings:
             line += f" · embeddings {embedding_model()} @ {base_url('embeddings')}"
+        if media:
+            line += f" · media @ {base_url('media')}"
         if mode == "record":
             line += f" → {cassette.relative_to(ROOT)}"
     print(line, file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def session(name: str, *, embeddings: bool = False) -> Iterator[None]:
+def session(name: str, *, embeddings: bool = False, media: bool = False) -> Iterator[None]:
     """Run the body live, or replay ``cassettes/examples/<name>.yaml`` with the network blocked.
 
-    ``embeddings``: the example also embeds (the start line then names that model and URL).
+    ``embeddings`` / ``media``: the example also embeds / uses the media endpoints (the start
+    line then names their URL).
     """
     mode = _mode()
     cassette = CASSETTES / f"{name}.yaml"
-    _announce(mode, cassette, embeddings)
+    _announce(mode, cassette, embeddings, media)
     if mode == "live":
         yield
         return

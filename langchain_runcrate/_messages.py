@@ -45,6 +45,7 @@ from runcrate_integrations.chat.answer import (
     parse_structured,
     validate_structured,
 )
+from runcrate_integrations.chat.media import artifact_parts
 from runcrate_integrations.chat.request import is_schema_class, response_format_for
 
 from ._error_hook import langchain_error
@@ -174,6 +175,18 @@ def _assistant_tool_calls(message: AIMessage, position: int = 0) -> list[JSONDic
     return calls
 
 
+def _tool_content(message: ToolMessage) -> str | list[JSONDict]:
+    """A tool message's content, plus the media of a media tool's artifact as parts: the
+    chat engine then applies the one rule for media in agent loops to both (text in the tool
+    message; images to a vision model in a user message)."""
+    content = content_to_wire(message.content)
+    media = artifact_parts(message.artifact)
+    if not media:
+        return content
+    head = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return [*head, *media]
+
+
 def message_to_dict(message: BaseMessage, position: int = 0) -> JSONDict:
     """One LangChain message as an OpenAI chat message dict (``position``: its place in the
     conversation, which names a legacy function call)."""
@@ -192,7 +205,7 @@ def message_to_dict(message: BaseMessage, position: int = 0) -> JSONDict:
         return {
             "role": "tool",
             "tool_call_id": message.tool_call_id,
-            "content": content_to_wire(message.content),
+            "content": _tool_content(message),
         }
     elif isinstance(message, ChatMessage):
         out = {"role": message.role, "content": content_to_wire(message.content)}

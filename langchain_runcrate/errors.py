@@ -40,6 +40,7 @@ __all__ = [
     "RuncrateInsufficientCreditsError",
     "RuncrateInternalServerError",
     "RuncrateInvalidRequestError",
+    "RuncrateJobTimeoutError",
     "RuncrateNotFoundError",
     "RuncratePermissionDeniedError",
     "RuncrateRateLimitError",
@@ -132,6 +133,10 @@ class RuncrateTimeoutError(core.APITimeoutError, ModelTimeoutError):
     """The request timed out (after the client's own retries)."""
 
 
+class RuncrateJobTimeoutError(core.JobTimeoutError, ModelTimeoutError):
+    """Waiting for a video job ran out of time; ``job_id`` names the job, which goes on."""
+
+
 # Looked up along the raised error's MRO, so the most specific entry wins.
 _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.ContextLengthExceededError: RuncrateContextOverflowError,
@@ -149,6 +154,7 @@ _DUALS: dict[type[BaseException], type[openai.APIError]] = {
     core.StreamErrorEvent: RuncrateStreamErrorEvent,
     core.StructuredOutputError: RuncrateStructuredOutputError,
     openai.APIResponseValidationError: RuncrateResponseFormatError,
+    core.JobTimeoutError: RuncrateJobTimeoutError,
     openai.APITimeoutError: RuncrateTimeoutError,
     openai.APIConnectionError: RuncrateConnectionError,
 }

@@ -1,4 +1,5 @@
-"""LlamaIndex integration for Runcrate: ``RuncrateLLM``, ``RuncrateEmbedding`` and
+"""LlamaIndex integration for Runcrate: ``RuncrateLLM``, ``RuncrateEmbedding``, the media
+tools (``RuncrateToolSpec``), the transcription reader (``RuncrateTranscriptionReader``) and
 ``RuncrateUsageHandler`` (usage and cost, the LlamaIndex way).
 
 Every name loads on first use, so importing this package stays cheap::
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
     from .embeddings import RuncrateEmbedding
     from .llms import RuncrateLLM
+    from .readers import RuncrateTranscriptionReader
+    from .tools import RuncrateToolSpec
     from .usage import RuncrateUsageEvent, RuncrateUsageHandler
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
     "RuncrateBilling",
     "RuncrateEmbedding",
     "RuncrateLLM",
+    "RuncrateToolSpec",
+    "RuncrateTranscriptionReader",
     "RuncrateUsageEvent",
     "RuncrateUsageHandler",
     "track_usage",
@@ -54,6 +59,8 @@ _LAZY = {
     "track_usage": "runcrate_integrations.usage",
     "RuncrateBilling": "runcrate_integrations.billing",
     "BudgetExceededError": "runcrate_integrations.errors",
+    "RuncrateToolSpec": ".tools",
+    "RuncrateTranscriptionReader": ".readers",
 }
 
 

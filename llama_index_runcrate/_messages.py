@@ -12,10 +12,12 @@ import base64
 import json
 import mimetypes
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import filetype  # type: ignore[import-untyped]  # ships no type hints
 from llama_index.core.base.llms.types import (
+    AudioBlock,
     CachePoint,
     ChatMessage,
     ChatResponse,
@@ -25,6 +27,7 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    VideoBlock,
 )
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.llms.utils import parse_partial_json
@@ -42,7 +45,9 @@ from runcrate_integrations.chat.answer import (
 
 JSONDict = dict[str, Any]
 
-_SUPPORTED_BLOCKS = "TextBlock, ImageBlock, ThinkingBlock, ToolCallBlock, CachePoint"
+_SUPPORTED_BLOCKS = (
+    "TextBlock, ImageBlock, AudioBlock, VideoBlock, ThinkingBlock, ToolCallBlock, CachePoint"
+)
 
 
 # ---------------------------------------------------------------------------- to the wire
@@ -57,18 +62,29 @@ def to_openai_message(message: ChatMessage) -> JSONDict:
     """One LlamaIndex ``ChatMessage`` as an OpenAI message dict.
 
     Text-only content becomes a string (what every OpenAI-compatible server accepts); images
-    make it a list of parts. Thinking blocks are not sent back: servers reject or ignore them.
+    and audio make it a list of parts (``image_url``, ``input_audio``), as LangChain's blocks
+    do; a video only in a tool message (``video_url``). In a tool message those parts are
+    what a tool returned: the chat engine turns them into
+    text and shows images to a vision model in a user message (one rule for both frameworks,
+    :mod:`runcrate_integrations.chat.media`). Thinking blocks are not sent back: servers
+    reject or ignore them.
     """
     role = message.role.value
     parts: list[JSONDict] = []
     calls: list[JSONDict] = []
-    has_image = False
+    has_media = False
     for block in message.blocks:
         if isinstance(block, TextBlock):
             parts.append({"type": "text", "text": block.text})
-        elif isinstance(block, ImageBlock):
-            parts.append(image_part(block))
-            has_image = True
+        elif isinstance(block, VideoBlock) and role != "tool":
+            raise ValueError(
+                f"VideoBlock is not supported in a {role} message sent to Runcrate (chat models "
+                "read text, images and some audio; a video a tool returned is described to the "
+                "model in its tool message)"
+            )
+        elif isinstance(block, (ImageBlock, AudioBlock, VideoBlock)):
+            parts.append(media_part(block))
+            has_media = True
         elif isinstance(block, ToolCallBlock):
             calls.append(_call_from_block(block))
         elif isinstance(block, (ThinkingBlock, CachePoint)):
@@ -78,7 +94,7 @@ def to_openai_message(message: ChatMessage) -> JSONDict:
                 f"{type(block).__name__} is not supported in a {role} message sent to Runcrate; "
                 f"supported blocks: {_SUPPORTED_BLOCKS}"
             )
-    content: Any = parts if has_image else "\n".join(p["text"] for p in parts)
+    content: Any = parts if has_media else "\n".join(p["text"] for p in parts)
     out: JSONDict = {"role": role, "content": content}
     extra = message.additional_kwargs
     if role == "assistant":
@@ -95,13 +111,55 @@ def to_openai_message(message: ChatMessage) -> JSONDict:
                 "A tool message needs additional_kwargs['tool_call_id'] (the id of the tool call "
                 "it answers)"
             )
-        if has_image:
-            raise ValueError("ImageBlock is not supported in a tool message; send text only")
         out["tool_call_id"] = call_id
     name = extra.get("name")
     if name and role != "tool":
         out["name"] = name
     return out
+
+
+def media_part(block: ImageBlock | AudioBlock | VideoBlock) -> JSONDict:
+    """The OpenAI content part of a media block."""
+    if isinstance(block, ImageBlock):
+        return image_part(block)
+    if isinstance(block, AudioBlock):
+        return audio_part(block)
+    return video_part(block)
+
+
+def _read(block: AudioBlock | VideoBlock, what: str) -> bytes:
+    try:
+        stream = (block.resolve_audio(as_base64=False) if isinstance(block, AudioBlock)
+                  else block.resolve_video(as_base64=False))
+        data: bytes = stream.read()
+        return data
+    except OSError as exc:
+        raise ValueError(f"Cannot read {what} file {str(block.path)!r}: "
+                         f"{exc.strerror or exc}") from exc
+    except ValueError as exc:  # resolve_* refuses empty data
+        raise ValueError(f"Cannot send {what}: {exc}") from exc
+
+
+def audio_part(block: AudioBlock) -> JSONDict:
+    """An ``input_audio`` part (base64 and its format), as OpenAI's audio-input models take."""
+    if block.audio is None and block.path is None:
+        raise ValueError("AudioBlock has no audio or path to send (a URL cannot be inlined)")
+    data = _read(block, "audio")
+    fmt = (block.format or Path(str(block.path or "")).suffix.lstrip(".") or "mp3").lower()
+    return {"type": "input_audio",
+            "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
+
+
+def video_part(block: VideoBlock) -> JSONDict:
+    """A ``video_url`` part: a URL as is, bytes or a file as a data URI."""
+    if block.video is None and block.path is None:
+        if block.url is None:
+            raise ValueError("VideoBlock has no video, path or url to send")
+        return {"type": "video_url", "video_url": {"url": str(block.url)}}
+    data = _read(block, "video")
+    mime = block.video_mimetype or "video/mp4"
+    return {"type": "video_url",
+            "video_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}}
 
 
 def image_part(block: ImageBlock) -> JSONDict:

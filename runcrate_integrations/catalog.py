@@ -140,20 +140,65 @@ async def afetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     return _store(clients.settings.base_url, data)
 
 
-def list_models(
-    *, api_key: str | SecretStr | None = None, base_url: str | None = None, refresh: bool = False
+def _check_modalities(*values: str | None) -> None:
+    names = ("modality", "input_modality", "output_modality")
+    for name, value in zip(names, values, strict=True):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{name} must be a modality such as 'image', got {value!r}")
+
+
+def select(
+    models: Iterable[ModelInfo],
+    *,
+    modality: str | None = None,
+    input_modality: str | None = None,
+    output_modality: str | None = None,
 ) -> list[ModelInfo]:
-    """The models the server offers; cached per base URL unless ``refresh``."""
-    return fetch(Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)),
-                 refresh=refresh)
+    """The models that take ``input_modality`` in, give ``output_modality`` out, and have
+    ``modality`` on either side (each ``None``: no condition), in catalog order."""
+    _check_modalities(modality, input_modality, output_modality)
+    return [
+        m for m in models
+        if (input_modality is None or input_modality in m.input_modalities)
+        and (output_modality is None or output_modality in m.output_modalities)
+        and (modality is None or modality in (*m.input_modalities, *m.output_modalities))
+    ]
+
+
+def list_models(
+    *,
+    api_key: str | SecretStr | None = None,
+    base_url: str | None = None,
+    refresh: bool = False,
+    modality: str | None = None,
+    input_modality: str | None = None,
+    output_modality: str | None = None,
+) -> list[ModelInfo]:
+    """The models the server offers (cached per base URL unless ``refresh``), optionally only
+    those with a modality: ``output_modality="image"`` for image generators, ``"audio"`` for
+    speech; ``input_modality="audio"`` for transcription, ``"image"`` for vision chat;
+    ``modality`` on either side."""
+    _check_modalities(modality, input_modality, output_modality)
+    found = fetch(Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)),
+                  refresh=refresh)
+    return select(found, modality=modality, input_modality=input_modality,
+                  output_modality=output_modality)
 
 
 async def alist_models(
-    *, api_key: str | SecretStr | None = None, base_url: str | None = None, refresh: bool = False
+    *,
+    api_key: str | SecretStr | None = None,
+    base_url: str | None = None,
+    refresh: bool = False,
+    modality: str | None = None,
+    input_modality: str | None = None,
+    output_modality: str | None = None,
 ) -> list[ModelInfo]:
     """Async twin of :func:`list_models`."""
+    _check_modalities(modality, input_modality, output_modality)
     clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
-    return await afetch(clients, refresh=refresh)
+    return select(await afetch(clients, refresh=refresh), modality=modality,
+                  input_modality=input_modality, output_modality=output_modality)
 
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:

@@ -240,6 +240,15 @@ class JobTimeoutError(APITimeoutError):
         self.job_id = job_id
 
 
+class JobCancelledError(RuncrateError):
+    """Waiting for a job (a video) was cancelled by the caller; ``job_id`` names it. The job
+    itself goes on on the server: wait for it again, or leave it."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
 class StreamInterruptedError(APIConnectionError):
     """A stream ended before the server finished it; the partial text is not an answer."""
 

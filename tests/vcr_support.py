@@ -2,8 +2,11 @@
 
 Cassettes are recordings of real exchanges made by ``scripts/record``; only
 :func:`scrub_request` and :func:`scrub_response` may change what is written, and only to
-remove secrets. Replay matches on method, path and the parsed JSON body (never scheme, host
-or port), so cassettes recorded against any server replay against the default Runcrate URL.
+remove secrets, with one more rule for requests: a multipart body (an audio upload) is kept
+as its fields, the file as its name, type, size and SHA-256 (:func:`multipart_summary`), since
+matching needs no more and the bytes would only bloat the cassette. Replay matches on method,
+path and the parsed JSON body (never scheme, host or port), so cassettes recorded against any
+server replay against the default Runcrate URL.
 """
 
 from __future__ import annotations
@@ -74,8 +77,47 @@ def _scrub_body(body: Any) -> Any:
     return body
 
 
+def multipart_summary(body: bytes, content_type: str) -> str | None:
+    """A multipart body as canonical JSON: ``{"multipart": {field: value}}`` with each file as
+    ``{"filename", "content_type", "bytes", "sha256"}``. The random boundary and the file's
+    bytes are left out, so two uploads of the same fields and file compare equal. ``None``
+    for a body that does not parse."""
+    import email.parser
+    import email.policy
+    import hashlib
+
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        return None
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            fields[str(name)] = {
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "bytes": len(payload),
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        else:
+            fields[str(name)] = payload.decode("utf-8", "replace")
+    return json.dumps({"multipart": fields}, sort_keys=True)
+
+
+def _content_type(headers: Any) -> str:
+    for name in list(headers):
+        if name.lower() == "content-type":
+            value = headers[name]
+            return str(value[0] if isinstance(value, list) else value)
+    return ""
+
+
 def scrub_request(request: Any) -> Any:
-    """Remove keys from a request before it is written or matched (headers, URI, body).
+    """Remove keys from a request before it is written or matched (headers, URI, body), and
+    keep a multipart body as its :func:`multipart_summary`.
 
     vcr runs this on a copy of every request, both when recording and when looking for a
     recorded answer, so both sides are compared scrubbed.
@@ -83,6 +125,11 @@ def scrub_request(request: Any) -> Any:
     _scrub_headers(request.headers)
     request.uri = scrub_text(request.uri)
     body = request.body
+    content_type = _content_type(request.headers)
+    if isinstance(body, bytes) and content_type.startswith("multipart/form-data"):
+        summary = multipart_summary(body, content_type)
+        if summary is not None:
+            body = summary
     if isinstance(body, (bytes, str)):
         request.body = _scrub_body(body)
     return request
@@ -259,7 +306,7 @@ def optional_setting(name: str) -> str | None:
 
 
 def base_url(kind: str = "chat") -> str | None:
-    """Where to send ``kind`` ("chat", "reasoning", "embeddings") requests.
+    """Where to send ``kind`` ("chat", "reasoning", "embeddings", "media") requests.
 
     While recording: the server given to ``scripts/record``. In replay: ``None``, so the
     adapters use their default (``RUNCRATE_BASE_URL`` unset: https://api.runcrate.ai/v1) and
@@ -271,6 +318,7 @@ def base_url(kind: str = "chat") -> str | None:
         "chat": "RUNCRATE_BASE_URL",
         "reasoning": "RUNCRATE_REASONING_BASE_URL",
         "embeddings": "RUNCRATE_EMBEDDINGS_BASE_URL",
+        "media": "RUNCRATE_MEDIA_BASE_URL",
     }[kind]
     return os.environ.get(env) or os.environ.get("RUNCRATE_BASE_URL") or None
 
@@ -305,6 +353,8 @@ def vision_model() -> str | None:
 
 
 LOCAL_SERVER_PREFIX = "local llama.cpp"
+#: The folder of the media cassettes (tests/recorded/media -> cassettes/media).
+MEDIA_FOLDER = "media"
 
 
 def recorded_on_local_server() -> bool:
@@ -330,6 +380,14 @@ def note_recorded_folders(folders: set[str]) -> None:
                 "recorded_on": stamp["recorded_on"],
                 "server": os.environ.get("RUNCRATE_RECORDED_BILLING_SERVER")
                 or os.environ.get("RUNCRATE_BILLING_URL", "https://runcrate.ai/api/v1"),
+            }
+            continue
+        if folder == MEDIA_FOLDER:
+            # The media endpoints' own server, and their default (catalog) model ids.
+            per_folder[folder] = {
+                "recorded_on": stamp["recorded_on"],
+                "server": os.environ.get("RUNCRATE_RECORDED_MEDIA_SERVER")
+                or os.environ.get("RUNCRATE_MEDIA_BASE_URL") or stamp["server"],
             }
             continue
         per_folder[folder] = stamp

@@ -30,6 +30,7 @@ from ..net.transport import ErrorHook, translating
 from ..tokens import TokenCounter
 from . import metering
 from .answer import ChunkDelta, Completion, StreamFold, completion_as_chunk, parse_completion
+from .media import tool_media_to_user
 from .request import (
     ChatOptions,
     ChatRequest,
@@ -88,12 +89,14 @@ class ChatEngine:
                 "response_format must be a dict such as {'type': 'json_object'} or a pydantic "
                 f"class, got {type(response_format).__name__}"
             )
+        model = call.model or opts.model
+        messages = tool_media_to_user(messages, lambda: self._accepts_images(model))
         extra_body = opts.extra_body
         if call.extra_body:
             extra_body = {**extra_body, **call.extra_body} if extra_body else call.extra_body
         stream_usage = opts.stream_usage if call.stream_usage is None else call.stream_usage
         body = build_chat_body(
-            call.model or opts.model,
+            model,
             messages,
             params,
             tools=call.tools,
@@ -234,6 +237,12 @@ class ChatEngine:
         ``GET /models`` per base URL and process); ``None`` if it does not list the model or
         cannot be read in time."""
         return catalog.model_info(self.clients, self.options.model, self.options.deadline)
+
+    def _accepts_images(self, model: str) -> bool:
+        """Whether the catalog says ``model`` reads images (a short read on first use; a model
+        it does not list, or a catalog that cannot be read, counts as no)."""
+        info = catalog.model_info(self.clients, model, self.options.deadline)
+        return info is not None and info.supports_image_input is True
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Load the catalog now (errors raise); the model's entry, or ``None`` if not listed."""

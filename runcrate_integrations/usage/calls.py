@@ -121,12 +121,13 @@ def reserve_media(
     model: str,
     *,
     images: int = 0,
-    video_seconds: float = 0.0,
+    video_seconds: float | None = 0.0,
     speech_characters: int = 0,
     audio_seconds: float | None = 0.0,
 ) -> Meter | None:
-    """Hold a media call's worst case before it is sent (``audio_seconds=None``: not known
-    before the answer, so the call cannot be bounded); ``None`` when no tracker is active.
+    """Hold a media call's worst case before it is sent (``video_seconds`` or
+    ``audio_seconds`` ``None``: not known before the answer, so the call cannot be bounded);
+    ``None`` when no tracker is active.
 
     Use as ``with reserve_media(...) or contextlib.nullcontext():`` around the request, and
     count its answer with :func:`record_media`; the hold is dropped when the block ends.
@@ -135,6 +136,8 @@ def reserve_media(
         return None
     if audio_seconds is None:
         return open_meter(model, None, "the audio's length is not known before the answer")
+    if video_seconds is None:
+        return open_meter(model, None, "the video's length is not known before the answer")
     worst = UsageRecord(model, 0, images=images, video_seconds=video_seconds,
                         speech_characters=speech_characters, audio_seconds=audio_seconds)
     return open_meter(model, worst)

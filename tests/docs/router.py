@@ -6,6 +6,9 @@ different URLs (the local llama.cpp servers: chat on 8091, embeddings on 8092, r
 8093) is put behind this router, which the snippets see as their one base URL:
 
 * ``/embeddings`` goes to the embeddings upstream;
+* the media paths (``/images/...``, ``/audio/...``, ``/videos...``, ``/files/...``) go to the
+  media upstream, with the ``Host`` the snippet sent, so that a URL the media server builds
+  for a generated file points back through this router;
 * a request whose JSON body names a reasoning model (``deepseek/deepseek-r1`` unless
   ``RUNCRATE_DOCS_REASONING_MODELS`` lists others, comma-separated) goes to the reasoning one;
 * everything else (chat, ``GET /models``) goes to the chat upstream.
@@ -41,6 +44,7 @@ _GRAMMAR_REFUSAL = b"does not match the expected"
 # while it records, and the router's own upstream requests must not land in the cassette too.
 _HTTP = http.client.HTTPConnection
 _HTTPS = http.client.HTTPSConnection
+_MEDIA_PARTS = ("/images/", "/audio/", "/videos/", "/files/")
 _DROP = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length",
                    "accept-encoding", "content-encoding", "proxy-connection", "upgrade", "te"})
 
@@ -53,6 +57,7 @@ class Upstreams:
     embeddings: str
     reasoning: str
     reasoning_models: frozenset[str] = field(default=frozenset(DEFAULT_REASONING_MODELS))
+    media: str = ""  # empty: the chat upstream
 
     @classmethod
     def from_env(cls, chat: str) -> Upstreams:
@@ -63,11 +68,19 @@ class Upstreams:
             embeddings=os.environ.get("RUNCRATE_EMBEDDINGS_BASE_URL") or chat,
             reasoning=os.environ.get("RUNCRATE_REASONING_BASE_URL") or chat,
             reasoning_models=frozenset(n for n in names if n),
+            media=os.environ.get("RUNCRATE_MEDIA_BASE_URL") or chat,
         )
+
+    @staticmethod
+    def is_media(path: str) -> bool:
+        route = path.split("?")[0].rstrip("/")
+        return any(part in route for part in _MEDIA_PARTS) or route.endswith("/videos")
 
     def pick(self, path: str, body: bytes) -> str:
         if path.split("?")[0].rstrip("/").endswith("/embeddings"):
             return self.embeddings
+        if self.is_media(path):
+            return self.media or self.chat
         try:
             model = json.loads(body).get("model") if body else None
         except (ValueError, AttributeError):
@@ -124,6 +137,8 @@ class Router:
         target = urlsplit(upstream.rstrip("/") + rest)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _DROP}
         headers["Accept-Encoding"] = "identity"
+        if self.upstreams.is_media(path) and handler.headers.get("Host"):
+            headers["Host"] = handler.headers["Host"]  # file URLs then lead back here
         url = target.path + (f"?{target.query}" if target.query else "")
         for _ in range(REGENERATE + 1):
             conn = (_HTTPS if target.scheme == "https" else _HTTP)(target.netloc, timeout=600)

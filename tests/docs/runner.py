@@ -46,7 +46,7 @@ CASSETTES = vcr_support.CASSETTES / "docs"
 RECORDING_INFO = CASSETTES / "recording.json"
 REPLAY_KEY = "rc_live_dummy_key_for_replay"
 SERVER_VARS = ("RUNCRATE_BASE_URL", "RUNCRATE_API_BASE", "RUNCRATE_EMBEDDINGS_BASE_URL",
-               "RUNCRATE_REASONING_BASE_URL", "RUNCRATE_BILLING_URL")
+               "RUNCRATE_REASONING_BASE_URL", "RUNCRATE_MEDIA_BASE_URL", "RUNCRATE_BILLING_URL")
 # The billing API is not behind the router (another URL, GET only): while recording, the
 # snippets see the URL scripts/record-docs names; in replay, Runcrate's own.
 BILLING_URL = "RUNCRATE_BILLING_URL"

@@ -155,3 +155,17 @@ def test_a_malformed_or_misplaced_marker_is_an_error(text: str, message: str) ->
 def test_indented_blocks_are_dedented() -> None:
     blocks = parse("- item\n\n  ```python\n  if True:\n      x = 1\n  ```\n", "page.md")
     assert blocks[0].code == "if True:\n    x = 1\n"
+
+
+def test_the_recording_router_sends_media_to_the_media_server() -> None:
+    from .router import Upstreams
+
+    up = Upstreams(chat="http://chat/v1", embeddings="http://emb/v1", reasoning="http://r/v1",
+                   media="http://media/v1")
+    for path in ("/v1/images/generations", "/v1/audio/speech", "/v1/audio/transcriptions",
+                 "/v1/videos", "/v1/videos/vid_1", "/v1/videos/vid_1/download",
+                 "/v1/files/a.png"):
+        assert up.pick(path, b"") == "http://media/v1", path
+    assert up.pick("/v1/embeddings", b"") == "http://emb/v1"
+    for path in ("/v1/chat/completions", "/v1/models"):
+        assert up.pick(path, b'{"model": "m"}') == "http://chat/v1", path

@@ -12,7 +12,8 @@ from typing import Any, cast
 import pytest
 from langchain_core.messages import ChatMessage as LangChainChatMessage
 from langchain_core.messages import HumanMessage
-from llama_index.core.llms import AudioBlock, ChatMessage, ImageBlock, MessageRole, TextBlock
+from llama_index.core.base.llms.types import VideoBlock
+from llama_index.core.llms import ChatMessage, ImageBlock, MessageRole, TextBlock
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel, Field
 
@@ -128,7 +129,7 @@ def _bad_messages(framework: Framework, kind: str) -> list[Any]:
     return [
         ChatMessage(
             role="user",
-            blocks=[TextBlock(text="what is said here?"), AudioBlock(audio=b"ID3", format="mp3")],
+            blocks=[TextBlock(text="what is in this clip?"), VideoBlock(url="https://example.com/a.mp4")],
         )
     ]
 

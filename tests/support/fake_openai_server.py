@@ -34,6 +34,9 @@ is decided when its head and body have arrived; ``server.admitted_count`` and
 ``.received_at`` record them per request. ``server.reset()`` zeroes the counters and turns the
 limiter off again; ``limiter.reset()`` refills a limiter in place.
 
+Media routes (echo mode): images, speech, transcriptions and video jobs in Runcrate's shapes,
+with fake bytes; see :mod:`tests.support.fake_media` (``server.media`` holds their state).
+
 Note: openai's client ignores ``retry-after: 0`` (only 0 < value counts) and sleeps its own
 backoff (~0.4-0.5 s for the first retry); use ``retry-after-ms`` for faster retries.
 """
@@ -55,6 +58,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import fake_media
+from .fake_media import MediaState
 
 JSON = dict[str, Any]
 
@@ -483,6 +489,7 @@ class FakeOpenAIServer:
         self.read_timeout = read_timeout  # hard limit on waiting for (the rest of) a request
         self.models: list[JSON] = list(DEFAULT_MODELS if models is None else models)
         self.default: Spec | Responder | None = None  # used when the queue is empty; None = echo
+        self.media = MediaState()  # the media routes' files and video jobs
         self.rate_limit: RateLimiter | None = None  # FixedWindow / TokenBucket; None = off
         self._lock = threading.Lock()
         self._queue: deque[Spec | Responder] = deque()
@@ -597,6 +604,7 @@ class FakeOpenAIServer:
             self._admitted = self._rate_limited = 0
         self.default = None
         self.rate_limit = None
+        self.media = MediaState()
 
     # HTTP --------------------------------------------------------------------------------------
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -686,6 +694,9 @@ class FakeOpenAIServer:
             return _echo_embeddings(body)
         if route[0] == "GET" and route[1].endswith("/models"):
             return JSONResponse({"object": "list", "data": self.models})
+        media = fake_media.echo(self.media, request, f"http://127.0.0.1:{self.port}")
+        if media is not None:
+            return media
         return error(404, "not_found", f"No route for {route[0]} {route[1]}")
 
     async def _respond(

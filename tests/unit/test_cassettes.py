@@ -7,6 +7,7 @@ the last one through a real vcr recording of a mock exchange.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,76 @@ def test_a_recorded_cassette_is_scrubbed_end_to_end(tmp_path: Path) -> None:
     request_headers = {h.lower() for h in interaction["request"]["headers"]}
     assert not request_headers & {"authorization", "api-key", "x-api-key", "cookie"}
     assert "set-cookie" not in {h.lower() for h in interaction["response"]["headers"]}
+
+
+# ---------------------------------------------------------------------- multipart uploads
+
+AUDIO = b"ID3\x04\x00\x00" + bytes(range(256)) * 4  # binary: must not land in a cassette
+
+
+def _upload(client: httpx2.Client, audio: bytes, language: str = "en") -> httpx2.Response:
+    return client.post(
+        "https://api.example.test/v1/audio/transcriptions",
+        data={"model": "openai/whisper-large-v3", "language": language},
+        files={"file": ("talk.mp3", audio, "audio/mpeg")},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+
+
+def test_multipart_summary_keeps_fields_and_the_files_hash() -> None:
+    request = httpx2.Request("POST", "https://h/v1/audio/transcriptions",
+                             data={"model": "m", "language": "en"},
+                             files={"file": ("talk.mp3", AUDIO, "audio/mpeg")})
+    request.read()
+    summary = vcr_support.multipart_summary(request.content, request.headers["content-type"])
+    assert summary is not None
+    assert json.loads(summary) == {"multipart": {
+        "model": "m", "language": "en",
+        "file": {"filename": "talk.mp3", "content_type": "audio/mpeg", "bytes": len(AUDIO),
+                 "sha256": hashlib.sha256(AUDIO).hexdigest()},
+    }}
+
+
+def test_a_multipart_upload_is_recorded_as_its_fields_and_replayed_by_them(
+    tmp_path: Path,
+) -> None:
+    """Recorded: the fields and the file's hash, never its bytes; replayed: the same fields
+    and file match whatever the boundary, another file or field does not."""
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"text": "hello", "duration": 1.0, "language": "en"})
+
+    def tape(mode: str) -> Any:
+        config = {**vcr_support.vcr_config(), "record_mode": mode}
+        recorder = vcr.VCR(cassette_library_dir=str(tmp_path))
+        recorder.register_matcher("json_body", vcr_support.json_body_matcher)
+        recorder.register_serializer("yaml", vcr_support.ReadableYamlSerializer())
+        return recorder.use_cassette("upload.yaml", **config)
+
+    with tape("all"):
+        _upload(httpx2.Client(transport=httpx2.MockTransport(answer)), AUDIO)
+    text = (tmp_path / "upload.yaml").read_text()
+    assert "!!binary" not in text and KEY not in text
+    recorded = yaml.safe_load(text)["interactions"][0]["request"]["body"]
+    assert json.loads(recorded)["multipart"]["file"]["bytes"] == len(AUDIO)
+
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise AssertionError("replay reached the transport")
+
+    with tape("none"):
+        replayed = _upload(httpx2.Client(transport=httpx2.MockTransport(refuse)), AUDIO)
+        assert replayed.json()["text"] == "hello"
+    for audio, language in ((AUDIO + b"x", "en"), (AUDIO, "de")):
+        with tape("none"), pytest.raises(vcr.errors.CannotOverwriteExistingCassetteException):
+            _upload(httpx2.Client(transport=httpx2.MockTransport(refuse)), audio, language)
+
+
+def test_a_key_in_a_multipart_field_is_scrubbed() -> None:
+    request = httpx2.Request("POST", "https://h/v1/audio/transcriptions",
+                             data={"model": "m", "prompt": f"names: {KEY}"},
+                             files={"file": ("a.mp3", AUDIO, "audio/mpeg")})
+    request.read()
+    recorded = scrub_request(Request("POST", str(request.url), request.content,
+                                     dict(request.headers)))
+    fields = json.loads(recorded.body)["multipart"]
+    assert fields["prompt"] == f"names: {PLACEHOLDER}" and KEY.encode() not in recorded.body

@@ -22,7 +22,8 @@ PUBLIC = {
         "RateLimitError", "ResponseFormatError", "RuncrateAPIError", "RuncrateError",
         "StreamErrorEvent", "StreamInterruptedError", "__version__", "alist_models",
         "cached_model_info", "list_models", "BudgetExceededError", "JobFailedError",
-        "JobTimeoutError", "StructuredOutputError", "track_usage", "UsageTracker", "ModelUsage",
+        "JobTimeoutError", "JobCancelledError", "StructuredOutputError", "track_usage",
+        "UsageTracker", "ModelUsage",
         "RuncrateBilling", "Balance", "BillingUsage", "Transaction",
     },
     "langchain_runcrate": {
@@ -37,10 +38,14 @@ PUBLIC = {
         "__version__",
         "track_usage", "get_runcrate_callback", "RuncrateCallback", "RuncrateBilling",
         "BudgetExceededError",
+        "RuncrateJobTimeoutError", "RuncrateImageGenerationTool", "RuncrateTextToSpeechTool",
+        "RuncrateVideoGenerationTool", "RuncrateSpeechToTextTool", "RuncrateToolkit",
+        "RuncrateTranscriptionParser",
     },
     "llama_index_runcrate": {
         "RuncrateLLM", "RuncrateEmbedding", "RuncrateUsageHandler", "RuncrateUsageEvent",
-        "track_usage", "RuncrateBilling", "BudgetExceededError",
+        "track_usage", "RuncrateBilling", "BudgetExceededError", "RuncrateToolSpec",
+        "RuncrateTranscriptionReader",
     },
 }
 

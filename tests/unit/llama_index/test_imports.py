@@ -64,6 +64,13 @@ def test_alias_lives_beside_llama_index_core() -> None:
     assert not (ROOT / "llama_index" / "__init__.py").exists()
     assert not (ROOT / "llama_index" / "llms" / "__init__.py").exists()
     assert not (ROOT / "llama_index" / "embeddings" / "__init__.py").exists()
+    from llama_index.readers.runcrate import RuncrateTranscriptionReader
+    from llama_index.tools.runcrate import RuncrateToolSpec
+
+    assert RuncrateToolSpec is llama_index_runcrate.RuncrateToolSpec
+    assert RuncrateTranscriptionReader is llama_index_runcrate.RuncrateTranscriptionReader
+    for space in ("tools", "readers"):
+        assert not (ROOT / "llama_index" / space / "__init__.py").exists()
 
 
 def test_lazy_exports() -> None:
@@ -71,7 +78,8 @@ def test_lazy_exports() -> None:
 
     assert llama_index_runcrate.RuncrateLLM is RuncrateLLM
     assert set(llama_index_runcrate.__all__) == {
-        "RuncrateLLM", "RuncrateEmbedding", "RuncrateUsageHandler", "RuncrateUsageEvent",
+        "RuncrateLLM", "RuncrateEmbedding", "RuncrateToolSpec", "RuncrateTranscriptionReader",
+        "RuncrateUsageHandler", "RuncrateUsageEvent",
         "track_usage", "RuncrateBilling", "BudgetExceededError",
     }
     from runcrate_integrations.usage import track_usage

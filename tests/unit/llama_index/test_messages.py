@@ -18,6 +18,7 @@ from llama_index.core.base.llms.types import (
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    VideoBlock,
 )
 from openai.types.chat import ChatCompletionMessageFunctionToolCall
 from pydantic import BaseModel
@@ -83,7 +84,6 @@ def test_thinking_and_cache_point_blocks_are_not_sent() -> None:
 
 
 @pytest.mark.parametrize("block", [
-    AudioBlock(audio=b"RIFF0000WAVE", format="wav"),
     DocumentBlock(data=b"%PDF-1.4 hello", document_mimetype="application/pdf"),
 ])
 def test_unsupported_block_is_named(block: object) -> None:
@@ -194,11 +194,37 @@ def test_image_of_unknown_type_asks_for_the_mime_type(tmp_path: Path) -> None:
         to_openai_message(ChatMessage(role="user", blocks=[ImageBlock(path=path)]))
 
 
-def test_image_in_tool_message_is_refused() -> None:
-    msg = ChatMessage(role="tool", blocks=[ImageBlock(image=PNG)],
+def test_media_blocks_in_a_tool_message_become_parts_for_the_engine_to_place() -> None:
+    # What a tool returned stays in its tool message here; the chat engine's one rule
+    # (runcrate_integrations.chat.media) turns it into text before sending.
+    audio = b"ID3\x04\x00fake mp3 frames \xff\xfb"
+    msg = ChatMessage(role="tool", blocks=[TextBlock(text="made it"), ImageBlock(image=PNG),
+                                           AudioBlock(audio=audio, format="mp3")],
                       additional_kwargs={"tool_call_id": "c"})
-    with pytest.raises(ValueError, match="tool message"):
-        to_openai_message(msg)
+    wire = to_openai_message(msg)
+    assert wire["role"] == "tool" and wire["tool_call_id"] == "c"
+    assert wire["content"] == [
+        {"type": "text", "text": "made it"},
+        {"type": "image_url",
+         "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
+        {"type": "input_audio",
+         "input_audio": {"data": base64.b64encode(audio).decode(), "format": "mp3"}},
+    ]
+
+
+def test_a_tools_video_block_becomes_a_video_url_part_and_a_users_is_refused() -> None:
+    def tool(block: VideoBlock) -> ChatMessage:
+        return ChatMessage(role="tool", blocks=[block], additional_kwargs={"tool_call_id": "c"})
+
+    url = to_openai_message(tool(VideoBlock(url="https://cdn.example/clip.mp4")))["content"]
+    assert url == [{"type": "video_url", "video_url": {"url": "https://cdn.example/clip.mp4"}}]
+    clip = b"\x00\x00\x00\x18ftypmp42 frames"
+    inline = to_openai_message(tool(VideoBlock(video=clip, video_mimetype="video/mp4")))
+    data = base64.b64encode(clip).decode()
+    assert inline["content"] == [{"type": "video_url",
+                                  "video_url": {"url": f"data:video/mp4;base64,{data}"}}]
+    with pytest.raises(ValueError, match="VideoBlock is not supported in a user message"):
+        to_openai_message(ChatMessage(role="user", blocks=[VideoBlock(video=clip)]))
 
 
 # ---------------------------------------------------------------------------- answers
