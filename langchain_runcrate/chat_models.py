@@ -17,6 +17,7 @@ from langchain_core.language_models import (
     BaseChatModel,
     LangSmithParams,
     LanguageModelInput,
+    ModelProfile,
 )
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -130,6 +131,14 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
             # raises the core's own error rather than one wrapped in a ValidationError.
             self._rebuild()
 
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """An empty profile, replaced by :meth:`_rebuild` with one read from the catalog.
+
+        Not ``None``: langchain-core assigns what this returns while the model is validated, and
+        as assignments are validated too, a ``None`` would set off the same validator again.
+        """
+        return {}
+
     def _error_hook(self) -> ErrorHook:
         return langchain_error
 
@@ -137,7 +146,7 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
         super()._rebuild()
         # A profile given by the user wins; otherwise one read from the catalog on first use
         # (set past __setattr__: it is derived, not a field the user set).
-        if self.profile is None or isinstance(self.profile, CatalogProfile):
+        if not self.profile or isinstance(self.profile, CatalogProfile):
             engine = self.engine
             profile = CatalogProfile(engine.clients, self.model, engine.options.deadline)
             self.__dict__["profile"] = profile.arm()

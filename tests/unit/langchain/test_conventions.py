@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 import langchain_runcrate
 from langchain_runcrate import ChatRuncrate
+from langchain_runcrate._profile import CatalogProfile
 from runcrate_integrations import catalog
 from tests.helpers import completion_body
 
@@ -298,6 +299,22 @@ def test_profile_follows_the_model(make_chat: MakeChat) -> None:
 def test_explicit_profile_wins(make_chat: MakeChat) -> None:
     llm, _ = make_chat(profile={"max_input_tokens": 1000})
     assert llm.profile == {"max_input_tokens": 1000}
+
+
+def test_construction_resolves_the_profile_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # langchain-core assigns the resolved profile inside a validator; with assignments validated,
+    # a None there set the validator off again until the recursion limit (about 1 ms a model).
+    resolved: list[object] = []
+    original = ChatRuncrate._resolve_model_profile
+
+    def counting(self: ChatRuncrate) -> object:
+        resolved.append(self)
+        return original(self)
+
+    monkeypatch.setattr(ChatRuncrate, "_resolve_model_profile", counting)
+    llm = ChatRuncrate(model=MODEL, api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    assert len(resolved) == 1
+    assert isinstance(llm.profile, CatalogProfile) and llm.model_fields_set >= {"model"}
 
 
 # ------------------------------------------------------------------ package
