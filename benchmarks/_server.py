@@ -135,15 +135,20 @@ def _png(width: int = 64, height: int = 64) -> bytes:
         for y in range(height)
     )
     head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", head)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def image_body() -> bytes:
     import base64
 
-    return _json_bytes({"created": CREATED,
-                        "data": [{"url": None, "b64_json": base64.b64encode(_png()).decode()}]})
+    return _json_bytes(
+        {"created": CREATED, "data": [{"url": None, "b64_json": base64.b64encode(_png()).decode()}]}
+    )
 
 
 def speech_bytes() -> bytes:

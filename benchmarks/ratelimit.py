@@ -437,8 +437,14 @@ def interactive_job(kind: str, base_url: str, anchor_python: str | None) -> dict
         return interactive_run(kind, base_url)
     if not anchor_python:
         raise Unavailable("langchain_openai not importable here; pass --anchor-python")
-    cmd = [anchor_python, str(Path(__file__).resolve()), "--role", "anchor-interactive",
-           "--server-url", base_url]
+    cmd = [
+        anchor_python,
+        str(Path(__file__).resolve()),
+        "--role",
+        "anchor-interactive",
+        "--server-url",
+        base_url,
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -460,24 +466,35 @@ def run_interactive(server: ServerProcess, anchor_python: str | None,
                 log(f"  not available: {exc}")
                 continue
             stats = server.stats()
-            rows.append({"client": kind, "server": desc, "mode": mode, **numbers,
-                         "rate_limited": stats["rate_limited"]})
+            rows.append(
+                {
+                    "client": kind,
+                    "server": desc,
+                    "mode": mode,
+                    **numbers,
+                    "rate_limited": stats["rate_limited"],
+                }
+            )
             log(f"  p50 {numbers['p50'] * 1000:.1f} ms, burst of {BURST} {numbers['burst']:.3f} s")
     return rows
 
 
 def print_interactive(rows: list[dict[str, Any]]) -> None:
-    print(f"\nInteractive use: {INTERACTIVE_CALLS} calls one after another, then a burst of "
-          f"{BURST} at once, against a server without rate-limit headers and one sending "
-          f"Runcrate's ({PER_MINUTE} a minute, Reset a Unix time; the calls fit in it).\n")
+    print(
+        f"\nInteractive use: {INTERACTIVE_CALLS} calls one after another, then a burst of "
+        f"{BURST} at once, against a server without rate-limit headers and one sending "
+        f"Runcrate's ({PER_MINUTE} a minute, Reset a Unix time; the calls fit in it).\n"
+    )
     print("| client | server | per call p50 | p99 | added p50 vs no headers | burst of 30 | 429s |")
     print("|---|---|---:|---:|---:|---:|---:|")
     base = {r["client"]: r["p50"] for r in rows if r["mode"] == "none"}
     for r in rows:
         added = r["p50"] - base[r["client"]] if r["client"] in base else None
         shown = f"{added * 1000:+.2f} ms" if added is not None and r["mode"] != "none" else "-"
-        print(f"| {r['client']} | {r['server']} | {r['p50'] * 1000:.2f} ms "
-              f"| {r['p99'] * 1000:.2f} ms | {shown} | {r['burst']:.3f} s | {r['rate_limited']} |")
+        print(
+            f"| {r['client']} | {r['server']} | {r['p50'] * 1000:.2f} ms "
+            f"| {r['p99'] * 1000:.2f} ms | {shown} | {r['burst']:.3f} s | {r['rate_limited']} |"
+        )
 
 
 @dataclass(frozen=True)
@@ -676,8 +693,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--retry-after", action="store_true", help="the server also sends Retry-After on 429s"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every row is ok")
-    parser.add_argument("--interactive", choices=("also", "only", "skip"), default="also",
-                        help="the interactive rows: with the bulk jobs (default), alone, or not")
+    parser.add_argument(
+        "--interactive",
+        choices=("also", "only", "skip"),
+        default="also",
+        help="the interactive rows: with the bulk jobs (default), alone, or not",
+    )
     parser.add_argument("--role", choices=("main", "server", "anchor", "anchor-interactive"),
                         default="main",
                         help=argparse.SUPPRESS)  # fmt: skip

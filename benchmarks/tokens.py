@@ -314,13 +314,40 @@ const {noun}Config = {{
 """,
 )
 JS_NOUNS = [
-    "invoice", "order", "customer", "ticket", "project", "widget", "report", "session",
-    "payment", "shipment", "account", "device", "playlist", "comment", "review", "booking",
-    "vehicle", "sensor", "lesson", "recipe",
+    "invoice",
+    "order",
+    "customer",
+    "ticket",
+    "project",
+    "widget",
+    "report",
+    "session",
+    "payment",
+    "shipment",
+    "account",
+    "device",
+    "playlist",
+    "comment",
+    "review",
+    "booking",
+    "vehicle",
+    "sensor",
+    "lesson",
+    "recipe",
 ]
 JS_WORDS = [
-    "caching", "retries", "telemetry", "darkMode", "offline", "export", "sharing", "search",
-    "audit", "billing", "alerts", "sync",
+    "caching",
+    "retries",
+    "telemetry",
+    "darkMode",
+    "offline",
+    "export",
+    "sharing",
+    "search",
+    "audit",
+    "billing",
+    "alerts",
+    "sync",
 ]
 JS_COMMENTS = (
     "Keep the reducer pure: no fetches, no timers, no random numbers.",
@@ -600,9 +627,7 @@ def build_cases(quick: bool) -> tuple[list[Case], list[Case]]:
             if best not in picked and (not picked or best > picked[-1]):
                 picked.append(best)
         for end in picked:
-            cases.append(
-                Case("chat", doc, history[:end], TOOLS if with_tools else None)
-            )
+            cases.append(Case("chat", doc, history[:end], TOOLS if with_tools else None))
 
     # Held-out calibration: other texts, three sizes, the shapes an agent sends.
     calib_code = first_existing(["runcrate_integrations/errors.py", "langchain_runcrate/errors.py"])
@@ -655,9 +680,7 @@ def build_cases(quick: bool) -> tuple[list[Case], list[Case]]:
 # ---------------------------------------------------------------------------- server
 
 
-def prompt_tokens(
-    base_url: str, api_key: str, model: str, case: Case, timeout: float
-) -> int:
+def prompt_tokens(base_url: str, api_key: str, model: str, case: Case, timeout: float) -> int:
     body: dict[str, Any] = {
         "model": model,
         "messages": case.messages,
@@ -868,15 +891,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - t0
 
     rows = table(cases)
-    print(f"\nServer calls took {elapsed:.0f} s. Error = estimate / prompt_tokens - 1; "
-          "mean and worst case per bucket.\n")
+    print(
+        f"\nServer calls took {elapsed:.0f} s. Error = estimate / prompt_tokens - 1; "
+        "mean and worst case per bucket.\n"
+    )
     header = (
         f"{'kind':7s} {'prompt tokens':>13s} {'n':>3s} | {'chars/4':^15s} | "
         f"{'before calls':^15s} | {'after 3 calls':^15s}"
     )
     print(header)
-    print(f"{'':7s} {'':>13s} {'':>3s} | {'mean':>6s}  {'worst':>6s} | "
-          f"{'mean':>6s}  {'worst':>6s} | {'mean':>6s}  {'worst':>6s}")
+    print(
+        f"{'':7s} {'':>13s} {'':>3s} | {'mean':>6s}  {'worst':>6s} | "
+        f"{'mean':>6s}  {'worst':>6s} | {'mean':>6s}  {'worst':>6s}"
+    )
     print("-" * len(header))
     for r in rows:
         if r.kind == "all" and r.bucket == bucket_name(*BUCKETS[0]):
@@ -908,19 +935,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     after_main = worst_error(main, "estimate_after")
     after_docs = worst_error(docs, "estimate_after")
     checks = [
-        (f"before any call, prompts >= 100 tokens within +-{TARGET_BEFORE:.0%} "
-         "(prose, python, js, chat)", before_main <= TARGET_BEFORE, f"worst {before_main:.1%}"),
-        (f"after 3 held-out calls, every prompt within +-{TARGET_AFTER:.0%} "
-         "(prose, python, js, chat)", after_main <= TARGET_AFTER, f"worst {after_main:.1%}"),
-        (f"1,000 messages counted in under {TARGET_COUNT_MS:.0f} ms (cold)",
-         t.cold_ms < TARGET_COUNT_MS, f"{t.cold_ms:.2f} ms"),
+        (
+            f"before any call, prompts >= 100 tokens within +-{TARGET_BEFORE:.0%} "
+            "(prose, python, js, chat)",
+            before_main <= TARGET_BEFORE,
+            f"worst {before_main:.1%}",
+        ),
+        (
+            f"after 3 held-out calls, every prompt within +-{TARGET_AFTER:.0%} "
+            "(prose, python, js, chat)",
+            after_main <= TARGET_AFTER,
+            f"worst {after_main:.1%}",
+        ),
+        (
+            f"1,000 messages counted in under {TARGET_COUNT_MS:.0f} ms (cold)",
+            t.cold_ms < TARGET_COUNT_MS,
+            f"{t.cold_ms:.2f} ms",
+        ),
     ]
     if docs:
         checks += [
-            (f"extra: docs before any call, >= 100 tokens within +-{TARGET_BEFORE:.0%}",
-             before_docs <= TARGET_BEFORE, f"worst {before_docs:.1%}"),
-            (f"extra: docs after 3 held-out calls, every prompt within +-{TARGET_AFTER:.0%}",
-             after_docs <= TARGET_AFTER, f"worst {after_docs:.1%}"),
+            (
+                f"extra: docs before any call, >= 100 tokens within +-{TARGET_BEFORE:.0%}",
+                before_docs <= TARGET_BEFORE,
+                f"worst {before_docs:.1%}",
+            ),
+            (
+                f"extra: docs after 3 held-out calls, every prompt within +-{TARGET_AFTER:.0%}",
+                after_docs <= TARGET_AFTER,
+                f"worst {after_docs:.1%}",
+            ),
         ]
     print()
     for name, ok, detail in checks:

@@ -92,7 +92,7 @@ def canonical(name: str) -> str:
 def read_version(path: Path = VERSION_FILE) -> str:
     match = re.search(r'^__version__\s*=\s*"([^"]+)"', path.read_text(), re.MULTILINE)
     if match is None:
-        raise SpecError(f"{path}: no __version__ = \"...\" line")
+        raise SpecError(f'{path}: no __version__ = "..." line')
     return match.group(1)
 
 
@@ -115,21 +115,30 @@ def load_specs(folder: Path = SPECS) -> list[Spec]:
         where = f"dists/{path.name}"
         with path.open("rb") as f:
             data = tomllib.load(f)
-        unknown = set(data) - {"description", "packages", "dependencies", "optional-dependencies",
-                               "readme", "keywords"}
+        unknown = set(data) - {
+            "description",
+            "packages",
+            "dependencies",
+            "optional-dependencies",
+            "readme",
+            "keywords",
+        }
         if unknown:
             raise SpecError(f"{where}: unknown keys {sorted(unknown)}")
         extras = data.get("optional-dependencies", {})
-        specs.append(Spec(
-            name=path.stem,
-            description=str(data.get("description", "")),
-            packages=_strings(data.get("packages"), f"{where}: packages"),
-            dependencies=_strings(data.get("dependencies", []), f"{where}: dependencies"),
-            extras={k: _strings(v, f"{where}: optional-dependencies.{k}")
-                    for k, v in extras.items()},
-            readme=str(data.get("readme", "README.md")),
-            keywords=_strings(data.get("keywords", []), f"{where}: keywords"),
-        ))
+        specs.append(
+            Spec(
+                name=path.stem,
+                description=str(data.get("description", "")),
+                packages=_strings(data.get("packages"), f"{where}: packages"),
+                dependencies=_strings(data.get("dependencies", []), f"{where}: dependencies"),
+                extras={
+                    k: _strings(v, f"{where}: optional-dependencies.{k}") for k, v in extras.items()
+                },
+                readme=str(data.get("readme", "README.md")),
+                keywords=_strings(data.get("keywords", []), f"{where}: keywords"),
+            )
+        )
     return sorted(specs, key=lambda s: (s.name != "runcrate-integrations", s.name))
 
 
@@ -148,8 +157,9 @@ def _skipped(name: str) -> bool:
     return any(Path(name).match(pattern) for pattern in _SKIP_NAMES)
 
 
-def assign_files(specs: Sequence[Spec], root: Path,
-                 top_packages: Sequence[str]) -> dict[str, list[str]]:
+def assign_files(
+    specs: Sequence[Spec], root: Path, top_packages: Sequence[str]
+) -> dict[str, list[str]]:
     """Which files each distribution ships; every file under ``top_packages`` exactly once."""
     owners: dict[str, list[str]] = {}
     shipped: dict[str, list[str]] = {}
@@ -157,27 +167,39 @@ def assign_files(specs: Sequence[Spec], root: Path,
         files = [f for p in spec.packages for f in package_files(root, p)]
         stamps = [f for f in files if f.endswith("/" + STAMP)]
         if stamps:
-            raise SpecError(f"{stamps[0]}: this name is written by dists/build.py into wheels; "
-                            "rename the source file")
+            raise SpecError(
+                f"{stamps[0]}: this name is written by dists/build.py into wheels; "
+                "rename the source file"
+            )
         shipped[spec.name] = files
         for file in files:
             owners.setdefault(file, []).append(spec.name)
     twice = {f: names for f, names in owners.items() if len(names) > 1}
     if twice:
         file, names = sorted(twice.items())[0]
-        raise SpecError(f"{file} would be shipped by {' and '.join(names)}: a package folder "
-                        "belongs to one distribution (fix the packages lists in dists/*.toml)")
+        raise SpecError(
+            f"{file} would be shipped by {' and '.join(names)}: a package folder "
+            "belongs to one distribution (fix the packages lists in dists/*.toml)"
+        )
     every = [f for top in top_packages for f in package_files(root, top)]
     orphans = [f for f in every if f not in owners]
     if orphans:
-        raise SpecError(f"{orphans[0]} (and {len(orphans) - 1} more) would be shipped by no "
-                        "distribution: add its package folder to the packages of one "
-                        "dists/<name>.toml")
+        raise SpecError(
+            f"{orphans[0]} (and {len(orphans) - 1} more) would be shipped by no "
+            "distribution: add its package folder to the packages of one "
+            "dists/<name>.toml"
+        )
     return shipped
 
 
-def requirements(tokens: Sequence[str], project: Mapping[str, Any], version: str,
-                 built: set[str], known: set[str], where: str) -> list[str]:
+def requirements(
+    tokens: Sequence[str],
+    project: Mapping[str, Any],
+    version: str,
+    built: set[str],
+    known: set[str],
+    where: str,
+) -> list[str]:
     """Requirements from ``tokens``: ``pyproject:<table>`` or a distribution of this release."""
     out: list[str] = []
     extras_table = project.get("optional-dependencies", {})
@@ -189,14 +211,18 @@ def requirements(tokens: Sequence[str], project: Mapping[str, Any], version: str
             elif table in extras_table:
                 out += extras_table[table]
             else:
-                raise SpecError(f"{where}: {token!r}: pyproject.toml has no [project] "
-                                f"dependencies or optional-dependencies.{table}")
+                raise SpecError(
+                    f"{where}: {token!r}: pyproject.toml has no [project] "
+                    f"dependencies or optional-dependencies.{table}"
+                )
             continue
         match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?", token)
         if match is None or canonical(match.group(1)) not in known:
-            raise SpecError(f"{where}: {token!r} is neither a distribution of this release "
-                            f"({', '.join(sorted(known))}) nor pyproject:<table>; requirement "
-                            "bounds belong in the top-level pyproject.toml")
+            raise SpecError(
+                f"{where}: {token!r} is neither a distribution of this release "
+                f"({', '.join(sorted(known))}) nor pyproject:<table>; requirement "
+                "bounds belong in the top-level pyproject.toml"
+            )
         if canonical(match.group(1)) in built:
             out.append(f"{match.group(1)}{match.group(2) or ''}=={version}")
     return out
@@ -212,8 +238,13 @@ def _toml(value: Any) -> str:
     raise TypeError(f"no TOML for {value!r}")
 
 
-def pyproject_text(spec: Spec, base: Mapping[str, Any], version: str, dependencies: list[str],
-                   extras: Mapping[str, list[str]]) -> str:
+def pyproject_text(
+    spec: Spec,
+    base: Mapping[str, Any],
+    version: str,
+    dependencies: list[str],
+    extras: Mapping[str, list[str]],
+) -> str:
     """The staged project's ``pyproject.toml``: static metadata, hatchling, the folders."""
     project = base["project"]
     fields: dict[str, Any] = {
@@ -228,21 +259,27 @@ def pyproject_text(spec: Spec, base: Mapping[str, Any], version: str, dependenci
         "classifiers": project.get("classifiers", []),
         "dependencies": dependencies,
     }
-    lines = [f"# Generated by dists/build.py from dists/{spec.name}.toml and pyproject.toml.",
-             "[build-system]"]
+    lines = [
+        f"# Generated by dists/build.py from dists/{spec.name}.toml and pyproject.toml.",
+        "[build-system]",
+    ]
     lines += [f"{k} = {_toml(v)}" for k, v in base["build-system"].items()]
     lines += ["", "[project]"] + [f"{k} = {_toml(v)}" for k, v in fields.items()]
     if project.get("urls"):
-        lines += ["", "[project.urls]"] + [f"{_toml(k)} = {_toml(v)}"
-                                           for k, v in project["urls"].items()]
+        lines += ["", "[project.urls]"] + [
+            f"{_toml(k)} = {_toml(v)}" for k, v in project["urls"].items()
+        ]
     if extras:
         lines += ["", "[project.optional-dependencies]"]
         lines += [f"{k} = {_toml(v)}" for k, v in extras.items()]
     # only-include keeps a folder's path (llama_index/llms/runcrate stays where it is, in the
     # llama_index namespace); hatch adds pyproject.toml and README.md to the sdist itself.
     for target in ("wheel", "sdist"):
-        lines += ["", f"[tool.hatch.build.targets.{target}]",
-                  f"only-include = {_toml(list(spec.packages))}"]
+        lines += [
+            "",
+            f"[tool.hatch.build.targets.{target}]",
+            f"only-include = {_toml(list(spec.packages))}",
+        ]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # what is written must parse
     return text
@@ -252,14 +289,23 @@ def stamp_text(spec: Spec, version: str, release: Sequence[str], root: Path = RO
     """The stamp: a copy of the installation check (so that it runs whatever core it meets)
     and which distribution of which release shipped the package."""
     check = (root / CHECK_MODULE).read_text()
-    return (f"# Written by dists/build.py: {CHECK_MODULE} and, at the end, this wheel's stamp.\n"
-            f"{check}\n\nDISTRIBUTION = {spec.name!r}\nVERSION = {version!r}\n"
-            f"RELEASE = {tuple(release)!r}\n")
+    return (
+        f"# Written by dists/build.py: {CHECK_MODULE} and, at the end, this wheel's stamp.\n"
+        f"{check}\n\nDISTRIBUTION = {spec.name!r}\nVERSION = {version!r}\n"
+        f"RELEASE = {tuple(release)!r}\n"
+    )
 
 
-def stage(spec: Spec, files: Sequence[str], base: Mapping[str, Any], version: str,
-          release: Sequence[str], dependencies: list[str], extras: Mapping[str, list[str]],
-          into: Path) -> list[str]:
+def stage(
+    spec: Spec,
+    files: Sequence[str],
+    base: Mapping[str, Any],
+    version: str,
+    release: Sequence[str],
+    dependencies: list[str],
+    extras: Mapping[str, list[str]],
+    into: Path,
+) -> list[str]:
     """Write the staged project of ``spec``; the package files it ships, stamps included."""
     if into.exists():
         shutil.rmtree(into)
@@ -312,8 +358,7 @@ def check_wheel(wheel: Path, expected: Sequence[str]) -> None:
         raise SpecError(f"{wheel.name}: unexpected files {extra[:5]}, missing {missing[:5]}")
 
 
-def build_all(out: Path, stage_root: Path, root: Path = ROOT,
-              log: Any = print) -> list[Built]:
+def build_all(out: Path, stage_root: Path, root: Path = ROOT, log: Any = print) -> list[Built]:
     """Check the specs, then stage and build every distribution whose folders exist."""
     base = read_pyproject(root)
     version = read_version(root / "runcrate_integrations" / "_version.py")
@@ -341,12 +386,23 @@ def build_all(out: Path, stage_root: Path, root: Path = ROOT,
         where = f"dists/{spec.name}.toml"
         project = base["project"]
         deps = requirements(spec.dependencies, project, version, built_names, known, where)
-        extras = {name: requirements(tokens, project, version, built_names, known, where)
-                  for name, tokens in spec.extras.items()}
-        files = stage(spec, shipped[spec.name], base, version, [s.name for s in present],
-                      deps, extras, stage_root / spec.name)
-        wheel, sdist = build_project(stage_root / spec.name, out,
-                                     base["build-system"]["build-backend"])
+        extras = {
+            name: requirements(tokens, project, version, built_names, known, where)
+            for name, tokens in spec.extras.items()
+        }
+        files = stage(
+            spec,
+            shipped[spec.name],
+            base,
+            version,
+            [s.name for s in present],
+            deps,
+            extras,
+            stage_root / spec.name,
+        )
+        wheel, sdist = build_project(
+            stage_root / spec.name, out, base["build-system"]["build-backend"]
+        )
         check_wheel(wheel, files)
         results.append(Built(spec, wheel, sdist, tuple(files)))
         log(f"==> {spec.name} {version}: {wheel.name} ({len(files)} files), {sdist.name}")
@@ -355,10 +411,18 @@ def build_all(out: Path, stage_root: Path, root: Path = ROOT,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=ROOT / "dist",
-                        help="where wheels and sdists go (default: dist/)")
-    parser.add_argument("--stage", type=Path, default=ROOT / "build" / "dists",
-                        help="where the staged projects are written (default: build/dists/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "dist",
+        help="where wheels and sdists go (default: dist/)",
+    )
+    parser.add_argument(
+        "--stage",
+        type=Path,
+        default=ROOT / "build" / "dists",
+        help="where the staged projects are written (default: build/dists/)",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -366,8 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"dists/build.py: {exc}", file=sys.stderr)
         return 1
-    print(f"==> built {len(built)} distributions into {args.out} "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+        f"==> built {len(built)} distributions into {args.out} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 

@@ -101,8 +101,10 @@ def billing_url() -> str | None:
 def _announce(mode: str, cassette: Path, embeddings: bool, media: bool = False) -> None:
     """The one line each example starts with, on stderr."""
     if mode == "replay":
-        line = (f"[replay] {cassette.relative_to(ROOT)} (recorded from a real server, no "
-                "network) · set RUNCRATE_API_KEY to run live")
+        line = (
+            f"[replay] {cassette.relative_to(ROOT)} (recorded from a real server, no "
+            "network) · set RUNCRATE_API_KEY to run live"
+        )
     else:
         line = f"[{mode}] {base_url('chat')} · model {chat_model()}"
         if embeddings:
@@ -147,7 +149,8 @@ def session(name: str, *, embeddings: bool = False, media: bool = False) -> Iter
             raise SystemExit(f"missing cassette {cassette}; record it with scripts/record-examples")
     else:
         MODELS.parent.mkdir(parents=True, exist_ok=True)
-        MODELS.write_text(json.dumps({"chat": chat_model(), "embedding": embedding_model()},
-                                     indent=2) + "\n")
+        MODELS.write_text(
+            json.dumps({"chat": chat_model(), "embedding": embedding_model()}, indent=2) + "\n"
+        )
     with my_vcr.use_cassette(str(cassette)):
         yield

@@ -49,9 +49,12 @@ def answer_after_tool_result(
 def main() -> None:
     with session("langchain_agent"):
         llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0, max_tokens=200)
-        agent = create_agent(llm, tools=[get_order_status],
-                             system_prompt="Answer using the tools. Be brief.",
-                             middleware=[answer_after_tool_result])
+        agent = create_agent(
+            llm,
+            tools=[get_order_status],
+            system_prompt="Answer using the tools. Be brief.",
+            middleware=[answer_after_tool_result],
+        )
         result = agent.invoke(
             {"messages": [{"role": "user", "content": "Where is my order A-1001?"}]}
         )

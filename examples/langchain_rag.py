@@ -30,23 +30,31 @@ QUESTION = "What happens when my Runcrate credits run out?"
 
 def main() -> None:
     with session("langchain_rag", embeddings=True):
-        docs = [Document(page_content=p.read_text(), metadata={"source": p.name})
-                for p in sorted(DATA.glob("*.md"))]
+        docs = [
+            Document(page_content=p.read_text(), metadata={"source": p.name})
+            for p in sorted(DATA.glob("*.md"))
+        ]
         embeddings = RuncrateEmbeddings(model=embedding_model(), base_url=base_url("embeddings"))
         store = InMemoryVectorStore.from_documents(docs, embeddings)
         retriever = store.as_retriever(search_kwargs={"k": 2})
-        prompt = ChatPromptTemplate.from_messages([
-            ("system", "Answer in one or two sentences using only this context:\n{context}"),
-            ("human", "{question}"),
-        ])
+        prompt = ChatPromptTemplate.from_messages(
+            [
+                ("system", "Answer in one or two sentences using only this context:\n{context}"),
+                ("human", "{question}"),
+            ]
+        )
         llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0, max_tokens=120)
 
         def join(found: list[Document]) -> str:
             print("retrieved:", ", ".join(d.metadata["source"] for d in found))
             return "\n\n".join(d.page_content for d in found)
 
-        chain = ({"context": retriever | join, "question": RunnablePassthrough()}
-                 | prompt | llm | StrOutputParser())
+        chain = (
+            {"context": retriever | join, "question": RunnablePassthrough()}
+            | prompt
+            | llm
+            | StrOutputParser()
+        )
         print("question:", QUESTION)
         print("answer:", chain.invoke(QUESTION))
 

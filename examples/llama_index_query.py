@@ -26,10 +26,12 @@ QUESTION = "Which headers report Runcrate's rate limits?"
 
 def main() -> None:
     with session("llama_index_query", embeddings=True):
-        Settings.llm = RuncrateLLM(model=chat_model(), base_url=base_url(), temperature=0,
-                                   max_tokens=120)
-        Settings.embed_model = RuncrateEmbedding(model_name=embedding_model(),
-                                                 base_url=base_url("embeddings"))
+        Settings.llm = RuncrateLLM(
+            model=chat_model(), base_url=base_url(), temperature=0, max_tokens=120
+        )
+        Settings.embed_model = RuncrateEmbedding(
+            model_name=embedding_model(), base_url=base_url("embeddings")
+        )
         # Only the file name as metadata: an absolute path would change the embedded text (and
         # the recorded requests) from machine to machine.
         documents = SimpleDirectoryReader(
@@ -42,8 +44,10 @@ def main() -> None:
         engine = index.as_query_engine(similarity_top_k=2)
         response = engine.query(QUESTION)
         print("question:", QUESTION)
-        print("sources:", ", ".join(sorted(
-            n.node.metadata.get("file_name", "?") for n in response.source_nodes)))
+        print(
+            "sources:",
+            ", ".join(sorted(n.node.metadata.get("file_name", "?") for n in response.source_nodes)),
+        )
         print("answer:", str(response).strip())
 
 

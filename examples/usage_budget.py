@@ -37,12 +37,9 @@ QUESTION = "What happens when the credits run out?"
 def main() -> None:
     with session("usage_budget", embeddings=True):
         # USD per million tokens, made up. (One id when both models are the same one.)
-        prices = {embedding_model(): {"input": 0.02},
-                  chat_model(): {"input": 0.28, "output": 1.10}}
-        llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0,
-                           max_tokens=40)
-        embeddings = RuncrateEmbeddings(model=embedding_model(),
-                                        base_url=base_url("embeddings"))
+        prices = {embedding_model(): {"input": 0.02}, chat_model(): {"input": 0.28, "output": 1.10}}
+        llm = ChatRuncrate(model=chat_model(), base_url=base_url(), temperature=0, max_tokens=40)
+        embeddings = RuncrateEmbeddings(model=embedding_model(), base_url=base_url("embeddings"))
 
         # 1. What a small retrieval + answer costs: embeddings and chat in one count.
         with get_runcrate_callback(prices=prices) as cb:
@@ -56,8 +53,7 @@ def main() -> None:
             answer = (prompt | llm).invoke({"note": best, "question": QUESTION})
         print("answer:", answer.content)
         print(cb)
-        print(f"{cb.successful_requests} requests, {cb.total_tokens} tokens,"
-              f" ${cb.total_cost:.6f}")
+        print(f"{cb.successful_requests} requests, {cb.total_tokens} tokens, ${cb.total_cost:.6f}")
 
         # 2. A hard stop: questions until the next one could pass $0.0002.
         asked = 0
@@ -73,8 +69,10 @@ def main() -> None:
         # 3. The account itself.
         billing = RuncrateBilling(base_url=billing_url())
         balance = billing.balance()
-        print(f"credits left: {balance.credits_balance}"
-              f" (not yet settled: {balance.active_usage_cost})")
+        print(
+            f"credits left: {balance.credits_balance}"
+            f" (not yet settled: {balance.active_usage_cost})"
+        )
 
 
 if __name__ == "__main__":

@@ -167,11 +167,13 @@ def _assistant_tool_calls(message: AIMessage, position: int = 0) -> list[JSONDic
         # A legacy function call (answered by a FunctionMessage): sent as the tool call it is
         # today, under an id derived from its place in the conversation.
         arguments = legacy.get("arguments") or "{}"
-        calls.append({
-            "id": f"call_{legacy['name']}_{position}",
-            "type": "function",
-            "function": {"name": legacy["name"], "arguments": arguments},
-        })
+        calls.append(
+            {
+                "id": f"call_{legacy['name']}_{position}",
+                "type": "function",
+                "function": {"name": legacy["name"], "arguments": arguments},
+            }
+        )
     return calls
 
 
@@ -224,9 +226,7 @@ def message_to_dict(message: BaseMessage, position: int = 0) -> JSONDict:
     return out
 
 
-def to_openai_messages(
-    messages: Iterable[BaseMessage], *, lenient: bool = False
-) -> list[JSONDict]:
+def to_openai_messages(messages: Iterable[BaseMessage], *, lenient: bool = False) -> list[JSONDict]:
     """The ``messages`` array of a chat-completions request.
 
     A ``FunctionMessage`` (LangChain's legacy function result) becomes the ``tool`` message
@@ -246,11 +246,13 @@ def to_openai_messages(
                     f"FunctionMessage {message.name!r} answers no earlier call of that function "
                     "in the conversation; send the AIMessage that called it first"
                 )
-            out.append({
-                "role": "tool",
-                "tool_call_id": ids.pop(0),
-                "content": content_to_wire(message.content),
-            })
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": ids.pop(0),
+                    "content": content_to_wire(message.content),
+                }
+            )
             continue
         wire = message_to_dict(message, position)
         for call in wire.get("tool_calls") or ():

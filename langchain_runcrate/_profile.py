@@ -140,8 +140,6 @@ class CatalogProfile(dict):  # type: ignore[type-arg]  # a ModelProfile (a Typed
         return (_rebuild, (self._clients, self._model, self._deadline, self._armed))
 
 
-def _rebuild(
-    clients: Clients, model: str, deadline: float | None, armed: bool
-) -> CatalogProfile:
+def _rebuild(clients: Clients, model: str, deadline: float | None, armed: bool) -> CatalogProfile:
     profile = CatalogProfile(clients, model, deadline)
     return profile.arm() if armed else profile

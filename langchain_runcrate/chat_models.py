@@ -59,9 +59,16 @@ if TYPE_CHECKING:
 
 
 # ChatOpenAI's constructor names that are request parameters here: sent in the body as given.
-_BODY_PARAMS = frozenset({
-    "logit_bias", "reasoning_effort", "reasoning", "verbosity", "service_tier", "store",
-})
+_BODY_PARAMS = frozenset(
+    {
+        "logit_bias",
+        "reasoning_effort",
+        "reasoning",
+        "verbosity",
+        "service_tier",
+        "store",
+    }
+)
 # ChatOpenAI's constructor names that mean nothing for Runcrate: refused, saying why.
 _NO_MEANING = {
     "client": "pass http_client=httpx2.Client(...) instead",
@@ -160,7 +167,6 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.model, **self.engine.options.params}
-
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model")

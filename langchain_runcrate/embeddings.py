@@ -51,7 +51,8 @@ class RuncrateEmbeddings(LangChainSerializable, EmbeddingSettings, Serializable,
         description="Texts sent per request.",
     )
     max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY, ge=1,
+        default=DEFAULT_MAX_CONCURRENCY,
+        ge=1,
         description="Batches in flight at once for a large input (order is always kept).",
     )
     show_progress_bar: bool = Field(
@@ -84,4 +85,3 @@ class RuncrateEmbeddings(LangChainSerializable, EmbeddingSettings, Serializable,
     async def aembed_query(self, text: str) -> list[float]:
         """Async :meth:`embed_query` (native, no thread pool)."""
         return await self.embedder.aembed_text(text)
-

@@ -129,13 +129,17 @@ def media_part(block: ImageBlock | AudioBlock | VideoBlock) -> JSONDict:
 
 def _read(block: AudioBlock | VideoBlock, what: str) -> bytes:
     try:
-        stream = (block.resolve_audio(as_base64=False) if isinstance(block, AudioBlock)
-                  else block.resolve_video(as_base64=False))
+        stream = (
+            block.resolve_audio(as_base64=False)
+            if isinstance(block, AudioBlock)
+            else block.resolve_video(as_base64=False)
+        )
         data: bytes = stream.read()
         return data
     except OSError as exc:
-        raise ValueError(f"Cannot read {what} file {str(block.path)!r}: "
-                         f"{exc.strerror or exc}") from exc
+        raise ValueError(
+            f"Cannot read {what} file {str(block.path)!r}: {exc.strerror or exc}"
+        ) from exc
     except ValueError as exc:  # resolve_* refuses empty data
         raise ValueError(f"Cannot send {what}: {exc}") from exc
 
@@ -146,8 +150,10 @@ def audio_part(block: AudioBlock) -> JSONDict:
         raise ValueError("AudioBlock has no audio or path to send (a URL cannot be inlined)")
     data = _read(block, "audio")
     fmt = (block.format or Path(str(block.path or "")).suffix.lstrip(".") or "mp3").lower()
-    return {"type": "input_audio",
-            "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
+    return {
+        "type": "input_audio",
+        "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt},
+    }
 
 
 def video_part(block: VideoBlock) -> JSONDict:
@@ -158,8 +164,10 @@ def video_part(block: VideoBlock) -> JSONDict:
         return {"type": "video_url", "video_url": {"url": str(block.url)}}
     data = _read(block, "video")
     mime = block.video_mimetype or "video/mp4"
-    return {"type": "video_url",
-            "video_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}}
+    return {
+        "type": "video_url",
+        "video_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"},
+    }
 
 
 def image_part(block: ImageBlock) -> JSONDict:
@@ -226,8 +234,9 @@ def _wire_call(call: Any) -> JSONDict:
     if not isinstance(call, Mapping):
         raise ValueError(f"Unsupported entry in additional_kwargs['tool_calls']: {call!r}")
     fn = call.get("function") or {}
-    return _call_dict(str(call.get("id") or ""), str(fn.get("name") or ""),
-                      fn.get("arguments") or "")
+    return _call_dict(
+        str(call.get("id") or ""), str(fn.get("name") or ""), fn.get("arguments") or ""
+    )
 
 
 # ---------------------------------------------------------------------------- from the wire
@@ -294,11 +303,16 @@ def to_logprobs(wire: object) -> list[list[LogProb]] | None:
     out: list[list[LogProb]] = []
     for token in content:
         candidates = token.get("top_logprobs") or [token]
-        out.append([
-            LogProb(token=c.get("token") or "", logprob=c.get("logprob") or 0.0,
-                    bytes=c.get("bytes") or [])
-            for c in candidates
-        ])
+        out.append(
+            [
+                LogProb(
+                    token=c.get("token") or "",
+                    logprob=c.get("logprob") or 0.0,
+                    bytes=c.get("bytes") or [],
+                )
+                for c in candidates
+            ]
+        )
     return out
 
 
@@ -337,13 +351,15 @@ class ChatResponseSink:
             if d.index != 0 or not (d.content or d.reasoning_content or d.tool_calls):
                 continue
             thought = d.reasoning_content or ""
-            return [ChatResponse(
-                message=message_from_choice(fold.snapshot(0)),
-                delta=d.content or "",
-                raw=fold.last_chunk,
-                logprobs=to_logprobs(d.logprobs) if d.logprobs else None,
-                additional_kwargs={"thinking_delta": thought} if thought else {},
-            )]
+            return [
+                ChatResponse(
+                    message=message_from_choice(fold.snapshot(0)),
+                    delta=d.content or "",
+                    raw=fold.last_chunk,
+                    logprobs=to_logprobs(d.logprobs) if d.logprobs else None,
+                    additional_kwargs={"thinking_delta": thought} if thought else {},
+                )
+            ]
         return []
 
     def end(self, fold: StreamFold, completion: Completion) -> list[ChatResponse]:
@@ -385,8 +401,11 @@ def tool_selections(
         return []
     out = []
     for call_id, name, arguments in calls:
-        args = arguments if isinstance(arguments, dict) else _args(name, arguments,
-                                                                    error_on_invalid_args)
+        args = (
+            arguments
+            if isinstance(arguments, dict)
+            else _args(name, arguments, error_on_invalid_args)
+        )
         out.append(ToolSelection(tool_id=call_id, tool_name=name, tool_kwargs=args))
     return out
 
@@ -396,8 +415,9 @@ def _args(name: str, text: str, strict: bool) -> JSONDict:
     if args is not None:
         return args
     if strict:
-        raise ValueError(f"The model called tool {name!r} with invalid arguments: {error}: "
-                         f"{text[:200]!r}")
+        raise ValueError(
+            f"The model called tool {name!r} with invalid arguments: {error}: {text[:200]!r}"
+        )
     try:
         partial = parse_partial_json(text)
     except (ValueError, TypeError):
@@ -420,5 +440,3 @@ def force_single_tool_call(response: ChatResponse) -> None:
     calls = message.additional_kwargs.get("tool_calls")
     if isinstance(calls, list) and len(calls) > 1:
         message.additional_kwargs["tool_calls"] = calls[:1]
-
-

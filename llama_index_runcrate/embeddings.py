@@ -119,9 +119,7 @@ class RuncrateEmbedding(EmbeddingSettings, BaseEmbedding):
                 embeddings = self._get_text_embeddings_cached(batch)
             else:
                 embeddings = self._get_text_embeddings(batch)
-            event.on_end(
-                payload={EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: embeddings}
-            )
+            event.on_end(payload={EventPayload.CHUNKS: batch, EventPayload.EMBEDDINGS: embeddings})
         dispatcher.event(EmbeddingEndEvent(chunks=batch, embeddings=embeddings))
         return embeddings
 
@@ -129,9 +127,7 @@ class RuncrateEmbedding(EmbeddingSettings, BaseEmbedding):
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         check_texts(texts)
-        return await super().aget_text_embedding_batch(
-            texts, show_progress=show_progress, **kwargs
-        )
+        return await super().aget_text_embedding_batch(texts, show_progress=show_progress, **kwargs)
 
     def _get_query_embedding(self, query: str) -> Embedding:
         return self.embedder.embed_text(query)

@@ -335,7 +335,10 @@ class RuncrateLLM(ChatSettings, FunctionCallingLLM):
         return bool(method == "json_schema")
 
     def _schema_call(
-        self, output_cls: type[Model], prompt: PromptTemplate, llm_kwargs: dict[str, Any],
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any],
         prompt_args: dict[str, Any],
     ) -> tuple[list[ChatMessage], dict[str, Any]]:
         messages = self._extend_messages(prompt.format_messages(llm=self, **prompt_args))
@@ -353,10 +356,14 @@ class RuncrateLLM(ChatSettings, FunctionCallingLLM):
         """A ``output_cls`` instance: a forced tool call, or ``response_format`` json_schema."""
         llm_kwargs = dict(llm_kwargs or {})
         if not self._json_schema_requested(llm_kwargs):
-            return cast(Model, super().structured_predict(output_cls, prompt, llm_kwargs,
-                                                          **prompt_args))
-        dispatcher.event(LLMStructuredPredictStartEvent(
-            output_cls=output_cls, template=prompt, template_args=prompt_args))
+            return cast(
+                Model, super().structured_predict(output_cls, prompt, llm_kwargs, **prompt_args)
+            )
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
         messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
         result = _parse_structured(output_cls, self.chat(messages, **kwargs))
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
@@ -372,11 +379,15 @@ class RuncrateLLM(ChatSettings, FunctionCallingLLM):
         """Async twin of :meth:`structured_predict`."""
         llm_kwargs = dict(llm_kwargs or {})
         if not self._json_schema_requested(llm_kwargs):
-            return cast(Model, await super().astructured_predict(
-                output_cls, prompt, llm_kwargs, **prompt_args
-            ))
-        dispatcher.event(LLMStructuredPredictStartEvent(
-            output_cls=output_cls, template=prompt, template_args=prompt_args))
+            return cast(
+                Model,
+                await super().astructured_predict(output_cls, prompt, llm_kwargs, **prompt_args),
+            )
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
         messages, kwargs = self._schema_call(output_cls, prompt, llm_kwargs, prompt_args)
         result = _parse_structured(output_cls, await self.achat(messages, **kwargs))
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))

@@ -45,15 +45,34 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
 
-_ERRORS = frozenset({
-    "APIConnectionError", "APIStatusError", "APITimeoutError", "AuthenticationError",
-    "BadRequestError", "BudgetExceededError", "ConflictError", "ContextLengthExceededError",
-    "InsufficientCreditsError", "InternalServerError", "JobCancelledError", "JobFailedError",
-    "JobTimeoutError",
-    "MissingAPIKeyError", "NotFoundError", "PermissionDeniedError", "RateLimitError",
-    "ResponseFormatError", "RuncrateAPIError", "RuncrateError", "StreamErrorEvent",
-    "StreamInterruptedError", "StructuredOutputError", "UnprocessableEntityError",
-})
+_ERRORS = frozenset(
+    {
+        "APIConnectionError",
+        "APIStatusError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "BadRequestError",
+        "BudgetExceededError",
+        "ConflictError",
+        "ContextLengthExceededError",
+        "InsufficientCreditsError",
+        "InternalServerError",
+        "JobCancelledError",
+        "JobFailedError",
+        "JobTimeoutError",
+        "MissingAPIKeyError",
+        "NotFoundError",
+        "PermissionDeniedError",
+        "RateLimitError",
+        "ResponseFormatError",
+        "RuncrateAPIError",
+        "RuncrateError",
+        "StreamErrorEvent",
+        "StreamInterruptedError",
+        "StructuredOutputError",
+        "UnprocessableEntityError",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -45,8 +45,14 @@ class Origin:
 
     __slots__ = ("distribution", "folder", "package", "release", "version")
 
-    def __init__(self, package: str, folder: str | None, distribution: str | None = None,
-                 version: str | None = None, release: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        package: str,
+        folder: str | None,
+        distribution: str | None = None,
+        version: str | None = None,
+        release: tuple[str, ...] = (),
+    ) -> None:
         self.package = package
         self.folder = folder
         self.distribution = distribution  # None: no stamp (a source checkout, or a 0.1 wheel)
@@ -54,8 +60,7 @@ class Origin:
         self.release = release  # every distribution of the stamp's release
 
     def __repr__(self) -> str:
-        return (f"Origin({self.package!r}, {self.folder!r}, {self.distribution!r}, "
-                f"{self.version!r})")
+        return f"Origin({self.package!r}, {self.folder!r}, {self.distribution!r}, {self.version!r})"
 
     @property
     def root(self) -> str | None:
@@ -96,8 +101,10 @@ def belong_together(a: Origin, b: Origin) -> bool:
         return a.version == b.version
     if a.root == b.root:
         return True
-    return a.root is not None and b.root is not None and (
-        os.path.realpath(a.root) == os.path.realpath(b.root)
+    return (
+        a.root is not None
+        and b.root is not None
+        and (os.path.realpath(a.root) == os.path.realpath(b.root))
     )
 
 
@@ -143,8 +150,11 @@ def installed(names: set[str]) -> list[Installed]:
     from importlib.metadata import distributions
 
     wanted = {canonical(n) for n in names}
-    found = {(d.metadata["Name"], d.version) for d in distributions()
-             if canonical(d.metadata["Name"] or "") in wanted}
+    found = {
+        (d.metadata["Name"], d.version)
+        for d in distributions()
+        if canonical(d.metadata["Name"] or "") in wanted
+    }
     return sorted(found)
 
 
@@ -173,8 +183,11 @@ def describe(o: Origin, claimed_by: list[Installed]) -> str:
     """Which distribution (or checkout) a package comes from, and where."""
     where = f"in {o.root}" if o.root else "location unknown"
     if o.distribution is not None:
-        others = [f"{name} {version}" for name, version in claimed_by
-                  if (canonical(name), version) != (canonical(o.distribution), o.version)]
+        others = [
+            f"{name} {version}"
+            for name, version in claimed_by
+            if (canonical(name), version) != (canonical(o.distribution), o.version)
+        ]
         also = f" (its files are also claimed by {', '.join(others)})" if others else ""
         return f"{o.distribution} {o.version}{also}, {where}"
     if claimed_by:

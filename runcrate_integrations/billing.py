@@ -65,11 +65,11 @@ class Transaction:
 class RuncrateBilling(BillingConnection):
     """The account's balance, usage and transactions (``abalance``, ... for async). Example::
 
-        from runcrate_integrations import RuncrateBilling
+    from runcrate_integrations import RuncrateBilling
 
-        billing = RuncrateBilling()  # RUNCRATE_API_KEY; RUNCRATE_BILLING_URL or Runcrate's URL
-        print(billing.balance().credits_balance)
-        print(billing.usage(start=datetime.date(2026, 12, 1)).total_cost)
+    billing = RuncrateBilling()  # RUNCRATE_API_KEY; RUNCRATE_BILLING_URL or Runcrate's URL
+    print(billing.balance().credits_balance)
+    print(billing.usage(start=datetime.date(2026, 12, 1)).total_cost)
     """
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
@@ -201,8 +201,10 @@ def _dates(start: dt.date | None, end: dt.date | None) -> dict[str, str]:
         if isinstance(value, dt.datetime):  # a datetime is a date too; its day is meant
             value = value.date()
         if not isinstance(value, dt.date):
-            raise TypeError(f"{'start' if name == 'from' else 'end'} must be a datetime.date, "
-                            f"got {type(value).__name__}")
+            raise TypeError(
+                f"{'start' if name == 'from' else 'end'} must be a datetime.date, "
+                f"got {type(value).__name__}"
+            )
         params[name] = value.isoformat()
     if "from" in params and "to" in params and params["from"] > params["to"]:
         raise ValueError(f"start ({params['from']}) is after end ({params['to']})")

@@ -158,7 +158,8 @@ def select(
     ``modality`` on either side (each ``None``: no condition), in catalog order."""
     _check_modalities(modality, input_modality, output_modality)
     return [
-        m for m in models
+        m
+        for m in models
         if (input_modality is None or input_modality in m.input_modalities)
         and (output_modality is None or output_modality in m.output_modalities)
         and (modality is None or modality in (*m.input_modalities, *m.output_modalities))
@@ -179,10 +180,12 @@ def list_models(
     speech; ``input_modality="audio"`` for transcription, ``"image"`` for vision chat;
     ``modality`` on either side."""
     _check_modalities(modality, input_modality, output_modality)
-    found = fetch(Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)),
-                  refresh=refresh)
-    return select(found, modality=modality, input_modality=input_modality,
-                  output_modality=output_modality)
+    found = fetch(
+        Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)), refresh=refresh
+    )
+    return select(
+        found, modality=modality, input_modality=input_modality, output_modality=output_modality
+    )
 
 
 async def alist_models(
@@ -197,8 +200,12 @@ async def alist_models(
     """Async twin of :func:`list_models`."""
     _check_modalities(modality, input_modality, output_modality)
     clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
-    return select(await afetch(clients, refresh=refresh), modality=modality,
-                  input_modality=input_modality, output_modality=output_modality)
+    return select(
+        await afetch(clients, refresh=refresh),
+        modality=modality,
+        input_modality=input_modality,
+        output_modality=output_modality,
+    )
 
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:
@@ -258,7 +265,11 @@ def _hint_failed(url: str, exc: Exception) -> None:
     _failed_at[url] = time.monotonic()
     log.warning(
         "Could not read the model catalog at %s%s (%s); using default model limits, trying "
-        "again in %gs", url, MODELS_PATH, exc, RETRY_AFTER,
+        "again in %gs",
+        url,
+        MODELS_PATH,
+        exc,
+        RETRY_AFTER,
     )
 
 

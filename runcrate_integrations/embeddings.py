@@ -57,12 +57,12 @@ _RESERVED = {
 }
 
 
-
 def _format_error(message: str) -> Exception:
     """A ResponseFormatError; errors (which imports openai) is loaded only when one is raised."""
     from .errors import ResponseFormatError
 
     return ResponseFormatError(message)
+
 
 def _check_batch_size(size: object, name: str) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -250,9 +250,7 @@ def parse_embeddings(
     """
     items = data.get("data")
     if not isinstance(items, list):
-        raise _format_error(
-            f"the /embeddings answer has no 'data' list (keys: {sorted(data)})"
-        )
+        raise _format_error(f"the /embeddings answer has no 'data' list (keys: {sorted(data)})")
     if len(items) != expected:
         raise _format_error(
             f"sent {expected} input(s) to /embeddings but got {len(items)} vector(s) back"
@@ -260,15 +258,11 @@ def parse_embeddings(
     out: list[list[float] | None] = [None] * expected
     for position, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise _format_error(
-                f"data[{position}] of the /embeddings answer is not an object"
-            )
+            raise _format_error(f"data[{position}] of the /embeddings answer is not an object")
         # Servers that omit the index answer in input order.
         index = item.get("index", position)
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < expected:
-            raise _format_error(
-                f"data[{position}] has index {index!r}, outside 0..{expected - 1}"
-            )
+            raise _format_error(f"data[{position}] has index {index!r}, outside 0..{expected - 1}")
         if out[index] is not None:
             raise _format_error(f"the /embeddings answer repeats index {index}")
         vector = _vector(item.get("embedding"), index)
@@ -328,7 +322,10 @@ def _request(body: JSONDict, deadline: float | None) -> transport.Request:
 
 
 def _send(
-    clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
+    clients: Clients,
+    options: EmbeddingOptions,
+    body: JSONDict,
+    count: int,
     deadline: float | None,
 ) -> list[list[float]]:
     meter = _meter(clients, body)  # None unless track_usage is on
@@ -371,7 +368,11 @@ def _usage(clients: Clients, body: JSONDict, answer: JSONDict) -> usage.UsageRec
     prompt = int(raw.get("prompt_tokens") or 0)
     cost = raw.get("cost")
     return usage.UsageRecord(
-        model, 1, prompt, 0, int(raw.get("total_tokens") or prompt),
+        model,
+        1,
+        prompt,
+        0,
+        int(raw.get("total_tokens") or prompt),
         cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
     )
 
@@ -474,7 +475,10 @@ async def aembed_texts(
 
 
 async def _asend(
-    clients: Clients, options: EmbeddingOptions, body: JSONDict, count: int,
+    clients: Clients,
+    options: EmbeddingOptions,
+    body: JSONDict,
+    count: int,
     deadline: float | None,
 ) -> list[list[float]]:
     meter = _meter(clients, body)
@@ -509,9 +513,7 @@ def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
     try:
         from tqdm.auto import tqdm  # type: ignore[import-untyped]  # optional, no stubs
     except ImportError as exc:
-        raise ImportError(
-            "show_progress_bar=True needs tqdm: pip install tqdm"
-        ) from exc
+        raise ImportError("show_progress_bar=True needs tqdm: pip install tqdm") from exc
     with tqdm(total=total, desc="Embedding", unit="text") as bar:
         yield bar.update
 

@@ -413,8 +413,9 @@ def connection_error(
             request=request,
         )
     if timed_out:
-        return APITimeoutError(f"The request to {where(request)} timed out{detail}.",
-                               request=request)
+        return APITimeoutError(
+            f"The request to {where(request)} timed out{detail}.", request=request
+        )
     return APIConnectionError(
         f"Could not reach {where(request)}{detail}: is the server running and base_url right?",
         request=request,
@@ -423,5 +424,6 @@ def connection_error(
 
 def past_deadline(what: str, request: httpx2.Request | None = None) -> APITimeoutError:
     """The error for a call whose deadline has passed (closing its connection is the caller's)."""
-    return APITimeoutError(f"{what} passed its deadline; nothing partial was returned.",
-                           request=request)
+    return APITimeoutError(
+        f"{what} passed its deadline; nothing partial was returned.", request=request
+    )

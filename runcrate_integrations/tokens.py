@@ -214,9 +214,7 @@ def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
     entry = _tools_memo.get(id(tools))
     if entry is not None and entry[0] is tools and entry[1] == len(tools):
         return entry[2]
-    value = sum(
-        estimate_text(json.dumps(tool, ensure_ascii=False, default=str)) for tool in tools
-    )
+    value = sum(estimate_text(json.dumps(tool, ensure_ascii=False, default=str)) for tool in tools)
     if len(_tools_memo) >= _TOOLS_MEMO_MAX:
         _tools_memo.clear()
     _tools_memo[id(tools)] = (tools, len(tools), value)
@@ -284,8 +282,10 @@ _PRIOR_COV = tuple(
 def _inverse(matrix: Sequence[float]) -> list[float]:
     """Inverse of a symmetric positive definite KxK matrix (row-major), Gauss-Jordan."""
     n = _K
-    a = [list(matrix[i * n : (i + 1) * n]) + [1.0 if j == i else 0.0 for j in range(n)]
-         for i in range(n)]
+    a = [
+        list(matrix[i * n : (i + 1) * n]) + [1.0 if j == i else 0.0 for j in range(n)]
+        for i in range(n)
+    ]
     for col in range(n):
         row_c = a[col]
         inv_pivot = 1.0 / row_c[col]
@@ -399,8 +399,7 @@ class TokenCounter:
             precision[i * _K + i] += _PRIOR_PRECISION[i]
         cov = _inverse(precision)
         rhs = [
-            m + p * mu
-            for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
+            m + p * mu for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
         ]
         theta = [
             sum(c * r for c, r in zip(cov[i * _K : (i + 1) * _K], rhs, strict=True))

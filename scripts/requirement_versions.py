@@ -76,15 +76,18 @@ def main(check_lower_bounds: bool) -> int:
         if len(bounds) != 1:
             bad.append(f"{req}: needs exactly one '>=' lower bound")
         elif have != bounds[0]:
-            bad.append(f"{name}: installed {have}, bound {bounds[0]} "
-                       f"({raised_by(name, have, ours)})")
+            bad.append(
+                f"{name}: installed {have}, bound {bounds[0]} ({raised_by(name, have, ours)})"
+            )
     print("    " + " ".join(f"{n}=={v}" for n, v in seen.items()))
     if skipped:
         print(f"    not for Python {sys.version.split()[0]}: " + ", ".join(skipped))
     if bad and check_lower_bounds:
-        print("installed versions differ from the lower bounds in pyproject.toml (raise a bound "
-              "to the version installed once the suite passes there):\n  " + "\n  ".join(bad),
-              file=sys.stderr)
+        print(
+            "installed versions differ from the lower bounds in pyproject.toml (raise a bound "
+            "to the version installed once the suite passes there):\n  " + "\n  ".join(bad),
+            file=sys.stderr,
+        )
         return 1
     if bad:
         print("not installed:\n  " + "\n  ".join(bad), file=sys.stderr)

@@ -44,12 +44,14 @@ def completion_body(
         "created": 1764000000,
         "model": model,
         "system_fingerprint": "fp_rc1",
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": logprobs,
-            "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": logprobs,
+                "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
+            }
+        ],
         "usage": usage or {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
     }
 
@@ -68,12 +70,19 @@ def chunk(
     model: str = "deepseek/deepseek-v3.2",
 ) -> JSONDict:
     """One ``chat.completion.chunk``; ``delta=None`` with ``usage`` gives the final usage chunk."""
-    choices = [] if delta is None else [
-        {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    ]
-    out: JSONDict = {"id": "chatcmpl-123", "object": "chat.completion.chunk",
-                     "created": 1764000000, "model": model, "system_fingerprint": "fp_rc1",
-                     "choices": choices}
+    choices = (
+        []
+        if delta is None
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+    )
+    out: JSONDict = {
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": model,
+        "system_fingerprint": "fp_rc1",
+        "choices": choices,
+    }
     if usage is not None:
         out["usage"] = usage
     return out
@@ -94,15 +103,18 @@ def sse(chunks: Iterable[JSONDict], *, done: bool = True) -> httpx2.Response:
     text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks)
     if done:
         text += "data: [DONE]\n\n"
-    return httpx2.Response(200, content=text.encode(),
-                           headers={"content-type": "text/event-stream"})
+    return httpx2.Response(
+        200, content=text.encode(), headers={"content-type": "text/event-stream"}
+    )
 
 
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None
-          ) -> httpx2.Response:
+def error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> httpx2.Response:
     """Runcrate's error body with ``status``."""
-    return httpx2.Response(status, json={"error": {"code": code, "message": message}},
-                           headers=headers)
+    return httpx2.Response(
+        status, json={"error": {"code": code, "message": message}}, headers=headers
+    )
 
 
 class Recorder:
@@ -132,8 +144,10 @@ class Recorder:
         return self.bodies[-1]
 
     def _answer(self, request: httpx2.Request) -> httpx2.Response:
-        if self.models is not None and request.method == "GET" and request.url.path.endswith(
-            "/models"
+        if (
+            self.models is not None
+            and request.method == "GET"
+            and request.url.path.endswith("/models")
         ):
             self.catalog_requests.append(request)
             return httpx2.Response(200, json={"object": "list", "data": list(self.models)})

@@ -250,9 +250,7 @@ class ReadableYamlSerializer:
 
     @staticmethod
     def serialize(cassette_dict: dict[str, Any]) -> str:
-        return str(
-            yaml.dump(cassette_dict, Dumper=_ReadableDumper, allow_unicode=True, width=100)
-        )
+        return str(yaml.dump(cassette_dict, Dumper=_ReadableDumper, allow_unicode=True, width=100))
 
 
 # ---------------------------------------------------------------------- configuration
@@ -387,7 +385,8 @@ def note_recorded_folders(folders: set[str]) -> None:
             per_folder[folder] = {
                 "recorded_on": stamp["recorded_on"],
                 "server": os.environ.get("RUNCRATE_RECORDED_MEDIA_SERVER")
-                or os.environ.get("RUNCRATE_MEDIA_BASE_URL") or stamp["server"],
+                or os.environ.get("RUNCRATE_MEDIA_BASE_URL")
+                or stamp["server"],
             }
             continue
         per_folder[folder] = stamp

@@ -20,7 +20,6 @@ from ..net.headers import RateLimitState
 JSONDict = dict[str, Any]
 
 
-
 @dataclass(slots=True)
 class Usage:
     """Token counts; the details are ``None`` when the server does not report them (``cost``:
@@ -476,11 +475,13 @@ def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
         calls = message.get("tool_calls")
         if calls:
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
-        out.append({
-            "index": raw.get("index") or 0,
-            "delta": delta,
-            "finish_reason": raw.get("finish_reason"),
-            "logprobs": raw.get("logprobs"),
-        })
+        out.append(
+            {
+                "index": raw.get("index") or 0,
+                "delta": delta,
+                "finish_reason": raw.get("finish_reason"),
+                "logprobs": raw.get("logprobs"),
+            }
+        )
     chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
     return {**chunk, "choices": out, "usage": data.get("usage")}

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+
 class ChunkSink(Protocol[T_co]):
     """An adapter's view of a stream: what to emit per chunk, and at the end."""
 
@@ -157,7 +159,9 @@ class ChatEngine:
                 response = transport.send(self.clients, send)
                 answered = True
                 events = transport.iter_events(
-                    response, secret=self.clients.secret, deadline=send.deadline,
+                    response,
+                    secret=self.clients.secret,
+                    deadline=send.deadline,
                     whole=completion_as_chunk,
                 )
                 with closing(events):
@@ -181,7 +185,9 @@ class ChatEngine:
                 response = await transport.asend(self.clients, send)
                 answered = True
                 events = transport.aiter_events(
-                    response, secret=self.clients.secret, deadline=send.deadline,
+                    response,
+                    secret=self.clients.secret,
+                    deadline=send.deadline,
                     whole=completion_as_chunk,
                 )
                 async with aclosing(events):

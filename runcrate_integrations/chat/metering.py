@@ -92,10 +92,14 @@ def _open(clients: Clients, body: JSONDict, info: ModelInfo | None) -> usage.Met
     if limit is None and usage.has_price(model):
         window = info.context_length if info is not None else None
         if window is None:
-            return usage.open_meter(model, None, (
-                "max_tokens is unset and the model catalog gives no context length for it; "
-                "set max_tokens"
-            ))
+            return usage.open_meter(
+                model,
+                None,
+                (
+                    "max_tokens is unset and the model catalog gives no context length for it; "
+                    "set max_tokens"
+                ),
+            )
         limit = max(window - prompt, 0)
     n = body.get("n")
     choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1

@@ -59,21 +59,63 @@ def check_params(params: Mapping[str, Any]) -> None:
 
 # What a chat call accepts besides the messages: request parameters this package knows and
 # checks, and the per-call controls of the engine. A near miss of one of these is a typo.
-CHAT_PARAMS = frozenset({
-    *RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format",
-    "parallel_tool_calls", "tools", "tool_choice",
-})
-CALL_CONTROLS = frozenset({
-    "model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline",
-})
+CHAT_PARAMS = frozenset(
+    {
+        *RANGES,
+        *POSITIVE_INTS,
+        "top_logprobs",
+        "seed",
+        "stop",
+        "logprobs",
+        "response_format",
+        "parallel_tool_calls",
+        "tools",
+        "tool_choice",
+    }
+)
+CALL_CONTROLS = frozenset(
+    {
+        "model",
+        "extra_body",
+        "extra_headers",
+        "stream_usage",
+        "timeout",
+        "max_retries",
+        "deadline",
+    }
+)
 # Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
 # known name even when they look alike (top_k / top_p).
-PASSTHROUGH = frozenset({
-    "top_k", "min_p", "top_a", "typical_p", "repetition_penalty", "min_tokens", "logit_bias",
-    "reasoning_effort", "reasoning", "user", "metadata", "store", "service_tier", "modalities",
-    "audio", "prediction", "verbosity", "web_search_options", "safe_prompt", "transforms",
-    "provider", "models", "route", "chat_template_kwargs", "guided_json", "grammar",
-})
+PASSTHROUGH = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "top_a",
+        "typical_p",
+        "repetition_penalty",
+        "min_tokens",
+        "logit_bias",
+        "reasoning_effort",
+        "reasoning",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "modalities",
+        "audio",
+        "prediction",
+        "verbosity",
+        "web_search_options",
+        "safe_prompt",
+        "transforms",
+        "provider",
+        "models",
+        "route",
+        "chat_template_kwargs",
+        "guided_json",
+        "grammar",
+    }
+)
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
@@ -120,8 +162,9 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def check_call_names(names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | CALL_CONTROLS
-                     ) -> None:
+def check_call_names(
+    names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | CALL_CONTROLS
+) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
     known = tuple(known)
     for name in names:
@@ -138,8 +181,18 @@ def check_call_names(names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | 
 
 # ---------------------------------------------------------------------------- secrets
 
-_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "authorization",
-                 "credential", "credentials", "bearer")
+_SECRET_WORDS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "bearer",
+)
 
 
 def looks_secret(name: str) -> bool:

@@ -26,6 +26,7 @@ JSONDict = dict[str, Any]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
 
+
 def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
     """Function names of OpenAI-format tools."""
     return [str(t.get("function", {}).get("name")) for t in tools]

@@ -55,11 +55,15 @@ class ChatSettings(Connection):
         description="Model id, e.g. 'deepseek/deepseek-v3.2' (list_models() shows them).",
     )
     temperature: float | None = Field(
-        default=None, ge=RANGES["temperature"][0], le=RANGES["temperature"][1],
+        default=None,
+        ge=RANGES["temperature"][0],
+        le=RANGES["temperature"][1],
         description="Sampling, 0 to 2.",
     )
     top_p: float | None = Field(
-        default=None, ge=RANGES["top_p"][0], le=RANGES["top_p"][1],
+        default=None,
+        ge=RANGES["top_p"][0],
+        le=RANGES["top_p"][1],
         description="Nucleus sampling, 0 to 1.",
     )
     max_tokens: int | None = Field(
@@ -82,7 +86,9 @@ class ChatSettings(Connection):
     seed: int | None = Field(default=None, description="Best-effort deterministic sampling.")
     logprobs: bool | None = Field(default=None, description="Return token log-probabilities.")
     top_logprobs: int | None = Field(
-        default=None, ge=TOP_LOGPROBS[0], le=TOP_LOGPROBS[1],
+        default=None,
+        ge=TOP_LOGPROBS[0],
+        le=TOP_LOGPROBS[1],
         description="Alternatives per token; implies logprobs.",
     )
     response_format: dict[str, Any] | None = Field(

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
+
 class SyncPooled(NamedTuple):
     """An ``openai`` client and the ``httpx2`` client it sends through."""
 
@@ -186,9 +187,7 @@ def _forget_closed_loops(pools: _Pools) -> None:
         del pools.loops[loop]
 
 
-def _close_with_loop(
-    pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients
-) -> None:
+def _close_with_loop(pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients) -> None:
     """Register a guard that closes ``entry``'s clients when ``loop`` shuts down.
 
     The guard is an async generator started on ``loop``, so the loop's own async-generator

@@ -58,10 +58,15 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-_HEADERS = frozenset({
-    "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
-    "retry-after-ms",
-})
+_HEADERS = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "retry-after-ms",
+    }
+)
 
 
 def carries_rate_limit(headers: Mapping[str, str]) -> bool:

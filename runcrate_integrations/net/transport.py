@@ -305,9 +305,7 @@ async def asend(clients: Clients, request: Request) -> httpx2.Response:
 
     call = _Call(clients, request)
     while True:
-        seq = (
-            await call.limiter.aacquire(request.deadline) if call.pace and call.limiter else None
-        )
+        seq = await call.limiter.aacquire(request.deadline) if call.pace and call.limiter else None
         options = call.options()
         try:
             response = await _aattempt(clients, call, options)

@@ -138,8 +138,14 @@ def reserve_media(
         return open_meter(model, None, "the audio's length is not known before the answer")
     if video_seconds is None:
         return open_meter(model, None, "the video's length is not known before the answer")
-    worst = UsageRecord(model, 0, images=images, video_seconds=video_seconds,
-                        speech_characters=speech_characters, audio_seconds=audio_seconds)
+    worst = UsageRecord(
+        model,
+        0,
+        images=images,
+        video_seconds=video_seconds,
+        speech_characters=speech_characters,
+        audio_seconds=audio_seconds,
+    )
     return open_meter(model, worst)
 
 
@@ -156,9 +162,15 @@ def record_media(
     around the current call, and tell the observers."""
     if not watching():
         return
-    record = UsageRecord(model, 1, images=images, video_seconds=video_seconds,
-                         speech_characters=speech_characters, audio_seconds=audio_seconds,
-                         cost=cost)
+    record = UsageRecord(
+        model,
+        1,
+        images=images,
+        video_seconds=video_seconds,
+        speech_characters=speech_characters,
+        audio_seconds=audio_seconds,
+        cost=cost,
+    )
     tracker.settle(tracker.current(), record, None, holding=False)
     if _observers:
         _notify(record)

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 #: completion (``output``) tokens, per image, per second of video, per million characters of
 #: speech, per minute of transcribed audio.
 PRICE_KEYS = (
-    "input", "output", "per_image", "per_video_second", "per_million_characters",
+    "input",
+    "output",
+    "per_image",
+    "per_video_second",
+    "per_million_characters",
     "per_audio_minute",
 )
 Prices = Mapping[str, Mapping[str, float]]
@@ -111,18 +115,27 @@ def check_prices(prices: Prices | None) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for model, entry in prices.items():
         if not isinstance(model, str) or not isinstance(entry, Mapping):
-            raise ValueError(f"prices[{model!r}] must be a dict such as {{'input': 0.5, "
-                             "'output': 1.5}} (USD per million tokens)")
+            raise ValueError(
+                f"prices[{model!r}] must be a dict such as {{'input': 0.5, "
+                "'output': 1.5}} (USD per million tokens)"
+            )
         for key, value in entry.items():
             if key not in PRICE_KEYS:
                 close = difflib.get_close_matches(str(key), PRICE_KEYS, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"prices[{model!r}] has unknown key {key!r}; {hint}"
-                                 f"known: {', '.join(PRICE_KEYS)}")
-            if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                    or not math.isfinite(value) or value < 0):
-                raise ValueError(f"prices[{model!r}][{key!r}] must be a number >= 0 (USD), "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"prices[{model!r}] has unknown key {key!r}; {hint}"
+                    f"known: {', '.join(PRICE_KEYS)}"
+                )
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(
+                    f"prices[{model!r}][{key!r}] must be a number >= 0 (USD), got {value!r}"
+                )
         out[model] = {k: float(v) for k, v in entry.items()}
     return out
 
@@ -131,8 +144,12 @@ def check_budget(budget: object) -> float | None:
     """``budget`` (USD) if it is ``None`` or a finite number >= 0."""
     if budget is None:
         return None
-    if (not isinstance(budget, (int, float)) or isinstance(budget, bool)
-            or not math.isfinite(budget) or budget < 0):
+    if (
+        not isinstance(budget, (int, float))
+        or isinstance(budget, bool)
+        or not math.isfinite(budget)
+        or budget < 0
+    ):
         raise ValueError(f"budget must be a number of USD >= 0, got {budget!r}")
     return float(budget)
 
@@ -147,12 +164,17 @@ def money(usd: float) -> str:
 def describe(counts: ModelUsage) -> str:
     """One line: requests, tokens, media units, cost, and whether any of it was estimated."""
     plural = "" if counts.requests == 1 else "s"
-    parts = [f"{counts.requests} request{plural}",
-             f"{counts.total_tokens} tokens ({counts.prompt_tokens} prompt, "
-             f"{counts.completion_tokens} completion)"]
-    for amount, unit in ((counts.images, "images"), (counts.video_seconds, "s of video"),
-                         (counts.speech_characters, "characters of speech"),
-                         (counts.audio_seconds, "s of audio")):
+    parts = [
+        f"{counts.requests} request{plural}",
+        f"{counts.total_tokens} tokens ({counts.prompt_tokens} prompt, "
+        f"{counts.completion_tokens} completion)",
+    ]
+    for amount, unit in (
+        (counts.images, "images"),
+        (counts.video_seconds, "s of video"),
+        (counts.speech_characters, "characters of speech"),
+        (counts.audio_seconds, "s of audio"),
+    ):
         if amount:
             parts.append(f"{amount:g} {unit}")
     parts.append("cost unknown" if counts.cost is None else money(counts.cost))

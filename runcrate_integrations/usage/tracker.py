@@ -46,8 +46,18 @@ class UsageTracker:
     """
 
     __slots__ = (
-        "_blocked", "_budget", "_flight", "_models", "_prices", "_reserved", "_spent", "_state",
-        "_token", "_totals", "_unbounded", "_warned",
+        "_blocked",
+        "_budget",
+        "_flight",
+        "_models",
+        "_prices",
+        "_reserved",
+        "_spent",
+        "_state",
+        "_token",
+        "_totals",
+        "_unbounded",
+        "_warned",
     )
 
     def __init__(self, prices: Prices | None = None, budget: float | None = None) -> None:
@@ -168,8 +178,10 @@ class UsageTracker:
     def __repr__(self) -> str:
         cost = "unknown" if self.cost is None else money(self.cost)
         budget = "" if self._budget is None else f", budget={money(self._budget)}"
-        return (f"UsageTracker(requests={self.requests}, prompt_tokens={self.prompt_tokens}, "
-                f"completion_tokens={self.completion_tokens}, cost={cost}{budget})")
+        return (
+            f"UsageTracker(requests={self.requests}, prompt_tokens={self.prompt_tokens}, "
+            f"completion_tokens={self.completion_tokens}, cost={cost}{budget})"
+        )
 
     # ------------------------------------------------------------------ under the lock
 
@@ -192,24 +204,37 @@ class UsageTracker:
         if self._blocked is not None:
             raise _refused(self, model, f"Budget stop: {self._blocked}.")
         if self._spent >= budget:
-            raise _refused(self, model, f"Budget reached: {money(self._spent)} spent of "
-                                        f"{money(budget)}.")
+            raise _refused(
+                self, model, f"Budget reached: {money(self._spent)} spent of {money(budget)}."
+            )
         if self._unbounded:
-            raise _refused(self, model, "A call whose cost cannot be bounded is in flight; "
-                           f"until it settles, nothing else is sent under the {money(budget)} "
-                           "budget.")
+            raise _refused(
+                self,
+                model,
+                "A call whose cost cannot be bounded is in flight; "
+                f"until it settles, nothing else is sent under the {money(budget)} "
+                "budget.",
+            )
         if worst is None:
             if self._flight:
-                raise _refused(self, model, f"The cost of a call to {model!r} cannot be bounded "
-                               f"({why}), so it is sent only when no other call is in flight "
-                               f"under the {money(budget)} budget ({self._flight} are).")
+                raise _refused(
+                    self,
+                    model,
+                    f"The cost of a call to {model!r} cannot be bounded "
+                    f"({why}), so it is sent only when no other call is in flight "
+                    f"under the {money(budget)} budget ({self._flight} are).",
+                )
             return
         if self._spent + self._reserved + worst > budget:
-            raise _refused(self, model, (
-                f"A call to {model!r} may cost up to {money(worst)}, and with "
-                f"{money(self._spent)} spent and {money(self._reserved)} held by calls in "
-                f"flight that would pass the budget of {money(budget)}{why}."
-            ))
+            raise _refused(
+                self,
+                model,
+                (
+                    f"A call to {model!r} may cost up to {money(worst)}, and with "
+                    f"{money(self._spent)} spent and {money(self._reserved)} held by calls in "
+                    f"flight that would pass the budget of {money(budget)}{why}."
+                ),
+            )
 
     def _hold(self, worst: float | None) -> None:
         self._flight += 1
@@ -264,8 +289,12 @@ def _warn_once(chain: tuple[UsageTracker, ...], model: str, missing: str) -> Non
         for tracker in fresh:
             tracker._warned.add(model)
     if fresh:
-        log.warning("Usage: the cost of %r is unknown (%s for it in track_usage(prices=...) and "
-                    "no usage.cost in its answer); the tracked cost is None", model, missing)
+        log.warning(
+            "Usage: the cost of %r is unknown (%s for it in track_usage(prices=...) and "
+            "no usage.cost in its answer); the tracked cost is None",
+            model,
+            missing,
+        )
 
 
 def _after_fork_in_child() -> None:
@@ -285,9 +314,9 @@ def current() -> tuple[UsageTracker, ...]:
     return active_trackers.get() or ()
 
 
-def hold(model: str, worst: UsageRecord | None, why: str) -> tuple[
-    tuple[UsageTracker, ...], float | None
-]:
+def hold(
+    model: str, worst: UsageRecord | None, why: str
+) -> tuple[tuple[UsageTracker, ...], float | None]:
     """Check a call's worst case against every budget around it and hold it in every tracker;
     ``(the trackers, the amount held)`` (``None``: unbounded). Raises
     :class:`~runcrate_integrations.errors.BudgetExceededError` when a budget refuses it."""
@@ -311,8 +340,13 @@ def hold(model: str, worst: UsageRecord | None, why: str) -> tuple[
     return chain, held
 
 
-def settle(chain: tuple[UsageTracker, ...], record: UsageRecord, held: float | None,
-           *, holding: bool = True) -> None:
+def settle(
+    chain: tuple[UsageTracker, ...],
+    record: UsageRecord,
+    held: float | None,
+    *,
+    holding: bool = True,
+) -> None:
     """Count ``record`` in ``chain`` and drop its hold in the same step (``holding``), so no
     call is ever admitted against a spend that misses it; warn once about an unknown cost."""
     cost, missing = _cost(record, chain)
@@ -335,5 +369,4 @@ def release(chain: tuple[UsageTracker, ...], held: float | None) -> None:
 def _advice(worst: UsageRecord) -> str:
     if not worst.completion_tokens:
         return ""
-    return (f" (it holds {worst.completion_tokens} output tokens: set max_tokens to hold "
-            "less)")
+    return f" (it holds {worst.completion_tokens} output tokens: set max_tokens to hold less)"

@@ -64,9 +64,19 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     stage = tmp_path_factory.mktemp("stage")
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(ROOT / "dists" / "build.py"), "--out", str(out),
-         "--stage", str(stage)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            str(ROOT / "dists" / "build.py"),
+            "--out",
+            str(out),
+            "--stage",
+            str(stage),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stdout + result.stderr
@@ -96,9 +106,13 @@ def _ours(entry: str) -> bool:
         return True
     dist = re.match(r"([a-z0-9_.]+?)-[0-9][^-]*\.(dist|egg)-info$", name)
     return bool(dist) and re.sub(r"[-_.]+", "-", dist.group(1)) in {
-        "runcrate-integrations", "langchain-runcrate", "llama-index-llms-runcrate",
-        "llama-index-embeddings-runcrate", "llama-index-tools-runcrate",
-        "llama-index-readers-runcrate"}
+        "runcrate-integrations",
+        "langchain-runcrate",
+        "llama-index-llms-runcrate",
+        "llama-index-embeddings-runcrate",
+        "llama-index-tools-runcrate",
+        "llama-index-readers-runcrate",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -124,19 +138,22 @@ class FreshEnv:
 
     @property
     def site_packages(self) -> Path:
-        return Path(sysconfig.get_path("purelib", vars={"base": str(self.path),
-                                                        "platbase": str(self.path)}))
+        return Path(
+            sysconfig.get_path("purelib", vars={"base": str(self.path), "platbase": str(self.path)})
+        )
 
     def pip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``pip`` in this environment; ``install`` goes to the built wheels only."""
         args_list = list(args)
         if args_list and args_list[0] == "install":
             args_list[1:1] = ["--no-index", "--find-links", str(self.find_links)]
-        return self.run_module("pip", "--isolated", "--disable-pip-version-check", *args_list,
-                               check=check)
+        return self.run_module(
+            "pip", "--isolated", "--disable-pip-version-check", *args_list, check=check
+        )
 
-    def run_module(self, module: str, *args: str,
-                   check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run_module(
+        self, module: str, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.python), "-I", "-m", module, *args], check)
 
     def python_code(self, code: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -144,8 +161,9 @@ class FreshEnv:
 
     def _run(self, cmd: list[str], check: bool) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
-        result = subprocess.run(cmd, cwd=self.path, capture_output=True, text=True, timeout=300,
-                                check=False, env=env)
+        result = subprocess.run(
+            cmd, cwd=self.path, capture_output=True, text=True, timeout=300, check=False, env=env
+        )
         if check:
             assert result.returncode == 0, f"{cmd}:\n{result.stdout}\n{result.stderr}"
         return result

@@ -22,8 +22,12 @@ builder = load_builder()
 SPECS = {s.name: s for s in builder.load_specs()}
 CORE = "runcrate-integrations"
 #: The distributions every build makes; the media ones once their folders exist.
-ALWAYS = {CORE, "langchain-runcrate", "llama-index-llms-runcrate",
-          "llama-index-embeddings-runcrate"}
+ALWAYS = {
+    CORE,
+    "langchain-runcrate",
+    "llama-index-llms-runcrate",
+    "llama-index-embeddings-runcrate",
+}
 MEDIA = {"llama-index-tools-runcrate", "llama-index-readers-runcrate"}
 
 
@@ -70,9 +74,16 @@ def test_every_file_is_shipped_by_exactly_one_wheel(build: Build) -> None:
     stamps = {f for f in shipped if f.endswith("/_distribution.py")}
     assert set(shipped) - stamps == _source_files()
     # No wheel ships a namespace level (llama_index/__init__.py would hide llama-index-core).
-    assert not {f for f in shipped if f in ("llama_index/__init__.py",
-                                              "llama_index/llms/__init__.py",
-                                              "llama_index/embeddings/__init__.py")}
+    assert not {
+        f
+        for f in shipped
+        if f
+        in (
+            "llama_index/__init__.py",
+            "llama_index/llms/__init__.py",
+            "llama_index/embeddings/__init__.py",
+        )
+    }
 
 
 def test_each_wheel_ships_its_folders_and_a_stamp_in_each(build: Build) -> None:
@@ -121,16 +132,20 @@ def test_frameworks_depend_on_the_core_and_the_core_extras_on_the_frameworks(bui
     built_llama = sorted(n for n in wheels if n.startswith("llama-index-"))
     assert plain(core, "langchain") == {f"langchain-runcrate=={version}"}
     assert plain(core, "llama-index") == {f"{n}=={version}" for n in built_llama}
-    assert plain(core, "progress") == {str(Requirement(r))
-                                       for r in project["optional-dependencies"]["progress"]}
+    assert plain(core, "progress") == {
+        str(Requirement(r)) for r in project["optional-dependencies"]["progress"]
+    }
     # hatchling writes the self-reference runcrate-integrations[langchain,...] out in full
-    assert plain(core, "all") == (plain(core, "langchain") | plain(core, "llama-index")
-                                  | plain(core, "progress"))
+    assert plain(core, "all") == (
+        plain(core, "langchain") | plain(core, "llama-index") | plain(core, "progress")
+    )
     pin = f"runcrate-integrations=={version}"
     assert plain(wheels["langchain-runcrate"]) == {pin} | {
-        str(Requirement(r)) for r in project["optional-dependencies"]["langchain"]}
+        str(Requirement(r)) for r in project["optional-dependencies"]["langchain"]
+    }
     assert plain(wheels["llama-index-llms-runcrate"]) == {pin} | {
-        str(Requirement(r)) for r in project["optional-dependencies"]["llama-index"]}
+        str(Requirement(r)) for r in project["optional-dependencies"]["llama-index"]
+    }
     for name in set(built_llama) - {"llama-index-llms-runcrate"}:
         assert plain(wheels[name]) == {pin, f"llama-index-llms-runcrate=={version}"}
 
@@ -139,8 +154,11 @@ def test_each_wheel_declares_what_its_code_imports(build: Build) -> None:
     # Per wheel, as tests/unit/test_dependencies.py checks the top-level project: a module
     # imported by a wheel's code comes from a distribution it requires, directly or through
     # another distribution of this release.
-    provided_by_ours = {"runcrate_integrations": CORE, "langchain_runcrate": "langchain-runcrate",
-                        "llama_index_runcrate": "llama-index-llms-runcrate"}
+    provided_by_ours = {
+        "runcrate_integrations": CORE,
+        "langchain_runcrate": "langchain-runcrate",
+        "llama_index_runcrate": "llama-index-llms-runcrate",
+    }
 
     def closure(name: str, optional: bool = True) -> set[str]:
         # An extra's requirements count for the wheel itself (tqdm is imported only for
@@ -173,7 +191,8 @@ def test_sdists_hold_the_staged_project(build: Build) -> None:
             names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         assert {"pyproject.toml", "README.md", "PKG-INFO"} <= names
         assert {f for f in names if f.endswith(".py")} == {
-            f for f in _wheel_files(build.wheels[name]) if f.endswith(".py")}
+            f for f in _wheel_files(build.wheels[name]) if f.endswith(".py")
+        }
 
 
 def test_every_package_runs_the_installation_check_first() -> None:
@@ -187,8 +206,13 @@ def test_every_package_runs_the_installation_check_first() -> None:
             if not init.exists():
                 continue  # a media distribution whose folder does not exist yet
             tree = ast.parse(init.read_text())
-            calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-                     and isinstance(n.func, ast.Name) and n.func.id == "check_installation"]
+            calls = [
+                n
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id == "check_installation"
+            ]
             assert calls, f"{folder}/__init__.py does not call check_installation(__name__)"
             first_call = min(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call))
             assert calls[0].lineno == first_call, f"{folder}: the check is not the first call"
@@ -196,11 +220,18 @@ def test_every_package_runs_the_installation_check_first() -> None:
 
 def test_the_top_level_project_builds_only_editable(tmp_path: Path) -> None:
     # Its wheel would hold every distribution's files: the kind of wheel that shadows them.
-    code = ("import os, sys, hatchling.build as b; os.chdir(sys.argv[1]); "
-            "getattr(b, sys.argv[2])(sys.argv[3])")
+    code = (
+        "import os, sys, hatchling.build as b; os.chdir(sys.argv[1]); "
+        "getattr(b, sys.argv[2])(sys.argv[3])"
+    )
     for hook in ("build_wheel", "build_sdist"):
-        result = subprocess.run([sys.executable, "-c", code, str(ROOT), hook, str(tmp_path)],
-                                capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(ROOT), hook, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode != 0
         assert "bash scripts/build-dists" in result.stderr
     assert not list(tmp_path.iterdir())
@@ -220,22 +251,27 @@ def test_the_builder_refuses_a_wrong_spec(problem: str, tmp_path: Path) -> None:
     specs = root / "dists"
     specs.mkdir()
     (specs / "runcrate-integrations.toml").write_text(
-        'packages = ["runcrate_integrations"]\ndependencies = ["pyproject:dependencies"]\n')
+        'packages = ["runcrate_integrations"]\ndependencies = ["pyproject:dependencies"]\n'
+    )
     (specs / "langchain-runcrate.toml").write_text(
-        'packages = ["langchain_runcrate"]\ndependencies = ["runcrate-integrations"]\n')
+        'packages = ["langchain_runcrate"]\ndependencies = ["runcrate-integrations"]\n'
+    )
     (specs / "llama-index-llms-runcrate.toml").write_text(
-        'packages = ["llama_index_runcrate"]\ndependencies = ["runcrate-integrations"]\n')
+        'packages = ["llama_index_runcrate"]\ndependencies = ["runcrate-integrations"]\n'
+    )
     if problem == "unclaimed":
         (root / "llama_index" / "agent" / "runcrate").mkdir(parents=True)
         (root / "llama_index" / "agent" / "runcrate" / "__init__.py").write_text("")
         message = "llama_index/agent/runcrate/__init__.py .* would be shipped by no distribution"
     elif problem == "twice":
         (specs / "langchain-runcrate.toml").write_text(
-            'packages = ["langchain_runcrate", "llama_index_runcrate"]\n')
+            'packages = ["langchain_runcrate", "llama_index_runcrate"]\n'
+        )
         message = "would be shipped by langchain-runcrate and llama-index-llms-runcrate"
     elif problem == "requirement":
         (specs / "langchain-runcrate.toml").write_text(
-            'packages = ["langchain_runcrate"]\ndependencies = ["langchain-core>=1"]\n')
+            'packages = ["langchain_runcrate"]\ndependencies = ["langchain-core>=1"]\n'
+        )
         message = "is neither a distribution of this release .* nor pyproject:<table>"
     else:
         (root / "langchain_runcrate" / "_distribution.py").write_text("")

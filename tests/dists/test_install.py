@@ -56,8 +56,13 @@ def test_wheels_install_offline_and_every_public_path_imports(
     # The core with its [all] extra pulls in every framework distribution at this version.
     env.pip("install", "runcrate-integrations[all]")
     report = _import_all(env, build)
-    expected_packages = {"runcrate_integrations", "langchain_runcrate", "llama_index_runcrate",
-                         "llama_index.llms.runcrate", "llama_index.embeddings.runcrate"}
+    expected_packages = {
+        "runcrate_integrations",
+        "langchain_runcrate",
+        "llama_index_runcrate",
+        "llama_index.llms.runcrate",
+        "llama_index.embeddings.runcrate",
+    }
     assert expected_packages <= set(report)
     for package, info in report.items():
         assert str(info["file"]).startswith(str(env.site_packages)), package  # not the checkout
@@ -75,10 +80,15 @@ def test_wheels_install_offline_and_every_public_path_imports(
 def _old_monolith(tmp: Path, version: str = "0.1.0") -> Path:
     """A wheel like runcrate-integrations 0.1.0: every package in one, no stamps, no check."""
     project = tmp / "old-monolith"
-    for package in ("runcrate_integrations", "langchain_runcrate", "llama_index_runcrate",
-                    "llama_index"):
-        shutil.copytree(ROOT / package, project / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for package in (
+        "runcrate_integrations",
+        "langchain_runcrate",
+        "llama_index_runcrate",
+        "llama_index",
+    ):
+        shutil.copytree(
+            ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     (project / "runcrate_integrations" / "_installation.py").unlink()
     (project / "runcrate_integrations" / "_version.py").write_text(f'__version__ = "{version}"\n')
     (project / "pyproject.toml").write_text(f"""
@@ -96,8 +106,12 @@ only-include = ["runcrate_integrations", "langchain_runcrate", "llama_index_runc
     out = tmp / "old-dist"
     out.mkdir()
     code = "import os, sys, hatchling.build as b; os.chdir(sys.argv[1]); b.build_wheel(sys.argv[2])"
-    subprocess.run([sys.executable, "-c", code, str(project), str(out)], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", code, str(project), str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (wheel,) = out.glob("*.whl")
     return wheel
 
@@ -125,15 +139,22 @@ def test_an_old_monolith_beside_the_split_wheels_is_an_error_naming_both_and_the
     assert result.returncode != 0
     message = result.stderr.split("InstallationError: ", 1)[1]
     version = build.version
-    assert f"from langchain-runcrate {version} (its files are also claimed by " \
-           f"runcrate-integrations 0.1.0)" in message
-    assert "runcrate_integrations  from runcrate-integrations 0.1.0 (a wheel that predates " \
-           "this check)" in message
+    assert (
+        f"from langchain-runcrate {version} (its files are also claimed by "
+        f"runcrate-integrations 0.1.0)" in message
+    )
+    assert (
+        "runcrate_integrations  from runcrate-integrations 0.1.0 (a wheel that predates "
+        "this check)" in message
+    )
     command = _run_fix(env, message)
-    assert command.endswith(f'install "langchain-runcrate=={version}" '
-                            f'"runcrate-integrations=={version}"')
-    report = env.json("import json, langchain_runcrate, runcrate_integrations as c; "
-                      "print(json.dumps([c.__version__, langchain_runcrate.__version__]))")
+    assert command.endswith(
+        f'install "langchain-runcrate=={version}" "runcrate-integrations=={version}"'
+    )
+    report = env.json(
+        "import json, langchain_runcrate, runcrate_integrations as c; "
+        "print(json.dumps([c.__version__, langchain_runcrate.__version__]))"
+    )
     assert report == [version, version]
 
 
@@ -144,18 +165,27 @@ def test_a_wheel_shadowing_a_checkout_is_an_error_naming_both_and_the_fix(
     # of langchain-runcrate installed later: the wheel's files win, the edits in the checkout
     # silently do not run.
     checkout = tmp_path / "checkout"
-    for package in ("runcrate_integrations", "langchain_runcrate", "llama_index_runcrate",
-                    "llama_index"):
-        shutil.copytree(ROOT / package, checkout / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for package in (
+        "runcrate_integrations",
+        "langchain_runcrate",
+        "llama_index_runcrate",
+        "llama_index",
+    ):
+        shutil.copytree(
+            ROOT / package,
+            checkout / package,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
     env = fresh_env()
     env.add_path(checkout, "checkout")
     env.pip("install", "--no-deps", "langchain-runcrate")
     result = env.python_code("import langchain_runcrate", check=False)
     assert result.returncode != 0
     message = result.stderr.split("InstallationError: ", 1)[1]
-    assert f"langchain_runcrate     from langchain-runcrate {build.version}, in " \
-           f"{env.site_packages}" in message
+    assert (
+        f"langchain_runcrate     from langchain-runcrate {build.version}, in "
+        f"{env.site_packages}" in message
+    )
     assert f"runcrate_integrations  from a source checkout, in {checkout}" in message
     assert _run_fix(env, message).endswith("uninstall -y langchain-runcrate")
     where = env.json("import json, langchain_runcrate as m; print(json.dumps(m.__file__))")
@@ -171,8 +201,9 @@ def test_a_llama_index_wheel_of_another_version_is_an_error(
     env = fresh_env()
     env.pip("install", "llama-index-llms-runcrate")
     core_stamp = env.site_packages / "runcrate_integrations" / "_distribution.py"
-    core_stamp.write_text(core_stamp.read_text().replace(
-        f"VERSION = {build.version!r}", "VERSION = '0.2.99'"))
+    core_stamp.write_text(
+        core_stamp.read_text().replace(f"VERSION = {build.version!r}", "VERSION = '0.2.99'")
+    )
     result = env.python_code(f"import {package}", check=False)
     assert "InstallationError" in result.stderr
     assert "from runcrate-integrations 0.2.99" in result.stderr

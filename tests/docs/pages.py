@@ -78,15 +78,21 @@ def parse(text: str, page: str) -> list[Block]:
             marker = _MARKER.match(line)
             if marker is not None:
                 if pending is not None:
-                    raise MarkerError(f"{page}:{pending[0]}: docs-test marker not followed by a "
-                                      "code block (another marker comes first)")
+                    raise MarkerError(
+                        f"{page}:{pending[0]}: docs-test marker not followed by a "
+                        "code block (another marker comes first)"
+                    )
                 pending = (i + 1, _reason(marker.group("body"), page, i + 1))
             elif _LOOSE_MARKER.search(line):
-                raise MarkerError(f"{page}:{i + 1}: a docs-test marker must be a whole line of "
-                                  f'the form <!-- docs-test: skip "reason" -->')
+                raise MarkerError(
+                    f"{page}:{i + 1}: a docs-test marker must be a whole line of "
+                    f'the form <!-- docs-test: skip "reason" -->'
+                )
             elif line.strip() and pending is not None:
-                raise MarkerError(f"{page}:{pending[0]}: docs-test marker must be followed by a "
-                                  f"code block, found text on line {i + 1}")
+                raise MarkerError(
+                    f"{page}:{pending[0]}: docs-test marker must be followed by a "
+                    f"code block, found text on line {i + 1}"
+                )
             i += 1
             continue
         indent, mark = fence.group("indent"), fence.group("fence")
@@ -102,8 +108,10 @@ def parse(text: str, page: str) -> list[Block]:
         reason = None
         if pending is not None:
             if language not in RUNNABLE:
-                raise MarkerError(f"{page}:{pending[0]}: docs-test marker before a "
-                                  f"{language or 'plain'} block; only python blocks are run")
+                raise MarkerError(
+                    f"{page}:{pending[0]}: docs-test marker before a "
+                    f"{language or 'plain'} block; only python blocks are run"
+                )
             reason = pending[1]
             pending = None
         blocks.append(Block(page, start + 1, language, "\n".join(body) + "\n", reason))
@@ -116,13 +124,15 @@ def parse(text: str, page: str) -> list[Block]:
 def _reason(body: str, page: str, line: int) -> str:
     skip = _SKIP.match(body)
     if skip is None:
-        raise MarkerError(f'{page}:{line}: unknown docs-test marker {body.strip()!r}; the only '
-                          'one is <!-- docs-test: skip "why this block cannot run" -->')
+        raise MarkerError(
+            f"{page}:{line}: unknown docs-test marker {body.strip()!r}; the only "
+            'one is <!-- docs-test: skip "why this block cannot run" -->'
+        )
     return skip.group("reason").strip()
 
 
 def _dedent(line: str, indent: str) -> str:
-    return line[len(indent):] if line.startswith(indent) else line.lstrip()
+    return line[len(indent) :] if line.startswith(indent) else line.lstrip()
 
 
 def page_blocks(path: Path, root: Path = ROOT) -> list[Block]:

@@ -45,8 +45,20 @@ _GRAMMAR_REFUSAL = b"does not match the expected"
 _HTTP = http.client.HTTPConnection
 _HTTPS = http.client.HTTPSConnection
 _MEDIA_PARTS = ("/images/", "/audio/", "/videos/", "/files/")
-_DROP = frozenset({"host", "connection", "keep-alive", "transfer-encoding", "content-length",
-                   "accept-encoding", "content-encoding", "proxy-connection", "upgrade", "te"})
+_DROP = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "accept-encoding",
+        "content-encoding",
+        "proxy-connection",
+        "upgrade",
+        "te",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +125,9 @@ class Router:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="docs-router")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="docs-router"
+        )
 
     @property
     def base_url(self) -> str:
@@ -131,7 +144,7 @@ class Router:
 
     def _relay(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         path = handler.path
-        rest = path[len(self.PREFIX):] if path.startswith(self.PREFIX) else path
+        rest = path[len(self.PREFIX) :] if path.startswith(self.PREFIX) else path
         upstream = self.upstreams.pick(path, body)
         self.log.append((handler.command, path, upstream))
         target = urlsplit(upstream.rstrip("/") + rest)
@@ -148,8 +161,9 @@ class Router:
                 data = answer.read()
                 status, reason, answer_headers = answer.status, answer.reason, answer.getheaders()
             except OSError as exc:  # the upstream is down: say so, as a gateway would
-                data = json.dumps({"error": {"code": "bad_gateway", "message":
-                                             f"docs router: {upstream}: {exc}"}}).encode()
+                data = json.dumps(
+                    {"error": {"code": "bad_gateway", "message": f"docs router: {upstream}: {exc}"}}
+                ).encode()
                 status, reason = 502, "Bad Gateway"
                 answer_headers = [("Content-Type", "application/json")]
             finally:

@@ -45,8 +45,14 @@ from .router import Router, Upstreams
 CASSETTES = vcr_support.CASSETTES / "docs"
 RECORDING_INFO = CASSETTES / "recording.json"
 REPLAY_KEY = "rc_live_dummy_key_for_replay"
-SERVER_VARS = ("RUNCRATE_BASE_URL", "RUNCRATE_API_BASE", "RUNCRATE_EMBEDDINGS_BASE_URL",
-               "RUNCRATE_REASONING_BASE_URL", "RUNCRATE_MEDIA_BASE_URL", "RUNCRATE_BILLING_URL")
+SERVER_VARS = (
+    "RUNCRATE_BASE_URL",
+    "RUNCRATE_API_BASE",
+    "RUNCRATE_EMBEDDINGS_BASE_URL",
+    "RUNCRATE_REASONING_BASE_URL",
+    "RUNCRATE_MEDIA_BASE_URL",
+    "RUNCRATE_BILLING_URL",
+)
 # The billing API is not behind the router (another URL, GET only): while recording, the
 # snippets see the URL scripts/record-docs names; in replay, Runcrate's own.
 BILLING_URL = "RUNCRATE_BILLING_URL"
@@ -124,8 +130,13 @@ def _compile(block: Block) -> types.CodeType:
     # Padding with blank lines makes the code's line numbers the page's, so tracebacks (and
     # linecache, which then reads the page itself) show the Markdown line that failed.
     source = "\n" * (block.line - 1) + block.code
-    code: types.CodeType = compile(source, str(ROOT / block.page), "exec",
-                                   flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    code: types.CodeType = compile(
+        source,
+        str(ROOT / block.page),
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+        dont_inherit=True,
+    )
     return code
 
 
@@ -154,8 +165,11 @@ def run_blocks(blocks: list[Block], module_name: str) -> list[Block]:
             except BaseException as exc:
                 _note(exc, f"in the python block at {block.where}")
                 if isinstance(exc, CannotOverwriteExistingCassetteException):
-                    _note(exc, f"this request is not in the page's cassette: re-record it with "
-                               f"`{record_command(block.page)}`")
+                    _note(
+                        exc,
+                        f"this request is not in the page's cassette: re-record it with "
+                        f"`{record_command(block.page)}`",
+                    )
                 raise
             ran.append(block)
     finally:
@@ -208,17 +222,22 @@ def _replay(blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch
     page = blocks[0].page
     _reset_globals()
     try:
-        with _environment(monkeypatch, None), _llama_index_settings(), \
-                _vcr(record=False).use_cassette(str(cassette)) as tape:
+        with (
+            _environment(monkeypatch, None),
+            _llama_index_settings(),
+            _vcr(record=False).use_cassette(str(cassette)) as tape,
+        ):
             ran = run_blocks(blocks, _module_name(page))
             left = [req for i, req in enumerate(tape.requests) if not tape.play_counts[i]]
     finally:
         _reset_globals()  # the catalog the page read must not reach other tests
     if left:
         listed = "\n".join(f"  {r.method} {r.path} {_short(r.body)}" for r in left)
-        pytest.fail(f"{page}: {len(left)} recorded exchange(s) in {cassette.name} were never "
-                    f"requested, so the cassette belongs to other docs; re-record it with "
-                    f"`{record_command(page)}`:\n{listed}")
+        pytest.fail(
+            f"{page}: {len(left)} recorded exchange(s) in {cassette.name} were never "
+            f"requested, so the cassette belongs to other docs; re-record it with "
+            f"`{record_command(page)}`:\n{listed}"
+        )
     return ran
 
 
@@ -227,8 +246,9 @@ def _short(body: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def _record(blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch,
-            workdir: Path) -> list[Block]:
+def _record(
+    blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> list[Block]:
     """Record the page afresh. A page that fails is recorded again from its first block, in a
     fresh process state, up to RUNCRATE_RECORD_RETRIES times (default 2): the small recording
     model does not always answer the way a snippet needs, and a block retried alone would
@@ -246,15 +266,22 @@ def _record(blocks: list[Block], cassette: Path, monkeypatch: pytest.MonkeyPatch
         fresh.unlink(missing_ok=True)
         _reset_globals()
         try:
-            with Router(upstreams) as router, _environment(monkeypatch, router.base_url), \
-                    _llama_index_settings(), _vcr(record=True).use_cassette(str(fresh)):
+            with (
+                Router(upstreams) as router,
+                _environment(monkeypatch, router.base_url),
+                _llama_index_settings(),
+                _vcr(record=True).use_cassette(str(fresh)),
+            ):
                 ran = run_blocks(blocks, _module_name(page))
             break
         except Exception as exc:
             if attempt == retries:
                 raise
-            print(f"record-docs: {page} failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                  "recording it again from the start", file=sys.stderr)
+            print(
+                f"record-docs: {page} failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                "recording it again from the start",
+                file=sys.stderr,
+            )
         finally:
             _reset_globals()
     fresh.replace(cassette)
@@ -277,7 +304,9 @@ def _stamp(page: str, cassette: Path, upstreams: Upstreams) -> None:
             "reasoning_models": sorted(upstreams.reasoning_models),
         }
         if "/billing/" in cassette.read_text(encoding="utf-8"):
-            info[page]["billing_server"] = (os.environ.get("RUNCRATE_RECORDED_BILLING_SERVER")
-                                            or os.environ.get(BILLING_URL)
-                                            or "https://runcrate.ai/api/v1")
+            info[page]["billing_server"] = (
+                os.environ.get("RUNCRATE_RECORDED_BILLING_SERVER")
+                or os.environ.get(BILLING_URL)
+                or "https://runcrate.ai/api/v1"
+            )
     RECORDING_INFO.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

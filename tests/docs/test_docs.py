@@ -58,8 +58,9 @@ class _Lines:
         self.lines.append(line)
 
 
-def _run_made_up_page(text: str, monkeypatch: pytest.MonkeyPatch,
-                      tmp_path: Path) -> tuple[dict[str, PageRun], Path]:
+def _run_made_up_page(
+    text: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[dict[str, PageRun], Path]:
     """Run ``text`` as docs/made_up.md through the runner (no cassette: it sends nothing)."""
     results: dict[str, PageRun] = {}
     blocks = [b for b in parse(text, "docs/made_up.md") if b.runnable]
@@ -80,12 +81,15 @@ def test_block_not_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert sorted(p.name for p in workdir.iterdir()) == ["first-ran", "last-ran"]
     assert [b.where for b in run.ran] == ["docs/made_up.md:4", "docs/made_up.md:14"]
     assert [(b.where, b.skip) for b in run.skipped] == [
-        ("docs/made_up.md:9", "needs a vision model")]
+        ("docs/made_up.md:9", "needs a vision model")
+    ]
     assert results == {"docs/made_up.md": run}
     report = _Lines()
     docs_conftest.pytest_terminal_summary(report)  # type: ignore[arg-type]  # a stand-in
-    assert report.lines == ["docs: ran 2 blocks from 1 pages; 1 not run:",
-                            "  docs/made_up.md:9: needs a vision model"]
+    assert report.lines == [
+        "docs: ran 2 blocks from 1 pages; 1 not run:",
+        "  docs/made_up.md:9: needs a vision model",
+    ]
 
 
 def test_blocks_not_run_are_reported_when_their_page_fails(
@@ -98,14 +102,22 @@ def test_blocks_not_run_are_reported_when_their_page_fails(
     assert sorted(p.name for p in workdir.iterdir()) == ["first-ran"]
     report = _Lines()
     docs_conftest.pytest_terminal_summary(report)  # type: ignore[arg-type]  # a stand-in
-    assert report.lines == ["docs: ran 0 blocks from 1 pages; 1 not run:",
-                            "  docs/made_up.md:9: needs a vision model"]
+    assert report.lines == [
+        "docs: ran 0 blocks from 1 pages; 1 not run:",
+        "  docs/made_up.md:9: needs a vision model",
+    ]
 
 
 def test_first_hour_pages_keep_runnable_blocks() -> None:
     # README and the framework pages are the user's first hour: they must keep runnable code.
-    for name in ("README.md", "docs/langchain.md", "docs/llama_index.md", "docs/embeddings.md",
-                 "docs/errors.md", "docs/upgrading.md"):
+    for name in (
+        "README.md",
+        "docs/langchain.md",
+        "docs/llama_index.md",
+        "docs/embeddings.md",
+        "docs/errors.md",
+        "docs/upgrading.md",
+    ):
         blocks = page_blocks(ROOT / name)
         assert [b for b in blocks if b.skip is None], f"{name} has no python block that runs"
 
@@ -118,19 +130,25 @@ def test_cassettes_belong_to_pages() -> None:
     if RECORDING_INFO.exists():
         recorded = set(json.loads(RECORDING_INFO.read_text()))
         unknown = recorded - {relative(p) for p in PAGES}
-        assert not unknown, f"cassettes/docs/recording.json names no longer existing pages: " \
-                            f"{sorted(unknown)}"
+        assert not unknown, (
+            f"cassettes/docs/recording.json names no longer existing pages: {sorted(unknown)}"
+        )
 
 
 # ---------------------------------------------------------------------- the marker itself
 
 
 def test_marker_skips_the_next_python_block_with_its_reason() -> None:
-    text = ('Text.\n\n<!-- docs-test: skip "needs a vision model" -->\n\n```python\nx = 1\n```\n'
-            "```python\ny = 2\n```\n```bash\nls\n```\n")
+    text = (
+        'Text.\n\n<!-- docs-test: skip "needs a vision model" -->\n\n```python\nx = 1\n```\n'
+        "```python\ny = 2\n```\n```bash\nls\n```\n"
+    )
     blocks = parse(text, "page.md")
     assert [(b.language, b.line, b.skip) for b in blocks] == [
-        ("python", 6, "needs a vision model"), ("python", 9, None), ("bash", 12, None)]
+        ("python", 6, "needs a vision model"),
+        ("python", 9, None),
+        ("bash", 12, None),
+    ]
     assert blocks[0].code == "x = 1\n"
 
 
@@ -160,11 +178,21 @@ def test_indented_blocks_are_dedented() -> None:
 def test_the_recording_router_sends_media_to_the_media_server() -> None:
     from .router import Upstreams
 
-    up = Upstreams(chat="http://chat/v1", embeddings="http://emb/v1", reasoning="http://r/v1",
-                   media="http://media/v1")
-    for path in ("/v1/images/generations", "/v1/audio/speech", "/v1/audio/transcriptions",
-                 "/v1/videos", "/v1/videos/vid_1", "/v1/videos/vid_1/download",
-                 "/v1/files/a.png"):
+    up = Upstreams(
+        chat="http://chat/v1",
+        embeddings="http://emb/v1",
+        reasoning="http://r/v1",
+        media="http://media/v1",
+    )
+    for path in (
+        "/v1/images/generations",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/videos",
+        "/v1/videos/vid_1",
+        "/v1/videos/vid_1/download",
+        "/v1/files/a.png",
+    ):
         assert up.pick(path, b"") == "http://media/v1", path
     assert up.pick("/v1/embeddings", b"") == "http://emb/v1"
     for path in ("/v1/chat/completions", "/v1/models"):

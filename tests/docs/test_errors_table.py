@@ -58,7 +58,7 @@ def read_table(page: str, first_header: str) -> list[dict[str, str]]:
         cells = _cells(line)
         if cells and cells[0] == first_header and i + 1 < len(lines) and "---" in lines[i + 1]:
             rows = []
-            for row in lines[i + 2:]:
+            for row in lines[i + 2 :]:
                 if not row.startswith("|"):
                     break
                 values = _cells(row)
@@ -84,8 +84,13 @@ def names(cell: str) -> list[str]:
 
 
 def _chunk(delta: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1764000000,
-            "model": MODEL, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+    }
 
 
 @dataclass(frozen=True)
@@ -103,14 +108,20 @@ class Scenario:
 
 def status_scenario(status: int, code: str | None, context: bool = False) -> Scenario:
     sent = code or "some_error"
-    message = ("This model's maximum context length is 8192 tokens" if context
-               else f"status {status} from the docs test")
+    message = (
+        "This model's maximum context length is 8192 tokens"
+        if context
+        else f"status {status} from the docs test"
+    )
     headers = {"retry-after-ms": "5"}  # a retried row retries at once
     if status == 402:
         headers["x-should-retry"] = "true"  # docs/errors.md: never retried, even so
-    return Scenario(f"{status}{'-context' if context else ''}",
-                    answer=lambda: error(status, sent, message, headers),
-                    status=status, code=sent)
+    return Scenario(
+        f"{status}{'-context' if context else ''}",
+        answer=lambda: error(status, sent, message, headers),
+        status=status,
+        code=sent,
+    )
 
 
 def scenarios(text: str, own_rows: set[int]) -> list[Scenario]:
@@ -119,24 +130,44 @@ def scenarios(text: str, own_rows: set[int]) -> list[Scenario]:
     code = next((n for n in names(text) if re.fullmatch(r"[a-z_]+", n)), None)
     # The conditions first: their text may hold a number that is not a status ("a 200 stream").
     if "timeout" in lowered:
-        return [Scenario("timeout", answer=lambda: Disconnect(delay=2.0),
-                         options={"timeout": SHORT_TIMEOUT})]
+        return [
+            Scenario(
+                "timeout", answer=lambda: Disconnect(delay=2.0), options={"timeout": SHORT_TIMEOUT}
+            )
+        ]
     if "connection failed" in lowered:
         return [Scenario("connection", answer=lambda: Disconnect())]
     if "stream cut" in lowered:
-        return [Scenario("stream-cut", answer=lambda: chat_stream(["Hel", "lo"], drop_after=2),
-                         call="stream", embeddings=False)]
+        return [
+            Scenario(
+                "stream-cut",
+                answer=lambda: chat_stream(["Hel", "lo"], drop_after=2),
+                call="stream",
+                embeddings=False,
+            )
+        ]
     if "event inside" in lowered:
         event = {"error": {"code": "server_overloaded", "message": "The server is overloaded"}}
-        return [Scenario("stream-error-event", call="stream", embeddings=False,
-                         answer=lambda: SSEResponse([_chunk({"content": "Hel"}), event],
-                                                    done=False),
-                         code="server_overloaded")]
+        return [
+            Scenario(
+                "stream-error-event",
+                call="stream",
+                embeddings=False,
+                answer=lambda: SSEResponse([_chunk({"content": "Hel"}), event], done=False),
+                code="server_overloaded",
+            )
+        ]
     if "unusable" in lowered:
         return [Scenario("unusable-body", answer=lambda: JSONResponse("this is not JSON"))]
     if "page not found" in lowered:  # a base URL without /v1: a plain-text 404 for the path
-        return [Scenario("wrong-path", answer=lambda: JSONResponse(
-            "404 page not found", status=404, headers={"content-type": "text/plain"}))]
+        return [
+            Scenario(
+                "wrong-path",
+                answer=lambda: JSONResponse(
+                    "404 page not found", status=404, headers={"content-type": "text/plain"}
+                ),
+            )
+        ]
     if "no key" in lowered:
         return [Scenario("no-key", call="construct")]
     if "out of range" in lowered:
@@ -175,8 +206,9 @@ def _posts(server: FakeOpenAIServer) -> int:
     return sum(1 for r in server.requests if r.method == "POST")
 
 
-def provoke(kind: str, scenario: Scenario, server: FakeOpenAIServer,
-            monkeypatch: pytest.MonkeyPatch) -> BaseException:
+def provoke(
+    kind: str, scenario: Scenario, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> BaseException:
     """Make ``scenario`` happen through ``kind`` ("langchain-chat", "llama_index-embeddings",
     ...) and return what was raised."""
     from llama_index.core.llms import ChatMessage
@@ -185,8 +217,12 @@ def provoke(kind: str, scenario: Scenario, server: FakeOpenAIServer,
     from llama_index_runcrate import RuncrateEmbedding, RuncrateLLM
 
     _answering(server, scenario)
-    settings: dict[str, Any] = {"api_key": KEY, "base_url": server.base_url,
-                                "max_retries": RETRIES, **scenario.options}
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "max_retries": RETRIES,
+        **scenario.options,
+    }
     if scenario.call == "construct":
         monkeypatch.delenv("RUNCRATE_API_KEY", raising=False)
         monkeypatch.delenv("RUNCRATE_BASE_URL", raising=False)
@@ -195,8 +231,7 @@ def provoke(kind: str, scenario: Scenario, server: FakeOpenAIServer,
         "langchain-chat": lambda: ChatRuncrate(model=MODEL, **settings),
         "llama_index-chat": lambda: RuncrateLLM(model=MODEL, **settings),
         "langchain-embeddings": lambda: RuncrateEmbeddings(model="BAAI/bge-m3", **settings),
-        "llama_index-embeddings": lambda: RuncrateEmbedding(model_name="BAAI/bge-m3",
-                                                            **settings),
+        "llama_index-embeddings": lambda: RuncrateEmbedding(model_name="BAAI/bge-m3", **settings),
     }
     messages = [ChatMessage(role="user", content="hi")]
     try:
@@ -257,11 +292,15 @@ def check_requests(server: FakeOpenAIServer, scenario: Scenario, retried: str) -
     if scenario.call in ("construct", "bad_param"):
         assert sent == 0, f"{scenario.name}: {sent} request(s) sent; the row says none is"
     elif retried.lower().startswith("yes"):
-        assert sent == 1 + RETRIES, f"{scenario.name}: {sent} request(s) with max_retries=" \
-                                    f"{RETRIES}; the row says it is retried"
+        assert sent == 1 + RETRIES, (
+            f"{scenario.name}: {sent} request(s) with max_retries="
+            f"{RETRIES}; the row says it is retried"
+        )
     else:
-        assert sent == 1, f"{scenario.name}: {sent} request(s) with max_retries={RETRIES}; " \
-                          f"the row says {retried!r}"
+        assert sent == 1, (
+            f"{scenario.name}: {sent} request(s) with max_retries={RETRIES}; "
+            f"the row says {retried!r}"
+        )
 
 
 def check_status_fields(err: BaseException, scenario: Scenario) -> None:
@@ -291,14 +330,25 @@ def _errors_cases() -> list[Any]:
             kinds = ["chat", "embeddings"] if scenario.embeddings else ["chat"]
             for framework in ("langchain", "llama_index"):
                 for kind in kinds:
-                    cases.append(pytest.param(row, scenario, f"{framework}-{kind}",
-                                              id=f"{scenario.name}-{framework}-{kind}"))
+                    cases.append(
+                        pytest.param(
+                            row,
+                            scenario,
+                            f"{framework}-{kind}",
+                            id=f"{scenario.name}-{framework}-{kind}",
+                        )
+                    )
     return cases
 
 
 @pytest.mark.parametrize(("row", "scenario", "kind"), _errors_cases())
-def test_errors_md_row(row: dict[str, str], scenario: Scenario, kind: str,
-                       server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_md_row(
+    row: dict[str, str],
+    scenario: Scenario,
+    kind: str,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     err = provoke(kind, scenario, server, monkeypatch)
     check_class_cell(err, row[CLASS], runcrate_integrations)
     if names(row["openai base"]):
@@ -309,7 +359,8 @@ def test_errors_md_row(row: dict[str, str], scenario: Scenario, kind: str,
         check_retryable(err, row["LangChain"])
     if kind.startswith("llama_index") and isinstance(err, runcrate_integrations.RuncrateError):
         assert type(err).__module__ == "runcrate_integrations.errors", (
-            f"LlamaIndex raised {type(err).__module__}.{type(err).__name__}, not the core class")
+            f"LlamaIndex raised {type(err).__module__}.{type(err).__name__}, not the core class"
+        )
     # The opening claim: whatever comes from talking to the server is a RuncrateError.
     if scenario.call not in ("construct", "bad_param"):
         assert isinstance(err, runcrate_integrations.RuncrateError), type(err).__mro__
@@ -320,8 +371,12 @@ def test_errors_md_row(row: dict[str, str], scenario: Scenario, kind: str,
 # ---------------------------------------------------------------------- docs/langchain.md
 
 LANGCHAIN_ROWS = read_table("docs/langchain.md", "Error")
-LC_OWN = {int(s) for row in LANGCHAIN_ROWS if "other" not in row["Error"]
-          for s in re.findall(r"\b\d{3}\b", row["Error"])}
+LC_OWN = {
+    int(s)
+    for row in LANGCHAIN_ROWS
+    if "other" not in row["Error"]
+    for s in re.findall(r"\b\d{3}\b", row["Error"])
+}
 
 
 def _langchain_cases() -> list[Any]:
@@ -329,14 +384,21 @@ def _langchain_cases() -> list[Any]:
     for row in LANGCHAIN_ROWS:
         for scenario in scenarios(row["Error"], LC_OWN):
             kinds = ["chat", "embeddings"] if scenario.embeddings else ["chat"]
-            cases += [pytest.param(row, scenario, f"langchain-{k}", id=f"{scenario.name}-{k}")
-                      for k in kinds]
+            cases += [
+                pytest.param(row, scenario, f"langchain-{k}", id=f"{scenario.name}-{k}")
+                for k in kinds
+            ]
     return cases
 
 
 @pytest.mark.parametrize(("row", "scenario", "kind"), _langchain_cases())
-def test_langchain_md_row(row: dict[str, str], scenario: Scenario, kind: str,
-                          server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_langchain_md_row(
+    row: dict[str, str],
+    scenario: Scenario,
+    kind: str,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import langchain_runcrate
 
     err = provoke(kind, scenario, server, monkeypatch)
@@ -351,10 +413,10 @@ def test_langchain_md_row(row: dict[str, str], scenario: Scenario, kind: str,
 
 
 @pytest.mark.parametrize("kind", ["langchain-chat", "llama_index-chat"])
-def test_a_key_echoed_in_an_error_is_blanked(kind: str, server: FakeOpenAIServer,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    scenario = Scenario("echo", answer=lambda: error(401, "invalid_api_key",
-                                                     f"Invalid key {KEY}"))
+def test_a_key_echoed_in_an_error_is_blanked(
+    kind: str, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = Scenario("echo", answer=lambda: error(401, "invalid_api_key", f"Invalid key {KEY}"))
     err = provoke(kind, scenario, server, monkeypatch)
     assert KEY not in str(err)
     assert "***" in str(err)

@@ -41,10 +41,18 @@ PROMPT = "hello"
 
 # What each mode calls, per framework (used in test ids and messages).
 METHODS: dict[Framework, dict[Mode, str]] = {
-    "langchain": {"invoke": "invoke", "ainvoke": "ainvoke", "stream": "stream",
-                  "astream": "astream"},
-    "llama_index": {"invoke": "chat", "ainvoke": "achat", "stream": "stream_chat",
-                    "astream": "astream_chat"},
+    "langchain": {
+        "invoke": "invoke",
+        "ainvoke": "ainvoke",
+        "stream": "stream",
+        "astream": "astream",
+    },
+    "llama_index": {
+        "invoke": "chat",
+        "ainvoke": "achat",
+        "stream": "stream_chat",
+        "astream": "astream_chat",
+    },
 }
 
 # Headers whose value is drawn fresh for every request (so two equal calls never match on

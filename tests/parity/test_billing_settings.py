@@ -54,9 +54,15 @@ def test_billing_declares_no_connection_field_of_its_own() -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        {"timeout": 5}, {"timeout": None}, {"timeout": SPLIT}, {"max_retries": 0},
-        {"max_retries": 7}, {"default_headers": {"X-Team": "search"}}, {"rate_limits": False},
-        {"deadline": 12.5}, {"request_timeout": 9.0},
+        {"timeout": 5},
+        {"timeout": None},
+        {"timeout": SPLIT},
+        {"max_retries": 0},
+        {"max_retries": 7},
+        {"default_headers": {"X-Team": "search"}},
+        {"rate_limits": False},
+        {"deadline": 12.5},
+        {"request_timeout": 9.0},
     ],
     ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()),
 )
@@ -64,9 +70,12 @@ def test_the_same_settings_resolve_the_same(fields: dict[str, Any]) -> None:
     billing = settings(build(RuncrateBilling, api_key=KEY, **fields))
     for cls in OTHERS:
         other = settings(build(cls, api_key=KEY, **fields))
-        assert (billing.timeout, billing.max_retries, billing.default_headers,
-                billing.rate_limits) == (other.timeout, other.max_retries,
-                                         other.default_headers, other.rate_limits), cls
+        assert (
+            billing.timeout,
+            billing.max_retries,
+            billing.default_headers,
+            billing.rate_limits,
+        ) == (other.timeout, other.max_retries, other.default_headers, other.rate_limits), cls
     assert build(RuncrateBilling, api_key=KEY, **fields).deadline == fields.get("deadline")
 
 
@@ -89,7 +98,9 @@ def test_the_same_settings_are_refused_the_same(fields: dict[str, Any], message:
 def test_defaults_and_the_missing_key_rule_are_the_same(no_runcrate_env: None) -> None:
     billing = settings(build(RuncrateBilling, api_key=KEY))
     assert (billing.base_url, billing.timeout, billing.max_retries) == (
-        DEFAULT_BILLING_URL, DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES
+        DEFAULT_BILLING_URL,
+        DEFAULT_TIMEOUT,
+        DEFAULT_MAX_RETRIES,
     )
     for cls in [RuncrateBilling, *OTHERS]:
         with pytest.raises(MissingAPIKeyError, match="No Runcrate API key"):

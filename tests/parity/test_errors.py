@@ -71,31 +71,40 @@ class Expect:
 
 STATUSES: dict[int, Expect] = {
     400: Expect(core.BadRequestError, openai.BadRequestError, ModelInvalidRequestError, False),
-    401: Expect(core.AuthenticationError, openai.AuthenticationError, ModelAuthenticationError,
-                False),
+    401: Expect(
+        core.AuthenticationError, openai.AuthenticationError, ModelAuthenticationError, False
+    ),
     # 402 has no openai class of its own; LangChain: the provider cannot serve the call
     # (ModelAPIError, for fallbacks) but retrying cannot help until someone adds credits.
     402: Expect(core.InsufficientCreditsError, openai.APIStatusError, ModelAPIError, False),
-    403: Expect(core.PermissionDeniedError, openai.PermissionDeniedError,
-                ModelPermissionDeniedError, False),
+    403: Expect(
+        core.PermissionDeniedError, openai.PermissionDeniedError, ModelPermissionDeniedError, False
+    ),
     404: Expect(core.NotFoundError, openai.NotFoundError, ModelNotFoundError, False),
     # 408 has no openai class of its own; openai's client retries it, so it is retryable.
     408: Expect(core.APIStatusError, openai.APIStatusError, ModelAPIError, True),
     409: Expect(core.ConflictError, openai.ConflictError, ModelAPIError, True),
-    422: Expect(core.UnprocessableEntityError, openai.UnprocessableEntityError,
-                ModelInvalidRequestError, False),
+    422: Expect(
+        core.UnprocessableEntityError,
+        openai.UnprocessableEntityError,
+        ModelInvalidRequestError,
+        False,
+    ),
     429: Expect(core.RateLimitError, openai.RateLimitError, ModelRateLimitError, True),
     500: Expect(core.InternalServerError, openai.InternalServerError, ModelAPIError, True),
     503: Expect(core.InternalServerError, openai.InternalServerError, ModelAPIError, True),
 }
-NETWORK = Expect(core_errors.APIConnectionError, openai.APIConnectionError, ModelConnectionError,
-                 True)
+NETWORK = Expect(
+    core_errors.APIConnectionError, openai.APIConnectionError, ModelConnectionError, True
+)
 TIMEOUT = Expect(core_errors.APITimeoutError, openai.APITimeoutError, ModelTimeoutError, True)
-INTERRUPTED = Expect(core.StreamInterruptedError, openai.APIConnectionError,
-                     ModelConnectionError, True)
+INTERRUPTED = Expect(
+    core.StreamInterruptedError, openai.APIConnectionError, ModelConnectionError, True
+)
 ERROR_EVENT = Expect(core.StreamErrorEvent, openai.APIError, ModelAPIError, True)
-MALFORMED = Expect(core.ResponseFormatError, openai.APIResponseValidationError, ModelAPIError,
-                   False)
+MALFORMED = Expect(
+    core.ResponseFormatError, openai.APIResponseValidationError, ModelAPIError, False
+)
 
 
 def check(err: BaseException, expect: Expect, framework: Framework) -> None:
@@ -120,8 +129,11 @@ def closed_port() -> int:
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1764000000,
-        "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
 
 
@@ -183,9 +195,7 @@ async def test_embeddings_connection_refused(
 
 
 @pytest.mark.parametrize(("framework", "mode"), CHAT_PATHS)
-async def test_chat_timeout(
-    fake_server: FakeOpenAIServer, framework: Framework, mode: Any
-) -> None:
+async def test_chat_timeout(fake_server: FakeOpenAIServer, framework: Framework, mode: Any) -> None:
     case = ChatCase(framework, mode, fake_server)
     fake_server.default = case.reply("too late", delay=SLOW)
     with pytest.raises(core.RuncrateError) as info:
@@ -225,10 +235,12 @@ def _dropped() -> Spec:
 
 
 def _error_event() -> Spec:
-    return SSEResponse([
-        _chunk({"role": "assistant", "content": "Hel"}),
-        {"error": {"code": "server_error", "message": "the model crashed"}},
-    ])
+    return SSEResponse(
+        [
+            _chunk({"role": "assistant", "content": "Hel"}),
+            {"error": {"code": "server_error", "message": "the model crashed"}},
+        ]
+    )
 
 
 def _no_finish_reason() -> Spec:
@@ -263,8 +275,9 @@ async def test_stream_failures(
     [
         pytest.param(JSONResponse(body="{not json"), id="not-json"),
         pytest.param(JSONResponse(body=[1, 2]), id="not-an-object"),
-        pytest.param(JSONResponse({"id": "x", "object": "chat.completion", "choices": []}),
-                     id="no-choices"),
+        pytest.param(
+            JSONResponse({"id": "x", "object": "chat.completion", "choices": []}), id="no-choices"
+        ),
         pytest.param(JSONResponse({"id": "x", "choices": [{"index": 0}]}), id="no-message"),
     ],
 )

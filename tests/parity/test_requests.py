@@ -57,10 +57,16 @@ def _tools(choice: Any, sent: Any) -> Case:
 
 CASES: list[Case] = [
     # extra_headers are HTTP headers, never body fields.
-    Case("extra_headers", {"extra_headers": {"X-Request-Tag": "tag-1", "X-Tenant": "acme"}},
-         headers={"x-request-tag": "tag-1", "x-tenant": "acme"}),
-    Case("extra_body", {"extra_body": {"chat_template_kwargs": {"thinking": True}, "top_k": 20}},
-         {"chat_template_kwargs": {"thinking": True}, "top_k": 20}),
+    Case(
+        "extra_headers",
+        {"extra_headers": {"X-Request-Tag": "tag-1", "X-Tenant": "acme"}},
+        headers={"x-request-tag": "tag-1", "x-tenant": "acme"},
+    ),
+    Case(
+        "extra_body",
+        {"extra_body": {"chat_template_kwargs": {"thinking": True}, "top_k": 20}},
+        {"chat_template_kwargs": {"thinking": True}, "top_k": 20},
+    ),
     Case("stop=str", {"stop": "END"}, {"stop": "END"}),
     Case("stop=list", {"stop": ["END", "STOP"]}, {"stop": ["END", "STOP"]}),
     Case("stop=[]", {"stop": []}),  # no stop sequences: no "stop" key at all
@@ -69,10 +75,16 @@ CASES: list[Case] = [
     Case("top_logprobs", {"top_logprobs": 3}, {"logprobs": True, "top_logprobs": 3}),
     Case("n=2", {"n": 2}, {"n": 2}, modes=("invoke", "ainvoke")),
     Case("seed", {"seed": 1234}, {"seed": 1234}),
-    Case("response_format", {"response_format": {"type": "json_object"}},
-         {"response_format": {"type": "json_object"}}),
-    Case("sampling", {"temperature": 0.2, "top_p": 0.5, "max_tokens": 5},
-         {"temperature": 0.2, "top_p": 0.5, "max_tokens": 5}),
+    Case(
+        "response_format",
+        {"response_format": {"type": "json_object"}},
+        {"response_format": {"type": "json_object"}},
+    ),
+    Case(
+        "sampling",
+        {"temperature": 0.2, "top_p": 0.5, "max_tokens": 5},
+        {"temperature": 0.2, "top_p": 0.5, "max_tokens": 5},
+    ),
     Case("tools", {"tools": [TOOL]}, {"tools": [TOOL]}),
     _tools("auto", "auto"),
     _tools("none", "none"),
@@ -81,13 +93,19 @@ CASES: list[Case] = [
     _tools(True, "required"),
     _tools("get_weather", FORCED),
     _tools(FORCED, FORCED),
-    Case("parallel_tool_calls+tools", {"tools": [TOOL], "parallel_tool_calls": False},
-         {"tools": [TOOL], "parallel_tool_calls": False}),
+    Case(
+        "parallel_tool_calls+tools",
+        {"tools": [TOOL], "parallel_tool_calls": False},
+        {"tools": [TOOL], "parallel_tool_calls": False},
+    ),
     # Without tools the server would reject parallel_tool_calls: it is dropped.
     Case("parallel_tool_calls-no-tools", {"parallel_tool_calls": False}),
     # Parameters the server knows and this package does not: sent as given.
-    Case("unknown-params", {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1},
-         {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1}),
+    Case(
+        "unknown-params",
+        {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1},
+        {"top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1},
+    ),
     Case("model-override", {"model": "other/model-7b"}, {"model": "other/model-7b"}),
     # A per-call timeout changes how the request is sent (checked on the transport), not
     # the body; openai also announces it in x-stainless-read-timeout.
@@ -139,8 +157,13 @@ async def test_default_headers_and_constructor_options_match(
     pair: tuple[Adapter, Adapter], mode: Mode
 ) -> None:
     """Constructor options both adapters have give the same request too."""
-    fields = {"temperature": 0.7, "max_tokens": 64, "seed": 5, "timeout": 9.0,
-              "default_headers": {"X-App": "parity"}}
+    fields = {
+        "temperature": 0.7,
+        "max_tokens": 64,
+        "seed": 5,
+        "timeout": 9.0,
+        "default_headers": {"X-App": "parity"},
+    }
     for adapter in pair:
         await adapter.call(adapter.model(**fields), mode)
     lc, li = (adapter.sent() for adapter in pair)
@@ -148,7 +171,10 @@ async def test_default_headers_and_constructor_options_match(
     assert lc.comparable_headers == li.comparable_headers
     assert lc.timeout == li.timeout
     assert {k: lc.body[k] for k in ("temperature", "max_tokens", "seed")} == {
-        "temperature": 0.7, "max_tokens": 64, "seed": 5}
+        "temperature": 0.7,
+        "max_tokens": 64,
+        "seed": 5,
+    }
     assert lc.headers["x-app"] == "parity"
     assert lc.timeout["read"] == 9.0
 

@@ -112,15 +112,22 @@ async def test_both_embeddings_classes_send_batches_at_the_same_concurrency(mode
     sent: dict[str, list[list[str]]] = {}
     for name in ("langchain", "llama_index"):
         echo = Echo(delay=0.02)
-        common: dict[str, Any] = {"model": "m", "api_key": KEY, "http_client": echo.http(),
-                                  "http_async_client": echo.async_http()}
+        common: dict[str, Any] = {
+            "model": "m",
+            "api_key": KEY,
+            "http_client": echo.http(),
+            "http_async_client": echo.async_http(),
+        }
         if name == "langchain":
             lc = RuncrateEmbeddings(**common, chunk_size=4, max_concurrency=3)
             got = lc.embed_documents(texts) if mode == "sync" else await lc.aembed_documents(texts)
         else:
             li = RuncrateEmbedding(**common, embed_batch_size=4, num_workers=3)
-            got = (li.get_text_embedding_batch(texts) if mode == "sync"
-                   else await li.aget_text_embedding_batch(texts))
+            got = (
+                li.get_text_embedding_batch(texts)
+                if mode == "sync"
+                else await li.aget_text_embedding_batch(texts)
+            )
         assert got == [vector(t) for t in texts], name
         assert echo.most_in_flight == 3, name
         sent[name] = sorted(echo.batches)

@@ -78,8 +78,12 @@ def _save_and_load(obj: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     if _is_langchain(cls):
         saved = dumpd(obj)
         assert KEY not in repr(saved)
-        return load(saved, valid_namespaces=["langchain_runcrate"], allowed_objects=[cls],
-                    secrets_from_env=True)
+        return load(
+            saved,
+            valid_namespaces=["langchain_runcrate"],
+            allowed_objects=[cls],
+            secrets_from_env=True,
+        )
     if hasattr(cls, "to_dict"):  # LlamaIndex
         saved = obj.to_dict()
         assert KEY not in repr(saved)
@@ -101,9 +105,15 @@ GOOD: dict[str, tuple[Any, Callable[[config.ClientSettings], Any]]] = {
     "rate_limits": (False, lambda s: s.rate_limits),
     "deadline": (4.5, lambda s: None),
 }
-RESOLVED = {"api_key": "rc_live_OTHER_KEY_9", "base_url": "http://other.test/v1",
-            "timeout": httpx2.Timeout(12.0, connect=3.0), "max_retries": 5,
-            "default_headers": {"X-Team": "ml"}, "rate_limits": False, "deadline": None}
+RESOLVED = {
+    "api_key": "rc_live_OTHER_KEY_9",
+    "base_url": "http://other.test/v1",
+    "timeout": httpx2.Timeout(12.0, connect=3.0),
+    "max_retries": 5,
+    "default_headers": {"X-Team": "ml"},
+    "rate_limits": False,
+    "deadline": None,
+}
 BAD: dict[str, tuple[Any, str]] = {
     "timeout": (0, "timeout must be > 0 seconds, got 0"),
     "max_retries": (-1, "max_retries"),
@@ -111,8 +121,12 @@ BAD: dict[str, tuple[Any, str]] = {
     "default_headers": ("X-Team: ml", "default_headers"),
     "rate_limits": ("sometimes", "rate_limits"),
 }
-ALIASES = {"api_key": ["openai_api_key"], "base_url": ["api_base", "openai_api_base"],
-           "timeout": ["request_timeout"], "http_async_client": ["async_http_client"]}
+ALIASES = {
+    "api_key": ["openai_api_key"],
+    "base_url": ["api_base", "openai_api_base"],
+    "timeout": ["request_timeout"],
+    "http_async_client": ["async_http_client"],
+}
 
 
 def _settings(obj: Any) -> config.ClientSettings:
@@ -142,8 +156,12 @@ def test_every_class_takes_the_same_aliases(cls: type[Any], name: str) -> None:
     for alias in ALIASES[name]:
         if cls.endpoint is not config.INFERENCE and alias.startswith("openai_"):
             continue  # the billing API is not OpenAI's: its URL is not openai_api_base
-        value: Any = {"api_key": "rc_live_ALIAS_KEY_1", "base_url": "http://alias.test/v1",
-                      "timeout": 9.0, "http_async_client": httpx2.AsyncClient()}[name]
+        value: Any = {
+            "api_key": "rc_live_ALIAS_KEY_1",
+            "base_url": "http://alias.test/v1",
+            "timeout": 9.0,
+            "http_async_client": httpx2.AsyncClient(),
+        }[name]
         given = {"api_key": KEY, "base_url": URL}
         given.pop(name, None)  # the setting under test is given by its alias only
         obj = cls(**_model_kwargs(cls), **given, **{alias: value})
@@ -161,7 +179,8 @@ def test_every_class_rejects_each_bad_setting_the_same_way(cls: type[Any], name:
     with pytest.raises(ValueError, match=message):
         setattr(obj, name, value)
     assert getattr(obj, name) == type(obj).model_fields[name].get_default(
-        call_default_factory=True)  # the old value is put back
+        call_default_factory=True
+    )  # the old value is put back
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)

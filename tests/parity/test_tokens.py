@@ -23,8 +23,10 @@ from tests.helpers import Recorder, completion_body
 from .conftest import BASE_URL, KEY, MODEL, Adapter
 
 CODE = "def area(r: float) -> float:\n    return 3.14159 * r ** 2\n" * 8
-PROSE = ("The committee met on Tuesday to discuss the budget for the coming year, and after a "
-         "long debate it agreed to fund the new library. ") * 6
+PROSE = (
+    "The committee met on Tuesday to discuss the budget for the coming year, and after a "
+    "long debate it agreed to fund the new library. "
+) * 6
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +54,19 @@ def _llama_index_history() -> list[ChatMessage]:
     return [
         ChatMessage(role="system", content="You are terse."),
         ChatMessage(role="user", content=PROSE),
-        ChatMessage(role="assistant", content="", additional_kwargs={"tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]}),
+        ChatMessage(
+            role="assistant",
+            content="",
+            additional_kwargs={
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'},
+                    }
+                ]
+            },
+        ),
         ChatMessage(role="tool", content="5", additional_kwargs={"tool_call_id": "call_1"}),
         ChatMessage(role="user", content=CODE),
     ]
@@ -70,7 +82,8 @@ def test_same_messages_same_count_and_no_request(pair: tuple[Adapter, Adapter]) 
     # the same function differ: LlamaIndex puts the signature in the description).
     assert chat.get_num_tokens_from_messages(_langchain_history(), tools=[tool(add)]) > lc_count
     assert llm.count_tokens(_llama_index_history(), tools=[FunctionTool.from_defaults(add)]) > (
-        li_count)
+        li_count
+    )
     assert chat.get_num_tokens(CODE) == len(llm.tokenizer(CODE)) > 0
     assert lc.recorder.requests == li.recorder.requests == []
 
@@ -90,13 +103,13 @@ async def test_usage_of_either_adapter_calibrates_both(first: str) -> None:
     usage = {"prompt_tokens": truth, "completion_tokens": 1, "total_tokens": truth + 1}
     rec = Recorder([completion_body("ok", usage=usage)] * 3)
     if first == "langchain":
-        caller = ChatRuncrate(model=MODEL, api_key=KEY, base_url=BASE_URL,
-                              http_client=rec.client())
+        caller = ChatRuncrate(model=MODEL, api_key=KEY, base_url=BASE_URL, http_client=rec.client())
         for _ in range(3):
             caller.invoke(PROSE)
     else:
-        li_caller = RuncrateLLM(model=MODEL, api_key=KEY, base_url=BASE_URL,
-                                async_http_client=rec.async_client())
+        li_caller = RuncrateLLM(
+            model=MODEL, api_key=KEY, base_url=BASE_URL, async_http_client=rec.async_client()
+        )
         for _ in range(3):
             await li_caller.achat([ChatMessage(role="user", content=PROSE)])
     # Other instances of the same model learn too, in both frameworks.
@@ -113,8 +126,14 @@ def test_trim_messages_uses_the_model_as_token_counter(pair: tuple[Adapter, Adap
         for i in range(20)
     ]
     budget = chat.get_num_tokens_from_messages(history) // 4
-    kept = trim_messages(history, max_tokens=budget, token_counter=chat, strategy="last",
-                         include_system=True, start_on="human")
+    kept = trim_messages(
+        history,
+        max_tokens=budget,
+        token_counter=chat,
+        strategy="last",
+        include_system=True,
+        start_on="human",
+    )
     assert 1 < len(kept) < len(history)
     assert isinstance(kept[0], SystemMessage)
     assert chat.get_num_tokens_from_messages(kept) <= budget

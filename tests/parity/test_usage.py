@@ -37,10 +37,14 @@ def handler() -> Iterator[RuncrateUsageHandler]:
 def figures(view: Any) -> tuple[Any, ...]:
     """(requests, prompt, completion, total, cost) of any of the three views."""
     if hasattr(view, "successful_requests"):  # LangChain's names
-        return (view.successful_requests, view.prompt_tokens, view.completion_tokens,
-                view.total_tokens, view.total_cost)
-    return (view.requests, view.prompt_tokens, view.completion_tokens, view.total_tokens,
-            view.cost)
+        return (
+            view.successful_requests,
+            view.prompt_tokens,
+            view.completion_tokens,
+            view.total_tokens,
+            view.total_cost,
+        )
+    return (view.requests, view.prompt_tokens, view.completion_tokens, view.total_tokens, view.cost)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -104,8 +108,10 @@ async def test_both_embeddings_classes_count_the_same(
         with track_usage(prices=PRICES) as usage:
             await case.embed(case.model(**batch), [f"text {i}" for i in range(7)])
         seen[framework] = figures(usage)
-    assert seen["langchain"] == seen["llama_index"] == (
-        3, 7, 0, 7, pytest.approx(7 * 0.02 / 1e6, rel=1e-12)
+    assert (
+        seen["langchain"]
+        == seen["llama_index"]
+        == (3, 7, 0, 7, pytest.approx(7 * 0.02 / 1e6, rel=1e-12))
     )
 
 

@@ -68,8 +68,9 @@ def _from_completion(request: dict[str, Any], data: dict[str, Any]) -> Answer:
         Call(str(c.get("id") or ""), c["function"]["name"], c["function"].get("arguments") or "")
         for c in message.get("tool_calls") or ()
     ]
-    return Answer(request, message.get("content"), choice.get("finish_reason"), calls,
-                  data.get("usage"))
+    return Answer(
+        request, message.get("content"), choice.get("finish_reason"), calls, data.get("usage")
+    )
 
 
 def _from_stream(request: dict[str, Any], text: str) -> Answer:
@@ -88,8 +89,9 @@ def _from_stream(request: dict[str, Any], text: str) -> Answer:
                 fn = part.get("function") or {}
                 call = calls.get(part["index"])
                 if call is None:
-                    calls[part["index"]] = Call(part.get("id") or "", fn.get("name") or "",
-                                                fn.get("arguments") or "")
+                    calls[part["index"]] = Call(
+                        part.get("id") or "", fn.get("name") or "", fn.get("arguments") or ""
+                    )
                 else:
                     call.id = call.id or part.get("id") or ""
                     call.name += fn.get("name") or ""
@@ -113,8 +115,11 @@ def answers(cassette: Any) -> list[Answer]:
             continue
         body = json.loads(_text(request.body))
         text = _text(response["body"])
-        out.append(_from_stream(body, text) if body.get("stream") else
-                   _from_completion(body, json.loads(text)))
+        out.append(
+            _from_stream(body, text)
+            if body.get("stream")
+            else _from_completion(body, json.loads(text))
+        )
     return out
 
 
@@ -131,8 +136,10 @@ def needs(shape: object, what: str) -> None:
     ``what`` describes the answer the test needs (the model's luck, not the adapter's doing).
     """
     if vcr_support.recording() and not shape:
-        raise AssertionError(f"the server's answer does not show what this test is about: "
-                             f"{what}; scripts/record retries it")
+        raise AssertionError(
+            f"the server's answer does not show what this test is about: "
+            f"{what}; scripts/record retries it"
+        )
 
 
 def catalog_windows(cassette: Any) -> list[int]:

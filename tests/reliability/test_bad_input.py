@@ -129,7 +129,10 @@ def _bad_messages(framework: Framework, kind: str) -> list[Any]:
     return [
         ChatMessage(
             role="user",
-            blocks=[TextBlock(text="what is in this clip?"), VideoBlock(url="https://example.com/a.mp4")],
+            blocks=[
+                TextBlock(text="what is in this clip?"),
+                VideoBlock(url="https://example.com/a.mp4"),
+            ],
         )
     ]
 

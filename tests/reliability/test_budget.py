@@ -63,7 +63,9 @@ async def test_once_the_budget_is_spent_no_call_is_sent(
     assert "Budget reached: $0.002 spent of $0.002." in message
     assert "Nothing was sent" in message
     assert (refused.value.spent, refused.value.budget, refused.value.model) == (
-        pytest.approx(2 * CALL), pytest.approx(2 * CALL), MODEL
+        pytest.approx(2 * CALL),
+        pytest.approx(2 * CALL),
+        MODEL,
     )
     assert isinstance(refused.value, core.RuncrateError)
 
@@ -234,8 +236,11 @@ async def test_an_outer_budget_binds_inner_blocks(fake_server: FakeOpenAIServer)
     fake_server.default = chat_completion("fine", usage=USAGE)
     case = ChatCase("llama_index", "invoke", fake_server)
     llm = case.model(max_tokens=MAX_TOKENS)
-    with track_usage(prices=PRICES, budget=CALL) as outer, track_usage() as inner, \
-            pytest.raises(BudgetExceededError):
+    with (
+        track_usage(prices=PRICES, budget=CALL) as outer,
+        track_usage() as inner,
+        pytest.raises(BudgetExceededError),
+    ):
         await case.ask(llm)
         await case.ask(llm)
 

@@ -35,8 +35,7 @@ async def _elapsed_error(case: ChatCase, llm: object) -> tuple[float, Exception]
 async def test_a_slow_answer_is_cut_at_the_deadline(
     chat: ChatCase, fake_server: FakeOpenAIServer
 ) -> None:
-    slow = chat.reply("late", delay=3.0) if not chat.streaming else chat_stream(
-        ["late"], delay=3.0)
+    slow = chat.reply("late", delay=3.0) if not chat.streaming else chat_stream(["late"], delay=3.0)
     fake_server.enqueue(slow)
     llm = chat.model(deadline=DEADLINE)
     took, err = await _elapsed_error(chat, llm)

@@ -49,8 +49,12 @@ def test_a_catalog_that_never_answers_costs_a_short_bounded_wait(
     fake_server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture, framework: str
 ) -> None:
     fake_server.default = _models_never_answer
-    common: dict[str, Any] = {"api_key": KEY, "base_url": fake_server.base_url,
-                              "timeout": 60.0, "max_retries": 5}
+    common: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": fake_server.base_url,
+        "timeout": 60.0,
+        "max_retries": 5,
+    }
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="runcrate_integrations.catalog"):
         if framework == "langchain":
@@ -78,8 +82,13 @@ def test_the_catalog_read_never_passes_the_deadline(fake_server: FakeOpenAIServe
 
 
 def _completion_with_tools() -> JSONResponse:
-    reply = chat_completion("", tool_calls=[tool_call("weather", {"city": "Paris"}, "c1"),
-                                            tool_call("weather", {"city": "Oslo"}, "c2")])
+    reply = chat_completion(
+        "",
+        tool_calls=[
+            tool_call("weather", {"city": "Paris"}, "c1"),
+            tool_call("weather", {"city": "Oslo"}, "c2"),
+        ],
+    )
     reply.body["choices"][0]["finish_reason"] = "tool_calls"
     return reply
 
@@ -96,8 +105,15 @@ async def test_a_whole_answer_to_a_streaming_request_is_the_streams_one_chunk(
 async def test_its_tool_calls_and_usage_come_through(
     fake_server: FakeOpenAIServer, mode: str
 ) -> None:
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
     fake_server.enqueue(_completion_with_tools())
     llm = ChatRuncrate(model=MODEL, api_key=KEY, base_url=fake_server.base_url, max_retries=0)
     bound = llm.bind_tools(tools)
@@ -109,7 +125,9 @@ async def test_its_tool_calls_and_usage_come_through(
         async for piece in bound.astream("weather?"):
             merged = piece if merged is None else merged + piece
     assert [(c["name"], c["args"]) for c in merged.tool_calls] == [
-        ("weather", {"city": "Paris"}), ("weather", {"city": "Oslo"})]
+        ("weather", {"city": "Paris"}),
+        ("weather", {"city": "Oslo"}),
+    ]
     assert merged.usage_metadata is not None and merged.usage_metadata["total_tokens"] > 0
 
     fake_server.enqueue(_completion_with_tools())
@@ -117,7 +135,9 @@ async def test_its_tool_calls_and_usage_come_through(
     *_, last = li.stream_chat(user("weather?"))
     calls = li.get_tool_calls_from_response(last)
     assert [(c.tool_name, c.tool_kwargs) for c in calls] == [
-        ("weather", {"city": "Paris"}), ("weather", {"city": "Oslo"})]
+        ("weather", {"city": "Paris"}),
+        ("weather", {"city": "Oslo"}),
+    ]
     assert last.additional_kwargs["total_tokens"] > 0
 
 
@@ -127,8 +147,9 @@ async def test_a_body_that_is_neither_a_stream_nor_an_answer_says_what_came_back
     fake_server.enqueue(JSONResponse({"status": "queued"}))
     with pytest.raises(stream_chat.error(core.ResponseFormatError), match="application/json"):
         await stream_chat.ask(stream_chat.model())
-    fake_server.enqueue(JSONResponse("<html>Bad gateway</html>",
-                                     headers={"content-type": "text/html"}))
+    fake_server.enqueue(
+        JSONResponse("<html>Bad gateway</html>", headers={"content-type": "text/html"})
+    )
     with pytest.raises(stream_chat.error(core.ResponseFormatError)) as caught:
         await stream_chat.ask(stream_chat.model())
     assert not isinstance(caught.value, core.StreamInterruptedError)  # not "the network broke"
@@ -149,8 +170,9 @@ async def test_a_404_on_the_path_is_told_from_a_missing_model(
     whole_chat: ChatCase, fake_server: FakeOpenAIServer
 ) -> None:
     # A base URL without /v1: the server has no such path and answers a plain-text 404.
-    fake_server.enqueue(JSONResponse("404 page not found", status=404,
-                                     headers={"content-type": "text/plain"}))
+    fake_server.enqueue(
+        JSONResponse("404 page not found", status=404, headers={"content-type": "text/plain"})
+    )
     with pytest.raises(whole_chat.error(core.NotFoundError)) as caught:
         await whole_chat.ask(whole_chat.model())
     text = str(caught.value)
@@ -169,8 +191,11 @@ async def test_a_404_on_the_path_is_told_from_a_missing_model(
 async def test_the_rate_limit_state_is_the_documented_dict_everywhere(
     fake_server: FakeOpenAIServer,
 ) -> None:
-    headers = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "58",
-               "x-ratelimit-reset": f"{time.time() + 30:.3f}"}
+    headers = {
+        "x-ratelimit-limit": "60",
+        "x-ratelimit-remaining": "58",
+        "x-ratelimit-reset": f"{time.time() + 30:.3f}",
+    }
     fake_server.default = lambda r: JSONResponse(chat_completion("ok").body, headers=headers)
     common: dict[str, Any] = {"api_key": KEY, "base_url": fake_server.base_url}
     lc_state = ChatRuncrate(model=MODEL, **common).invoke("hi").response_metadata["rate_limit"]
@@ -191,12 +216,15 @@ def test_langchain_serialisation_keeps_an_httpx2_timeout(monkeypatch: pytest.Mon
     split = httpx2.Timeout(30.0, connect=2.0)
     llm = ChatRuncrate(model=MODEL, api_key=KEY, timeout=split)
     saved = dumpd(llm)
-    assert saved["kwargs"]["timeout"] == {"connect": 2.0, "read": 30.0, "write": 30.0,
-                                          "pool": 30.0}
+    assert saved["kwargs"]["timeout"] == {"connect": 2.0, "read": 30.0, "write": 30.0, "pool": 30.0}
     assert KEY not in dumps(llm)
     monkeypatch.setenv("RUNCRATE_API_KEY", KEY)
-    loaded = load(saved, valid_namespaces=["langchain_runcrate"], allowed_objects=[ChatRuncrate],
-                  secrets_from_env=True)
+    loaded = load(
+        saved,
+        valid_namespaces=["langchain_runcrate"],
+        allowed_objects=[ChatRuncrate],
+        secrets_from_env=True,
+    )
     assert isinstance(loaded, ChatRuncrate)
     assert loaded.timeout == split and loaded.engine.clients.settings.timeout == split
 
@@ -207,8 +235,9 @@ def test_langchain_serialisation_keeps_an_httpx2_timeout(monkeypatch: pytest.Mon
 def test_chat_openai_names_for_the_key_and_url_are_aliases_and_keep_the_key_secret(
     fake_server: FakeOpenAIServer,
 ) -> None:
-    llm = ChatRuncrate(model=MODEL, openai_api_key=KEY, openai_api_base=fake_server.base_url,
-                       request_timeout=7.0)
+    llm = ChatRuncrate(
+        model=MODEL, openai_api_key=KEY, openai_api_base=fake_server.base_url, request_timeout=7.0
+    )
     assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
     assert llm.base_url == fake_server.base_url and llm.timeout == 7.0
     assert llm.invoke("hi").content == "hi"
@@ -219,8 +248,9 @@ def test_chat_openai_names_for_the_key_and_url_are_aliases_and_keep_the_key_secr
         assert KEY not in shown
 
 
-@pytest.mark.parametrize("name", ["api_token", "access_token", "auth_header", "client_secret",
-                                  "password", "x_api_key"])
+@pytest.mark.parametrize(
+    "name", ["api_token", "access_token", "auth_header", "client_secret", "password", "x_api_key"]
+)
 def test_a_secret_looking_name_is_never_sent(fake_server: FakeOpenAIServer, name: str) -> None:
     with pytest.raises(ValueError, match="looks like a secret"):
         ChatRuncrate(model=MODEL, api_key=KEY, base_url=fake_server.base_url, **{name: KEY})
@@ -239,27 +269,56 @@ def _anchor_fields() -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("name", sorted(
-    {n for f, aliases in _anchor_fields()["ChatOpenAI"].items() for n in (f, *aliases)}
-))
+@pytest.mark.parametrize(
+    "name",
+    sorted({n for f, aliases in _anchor_fields()["ChatOpenAI"].items() for n in (f, *aliases)}),
+)
 def test_every_chat_openai_name_means_the_same_or_is_refused_with_the_reason(
     name: str, recwarn: pytest.WarningsRecorder
 ) -> None:
     """Walks ``ChatOpenAI``'s constructor names (``tests/fixtures/anchor_fields.json``, read
     from langchain-openai): each is a ChatRuncrate field or alias, a request parameter sent as
     given, or refused with the reason; none is silently sent in the body."""
-    value: Any = {"timeout": 5.0, "request_timeout": 5.0, "max_retries": 1, "n": 1,
-                  "temperature": 0.5, "top_p": 0.5, "max_tokens": 5, "max_completion_tokens": 5,
-                  "seed": 1, "logprobs": True, "top_logprobs": 1, "stop": ["x"],
-                  "stop_sequences": ["x"], "streaming": True, "stream_usage": False,
-                  "presence_penalty": 0.1, "frequency_penalty": 0.1, "model_kwargs": {},
-                  "extra_body": {}, "default_headers": {}, "verbose": False, "tags": [],
-                  "metadata": {}, "name": "n", "disable_streaming": False,
-                  "output_version": "v0", "base_url": "http://x/v1",
-                  "openai_api_base": "http://x/v1", "api_key": KEY, "openai_api_key": KEY,
-                  "logit_bias": {"1": 1}, "reasoning_effort": "low", "reasoning": {},
-                  "verbosity": "low", "service_tier": "auto", "store": False,
-                  "model": MODEL, "model_name": MODEL}.get(name)
+    value: Any = {
+        "timeout": 5.0,
+        "request_timeout": 5.0,
+        "max_retries": 1,
+        "n": 1,
+        "temperature": 0.5,
+        "top_p": 0.5,
+        "max_tokens": 5,
+        "max_completion_tokens": 5,
+        "seed": 1,
+        "logprobs": True,
+        "top_logprobs": 1,
+        "stop": ["x"],
+        "stop_sequences": ["x"],
+        "streaming": True,
+        "stream_usage": False,
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.1,
+        "model_kwargs": {},
+        "extra_body": {},
+        "default_headers": {},
+        "verbose": False,
+        "tags": [],
+        "metadata": {},
+        "name": "n",
+        "disable_streaming": False,
+        "output_version": "v0",
+        "base_url": "http://x/v1",
+        "openai_api_base": "http://x/v1",
+        "api_key": KEY,
+        "openai_api_key": KEY,
+        "logit_bias": {"1": 1},
+        "reasoning_effort": "low",
+        "reasoning": {},
+        "verbosity": "low",
+        "service_tier": "auto",
+        "store": False,
+        "model": MODEL,
+        "model_name": MODEL,
+    }.get(name)
     kwargs = {"model": MODEL, "api_key": "rc_live_other", name: value}
     try:
         llm = ChatRuncrate(**kwargs)
@@ -267,12 +326,27 @@ def test_every_chat_openai_name_means_the_same_or_is_refused_with_the_reason(
         assert "no meaning for ChatRuncrate" in str(exc) or "ChatOpenAI setting" in str(exc), exc
         return
     if name in llm.model_kwargs:  # a request parameter: sent in the body as given
-        assert name in {"logit_bias", "reasoning_effort", "reasoning", "verbosity",
-                        "service_tier", "store"}
+        assert name in {
+            "logit_bias",
+            "reasoning_effort",
+            "reasoning",
+            "verbosity",
+            "service_tier",
+            "store",
+        }
     elif value is not None:
         fields = type(llm).model_fields
-        target = next((f for f, info in fields.items() if f == name or (
-            info.validation_alias is not None and name in getattr(
-                info.validation_alias, "choices", [info.validation_alias]))), None)
+        target = next(
+            (
+                f
+                for f, info in fields.items()
+                if f == name
+                or (
+                    info.validation_alias is not None
+                    and name in getattr(info.validation_alias, "choices", [info.validation_alias])
+                )
+            ),
+            None,
+        )
         assert target is not None, f"{name} was accepted but set nothing"
     assert not [w for w in recwarn.list if "not a ChatRuncrate parameter" in str(w.message)]

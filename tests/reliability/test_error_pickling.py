@@ -27,13 +27,21 @@ from tests.reliability.cases import KEY, MODEL, user
 from tests.support.fake_openai_server import FakeOpenAIServer, error
 
 URL = "https://api.runcrate.ai/v1/chat/completions"
-RATE_HEADERS = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": "1800000000", "x-request-id": "req_123"}
+RATE_HEADERS = {
+    "x-ratelimit-limit": "60",
+    "x-ratelimit-remaining": "0",
+    "x-ratelimit-reset": "1800000000",
+    "x-request-id": "req_123",
+}
 
 
 def _answer(status: int, code: str) -> httpx2.Response:
-    request = httpx2.Request("POST", URL, headers={"Authorization": f"Bearer {KEY}"},
-                             json={"model": "m", "api_key_echo": KEY})
+    request = httpx2.Request(
+        "POST",
+        URL,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"model": "m", "api_key_echo": KEY},
+    )
     body = {"error": {"code": code, "message": f"bad key {KEY}", "details": {"k": KEY}}}
     return httpx2.Response(status, json=body, headers=RATE_HEADERS, request=request)
 
@@ -46,11 +54,20 @@ def _status(status: int, code: str) -> Exception:
 def _every_error() -> list[Exception]:
     request = httpx2.Request("POST", URL, headers={"Authorization": f"Bearer {KEY}"})
     errors: list[Exception] = [
-        _status(s, c) for s, c in [
-            (400, "invalid_request"), (400, "context_length_exceeded"), (401, "invalid_api_key"),
-            (402, "insufficient_credits"), (403, "forbidden"), (404, "model_not_found"),
-            (409, "conflict"), (418, "teapot"), (422, "unprocessable"), (429, "rate_limited"),
-            (500, "server_error"), (503, "overloaded"),
+        _status(s, c)
+        for s, c in [
+            (400, "invalid_request"),
+            (400, "context_length_exceeded"),
+            (401, "invalid_api_key"),
+            (402, "insufficient_credits"),
+            (403, "forbidden"),
+            (404, "model_not_found"),
+            (409, "conflict"),
+            (418, "teapot"),
+            (422, "unprocessable"),
+            (429, "rate_limited"),
+            (500, "server_error"),
+            (503, "overloaded"),
         ]
     ]
     errors += [
@@ -70,8 +87,17 @@ def _every_error() -> list[Exception]:
 
 
 def _fields(err: Exception) -> dict[str, Any]:
-    names = ("status_code", "code", "error_message", "details", "request_id", "rate_limit",
-             "is_retryable", "job_id", "message")
+    names = (
+        "status_code",
+        "code",
+        "error_message",
+        "details",
+        "request_id",
+        "rate_limit",
+        "is_retryable",
+        "job_id",
+        "message",
+    )
     return {n: getattr(err, n, None) for n in names}
 
 

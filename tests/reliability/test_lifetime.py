@@ -60,8 +60,12 @@ def settle(condition: Callable[[], bool]) -> bool:
 
 def _models(server: FakeOpenAIServer) -> tuple[Any, Any, Any, Any]:
     # Equal settings everywhere: chat and embeddings share one pooled client per loop.
-    common: dict[str, Any] = {"api_key": KEY, "base_url": server.base_url, "max_retries": 0,
-                              "timeout": CALL_TIMEOUT}
+    common: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "max_retries": 0,
+        "timeout": CALL_TIMEOUT,
+    }
     return (
         ChatRuncrate(model=MODEL, **common),
         RuncrateLLM(model=MODEL, **common),
@@ -96,13 +100,18 @@ async def _every_method(
     final = [r async for r in await li.astream_chat(user(marker))][-1]
     after("RuncrateLLM.astream_chat", final.message.content == marker)
     vector = hash_vector(marker)
-    after("RuncrateEmbeddings.aembed_documents",
-          await lc_emb.aembed_documents([marker, marker]) == [vector, vector])
+    after(
+        "RuncrateEmbeddings.aembed_documents",
+        await lc_emb.aembed_documents([marker, marker]) == [vector, vector],
+    )
     after("RuncrateEmbeddings.aembed_query", await lc_emb.aembed_query(marker) == vector)
-    after("RuncrateEmbedding.aget_text_embedding",
-          await li_emb.aget_text_embedding(marker) == vector)
-    after("RuncrateEmbedding.aget_text_embedding_batch",
-          await li_emb.aget_text_embedding_batch([marker, marker]) == [vector, vector])
+    after(
+        "RuncrateEmbedding.aget_text_embedding", await li_emb.aget_text_embedding(marker) == vector
+    )
+    after(
+        "RuncrateEmbedding.aget_text_embedding_batch",
+        await li_emb.aget_text_embedding_batch([marker, marker]) == [vector, vector],
+    )
     return lc.async_client, problems
 
 
@@ -199,14 +208,17 @@ async def _li_stream(llm: Any, text: str) -> AsyncIterator[str]:
 
 @pytest.mark.parametrize(
     ("cls", "stream"),
-    [pytest.param(ChatRuncrate, _lc_stream, id="ChatRuncrate.astream"),
-     pytest.param(RuncrateLLM, _li_stream, id="RuncrateLLM.astream_chat")],
+    [
+        pytest.param(ChatRuncrate, _lc_stream, id="ChatRuncrate.astream"),
+        pytest.param(RuncrateLLM, _li_stream, id="RuncrateLLM.astream_chat"),
+    ],
 )
 def test_cancelling_a_task_mid_stream_releases_its_connection(cls: type, stream: Any) -> None:
     # A server of its own, so that every connection it sees is this test's.
     with running_server(read_timeout=30.0) as server:
-        llm = cls(model=MODEL, api_key=KEY, base_url=server.base_url, max_retries=0,
-                  timeout=CALL_TIMEOUT)
+        llm = cls(
+            model=MODEL, api_key=KEY, base_url=server.base_url, max_retries=0, timeout=CALL_TIMEOUT
+        )
         # Long enough that only a cancellation can end it within the test.
         server.enqueue(chat_stream(["tick "] * 200, chunk_delay=0.05))
 

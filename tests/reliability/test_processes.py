@@ -35,8 +35,12 @@ CLASSES = ("ChatRuncrate", "RuncrateLLM", "RuncrateEmbeddings", "RuncrateEmbeddi
 
 
 def build(name: str, server: FakeOpenAIServer) -> Any:
-    common: dict[str, Any] = {"api_key": KEY, "base_url": server.base_url, "max_retries": 0,
-                              "timeout": CALL_TIMEOUT}
+    common: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": server.base_url,
+        "max_retries": 0,
+        "timeout": CALL_TIMEOUT,
+    }
     if name == "ChatRuncrate":
         return ChatRuncrate(model=MODEL, **common)
     if name == "RuncrateLLM":
@@ -81,9 +85,7 @@ def expected(model: Any, marker: str) -> Any:
 @pytest.mark.parametrize("when", ["before-first-call", "after-first-call"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("name", CLASSES)
-def test_pickled_copy_works(
-    fake_server: FakeOpenAIServer, name: str, kind: str, when: str
-) -> None:
+def test_pickled_copy_works(fake_server: FakeOpenAIServer, name: str, kind: str, when: str) -> None:
     model = build(name, fake_server)
     if kind == "sync":
         if when == "after-first-call":
@@ -185,9 +187,7 @@ def test_a_thousand_calls_in_worker_processes(fake_server: FakeOpenAIServer, met
     crossed = [(m, a) for m, a in answered.items() if a != m and not a.startswith("!")]
     lost = [m for m in sent if m not in answered or answered[m].startswith("!")]
     assert not crossed, f"{len(crossed)} calls got another call's answer: {crossed[:5]}"
-    assert not lost, (
-        f"{len(lost)} calls lost: {[(m, answered.get(m)) for m in lost[:5]]}"
-    )
+    assert not lost, f"{len(lost)} calls lost: {[(m, answered.get(m)) for m in lost[:5]]}"
     pids = {pid for _, _, pid in results}
     assert os.getpid() not in pids
     assert len(pids) >= 2, "the calls did not spread over several worker processes"

@@ -67,8 +67,7 @@ def settings_for(server: FakeOpenAIServer, key: str, **kwargs: Any) -> ClientSet
 
 
 def common(server: FakeOpenAIServer, key: str) -> dict[str, Any]:
-    return {"api_key": key, "base_url": server.base_url, "max_retries": 6,
-            "timeout": CALL_TIMEOUT}
+    return {"api_key": key, "base_url": server.base_url, "max_retries": 6, "timeout": CALL_TIMEOUT}
 
 
 def prompts() -> list[str]:
@@ -80,7 +79,8 @@ def check(server: FakeOpenAIServer, answers: list[Any], texts: list[str], share:
     assert not failed, failed[:3]
     assert server.admitted_count == len(texts)  # each call answered once, nothing lost
     assert server.rate_limited_count <= share * server.request_count, (
-        server.rate_limited_count, server.request_count
+        server.rate_limited_count,
+        server.request_count,
     )
 
 
@@ -161,8 +161,11 @@ def test_streams_are_paced_and_observed_too(limited: FakeOpenAIServer) -> None:
 
 def _reset_in(seconds: float) -> Any:
     def respond(request: RecordedRequest) -> JSONResponse:
-        headers = {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0",
-                   "x-ratelimit-reset": f"{time.time() + seconds:.3f}"}
+        headers = {
+            "x-ratelimit-limit": "60",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": f"{time.time() + seconds:.3f}",
+        }
         return error(429, "rate_limited", "Rate limit exceeded", headers)
 
     return respond
@@ -174,8 +177,10 @@ async def test_a_retry_waits_the_backoff_even_when_the_server_says_5_ms(
     fake_server: FakeOpenAIServer, hint: str
 ) -> None:
     seen = Arrivals()
-    first = _reset_in(0.005) if hint == "reset" else error(
-        429, "rate_limited", "slow down", {"retry-after-ms": "5"}
+    first = (
+        _reset_in(0.005)
+        if hint == "reset"
+        else error(429, "rate_limited", "slow down", {"retry-after-ms": "5"})
     )
     fake_server.enqueue(seen(first), seen(chat_completion("at last")))
     llm = ChatRuncrate(model=MODEL, **{**common(fake_server, fresh_key()), "max_retries": 1})
@@ -193,8 +198,11 @@ def _exhausted_for(seconds: float) -> Any:
         body = request.body if isinstance(request.body, dict) else {}
         text = body.get("messages", [{}])[-1].get("content", "")
         reply = chat_completion(text)
-        reply.headers = {"x-ratelimit-limit": "10", "x-ratelimit-remaining": "0",
-                         "x-ratelimit-reset": f"{time.time() + seconds:.3f}"}
+        reply.headers = {
+            "x-ratelimit-limit": "10",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": f"{time.time() + seconds:.3f}",
+        }
         return reply
 
     return respond

@@ -48,8 +48,9 @@ def _private_names(*modules: Any) -> set[str]:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             for klass in cls.__mro__:
                 if klass.__module__.split(".")[0] in ("openai", "httpx2"):
-                    names.update(n for n in vars(klass) if n.startswith("_")
-                                 and not n.startswith("__"))
+                    names.update(
+                        n for n in vars(klass) if n.startswith("_") and not n.startswith("__")
+                    )
     return names
 
 
@@ -132,20 +133,36 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def _clients(server: FakeOpenAIServer, retries: int = 3) -> Clients:
-    settings = ClientSettings.resolve(api_key=KEY, base_url=server.base_url, max_retries=retries,
-                                      timeout=5.0, rate_limits=False)
+    settings = ClientSettings.resolve(
+        api_key=KEY, base_url=server.base_url, max_retries=retries, timeout=5.0, rate_limits=False
+    )
     return Clients(settings)
 
 
 def _post(**how: Any) -> transport.Request:
-    return transport.Request("POST", "/chat/completions", body={"model": "m", "messages": []},
-                             **how)
+    return transport.Request(
+        "POST", "/chat/completions", body={"model": "m", "messages": []}, **how
+    )
 
 
-@pytest.mark.parametrize(("status", "retried"), [
-    (400, False), (401, False), (402, False), (403, False), (404, False), (422, False),
-    (408, True), (409, True), (429, True), (500, True), (502, True), (503, True), (504, True),
-])
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        (400, False),
+        (401, False),
+        (402, False),
+        (403, False),
+        (404, False),
+        (422, False),
+        (408, True),
+        (409, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
+)
 def test_which_statuses_are_retried(
     fake_server: FakeOpenAIServer, no_backoff: list[float], status: int, retried: bool
 ) -> None:
@@ -157,9 +174,14 @@ def test_which_statuses_are_retried(
     assert len(no_backoff) == (3 if retried else 0)
 
 
-@pytest.mark.parametrize(("status", "verdict", "sent"), [
-    (400, "true", 3), (503, "false", 1), (402, "true", 1),  # a 402 never, whatever it says
-])
+@pytest.mark.parametrize(
+    ("status", "verdict", "sent"),
+    [
+        (400, "true", 3),
+        (503, "false", 1),
+        (402, "true", 1),  # a 402 never, whatever it says
+    ],
+)
 def test_x_should_retry_is_obeyed_but_never_for_a_402(
     fake_server: FakeOpenAIServer, no_backoff: list[float], status: int, verdict: str, sent: int
 ) -> None:
@@ -169,8 +191,9 @@ def test_x_should_retry_is_obeyed_but_never_for_a_402(
     assert fake_server.request_count == sent
 
 
-def test_a_connection_error_is_retried(fake_server: FakeOpenAIServer,
-                                       no_backoff: list[float]) -> None:
+def test_a_connection_error_is_retried(
+    fake_server: FakeOpenAIServer, no_backoff: list[float]
+) -> None:
     from tests.support.fake_openai_server import Disconnect
 
     fake_server.enqueue(Disconnect(), chat_completion("ok"))
@@ -183,18 +206,31 @@ def _http_date(seconds_from_now: float) -> str:
     return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
 
 
-@pytest.mark.parametrize(("headers", "waits_at_least"), [
-    ({"retry-after": "3"}, 3.0),
-    ({"retry-after-ms": "2500"}, 2.5),
-    ({"retry-after": "HTTPDATE"}, 3.0),
-    ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "UNIX"}, 3.0),
-    ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "3"}, 3.0),  # seconds from now
-    ({"retry-after-ms": "5"}, transport.BACKOFF_START * 0.75),  # never less than the backoff
-    ({}, transport.BACKOFF_START * 0.75),
-], ids=["retry-after", "retry-after-ms", "http-date", "reset-unix", "reset-seconds",
-        "a-5-ms-hint", "no-hint"])
+@pytest.mark.parametrize(
+    ("headers", "waits_at_least"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "2500"}, 2.5),
+        ({"retry-after": "HTTPDATE"}, 3.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "UNIX"}, 3.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "3"}, 3.0),  # seconds from now
+        ({"retry-after-ms": "5"}, transport.BACKOFF_START * 0.75),  # never less than the backoff
+        ({}, transport.BACKOFF_START * 0.75),
+    ],
+    ids=[
+        "retry-after",
+        "retry-after-ms",
+        "http-date",
+        "reset-unix",
+        "reset-seconds",
+        "a-5-ms-hint",
+        "no-hint",
+    ],
+)
 def test_a_retry_waits_the_larger_of_the_server_hint_and_the_backoff(
-    fake_server: FakeOpenAIServer, no_backoff: list[float], headers: dict[str, str],
+    fake_server: FakeOpenAIServer,
+    no_backoff: list[float],
+    headers: dict[str, str],
     waits_at_least: float,
 ) -> None:
     values = {
@@ -255,8 +291,9 @@ def test_a_billed_request_is_not_resent_after_its_body_went_out(
 
 def test_a_billed_request_that_never_connected_is_retried(no_backoff: list[float]) -> None:
     # Nothing listens on port 9: the body cannot have gone out, so trying again is safe.
-    settings = ClientSettings.resolve(api_key=KEY, base_url="http://127.0.0.1:9/v1",
-                                      max_retries=2, timeout=2.0, rate_limits=False)
+    settings = ClientSettings.resolve(
+        api_key=KEY, base_url="http://127.0.0.1:9/v1", max_retries=2, timeout=2.0, rate_limits=False
+    )
     with pytest.raises(core.APIConnectionError, match=r"127\.0\.0\.1:9/v1/chat/completions"):
         transport.send_json(Clients(settings), _post(billed=True))
     assert len(no_backoff) == 2

@@ -57,7 +57,10 @@ async def test_every_chat_path_counts_the_servers_usage(
         assert await chat.ask(llm) == "answer"
 
     assert (usage.requests, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
-        1, 11, 7, 18
+        1,
+        11,
+        7,
+        18,
     )
     assert usage.cost == pytest.approx(COST, rel=1e-12)
     assert not usage.estimated
@@ -168,8 +171,10 @@ async def test_an_unknown_price_makes_the_cost_none_with_one_warning(
     case = ChatCase("langchain", "invoke", fake_server)
     fake_server.default = chat_completion("ok", usage=USAGE)
     llm = case.model()
-    with caplog.at_level(logging.WARNING, "runcrate_integrations.usage"), \
-            track_usage(prices={"another/model": {"input": 1.0, "output": 1.0}}) as usage:
+    with (
+        caplog.at_level(logging.WARNING, "runcrate_integrations.usage"),
+        track_usage(prices={"another/model": {"input": 1.0, "output": 1.0}}) as usage,
+    ):
         await case.ask(llm)
         await case.ask(llm)
 
@@ -197,9 +202,7 @@ async def test_a_retried_request_counts_once(
     assert (usage.requests, usage.total_tokens) == (1, 18)
 
 
-async def test_a_failed_call_counts_nothing(
-    chat: ChatCase, fake_server: FakeOpenAIServer
-) -> None:
+async def test_a_failed_call_counts_nothing(chat: ChatCase, fake_server: FakeOpenAIServer) -> None:
     fake_server.enqueue(error(500, "server_error", "boom"))
     with track_usage() as usage, pytest.raises(chat.error(core.InternalServerError)):
         await chat.ask(chat.model())
@@ -307,8 +310,9 @@ async def test_a_cancelled_call_counts_nothing(fake_server: FakeOpenAIServer) ->
     assert (usage.requests, usage.total_tokens) == (0, 0)
 
 
-@pytest.mark.parametrize(("framework", "mode"), [one("langchain", "stream"),
-                                                  one("llama_index", "astream")])
+@pytest.mark.parametrize(
+    ("framework", "mode"), [one("langchain", "stream"), one("llama_index", "astream")]
+)
 async def test_a_stream_without_a_usage_chunk_is_estimated(
     fake_server: FakeOpenAIServer, framework: Any, mode: Any
 ) -> None:

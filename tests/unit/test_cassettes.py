@@ -180,17 +180,27 @@ def _upload(client: httpx2.Client, audio: bytes, language: str = "en") -> httpx2
 
 
 def test_multipart_summary_keeps_fields_and_the_files_hash() -> None:
-    request = httpx2.Request("POST", "https://h/v1/audio/transcriptions",
-                             data={"model": "m", "language": "en"},
-                             files={"file": ("talk.mp3", AUDIO, "audio/mpeg")})
+    request = httpx2.Request(
+        "POST",
+        "https://h/v1/audio/transcriptions",
+        data={"model": "m", "language": "en"},
+        files={"file": ("talk.mp3", AUDIO, "audio/mpeg")},
+    )
     request.read()
     summary = vcr_support.multipart_summary(request.content, request.headers["content-type"])
     assert summary is not None
-    assert json.loads(summary) == {"multipart": {
-        "model": "m", "language": "en",
-        "file": {"filename": "talk.mp3", "content_type": "audio/mpeg", "bytes": len(AUDIO),
-                 "sha256": hashlib.sha256(AUDIO).hexdigest()},
-    }}
+    assert json.loads(summary) == {
+        "multipart": {
+            "model": "m",
+            "language": "en",
+            "file": {
+                "filename": "talk.mp3",
+                "content_type": "audio/mpeg",
+                "bytes": len(AUDIO),
+                "sha256": hashlib.sha256(AUDIO).hexdigest(),
+            },
+        }
+    }
 
 
 def test_a_multipart_upload_is_recorded_as_its_fields_and_replayed_by_them(
@@ -228,11 +238,15 @@ def test_a_multipart_upload_is_recorded_as_its_fields_and_replayed_by_them(
 
 
 def test_a_key_in_a_multipart_field_is_scrubbed() -> None:
-    request = httpx2.Request("POST", "https://h/v1/audio/transcriptions",
-                             data={"model": "m", "prompt": f"names: {KEY}"},
-                             files={"file": ("a.mp3", AUDIO, "audio/mpeg")})
+    request = httpx2.Request(
+        "POST",
+        "https://h/v1/audio/transcriptions",
+        data={"model": "m", "prompt": f"names: {KEY}"},
+        files={"file": ("a.mp3", AUDIO, "audio/mpeg")},
+    )
     request.read()
-    recorded = scrub_request(Request("POST", str(request.url), request.content,
-                                     dict(request.headers)))
+    recorded = scrub_request(
+        Request("POST", str(request.url), request.content, dict(request.headers))
+    )
     fields = json.loads(recorded.body)["multipart"]
     assert fields["prompt"] == f"names: {PLACEHOLDER}" and KEY.encode() not in recorded.body

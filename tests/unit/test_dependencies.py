@@ -39,8 +39,12 @@ def _requirements() -> list[str]:
     project = _project()
     extras = project["optional-dependencies"]
     assert isinstance(extras, dict)
-    runtime = [*project["dependencies"], *extras["langchain"], *extras["llama-index"],  # type: ignore[misc]  # lists
-               *extras["progress"]]
+    runtime = [
+        *project["dependencies"],
+        *extras["langchain"],
+        *extras["llama-index"],  # type: ignore[misc]  # lists
+        *extras["progress"],
+    ]
     return [str(r) for r in runtime]
 
 
@@ -77,6 +81,9 @@ def test_every_requirement_has_one_lower_bound() -> None:
     extras = project["optional-dependencies"]
     assert isinstance(extras, dict)
     lines = [*project["dependencies"], *(r for extra in extras.values() for r in extra)]  # type: ignore[misc]  # lists
-    missing = [r for r in lines if _name(r) != "runcrate-integrations"
-               and len(re.findall(r">=\s*[0-9]", r)) != 1]
+    missing = [
+        r
+        for r in lines
+        if _name(r) != "runcrate-integrations" and len(re.findall(r">=\s*[0-9]", r)) != 1
+    ]
     assert not missing, f"requirements without exactly one '>=' lower bound: {missing}"

@@ -40,7 +40,7 @@ TOOL_ARGUMENTS = {
 # ---------------------------------------------------------------- langchain-runcrate 0.1.0
 
 # The 0.1 README's example, "Chat".
-LANGCHAIN_CHAT = '''
+LANGCHAIN_CHAT = """
 from langchain_runcrate import ChatRuncrate
 
 llm = ChatRuncrate(model="deepseek-ai/DeepSeek-V3.2", temperature=0)
@@ -48,7 +48,7 @@ print(llm.invoke("Explain LoRA fine-tuning in one sentence.").content)
 
 for chunk in llm.stream("Write a haiku about GPUs."):
     print(chunk.text, end="", flush=True)
-'''
+"""
 
 # The 0.1 README's example, "Tool calling and structured output" (after "Chat").
 LANGCHAIN_TOOLS = '''
@@ -75,17 +75,17 @@ print(llm.with_structured_output(Summary).invoke("Summarize what a GPU cloud is.
 '''
 
 # The 0.1 README's example, "Agents (LangGraph / create_agent)" (after the two above).
-LANGCHAIN_AGENT = '''
+LANGCHAIN_AGENT = """
 from langchain.agents import create_agent
 
 agent = create_agent(ChatRuncrate(model="Qwen/Qwen3-235B-A22B-Instruct-2507"), tools=[gpu_price])
 agent.invoke({"messages": [{"role": "user", "content": "Price an H100 for 10 hours."}]})
-'''
+"""
 
 # ---------------------------------------------------------------- llama-index-llms-runcrate 0.1.0
 
 # The 0.1 README's example, "Use".
-LLAMA_INDEX_USE = '''
+LLAMA_INDEX_USE = """
 from llama_index.llms.runcrate import Runcrate
 from llama_index.core.llms import ChatMessage
 
@@ -96,7 +96,7 @@ print(llm.chat([ChatMessage(role="user", content="Name three uses of an H100.")]
 
 for chunk in llm.stream_complete("Write a haiku about GPUs."):
     print(chunk.delta, end="")
-'''
+"""
 
 # The 0.1 README's example, "As the default LLM for RAG and agents"; its last line is a comment
 # there (`# response = await agent.run(...)`), run here too, as its reader would.
@@ -134,8 +134,11 @@ def _answer(server: FakeOpenAIServer) -> Any:
             forced = body.get("tool_choice")
             name = forced["function"]["name"] if isinstance(forced, dict) else tools[0]
             calls = [tool_call(name, TOOL_ARGUMENTS[name])]
-            return chat_stream([], tool_calls=calls) if stream else chat_completion(
-                None, tool_calls=calls)
+            return (
+                chat_stream([], tool_calls=calls)
+                if stream
+                else chat_completion(None, tool_calls=calls)
+            )
         text = f"answer to: {last['content'] if isinstance(last['content'], str) else '...'}"
         return chat_stream([text[:10], text[10:]]) if stream else chat_completion(text)
 
@@ -176,8 +179,7 @@ def test_langchain_readme_examples_run_unchanged(user_env: FakeOpenAIServer) -> 
     ns: dict[str, Any] = {}
     printed = _run(LANGCHAIN_CHAT, ns, "Chat")
     assert printed == (
-        "answer to: Explain LoRA fine-tuning in one sentence.\n"
-        "answer to: Write a haiku about GPUs."
+        "answer to: Explain LoRA fine-tuning in one sentence.\nanswer to: Write a haiku about GPUs."
     )
     first = _chat_bodies(user_env)[0]
     assert first["model"] == "deepseek-ai/DeepSeek-V3.2"
@@ -217,9 +219,16 @@ def test_langchain_0_1_arguments(user_env: FakeOpenAIServer) -> None:
     # variables RUNCRATE_API_KEY and RUNCRATE_API_BASE; ChatOpenAI's other arguments passed on.
     from langchain_runcrate import ChatRuncrate
 
-    by_field = ChatRuncrate(model_name="m", api_base=user_env.base_url, api_key="rc_live_k",
-                            max_tokens=5, timeout=30, max_retries=1, streaming=True,
-                            model_kwargs={"top_k": 3})
+    by_field = ChatRuncrate(
+        model_name="m",
+        api_base=user_env.base_url,
+        api_key="rc_live_k",
+        max_tokens=5,
+        timeout=30,
+        max_retries=1,
+        streaming=True,
+        model_kwargs={"top_k": 3},
+    )
     assert (by_field.model, by_field.base_url) == ("m", user_env.base_url)
     by_field.invoke("hi")
     body = _chat_bodies(user_env)[-1]
@@ -254,14 +263,19 @@ async def test_llama_index_readme_examples_run_unchanged(user_env: FakeOpenAISer
     ]
     assert {b["model"] for b in _chat_bodies(user_env)} == {"deepseek-ai/DeepSeek-V3.2"}
 
-    code = compile(LLAMA_INDEX_AGENT, "<0.1 README: RAG and agents>", "exec",
-                   flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    code = compile(
+        LLAMA_INDEX_AGENT,
+        "<0.1 README: RAG and agents>",
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+    )
     with _printed():
         await eval(code, ns)
     assert ns["Settings"].llm.metadata.context_window == 131072
     assert "answer to:" in str(ns["response"])
-    agent_turns = [b for b in _chat_bodies(user_env)
-                   if b["model"] == "Qwen/Qwen3-235B-A22B-Instruct-2507"]
+    agent_turns = [
+        b for b in _chat_bodies(user_env) if b["model"] == "Qwen/Qwen3-235B-A22B-Instruct-2507"
+    ]
     assert [t["function"]["name"] for t in agent_turns[0]["tools"]] == ["multiply"]
     result = agent_turns[-1]["messages"][-1]
     assert (result["role"], result["content"]) == ("tool", str(1234 * 4567))
@@ -278,9 +292,18 @@ def test_llama_index_0_1_arguments(user_env: FakeOpenAIServer) -> None:
     assert defaults.engine.clients.settings.base_url == user_env.base_url
     assert defaults.metadata.context_window == 32768  # m is not in the catalog
     assert defaults.metadata.is_function_calling_model is True
-    llm = Runcrate("m", api_key="rc_live_k", api_base=user_env.base_url, is_chat_model=True,
-                   is_function_calling_model=False, context_window=4096, temperature=0.5,
-                   max_tokens=7, timeout=30, additional_kwargs={"top_k": 3})
+    llm = Runcrate(
+        "m",
+        api_key="rc_live_k",
+        api_base=user_env.base_url,
+        is_chat_model=True,
+        is_function_calling_model=False,
+        context_window=4096,
+        temperature=0.5,
+        max_tokens=7,
+        timeout=30,
+        additional_kwargs={"top_k": 3},
+    )
     assert (llm.metadata.context_window, llm.metadata.is_function_calling_model) == (4096, False)
     llm.complete("hi")
     body = _chat_bodies(user_env)[-1]

@@ -38,8 +38,9 @@ def billing() -> MakeBilling:
     URL); no retries, so a missing cassette fails at once."""
 
     def make(**fields: Any) -> RuncrateBilling:
-        return RuncrateBilling(**{"base_url": vcr_support.billing_url(), "max_retries": 0,
-                                  **fields})
+        return RuncrateBilling(
+            **{"base_url": vcr_support.billing_url(), "max_retries": 0, **fields}
+        )
 
     return make
 
@@ -52,10 +53,16 @@ def spend() -> None:
         return
     where = urlsplit(url)
     connection = _HTTP(where.hostname or "127.0.0.1", where.port or 80, timeout=60)
-    body = {"model": "black-forest-labs/FLUX.1-schnell", "prompt": "a ledger entry",
-            "width": 256, "height": 256}
-    headers = {"Authorization": f"Bearer {os.environ['RUNCRATE_API_KEY']}",
-               "Content-Type": "application/json"}
+    body = {
+        "model": "black-forest-labs/FLUX.1-schnell",
+        "prompt": "a ledger entry",
+        "width": 256,
+        "height": 256,
+    }
+    headers = {
+        "Authorization": f"Bearer {os.environ['RUNCRATE_API_KEY']}",
+        "Content-Type": "application/json",
+    }
     try:
         connection.request("POST", "/v1/images/generations", json.dumps(body), headers)
         assert connection.getresponse().status == 200

@@ -29,8 +29,12 @@ def test_balance(billing: MakeBilling) -> None:
 def test_usage_between_dates(billing: MakeBilling) -> None:
     usage = billing().usage(start=START, end=END)
     assert isinstance(usage, BillingUsage) and (usage.start, usage.end) == (START, END)
-    counts = (usage.total_requests, usage.total_prompt_tokens,
-              usage.total_completion_tokens, usage.total_tokens)
+    counts = (
+        usage.total_requests,
+        usage.total_prompt_tokens,
+        usage.total_completion_tokens,
+        usage.total_tokens,
+    )
     assert all(isinstance(n, int) and n >= 0 for n in counts)
     assert isinstance(usage.total_cost, float) and usage.total_cost >= 0
 

@@ -25,10 +25,28 @@ from langchain_runcrate import RuncrateContextOverflowError
 from ..answers import answers, catalog_windows, last
 from .conftest import MakeChat
 
-CITIES = ("Lyon", "Porto", "Gdansk", "Tampere", "Bilbao", "Graz", "Utrecht", "Aarhus", "Brno",
-          "Turin", "Ghent")
-GOODS = ("copper wire", "olive oil", "ceramic tiles", "bicycle tyres", "rye flour",
-         "wool blankets", "glass jars")
+CITIES = (
+    "Lyon",
+    "Porto",
+    "Gdansk",
+    "Tampere",
+    "Bilbao",
+    "Graz",
+    "Utrecht",
+    "Aarhus",
+    "Brno",
+    "Turin",
+    "Ghent",
+)
+GOODS = (
+    "copper wire",
+    "olive oil",
+    "ceramic tiles",
+    "bicycle tyres",
+    "rye flour",
+    "wool blankets",
+    "glass jars",
+)
 ROADS = ("dry", "icy", "flooded", "busy", "clear")
 SUMMARY_PREFIX = "Here is a summary of the conversation to date:\n\n"
 TRIM_BUDGET = 800
@@ -38,9 +56,11 @@ WINDOW = 8192
 
 def _entry(i: int) -> str:
     """One line of a depot log (~35 tokens), different for every ``i``."""
-    return (f"Entry {i}: the {CITIES[i % 11]} depot shipped {(17 + 13 * i) % 90 + 10} crates of "
-            f"{GOODS[i % 7]} on day {i % 28 + 1}; the driver reported {ROADS[i % 5]} roads and "
-            f"a delay of {i % 6} hours.")
+    return (
+        f"Entry {i}: the {CITIES[i % 11]} depot shipped {(17 + 13 * i) % 90 + 10} crates of "
+        f"{GOODS[i % 7]} on day {i % 28 + 1}; the driver reported {ROADS[i % 5]} roads and "
+        f"a delay of {i % 6} hours."
+    )
 
 
 def _log(start: int, lines: int) -> str:
@@ -73,9 +93,7 @@ def _text(message: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- trim_messages
 
 
-def test_trim_messages_with_the_model_as_counter_fits_the_server(
-    chat: MakeChat, vcr: Any
-) -> None:
+def test_trim_messages_with_the_model_as_counter_fits_the_server(chat: MakeChat, vcr: Any) -> None:
     """``trim_messages(token_counter=llm, strategy="last")`` keeps the system message and the
     latest turns within the budget (by the model's count, no request), and the server's own
     ``prompt_tokens`` for what was kept stays within the budget plus 15 %. The answer's usage
@@ -110,10 +128,11 @@ def test_trim_messages_with_the_model_as_counter_fits_the_server(
     raw = last(vcr)
     assert len(answers(vcr)) == 1
     assert [(m["role"], _text(m)) for m in raw.request["messages"]] == [
-        ("system", history[0].content), *[
+        ("system", history[0].content),
+        *[
             ("user" if isinstance(m, HumanMessage) else "assistant", m.content)
             for m in history[-kept:]
-        ]
+        ],
     ]
     assert raw.usage is not None
     prompt_tokens = raw.usage["prompt_tokens"]
@@ -205,7 +224,8 @@ def test_summarization_middleware_summarises_instead_of_overflowing(
         assert [m["role"] for m in sent[:2]] == ["system", "user"]
         assert sent[1]["content"] == summary_text
         assert [(m["role"], m["content"]) for m in sent[2:4]] == [
-            ("assistant", history[-2].content), ("user", LONG_QUESTION)
+            ("assistant", history[-2].content),
+            ("user", LONG_QUESTION),
         ]
         assert [t["function"]["name"] for t in call.request["tools"]] == ["depot_phone"]
         assert call.usage is not None

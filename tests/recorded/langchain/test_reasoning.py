@@ -22,8 +22,11 @@ def test_reasoning_content_in_answer(reasoning_chat: ChatRuncrate) -> None:
 
 def test_reasoning_content_streamed(reasoning_chat: ChatRuncrate) -> None:
     chunks = list(reasoning_chat.stream(QUESTION))
-    pieces = [c.additional_kwargs["reasoning_content"] for c in chunks
-              if c.additional_kwargs.get("reasoning_content")]
+    pieces = [
+        c.additional_kwargs["reasoning_content"]
+        for c in chunks
+        if c.additional_kwargs.get("reasoning_content")
+    ]
     assert len(pieces) > 1, "reasoning arrives in pieces"
     full = chunks[0]
     for chunk in chunks[1:]:

@@ -41,7 +41,7 @@ def _known_failures() -> dict[str, tuple[type[BaseException], str]]:
             InternalServerError,
             "recording server: this llama.cpp build does not enforce a named tool_choice among "
             "several tools (greedy decoding writes another call and the server answers 500 "
-            "'does not match the expected peg-native format')"
+            "'does not match the expected peg-native format')",
         ),
     }
 

@@ -27,8 +27,7 @@ class CityDict(TypedDict):
 
 QUESTION = "Extract the city: Paris, France."
 JSON_QUESTION = (
-    "Paris is a city in France. Reply with only a JSON object with the keys "
-    "'name' and 'country'."
+    "Paris is a city in France. Reply with only a JSON object with the keys 'name' and 'country'."
 )
 
 
@@ -55,8 +54,8 @@ def test_json_schema_strict(chat: MakeChat) -> None:
 
 
 def test_json_mode(chat: MakeChat) -> None:
-    result = chat(max_tokens=60).with_structured_output(City, method="json_mode").invoke(
-        JSON_QUESTION
+    result = (
+        chat(max_tokens=60).with_structured_output(City, method="json_mode").invoke(JSON_QUESTION)
     )
     assert isinstance(result, City)
 

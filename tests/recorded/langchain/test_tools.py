@@ -124,8 +124,10 @@ def _merged(chunks: list[AIMessageChunk], raw: Answer) -> AIMessageChunk:
 
 
 def _streamed_call(chunks: list[AIMessageChunk], raw: Answer) -> None:
-    needs(raw.tool_calls and raw.tool_calls[0].fragments > 1,
-          "a streamed tool call whose arguments arrive in several fragments")
+    needs(
+        raw.tool_calls and raw.tool_calls[0].fragments > 1,
+        "a streamed tool call whose arguments arrive in several fragments",
+    )
     with_fragments = [c for c in chunks if c.tool_call_chunks]
     assert len(with_fragments) == sum(c.fragments for c in raw.tool_calls)
     _merged(chunks, raw)
@@ -173,8 +175,9 @@ def test_tool_result_round_trip(chat: MakeChat, vcr: Any) -> None:
     _check(first, raw_first)
     if not first.tool_calls:
         return
-    results = [ToolMessage("Sunny, 21 degrees Celsius.", tool_call_id=c["id"])
-               for c in first.tool_calls]
+    results = [
+        ToolMessage("Sunny, 21 degrees Celsius.", tool_call_id=c["id"]) for c in first.tool_calls
+    ]
     second = llm.invoke([question, first, *results])
     raw_second = last(vcr)
     # The request repeated the server's calls and linked each result to its call by id.
@@ -208,8 +211,10 @@ def test_agent_loop_with_a_real_tool(chat: MakeChat, vcr: Any) -> None:
     messages = state["messages"]
     found = answers(vcr)
     first = found[0]
-    needs(first.tool_calls and first.tool_calls[0].args == {"city": "Paris"},
-          "a first answer that calls the weather tool for Paris")
+    needs(
+        first.tool_calls and first.tool_calls[0].args == {"city": "Paris"},
+        "a first answer that calls the weather tool for Paris",
+    )
     ai = [m for m in messages if isinstance(m, AIMessage)]
     _check(ai[0], first)
     if not first.tool_calls:

@@ -26,10 +26,28 @@ from runcrate_integrations import ContextLengthExceededError
 from ..answers import Answer, answers, catalog_windows, last
 from .conftest import MakeLLM
 
-CITIES = ("Lyon", "Porto", "Gdansk", "Tampere", "Bilbao", "Graz", "Utrecht", "Aarhus", "Brno",
-          "Turin", "Ghent")
-GOODS = ("copper wire", "olive oil", "ceramic tiles", "bicycle tyres", "rye flour",
-         "wool blankets", "glass jars")
+CITIES = (
+    "Lyon",
+    "Porto",
+    "Gdansk",
+    "Tampere",
+    "Bilbao",
+    "Graz",
+    "Utrecht",
+    "Aarhus",
+    "Brno",
+    "Turin",
+    "Ghent",
+)
+GOODS = (
+    "copper wire",
+    "olive oil",
+    "ceramic tiles",
+    "bicycle tyres",
+    "rye flour",
+    "wool blankets",
+    "glass jars",
+)
 ROADS = ("dry", "icy", "flooded", "busy", "clear")
 SYSTEM = "You are a terse logistics assistant."
 QUESTION = "Reply with one word: done."
@@ -39,9 +57,11 @@ WINDOW = 8192
 
 def _entry(i: int) -> str:
     """One line of a depot log (~35 tokens), different for every ``i``."""
-    return (f"Entry {i}: the {CITIES[i % 11]} depot shipped {(17 + 13 * i) % 90 + 10} crates of "
-            f"{GOODS[i % 7]} on day {i % 28 + 1}; the driver reported {ROADS[i % 5]} roads and "
-            f"a delay of {i % 6} hours.")
+    return (
+        f"Entry {i}: the {CITIES[i % 11]} depot shipped {(17 + 13 * i) % 90 + 10} crates of "
+        f"{GOODS[i % 7]} on day {i % 28 + 1}; the driver reported {ROADS[i % 5]} roads and "
+        f"a delay of {i % 6} hours."
+    )
 
 
 def _log(part: int, lines: int) -> str:
@@ -192,7 +212,9 @@ async def test_function_agent_keeps_working_past_the_window(llm: MakeLLM, vcr: A
         for turn in turns
     ]
     assert carried == [
-        [[0]] * len(turns[0]), [[0, 1]] * len(turns[1]), [[1, 2]] * len(turns[2]),
+        [[0]] * len(turns[0]),
+        [[0, 1]] * len(turns[1]),
+        [[1, 2]] * len(turns[2]),
         [[2, 3]] * len(turns[3]),
     ]
     for answer in (a for turn in turns for a in turn):
@@ -201,9 +223,7 @@ async def test_function_agent_keeps_working_past_the_window(llm: MakeLLM, vcr: A
         assert answer.usage is not None
         assert answer.usage["prompt_tokens"] < WINDOW
     # The memory archived what it dropped; what it holds is the last two turns.
-    archived = await memory.sql_store.get_messages(
-        memory.session_id, status=MessageStatus.ARCHIVED
-    )
+    archived = await memory.sql_store.get_messages(memory.session_id, status=MessageStatus.ARCHIVED)
     active = await memory.aget()
     assert [m.content for m in archived if m.role == MessageRole.USER] == inputs[:2]
     assert [m.content for m in active if m.role == MessageRole.USER] == inputs[2:]

@@ -27,8 +27,11 @@ def test_reasoning_in_answer(reasoning_llm: RuncrateLLM) -> None:
 
 def test_reasoning_streamed(reasoning_llm: RuncrateLLM) -> None:
     responses = list(reasoning_llm.stream_chat(QUESTION))
-    deltas = [r.additional_kwargs["thinking_delta"] for r in responses
-              if r.additional_kwargs.get("thinking_delta")]
+    deltas = [
+        r.additional_kwargs["thinking_delta"]
+        for r in responses
+        if r.additional_kwargs.get("thinking_delta")
+    ]
     assert len(deltas) > 1, "reasoning arrives in pieces"
     final = responses[-1]
     assert _thinking(final.message) == "".join(deltas)

@@ -117,8 +117,10 @@ def test_tool_choice_named_forces_a_call(llm: MakeLLM, vcr: Any) -> None:
 
 
 def _check_stream(llm: RuncrateLLM, responses: list[ChatResponse], raw: Answer) -> None:
-    needs(raw.tool_calls and raw.tool_calls[0].fragments > 1,
-          "a streamed tool call whose arguments arrive in several fragments")
+    needs(
+        raw.tool_calls and raw.tool_calls[0].fragments > 1,
+        "a streamed tool call whose arguments arrive in several fragments",
+    )
     # Mid-stream, a call so far reads as partial JSON (a dict); at the end it is whole.
     for response in responses:
         partial = llm.get_tool_calls_from_response(response, error_on_no_tool_call=False)
@@ -163,9 +165,7 @@ def test_one_tool_call_unless_parallel_allowed(llm: MakeLLM, vcr: Any) -> None:
     # The same question without allow_parallel_tool_calls sends parallel_tool_calls=false;
     # should the server still send several calls, the adapter keeps the first only.
     model = llm(max_tokens=60)
-    response = model.chat_with_tools(
-        [WEATHER], user_msg=PARALLEL_QUESTION, tool_required=True
-    )
+    response = model.chat_with_tools([WEATHER], user_msg=PARALLEL_QUESTION, tool_required=True)
     raw = last(vcr)
     assert raw.request["parallel_tool_calls"] is False
     needs(raw.tool_calls, "a tool call (tool_choice=required)")
@@ -177,8 +177,10 @@ def test_predict_and_call_runs_the_tool(llm: MakeLLM, vcr: Any) -> None:
         [WEATHER], user_msg=WEATHER_QUESTION, error_on_no_tool_call=False
     )
     raw = last(vcr)
-    needs(raw.tool_calls and raw.tool_calls[0].args == {"city": "Paris"},
-          "a call to get_weather for Paris")
+    needs(
+        raw.tool_calls and raw.tool_calls[0].args == {"city": "Paris"},
+        "a call to get_weather for Paris",
+    )
     if not raw.tool_calls:
         assert output.response == (raw.content or "")
         return
@@ -221,8 +223,10 @@ async def test_function_agent_round_trip(llm: MakeLLM, vcr: Any) -> None:
     )
     found = answers(vcr)
     first = found[0]
-    needs(first.tool_calls and first.tool_calls[0].args == {"city": "Paris"},
-          "a first answer that calls the weather tool for Paris")
+    needs(
+        first.tool_calls and first.tool_calls[0].args == {"city": "Paris"},
+        "a first answer that calls the weather tool for Paris",
+    )
     # The tool ran with the arguments the server sent, and the next request carried each
     # result linked to its call by the server's id.
     cities = [str((c.args or {}).get("city")) for c in first.tool_calls]

@@ -20,13 +20,25 @@ from tests.helpers import Recorder, error
 
 KEY = "rc_live_BILLING_TEST_KEY_7"
 BALANCE = {"data": {"creditsBalance": 97.25, "activeUsageCost": 0.5}}
-USAGE = {"data": {"total_requests": 12, "total_prompt_tokens": 3400,
-                  "total_completion_tokens": 800, "total_tokens": 4200, "total_cost": 0.0123}}
+USAGE = {
+    "data": {
+        "total_requests": 12,
+        "total_prompt_tokens": 3400,
+        "total_completion_tokens": 800,
+        "total_tokens": 4200,
+        "total_cost": 0.0123,
+    }
+}
 
 
 def tx(n: int, amount: float = -0.003) -> dict[str, Any]:
-    return {"id": f"tx_{n}", "type": "usage", "amount": amount, "description": "images",
-            "createdAt": 1_767_225_600 + n}
+    return {
+        "id": f"tx_{n}",
+        "type": "usage",
+        "amount": amount,
+        "description": "images",
+        "createdAt": 1_767_225_600 + n,
+    }
 
 
 def page(entries: list[dict[str, Any]], cursor: str | None, more: bool) -> dict[str, Any]:
@@ -35,13 +47,15 @@ def page(entries: list[dict[str, Any]], cursor: str | None, more: bool) -> dict[
 
 def billing(rec: Recorder, **fields: Any) -> RuncrateBilling:
     fields.setdefault("api_key", KEY)
-    return RuncrateBilling(http_client=rec.client(), http_async_client=rec.async_client(),
-                           **fields)
+    return RuncrateBilling(http_client=rec.client(), http_async_client=rec.async_client(), **fields)
 
 
 def query(request: httpx2.Request) -> dict[str, list[str]]:
-    return parse_qs(request.url.query.decode() if isinstance(request.url.query, bytes)
-                    else str(request.url.query))
+    return parse_qs(
+        request.url.query.decode()
+        if isinstance(request.url.query, bytes)
+        else str(request.url.query)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +70,8 @@ async def test_balance_sync_and_async() -> None:
     assert await client.abalance() == Balance(97.25, 0.5)
     for request in rec.requests:
         assert (request.method, str(request.url)) == (
-            "GET", f"{DEFAULT_BILLING_URL}/billing/balance"
+            "GET",
+            f"{DEFAULT_BILLING_URL}/billing/balance",
         )
         assert request.headers["authorization"] == f"Bearer {KEY}"
 
@@ -72,7 +87,9 @@ async def test_usage_sends_the_dates_as_from_and_to() -> None:
     )
     client.usage()
     assert [query(r) for r in rec.requests] == [
-        {"from": ["2026-11-01"], "to": ["2026-11-30"]}, {"from": ["2026-11-01"]}, {}
+        {"from": ["2026-11-01"], "to": ["2026-11-30"]},
+        {"from": ["2026-11-01"]},
+        {},
     ]
     assert {r.url.path for r in rec.requests} == {"/api/v1/billing/usage"}
 
@@ -80,8 +97,12 @@ async def test_usage_sends_the_dates_as_from_and_to() -> None:
 @pytest.mark.parametrize(
     ("start", "end", "error_type", "message"),
     [
-        (dt.date(2026, 12, 2), dt.date(2026, 12, 1), ValueError,
-         "start (2026-12-02) is after end (2026-12-01)"),
+        (
+            dt.date(2026, 12, 2),
+            dt.date(2026, 12, 1),
+            ValueError,
+            "start (2026-12-02) is after end (2026-12-01)",
+        ),
         ("2026-12-01", None, TypeError, "start must be a datetime.date, got str"),
         (None, 20261201, TypeError, "end must be a datetime.date, got int"),
     ],
@@ -96,15 +117,23 @@ def test_wrong_dates_fail_before_sending(
 
 
 async def test_transactions_page_through_the_cursor() -> None:
-    pages = [page([tx(5), tx(4)], "c1", True), page([tx(3), tx(2)], "c2", True),
-             page([tx(1, amount=50.0)], None, False)]
+    pages = [
+        page([tx(5), tx(4)], "c1", True),
+        page([tx(3), tx(2)], "c2", True),
+        page([tx(1, amount=50.0)], None, False),
+    ]
     rec = Recorder([*pages, *pages])
     client = billing(rec)
     got = list(client.transactions())
     assert [t.id for t in got] == ["tx_5", "tx_4", "tx_3", "tx_2", "tx_1"]
-    assert got[0] == Transaction("tx_5", "usage", -0.003, "images",
-                                 dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.timezone.utc),
-                                 raw=tx(5))
+    assert got[0] == Transaction(
+        "tx_5",
+        "usage",
+        -0.003,
+        "images",
+        dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.timezone.utc),
+        raw=tx(5),
+    )
     assert got[-1].amount == 50.0
     assert [t.id async for t in client.atransactions()] == [t.id for t in got]
     assert [query(r).get("cursor") for r in rec.requests] == [None, ["c1"], ["c2"]] * 2
@@ -127,10 +156,16 @@ def test_an_iso_time_is_read_too() -> None:
     ("call", "answer", "message"),
     [
         ("balance", {"creditsBalance": 1.0}, "without a 'data' object (keys: ['creditsBalance'])"),
-        ("balance", {"data": {"creditsBalance": "1.0", "activeUsageCost": 0}},
-         "'creditsBalance' as '1.0', not a number"),
-        ("usage", {"data": {**USAGE["data"], "total_requests": 1.5}},
-         "'total_requests' as 1.5, not a whole number"),
+        (
+            "balance",
+            {"data": {"creditsBalance": "1.0", "activeUsageCost": 0}},
+            "'creditsBalance' as '1.0', not a number",
+        ),
+        (
+            "usage",
+            {"data": {**USAGE["data"], "total_requests": 1.5}},
+            "'total_requests' as 1.5, not a whole number",
+        ),
         ("transactions", {"data": {}}, "transactions without a 'data' list"),
         ("transactions", page([tx(1)], None, True), "hasMore without a cursor"),
         ("transactions", page([{"amount": 1.0}], None, False), "not an object with an id"),
@@ -145,8 +180,12 @@ def test_a_malformed_answer_says_what_is_wrong(call: str, answer: Any, message: 
 
 
 async def test_errors_are_the_packages_typed_errors() -> None:
-    rec = Recorder([error(401, "unauthorized", "Missing or invalid API key."),
-                    error(402, "insufficient_credits", "No credits.")])
+    rec = Recorder(
+        [
+            error(401, "unauthorized", "Missing or invalid API key."),
+            error(402, "insufficient_credits", "No credits."),
+        ]
+    )
     client = billing(rec, max_retries=0)
     with pytest.raises(core.AuthenticationError, match="Check the API key"):
         client.balance()

@@ -10,15 +10,26 @@ from runcrate_integrations.config import ClientSettings
 from runcrate_integrations.net import transport
 from tests.helpers import Recorder, post, private_async_client, private_client, sse, text_chunks
 
-CATALOG = {"object": "list", "data": [
-    {"id": "deepseek/deepseek-v3.2", "context_length": 131072, "input_modalities": ["text"],
-     "output_modalities": ["text"], "supported_features": ["tools", "structured_outputs"]},
-    {"id": "qwen/qwen2.5-vl-72b", "context_length": 32768,
-     "input_modalities": ["text", "image"]},
-    {"id": "bare"},
-    {"id": "llamacpp", "architecture": {"input_modalities": ["text"]}},
-    {"no_id": True},
-]}
+CATALOG = {
+    "object": "list",
+    "data": [
+        {
+            "id": "deepseek/deepseek-v3.2",
+            "context_length": 131072,
+            "input_modalities": ["text"],
+            "output_modalities": ["text"],
+            "supported_features": ["tools", "structured_outputs"],
+        },
+        {
+            "id": "qwen/qwen2.5-vl-72b",
+            "context_length": 32768,
+            "input_modalities": ["text", "image"],
+        },
+        {"id": "bare"},
+        {"id": "llamacpp", "architecture": {"input_modalities": ["text"]}},
+        {"no_id": True},
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +45,28 @@ def test_list_models_parses_and_caches() -> None:
     rec = Recorder([CATALOG], models=None)
     client = private_client(_settings(), rec.client())
     models = catalog.fetch(client)
-    assert [m.id for m in models] == ["deepseek/deepseek-v3.2", "qwen/qwen2.5-vl-72b", "bare",
-                                      "llamacpp"]
+    assert [m.id for m in models] == [
+        "deepseek/deepseek-v3.2",
+        "qwen/qwen2.5-vl-72b",
+        "bare",
+        "llamacpp",
+    ]
     assert rec.requests[0].method == "GET" and rec.requests[0].url.path == "/v1/models"
     ds = models[0]
-    assert (ds.context_length, ds.supports_tools, ds.supports_structured_output,
-            ds.supports_image_input) == (131072, True, True, False)
+    assert (
+        ds.context_length,
+        ds.supports_tools,
+        ds.supports_structured_output,
+        ds.supports_image_input,
+    ) == (131072, True, True, False)
     vl = models[1]
     assert (vl.supports_image_input, vl.supports_tools) == (True, None)
     bare = models[2]
     assert (bare.context_length, bare.supports_tools, bare.supports_image_input) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
     assert models[3].input_modalities == ("text",)
     # cached: no second request, and lookups need no network
     assert catalog.fetch(client) == models
@@ -80,8 +102,11 @@ def test_stream_events_are_dicts_and_the_body_is_sent() -> None:
 
 
 def test_stream_with_non_json_line_raises_clear_error() -> None:
-    resp = httpx2.Response(200, content=b'data: {"choices": []}\n\ndata: garbage\n\n',
-                           headers={"content-type": "text/event-stream"})
+    resp = httpx2.Response(
+        200,
+        content=b'data: {"choices": []}\n\ndata: garbage\n\n',
+        headers={"content-type": "text/event-stream"},
+    )
     client = private_client(_settings(), Recorder([resp]).client())
     with pytest.raises(errors.ResponseFormatError, match="not JSON"):
         _events(client, {"model": "m"})
@@ -96,8 +121,13 @@ async def test_astream_json() -> None:
 
 
 def test_stream_error_status_raises_typed_error() -> None:
-    rec = Recorder([httpx2.Response(402, json={"error": {"code": "insufficient_credits",
-                                                          "message": "no credits"}})])
+    rec = Recorder(
+        [
+            httpx2.Response(
+                402, json={"error": {"code": "insufficient_credits", "message": "no credits"}}
+            )
+        ]
+    )
     client = private_client(_settings(), rec.client())
     with pytest.raises(errors.InsufficientCreditsError):
         _events(client, {"model": "m"})

@@ -17,8 +17,9 @@ from tests.helpers import Recorder, completion_body, error, post, private_client
 
 
 def _client(rec: Recorder, retries: int = 0) -> Clients:
-    s = ClientSettings.resolve(api_key="rc_live_secret_key_1", base_url="http://x/v1",
-                               max_retries=retries)
+    s = ClientSettings.resolve(
+        api_key="rc_live_secret_key_1", base_url="http://x/v1", max_retries=retries
+    )
     clients: Clients = private_client(s, rec.client())
     return clients
 
@@ -26,16 +27,19 @@ def _client(rec: Recorder, retries: int = 0) -> Clients:
 CALL = post({"model": "m"})
 
 
-@pytest.mark.parametrize(("status", "cls", "openai_cls"), [
-    (400, errors.BadRequestError, openai.BadRequestError),
-    (401, errors.AuthenticationError, openai.AuthenticationError),
-    (402, errors.InsufficientCreditsError, openai.APIStatusError),
-    (403, errors.PermissionDeniedError, openai.PermissionDeniedError),
-    (404, errors.NotFoundError, openai.NotFoundError),
-    (429, errors.RateLimitError, openai.RateLimitError),
-    (500, errors.InternalServerError, openai.InternalServerError),
-    (418, errors.APIStatusError, openai.APIStatusError),
-])
+@pytest.mark.parametrize(
+    ("status", "cls", "openai_cls"),
+    [
+        (400, errors.BadRequestError, openai.BadRequestError),
+        (401, errors.AuthenticationError, openai.AuthenticationError),
+        (402, errors.InsufficientCreditsError, openai.APIStatusError),
+        (403, errors.PermissionDeniedError, openai.PermissionDeniedError),
+        (404, errors.NotFoundError, openai.NotFoundError),
+        (429, errors.RateLimitError, openai.RateLimitError),
+        (500, errors.InternalServerError, openai.InternalServerError),
+        (418, errors.APIStatusError, openai.APIStatusError),
+    ],
+)
 def test_status_maps_to_both_hierarchies(
     status: int, cls: type[Exception], openai_cls: type[Exception]
 ) -> None:
@@ -72,18 +76,23 @@ def test_401_names_env_var_and_prefix_and_hides_echoed_key() -> None:
 
 def test_numeric_code_falls_back_to_type() -> None:
     # llama.cpp answers {"code": 401, "type": "authentication_error"}.
-    resp = httpx2.Response(401, json={"error": {"code": 401, "message": "Invalid API Key",
-                                                "type": "authentication_error"}})
+    resp = httpx2.Response(
+        401,
+        json={"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}},
+    )
     rec = Recorder([resp])
     with pytest.raises(errors.AuthenticationError) as info:
         transport.send_json(_client(rec), CALL)
     assert info.value.code == "authentication_error"
 
 
-@pytest.mark.parametrize("message", [
-    "This model's maximum context length is 8192 tokens",
-    "the request exceeds the available context size, try increasing it",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "This model's maximum context length is 8192 tokens",
+        "the request exceeds the available context size, try increasing it",
+    ],
+)
 def test_context_overflow_is_its_own_class(message: str) -> None:
     rec = Recorder([error(400, "invalid_request", message)])
     with pytest.raises(errors.ContextLengthExceededError) as info:
@@ -92,8 +101,11 @@ def test_context_overflow_is_its_own_class(message: str) -> None:
 
 
 def test_rate_limit_headers_exposed() -> None:
-    headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
-               "X-RateLimit-Reset": "1764000000"}
+    headers = {
+        "X-RateLimit-Limit": "60",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "1764000000",
+    }
     rec = Recorder([error(429, "rate_limited", "Too many requests", headers)])
     with pytest.raises(errors.RateLimitError) as info:
         transport.send_json(_client(rec), CALL)
@@ -102,8 +114,12 @@ def test_rate_limit_headers_exposed() -> None:
 
 def test_429_waits_for_ratelimit_reset_then_succeeds() -> None:
     reset = str(time.time() + 0.2)
-    rec = Recorder([error(429, "rate_limited", "slow down", {"X-RateLimit-Reset": reset}),
-                    completion_body("ok")])
+    rec = Recorder(
+        [
+            error(429, "rate_limited", "slow down", {"X-RateLimit-Reset": reset}),
+            completion_body("ok"),
+        ]
+    )
     start = time.monotonic()
     out = transport.send_json(_client(rec, retries=1), CALL)
     assert out["choices"][0]["message"]["content"] == "ok"

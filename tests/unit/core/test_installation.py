@@ -15,15 +15,20 @@ import pytest
 from runcrate_integrations import _installation
 from runcrate_integrations._installation import Origin, belong_together, check_installation
 
-PACKAGES = ("langchain_runcrate", "llama_index_runcrate", "llama_index.llms.runcrate",
-            "llama_index.embeddings.runcrate")
+PACKAGES = (
+    "langchain_runcrate",
+    "llama_index_runcrate",
+    "llama_index.llms.runcrate",
+    "llama_index.embeddings.runcrate",
+)
 SITE = "/venv/lib/python3.11/site-packages"
 
 
 def _wheel(package: str, distribution: str, version: str, root: str = SITE) -> Origin:
     folder = "/".join([root, *package.split(".")])
-    return Origin(package, folder, distribution, version, ("runcrate-integrations",
-                                                           "langchain-runcrate"))
+    return Origin(
+        package, folder, distribution, version, ("runcrate-integrations", "langchain-runcrate")
+    )
 
 
 def test_wheels_of_one_release_or_folders_of_one_checkout_belong_together() -> None:
@@ -34,11 +39,13 @@ def test_wheels_of_one_release_or_folders_of_one_checkout_belong_together() -> N
     assert belong_together(other, core)
     assert not belong_together(_wheel("langchain_runcrate", "langchain-runcrate", "0.2.1"), core)
     checkout = Origin("runcrate_integrations", "/src/repo/runcrate_integrations")
-    assert belong_together(Origin("llama_index.llms.runcrate",
-                                  "/src/repo/llama_index/llms/runcrate"), checkout)
+    assert belong_together(
+        Origin("llama_index.llms.runcrate", "/src/repo/llama_index/llms/runcrate"), checkout
+    )
     assert not belong_together(Origin("langchain_runcrate", "/other/langchain_runcrate"), checkout)
-    assert not belong_together(_wheel("langchain_runcrate", "langchain-runcrate", "0.2.0"),
-                               checkout)
+    assert not belong_together(
+        _wheel("langchain_runcrate", "langchain-runcrate", "0.2.0"), checkout
+    )
 
 
 def test_a_checkout_passes_without_reading_installed_metadata(
@@ -70,30 +77,39 @@ def test_the_check_costs_microseconds() -> None:
 def test_the_fix_for_a_stale_wheel_reinstalls_the_release_at_one_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_installation, "installed", lambda names: [
-        ("runcrate-integrations", "0.1.0"), ("langchain-runcrate", "0.2.0")])
+    monkeypatch.setattr(
+        _installation,
+        "installed",
+        lambda names: [("runcrate-integrations", "0.1.0"), ("langchain-runcrate", "0.2.0")],
+    )
     mine = _wheel("langchain_runcrate", "langchain-runcrate", "0.2.0")
     core = Origin("runcrate_integrations", f"{SITE}/runcrate_integrations")
     old = [("runcrate-integrations", "0.1.0")]
     command = _installation.fix(mine, core, [("langchain-runcrate", "0.2.0"), *old], old)
     pip = f"{sys.executable} -m pip"
-    assert command == (f"{pip} uninstall -y langchain-runcrate runcrate-integrations && {pip} "
-                       'install "langchain-runcrate==0.2.0" "runcrate-integrations==0.2.0"')
+    assert command == (
+        f"{pip} uninstall -y langchain-runcrate runcrate-integrations && {pip} "
+        'install "langchain-runcrate==0.2.0" "runcrate-integrations==0.2.0"'
+    )
     assert "also claimed by runcrate-integrations 0.1.0" in _installation.describe(
-        mine, [("langchain-runcrate", "0.2.0"), *old])
+        mine, [("langchain-runcrate", "0.2.0"), *old]
+    )
 
 
 def test_the_fix_for_a_wheel_over_a_checkout_removes_the_wheel(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_installation, "editable_install", lambda root: (
-        "runcrate-integrations", "0.2.0"))
+    monkeypatch.setattr(
+        _installation, "editable_install", lambda root: ("runcrate-integrations", "0.2.0")
+    )
     mine = _wheel("langchain_runcrate", "langchain-runcrate", "0.2.0")
     core = Origin("runcrate_integrations", "/src/repo/runcrate_integrations")
     assert _installation.fix(mine, core, [("langchain-runcrate", "0.2.0")], []) == (
-        f"{sys.executable} -m pip uninstall -y langchain-runcrate")
+        f"{sys.executable} -m pip uninstall -y langchain-runcrate"
+    )
     assert _installation.describe(core, []) == (
-        "a source checkout (editable install of runcrate-integrations), in /src/repo")
+        "a source checkout (editable install of runcrate-integrations), in /src/repo"
+    )
 
 
 def test_the_error_is_an_import_error_naming_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:

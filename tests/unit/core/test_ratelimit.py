@@ -48,10 +48,14 @@ class Clock:
         self.now += seconds
 
 
-def headers(limit: int | None, remaining: int | None, reset: float | None, **extra: str
-            ) -> httpx2.Headers:
-    values = {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": remaining,
-              "X-RateLimit-Reset": None if reset is None else f"{reset:.3f}"}
+def headers(
+    limit: int | None, remaining: int | None, reset: float | None, **extra: str
+) -> httpx2.Headers:
+    values = {
+        "X-RateLimit-Limit": limit,
+        "X-RateLimit-Remaining": remaining,
+        "X-RateLimit-Reset": None if reset is None else f"{reset:.3f}",
+    }
     sent = {k: str(v) for k, v in values.items() if v is not None}
     return httpx2.Headers({**sent, **extra})
 
@@ -80,10 +84,20 @@ def advance_until_admitted(lim: RateLimiter, clock: Clock) -> float:
     return clock.now - start
 
 
-def state(limit: int | None, remaining: int | None, reset_at: float | None,
-          observed_at: float, retry_after: float | None = None) -> RateLimitState:
-    return RateLimitState(limit=limit, remaining=remaining, reset_at=reset_at,
-                          retry_after=retry_after, observed_at=observed_at)
+def state(
+    limit: int | None,
+    remaining: int | None,
+    reset_at: float | None,
+    observed_at: float,
+    retry_after: float | None = None,
+) -> RateLimitState:
+    return RateLimitState(
+        limit=limit,
+        remaining=remaining,
+        reset_at=reset_at,
+        retry_after=retry_after,
+        observed_at=observed_at,
+    )
 
 
 # ---------------------------------------------------------------------- no headers
@@ -160,8 +174,14 @@ def test_a_burst_within_the_quota_goes_out_together() -> None:
     assert at_once(lim) == 59  # 30, or all that is left, with no answer in between
 
 
-def answer_all(lim: RateLimiter, clock: Clock, limit: int, reset: float, first: int,
-               order: list[int] | None = None) -> None:
+def answer_all(
+    lim: RateLimiter,
+    clock: Clock,
+    limit: int,
+    reset: float,
+    first: int,
+    order: list[int] | None = None,
+) -> None:
     """The answers to the requests in flight, the server counting them in sequence order
     (``order``: the order they arrive in, default the same)."""
     seqs = list(range(first, lim.sent + 1))
@@ -187,8 +207,13 @@ def test_reset_as_a_unix_time_or_seconds_from_now(reset: str) -> None:
     lim = RateLimiter(clock=clock)
     assert lim.poll() == 0.0
     value = f"{T0 + 30:.3f}" if reset == "unix" else "30"
-    lim.observe(httpx2.Headers({"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1",
-                                "x-ratelimit-reset": value}), 200, lim.sent)
+    lim.observe(
+        httpx2.Headers(
+            {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1", "x-ratelimit-reset": value}
+        ),
+        200,
+        lim.sent,
+    )
     assert lim.state == state(2, 1, T0 + 30, T0)
     assert at_once(lim) == 1
     assert lim.poll() == pytest.approx(30 + GUARD)
@@ -338,8 +363,9 @@ def test_partial_or_broken_headers_do_not_break_anything() -> None:
     clock = Clock()
     lim = RateLimiter(clock=clock)
     lim.poll()
-    lim.observe(httpx2.Headers({"x-ratelimit-remaining": "lots",
-                                "x-ratelimit-reset": "soon"}), 200, 1)
+    lim.observe(
+        httpx2.Headers({"x-ratelimit-remaining": "lots", "x-ratelimit-reset": "soon"}), 200, 1
+    )
     assert lim.state == state(None, None, None, T0)
     assert at_once(lim) == 1000  # nothing countable: nothing held back
 

@@ -82,10 +82,13 @@ def test_settings_repr_hides_key() -> None:
     assert "rc_live_supersecret" not in str(s)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"max_retries": -1}, "max_retries"),
-    ({"timeout": 0}, "timeout"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_retries": -1}, "max_retries"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
 def test_settings_validation(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ClientSettings.resolve(api_key="k", base_url="http://x/v1", **kwargs)  # type: ignore[arg-type]  # bad on purpose
@@ -102,8 +105,13 @@ def test_equal_settings_share_one_client_and_pool() -> None:
 
 
 def test_client_carries_settings_and_user_agent() -> None:
-    s = ClientSettings.resolve(api_key="k", base_url="http://ua-test/v1", timeout=7.5,
-                               max_retries=4, default_headers={"X-Team": "ml"})
+    s = ClientSettings.resolve(
+        api_key="k",
+        base_url="http://ua-test/v1",
+        timeout=7.5,
+        max_retries=4,
+        default_headers={"X-Team": "ml"},
+    )
     c = sync_client(s).api
     assert c.max_retries == 0  # the transport's one loop retries (settings.max_retries times)
     assert s.max_retries == 4

@@ -23,7 +23,7 @@ PROSE = (
     "After a long debate, members agreed to extend the watering schedule during the summer "
     "months and to ask the council for permission to install a small greenhouse."
 )
-CODE = '''\
+CODE = """\
 def retry(fn, attempts=3):
     for i in range(attempts):
         try:
@@ -31,7 +31,7 @@ def retry(fn, attempts=3):
         except (TimeoutError, ConnectionError) as exc:
             last = exc
     raise RuntimeError(f"gave up after {attempts}: {last!r}")
-'''
+"""
 TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
@@ -168,9 +168,7 @@ def test_tools_estimate_is_memoized_per_list_object() -> None:
     bigger = [TOOL, {**TOOL, "function": {**TOOL["function"], "name": "get_forecast"}}]
     assert counter.count_messages(user("hi"), bigger) > first
     tools_a.append(bigger[1])  # grown in place: re-measured
-    assert counter.count_messages(user("hi"), tools_a) == counter.count_messages(
-        user("hi"), bigger
-    )
+    assert counter.count_messages(user("hi"), tools_a) == counter.count_messages(user("hi"), bigger)
 
 
 def test_thousand_messages_are_counted_consistently() -> None:
@@ -199,8 +197,11 @@ def test_thousand_messages_are_counted_consistently() -> None:
 TRUTH = (1.3, 7.0, 4.0, 21.0, 90.0)  # a, b, c, d, e of a made-up server
 
 
-def truth(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None,
-          params: Sequence[float] = TRUTH) -> int:
+def truth(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    params: Sequence[float] = TRUTH,
+) -> int:
     z, images = tokens._request_features(messages, tools)
     return round(sum(p * v for p, v in zip(params, z, strict=True)) + IMAGE_TOKENS * images)
 
@@ -310,8 +311,9 @@ def test_params_stay_in_sane_ranges() -> None:
     for _ in range(10):
         counter.observe(user(PROSE), None, 1)  # absurdly low
     params = counter._params()
-    assert all(low <= p <= high for p, low, high in zip(params, tokens._LOWER, tokens._UPPER,
-                                                          strict=True))
+    assert all(
+        low <= p <= high for p, low, high in zip(params, tokens._LOWER, tokens._UPPER, strict=True)
+    )
     assert counter.count_messages(user(PROSE)) >= 1
 
 

@@ -62,10 +62,24 @@ def test_a_budget_is_a_number_of_usd(budget: object) -> None:
 
 
 def test_price_of_every_unit() -> None:
-    record = UsageRecord("m", 1, prompt_tokens=2_000_000, completion_tokens=500_000, images=3,
-                         video_seconds=8.0, speech_characters=1_000_000, audio_seconds=90.0)
-    price = {"input": 0.5, "output": 2.0, "per_image": 0.01, "per_video_second": 0.1,
-             "per_million_characters": 15.0, "per_audio_minute": 0.006}
+    record = UsageRecord(
+        "m",
+        1,
+        prompt_tokens=2_000_000,
+        completion_tokens=500_000,
+        images=3,
+        video_seconds=8.0,
+        speech_characters=1_000_000,
+        audio_seconds=90.0,
+    )
+    price = {
+        "input": 0.5,
+        "output": 2.0,
+        "per_image": 0.01,
+        "per_video_second": 0.1,
+        "per_million_characters": 15.0,
+        "per_audio_minute": 0.006,
+    }
     cost, missing = price_of(record, price)
     assert missing == ""
     assert cost == pytest.approx(1.0 + 1.0 + 0.03 + 0.8 + 15.0 + 0.009, rel=1e-12)
@@ -89,7 +103,10 @@ def test_media_answers_count_their_units_and_prices() -> None:
 
     assert usage.requests == 4 and usage.total_tokens == 0
     assert (usage.images, usage.video_seconds, usage.speech_characters, usage.audio_seconds) == (
-        2, 8.0, 2_000, 30.0
+        2,
+        8.0,
+        2_000,
+        30.0,
     )
     assert usage.by_model[IMAGE].cost == pytest.approx(0.006)
     assert usage.by_model[VIDEO].cost == pytest.approx(0.4)
@@ -153,6 +170,7 @@ def test_concurrent_holds_never_pass_the_budget() -> None:
     admitted: list[int] = []
     lock = threading.Lock()
     with track_usage(prices={"m": {"input": 1e6}}, budget=10.0):
+
         def hold(i: int) -> None:
             with contextlib.suppress(BudgetExceededError):
                 open_meter("m", UsageRecord("m", 0, prompt_tokens=3))  # never settled
@@ -161,8 +179,10 @@ def test_concurrent_holds_never_pass_the_budget() -> None:
 
         import contextvars
 
-        threads = [threading.Thread(target=contextvars.copy_context().run, args=(hold, i))
-                   for i in range(40)]
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(hold, i))
+            for i in range(40)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -33,24 +33,28 @@ def test_stream_body_asks_for_usage_unless_disabled() -> None:
 
 def test_extra_body_merged_last() -> None:
     # extra_body's temperature collides with the parameter of the same name: extra_body wins.
-    body = build_chat_body("m", USER, {"temperature": 1, "top_p": 0.9},
-                           extra_body={"temperature": 0.5, "top_k": 40})
+    body = build_chat_body(
+        "m", USER, {"temperature": 1, "top_p": 0.9}, extra_body={"temperature": 0.5, "top_k": 40}
+    )
     assert body == {"model": "m", "messages": USER, "temperature": 0.5, "top_p": 0.9, "top_k": 40}
 
 
-@pytest.mark.parametrize(("params", "match"), [
-    ({"temperature": 2.5}, "temperature must be a number between 0 and 2"),
-    ({"temperature": -0.1}, "temperature"),
-    ({"top_p": 1.5}, "top_p must be a number between 0 and 1"),
-    ({"max_tokens": 0}, "max_tokens must be an integer >= 1"),
-    ({"max_tokens": True}, "max_tokens"),
-    ({"frequency_penalty": 3}, "frequency_penalty must be a number between -2 and 2"),
-    ({"presence_penalty": -2.5}, "presence_penalty"),
-    ({"n": 0}, "n must be"),
-    ({"top_logprobs": 21}, "top_logprobs"),
-    ({"seed": 1.5}, "seed must be an integer"),
-    ({"stop": [1]}, "stop must be a string or a list of strings"),
-])
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"temperature": 2.5}, "temperature must be a number between 0 and 2"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 1.5}, "top_p must be a number between 0 and 1"),
+        ({"max_tokens": 0}, "max_tokens must be an integer >= 1"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"frequency_penalty": 3}, "frequency_penalty must be a number between -2 and 2"),
+        ({"presence_penalty": -2.5}, "presence_penalty"),
+        ({"n": 0}, "n must be"),
+        ({"top_logprobs": 21}, "top_logprobs"),
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"stop": [1]}, "stop must be a string or a list of strings"),
+    ],
+)
 def test_out_of_range_params_rejected(params: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build_chat_body("m", USER, params)
@@ -65,13 +69,23 @@ def test_bad_messages_and_model_rejected() -> None:
         build_chat_body("", USER)
 
 
-@pytest.mark.parametrize(("choice", "expected"), [
-    ("auto", "auto"), ("none", "none"), ("required", "required"), ("any", "required"),
-    (True, "required"), (None, None), (False, None),
-    ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
-    ({"type": "function", "function": {"name": "get_weather"}},
-     {"type": "function", "function": {"name": "get_weather"}}),
-])
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ("auto", "auto"),
+        ("none", "none"),
+        ("required", "required"),
+        ("any", "required"),
+        (True, "required"),
+        (None, None),
+        (False, None),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "function", "function": {"name": "get_weather"}},
+        ),
+    ],
+)
 def test_tool_choice_spellings(choice: object, expected: object) -> None:
     assert normalize_tool_choice(choice, ["get_weather"]) == expected
 
@@ -86,8 +100,9 @@ def test_tool_choice_errors() -> None:
 
 
 def test_tools_in_body_and_parallel_dropped_without_tools() -> None:
-    body = build_chat_body("m", USER, {"parallel_tool_calls": False}, tools=[TOOL],
-                           tool_choice="get_weather")
+    body = build_chat_body(
+        "m", USER, {"parallel_tool_calls": False}, tools=[TOOL], tool_choice="get_weather"
+    )
     assert body["tools"] == [TOOL]
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert body["parallel_tool_calls"] is False
@@ -101,14 +116,23 @@ def test_unserialisable_tool_schema_rejected() -> None:
 
 
 def test_parse_completion_full() -> None:
-    data = completion_body("Hi", usage={
-        "prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
-        "prompt_tokens_details": {"cached_tokens": 6},
-        "completion_tokens_details": {"reasoning_tokens": 2},
-    }, reasoning_content="thinking")
+    data = completion_body(
+        "Hi",
+        usage={
+            "prompt_tokens": 10,
+            "completion_tokens": 4,
+            "total_tokens": 14,
+            "prompt_tokens_details": {"cached_tokens": 6},
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        },
+        reasoning_content="thinking",
+    )
     c = parse_completion(data)
-    assert (c.id, c.model, c.system_fingerprint) == ("chatcmpl-123", "deepseek/deepseek-v3.2",
-                                                     "fp_rc1")
+    assert (c.id, c.model, c.system_fingerprint) == (
+        "chatcmpl-123",
+        "deepseek/deepseek-v3.2",
+        "fp_rc1",
+    )
     assert c.choice.content == "Hi"
     assert c.choice.reasoning_content == "thinking"
     assert c.choice.finish_reason == "stop"
@@ -118,10 +142,15 @@ def test_parse_completion_full() -> None:
 
 
 def test_parse_tool_calls_good_and_broken() -> None:
-    data = completion_body(None, tool_calls=[
-        tool_call("a", {"x": 1}, "c1"), tool_call("b", '{"x": ', "c2"), tool_call("c", "", "c3"),
-        tool_call("d", "[1]", "c4"),
-    ])
+    data = completion_body(
+        None,
+        tool_calls=[
+            tool_call("a", {"x": 1}, "c1"),
+            tool_call("b", '{"x": ', "c2"),
+            tool_call("c", "", "c3"),
+            tool_call("d", "[1]", "c4"),
+        ],
+    )
     calls = parse_completion(data).choice.tool_calls
     assert (calls[0].name, calls[0].args, calls[0].error) == ("a", {"x": 1}, None)
     assert calls[1].args is None and calls[1].error is not None
@@ -152,18 +181,45 @@ def test_stream_folds_text_and_usage() -> None:
     done = acc.completion()
     assert done.choice.content == "Hello"
     assert done.usage is not None and done.usage.total_tokens == 17
-    assert (done.id, done.model, done.system_fingerprint) == ("chatcmpl-123",
-                                                              "deepseek/deepseek-v3.2", "fp_rc1")
+    assert (done.id, done.model, done.system_fingerprint) == (
+        "chatcmpl-123",
+        "deepseek/deepseek-v3.2",
+        "fp_rc1",
+    )
 
 
 def test_stream_merges_tool_call_fragments_per_index() -> None:
     acc = StreamFold()
-    acc.add(chunk({"role": "assistant", "tool_calls": [
-        {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}}]}))
+    acc.add(
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": ""},
+                    }
+                ],
+            }
+        )
+    )
     acc.add(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": '}}]}))
-    acc.add(chunk({"tool_calls": [
-        {"index": 1, "id": "c2", "type": "function",
-         "function": {"name": "g", "arguments": "{}"}}]}))
+    acc.add(
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "c2",
+                        "type": "function",
+                        "function": {"name": "g", "arguments": "{}"},
+                    }
+                ]
+            }
+        )
+    )
     d = acc.add(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}))
     assert d[0].tool_calls[0].arguments == "1}" and d[0].tool_calls[0].id is None
     acc.add(chunk({}, finish_reason="tool_calls"))
@@ -184,8 +240,9 @@ def _fold_calls(*tool_call_deltas: list[dict[str, Any]]) -> tuple[list[Any], lis
     return seen, calls
 
 
-def _call(call_id: str | None, name: str | None, arguments: str, index: int | None = None
-          ) -> dict[str, Any]:
+def _call(
+    call_id: str | None, name: str | None, arguments: str, index: int | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"function": {"arguments": arguments}}
     if name is not None:
         out["type"] = "function"
@@ -199,10 +256,13 @@ def _call(call_id: str | None, name: str | None, arguments: str, index: int | No
 
 def test_stream_tool_calls_without_index_are_told_apart_by_id() -> None:
     # Each call whole in its own chunk, id and no index (both at position 0 of their chunk).
-    seen, calls = _fold_calls([_call("c1", "weather", '{"city": "Paris"}')],
-                              [_call("c2", "weather", '{"city": "Oslo"}')])
-    assert seen == [(0, "c1", "weather", '{"city": "Paris"}'),
-                    (1, "c2", "weather", '{"city": "Oslo"}')]
+    seen, calls = _fold_calls(
+        [_call("c1", "weather", '{"city": "Paris"}')], [_call("c2", "weather", '{"city": "Oslo"}')]
+    )
+    assert seen == [
+        (0, "c1", "weather", '{"city": "Paris"}'),
+        (1, "c2", "weather", '{"city": "Oslo"}'),
+    ]
     assert calls == [("c1", "weather", {"city": "Paris"}), ("c2", "weather", {"city": "Oslo"})]
 
 
@@ -218,14 +278,18 @@ def test_stream_tool_calls_index_first_then_id_only() -> None:
         [_call("c3", "weather", '{"city": "Oslo"}')],
     )
     assert seen == [
-        (0, "c1", "weather", ""), (1, "c2", "time", ""),
+        (0, "c1", "weather", ""),
+        (1, "c2", "time", ""),
         (0, None, None, '{"city": '),  # id and name are reported once per call
         (1, None, None, '{"tz": "CET"}'),
         (0, None, None, '"Paris"}'),
         (2, "c3", "weather", '{"city": "Oslo"}'),
     ]
-    assert calls == [("c1", "weather", {"city": "Paris"}), ("c2", "time", {"tz": "CET"}),
-                     ("c3", "weather", {"city": "Oslo"})]
+    assert calls == [
+        ("c1", "weather", {"city": "Paris"}),
+        ("c2", "time", {"tz": "CET"}),
+        ("c3", "weather", {"city": "Oslo"}),
+    ]
 
 
 def test_stream_tool_call_delta_with_neither_index_nor_id_continues_the_last_call() -> None:
@@ -241,8 +305,11 @@ def test_stream_tool_call_delta_with_neither_index_nor_id_continues_the_last_cal
 
 def test_stream_tool_call_numbering_follows_arrival_not_the_wire_index() -> None:
     # A server numbering from 1: the calls are still 0 and 1, so LangChain's chunks line up.
-    seen, calls = _fold_calls([_call("c1", "f", "{}", index=1)], [_call("c2", "g", "{}", index=2)],
-                              [_call(None, None, "", index=1)])
+    seen, calls = _fold_calls(
+        [_call("c1", "f", "{}", index=1)],
+        [_call("c2", "g", "{}", index=2)],
+        [_call(None, None, "", index=1)],
+    )
     assert [index for index, *_ in seen] == [0, 1, 0]
     assert calls == [("c1", "f", {}), ("c2", "g", {})]
 
@@ -274,5 +341,6 @@ def test_stream_logprobs_merged() -> None:
     c2["choices"][0]["logprobs"] = {"content": [{"token": "b", "logprob": -0.2}]}
     acc.add(c1)
     acc.add(c2)
-    assert acc.completion().choice.logprobs == {"content": [
-        {"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -0.2}]}
+    assert acc.completion().choice.logprobs == {
+        "content": [{"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -0.2}]
+    }

@@ -113,8 +113,12 @@ def test_progress_counts_each_batch_in_the_callers_thread() -> None:
     echo = Echo()
     seen: list[tuple[int, str]] = []
     opts = EmbeddingOptions("m", chunk_size=10, max_concurrency=4)
-    embed_texts(echo.client(), opts, TEXTS,
-                progress=lambda n: seen.append((n, threading.current_thread().name)))
+    embed_texts(
+        echo.client(),
+        opts,
+        TEXTS,
+        progress=lambda n: seen.append((n, threading.current_thread().name)),
+    )
     assert sorted(n for n, _ in seen) == [3] + [10] * 10
     assert {name for _, name in seen} == {threading.current_thread().name}
 
@@ -204,8 +208,7 @@ def test_one_batch_needs_no_threads() -> None:
 def test_several_batches_run_in_the_packages_threads_and_leave_none() -> None:
     # The other side of test_one_batch_needs_no_threads: the spy does see the call's pool.
     with threads_started() as started:
-        embed_texts(Echo().client(), EmbeddingOptions("m", chunk_size=10, max_concurrency=4),
-                    TEXTS)
+        embed_texts(Echo().client(), EmbeddingOptions("m", chunk_size=10, max_concurrency=4), TEXTS)
     assert 1 <= len(started) <= 4
     assert all(t.name.startswith("runcrate-embeddings") for t in started), started
     assert not [t for t in started if t.is_alive()]  # the call waited for its pool

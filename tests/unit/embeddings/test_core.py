@@ -192,13 +192,19 @@ def test_parse_without_index_uses_position() -> None:
         ({"object": "list"}, r"no 'data' list \(keys: \['object'\]\)"),
         ({"data": None}, "no 'data' list"),
         (embedding_body([[1.0]]), r"sent 2 input\(s\) to /embeddings but got 1 vector\(s\)"),
-        ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]},
-         "repeats index 0"),
-        ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 5, "embedding": [2.0]}]},
-         r"data\[1\] has index 5, outside 0..1"),
+        (
+            {"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]},
+            "repeats index 0",
+        ),
+        (
+            {"data": [{"index": 0, "embedding": [1.0]}, {"index": 5, "embedding": [2.0]}]},
+            r"data\[1\] has index 5, outside 0..1",
+        ),
         ({"data": [{"index": 0, "embedding": [1.0]}, "oops"]}, r"data\[1\] .* is not an object"),
-        ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": None}]},
-         "embedding 1 is neither a list of floats nor a base64 string"),
+        (
+            {"data": [{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": None}]},
+            "embedding 1 is neither a list of floats nor a base64 string",
+        ),
     ],
 )
 def test_parse_rejects_broken_answers(body: dict[str, object], message: str) -> None:
@@ -217,11 +223,13 @@ def test_parse_checks_requested_dimensions() -> None:
 
 
 def test_batches_are_sent_in_order_and_reassembled() -> None:
-    rec = Recorder([
-        embedding_body([[0.0], [1.0]], order=[1, 0]),
-        embedding_body([[2.0], [3.0]], order=[1, 0]),
-        embedding_body([[4.0]]),
-    ])
+    rec = Recorder(
+        [
+            embedding_body([[0.0], [1.0]], order=[1, 0]),
+            embedding_body([[2.0], [3.0]], order=[1, 0]),
+            embedding_body([[4.0]]),
+        ]
+    )
     client = private_client(settings(), rec.client())
     # One batch at a time: the scripted replies answer in arrival order.
     vectors = embed_texts(client, EmbeddingOptions("m", chunk_size=2, max_concurrency=1), FIVE)
@@ -236,11 +244,13 @@ def test_batches_are_sent_in_order_and_reassembled() -> None:
 
 
 async def test_async_batches_are_sent_in_order_and_reassembled() -> None:
-    rec = Recorder([
-        embedding_body([[0.0], [1.0]], order=[1, 0], base64_encoded=True),
-        embedding_body([[2.0], [3.0]], order=[1, 0], base64_encoded=True),
-        embedding_body([[4.0]], base64_encoded=True),
-    ])
+    rec = Recorder(
+        [
+            embedding_body([[0.0], [1.0]], order=[1, 0], base64_encoded=True),
+            embedding_body([[2.0], [3.0]], order=[1, 0], base64_encoded=True),
+            embedding_body([[4.0]], base64_encoded=True),
+        ]
+    )
     client = private_async_client(settings(), rec.async_client())
     opts = EmbeddingOptions("m", chunk_size=2, encoding_format="base64")
     assert await aembed_texts(client, opts, FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
@@ -306,10 +316,12 @@ async def test_401_is_typed_async() -> None:
 def test_429_is_retried_by_the_core_client() -> None:
     # A reset time in the past means "retry now": the core's retry path, without sleeping.
     past = str(int(time.time()) - 10)
-    rec = Recorder([
-        error(429, "rate_limited", "slow down", headers={"X-RateLimit-Reset": past}),
-        embedding_body([[1.0]]),
-    ])
+    rec = Recorder(
+        [
+            error(429, "rate_limited", "slow down", headers={"X-RateLimit-Reset": past}),
+            embedding_body([[1.0]]),
+        ]
+    )
     client = private_client(settings(max_retries=1), rec.client())
     assert embed_texts(client, EmbeddingOptions("m"), ["a"]) == [[1.0]]
     assert len(rec.requests) == 2

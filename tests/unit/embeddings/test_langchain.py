@@ -105,11 +105,13 @@ def test_base_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_five_texts_chunk_size_two_make_three_ordered_requests() -> None:
-    rec = Recorder([
-        embedding_body([[0.0], [1.0]], order=[1, 0]),
-        embedding_body([[2.0], [3.0]], order=[1, 0]),
-        embedding_body([[4.0]]),
-    ])
+    rec = Recorder(
+        [
+            embedding_body([[0.0], [1.0]], order=[1, 0]),
+            embedding_body([[2.0], [3.0]], order=[1, 0]),
+            embedding_body([[4.0]]),
+        ]
+    )
     # One batch at a time: the scripted replies answer in arrival order.
     llm = make(rec, chunk_size=2, max_concurrency=1)
     assert llm.embed_documents(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
@@ -117,12 +119,14 @@ def test_five_texts_chunk_size_two_make_three_ordered_requests() -> None:
 
 
 async def test_async_batches_use_the_async_client() -> None:
-    async_rec = Recorder([
-        embedding_body([[0.0], [1.0]], order=[1, 0]),
-        embedding_body([[2.0], [3.0]], order=[1, 0]),
-        embedding_body([[4.0]]),
-        embedding_body([[9.0]]),
-    ])
+    async_rec = Recorder(
+        [
+            embedding_body([[0.0], [1.0]], order=[1, 0]),
+            embedding_body([[2.0], [3.0]], order=[1, 0]),
+            embedding_body([[4.0]]),
+            embedding_body([[9.0]]),
+        ]
+    )
     sync_rec = Recorder()  # answers nothing: a thread-pool fallback to sync would fail here
     emb = make(
         chunk_size=2, http_client=sync_rec.client(), http_async_client=async_rec.async_client()

@@ -58,11 +58,13 @@ def test_query_and_text_send_one_string() -> None:
 
 
 def test_one_request_per_llama_index_batch_in_order_with_one_worker() -> None:
-    rec = Recorder([
-        embedding_body([[0.0], [1.0]], order=[1, 0]),
-        embedding_body([[2.0], [3.0]], order=[1, 0]),
-        embedding_body([[4.0]]),
-    ])
+    rec = Recorder(
+        [
+            embedding_body([[0.0], [1.0]], order=[1, 0]),
+            embedding_body([[2.0], [3.0]], order=[1, 0]),
+            embedding_body([[4.0]]),
+        ]
+    )
     emb = make(rec, embed_batch_size=2, num_workers=1)  # one after another: answers queued
     assert emb.get_text_embedding_batch(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert rec.bodies == [
@@ -159,10 +161,12 @@ def test_changing_a_field_rebuilds_the_request_settings() -> None:
 
 
 def test_402_and_401_are_typed() -> None:
-    rec = Recorder([
-        error(402, "insufficient_credits", "Out of credits"),
-        error(401, "invalid_api_key", "Invalid API Key"),
-    ])
+    rec = Recorder(
+        [
+            error(402, "insufficient_credits", "Out of credits"),
+            error(401, "invalid_api_key", "Invalid API Key"),
+        ]
+    )
     emb = make(rec)
     with pytest.raises(InsufficientCreditsError, match="Add credits"):
         emb.get_text_embedding_batch(["a"])
@@ -250,8 +254,13 @@ def test_sync_batches_keep_llama_index_events_callbacks_and_cache() -> None:
     root.add_event_handler(handler)
     debug = LlamaDebugHandler()
     echo = Echo(delay=0.01)
-    emb = echo_model(echo, embed_batch_size=4, num_workers=3,
-                     callback_manager=CallbackManager([debug]), embeddings_cache=SimpleKVStore())
+    emb = echo_model(
+        echo,
+        embed_batch_size=4,
+        num_workers=3,
+        callback_manager=CallbackManager([debug]),
+        embeddings_cache=SimpleKVStore(),
+    )
     try:
         assert emb.get_text_embedding_batch(TEXTS) == [vector(t) for t in TEXTS]
         assert emb.get_text_embedding_batch(TEXTS[:8]) == [vector(t) for t in TEXTS[:8]]

@@ -30,9 +30,7 @@ def make_chat() -> MakeChat:
         fields.setdefault("model", MODEL)
         fields.setdefault("api_key", KEY)
         fields.setdefault("max_retries", 0)
-        llm = ChatRuncrate(
-            http_client=rec.client(), http_async_client=rec.async_client(), **fields
-        )
+        llm = ChatRuncrate(http_client=rec.client(), http_async_client=rec.async_client(), **fields)
         return llm, rec
 
     return make

@@ -75,8 +75,9 @@ def test_output_version_v1_puts_blocks_in_content(make_chat: MakeChat) -> None:
 
 
 def test_v1_history_round_trips(make_chat: MakeChat) -> None:
-    llm, rec = make_chat([completion_body("4", reasoning_content="think"), completion_body()],
-                         output_version="v1")
+    llm, rec = make_chat(
+        [completion_body("4", reasoning_content="think"), completion_body()], output_version="v1"
+    )
     first = llm.invoke("2+2?")
     llm.invoke(["2+2?", first, "and 3+3?"])
     assert rec.body["messages"][1] == {"role": "assistant", "content": "4"}
@@ -89,7 +90,10 @@ def test_llm_type_and_identifying_params(make_chat: MakeChat) -> None:
     llm, _ = make_chat(temperature=0.5, max_tokens=10, model_kwargs={"top_k": 5})
     assert llm._llm_type == "runcrate-chat"
     assert llm._identifying_params == {
-        "model": MODEL, "temperature": 0.5, "max_tokens": 10, "top_k": 5
+        "model": MODEL,
+        "temperature": 0.5,
+        "max_tokens": 10,
+        "top_k": 5,
     }
 
 
@@ -146,7 +150,10 @@ def test_dumpd_and_load_without_the_key(make_chat: MakeChat) -> None:
     assert loaded.api_key is not None
     assert loaded.api_key.get_secret_value() == "rc_live_other"
     assert (loaded.model, loaded.temperature, loaded.stop, loaded.model_kwargs) == (
-        MODEL, 0.2, ["END"], {"top_k": 3}
+        MODEL,
+        0.2,
+        ["END"],
+        {"top_k": 3},
     )
 
 

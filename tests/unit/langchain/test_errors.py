@@ -49,47 +49,98 @@ Case = tuple[httpx2.Response, type[Exception], tuple[type[BaseException], ...], 
 
 def _cases() -> dict[str, Case]:
     return {
-        "400": (error(400, "invalid_request", "messages is required"), RuncrateBadRequestError,
-                (core.BadRequestError, openai.BadRequestError, ModelInvalidRequestError), False),
-        "400-context": (
-            error(400, "context_length_exceeded",
-                  "This model's maximum context length is 8192 tokens"),
-            RuncrateContextOverflowError,
-            (core.ContextLengthExceededError, core.BadRequestError, openai.BadRequestError,
-             ContextOverflowError),
+        "400": (
+            error(400, "invalid_request", "messages is required"),
+            RuncrateBadRequestError,
+            (core.BadRequestError, openai.BadRequestError, ModelInvalidRequestError),
             False,
         ),
-        "401": (error(401, "invalid_api_key", "Invalid API key"), RuncrateAuthenticationError,
-                (core.AuthenticationError, openai.AuthenticationError, ModelAuthenticationError),
-                False),
-        "402": (error(402, "insufficient_credits", "Out of credits"),
-                RuncrateInsufficientCreditsError,
-                (core.InsufficientCreditsError, openai.APIStatusError, ModelAPIError), False),
-        "403": (error(403, "forbidden", "Model not allowed"), RuncratePermissionDeniedError,
-                (core.PermissionDeniedError, openai.PermissionDeniedError,
-                 ModelPermissionDeniedError), False),
-        "404": (error(404, "model_not_found", "No such model"), RuncrateNotFoundError,
-                (core.NotFoundError, openai.NotFoundError, ModelNotFoundError), False),
-        "409": (error(409, "conflict", "Busy"), RuncrateConflictError,
-                (core.ConflictError, openai.ConflictError, ModelAPIError), True),
-        "422": (error(422, "unprocessable", "Bad field"), RuncrateUnprocessableEntityError,
-                (core.UnprocessableEntityError, openai.UnprocessableEntityError,
-                 ModelInvalidRequestError), False),
-        "429": (error(429, "rate_limited", "Slow down",
-                      headers={"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0",
-                               "X-RateLimit-Reset": "1764000060"}),
-                RuncrateRateLimitError,
-                (core.RateLimitError, openai.RateLimitError, ModelRateLimitError), True),
-        "500": (error(500, "internal", "Boom"), RuncrateInternalServerError,
-                (core.InternalServerError, openai.InternalServerError, ModelAPIError), True),
+        "400-context": (
+            error(
+                400, "context_length_exceeded", "This model's maximum context length is 8192 tokens"
+            ),
+            RuncrateContextOverflowError,
+            (
+                core.ContextLengthExceededError,
+                core.BadRequestError,
+                openai.BadRequestError,
+                ContextOverflowError,
+            ),
+            False,
+        ),
+        "401": (
+            error(401, "invalid_api_key", "Invalid API key"),
+            RuncrateAuthenticationError,
+            (core.AuthenticationError, openai.AuthenticationError, ModelAuthenticationError),
+            False,
+        ),
+        "402": (
+            error(402, "insufficient_credits", "Out of credits"),
+            RuncrateInsufficientCreditsError,
+            (core.InsufficientCreditsError, openai.APIStatusError, ModelAPIError),
+            False,
+        ),
+        "403": (
+            error(403, "forbidden", "Model not allowed"),
+            RuncratePermissionDeniedError,
+            (core.PermissionDeniedError, openai.PermissionDeniedError, ModelPermissionDeniedError),
+            False,
+        ),
+        "404": (
+            error(404, "model_not_found", "No such model"),
+            RuncrateNotFoundError,
+            (core.NotFoundError, openai.NotFoundError, ModelNotFoundError),
+            False,
+        ),
+        "409": (
+            error(409, "conflict", "Busy"),
+            RuncrateConflictError,
+            (core.ConflictError, openai.ConflictError, ModelAPIError),
+            True,
+        ),
+        "422": (
+            error(422, "unprocessable", "Bad field"),
+            RuncrateUnprocessableEntityError,
+            (
+                core.UnprocessableEntityError,
+                openai.UnprocessableEntityError,
+                ModelInvalidRequestError,
+            ),
+            False,
+        ),
+        "429": (
+            error(
+                429,
+                "rate_limited",
+                "Slow down",
+                headers={
+                    "X-RateLimit-Limit": "60",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": "1764000060",
+                },
+            ),
+            RuncrateRateLimitError,
+            (core.RateLimitError, openai.RateLimitError, ModelRateLimitError),
+            True,
+        ),
+        "500": (
+            error(500, "internal", "Boom"),
+            RuncrateInternalServerError,
+            (core.InternalServerError, openai.InternalServerError, ModelAPIError),
+            True,
+        ),
     }
 
 
 CASES = _cases()
 
 
-def _check(err: BaseException, cls: type[Exception], bases: tuple[type[BaseException], ...],
-           retryable: bool) -> None:
+def _check(
+    err: BaseException,
+    cls: type[Exception],
+    bases: tuple[type[BaseException], ...],
+    retryable: bool,
+) -> None:
     assert type(err) is cls
     for base in (*bases, core.RuncrateError, ModelError):
         assert isinstance(err, base), base
@@ -216,16 +267,18 @@ def test_answer_without_choices(make_chat: MakeChat) -> None:
 
 
 def test_non_json_answer(make_chat: MakeChat) -> None:
-    bad = httpx2.Response(200, content=b"<html>gateway</html>",
-                          headers={"content-type": "application/json"})
+    bad = httpx2.Response(
+        200, content=b"<html>gateway</html>", headers={"content-type": "application/json"}
+    )
     llm, _ = make_chat([bad])
     with pytest.raises(RuncrateResponseFormatError, match="malformed JSON"):
         llm.invoke("hi")
 
 
 def test_non_json_stream_line(make_chat: MakeChat) -> None:
-    bad = httpx2.Response(200, content=b"data: {not json}\n\n",
-                          headers={"content-type": "text/event-stream"})
+    bad = httpx2.Response(
+        200, content=b"data: {not json}\n\n", headers={"content-type": "text/event-stream"}
+    )
     llm, _ = make_chat([bad])
     with pytest.raises(RuncrateResponseFormatError, match="not JSON"):
         list(llm.stream("hi"))
@@ -234,7 +287,8 @@ def test_non_json_stream_line(make_chat: MakeChat) -> None:
 def test_translation_of_plain_openai_status_errors() -> None:
     # Only the core's clients are used, but a plain openai error is still classified.
     response = httpx2.Response(
-        404, json={"error": {"code": "nope", "message": "gone"}},
+        404,
+        json={"error": {"code": "nope", "message": "gone"}},
         request=httpx2.Request("POST", "https://x.test"),
     )
     plain = openai.NotFoundError("gone", response=response, body={"code": "nope"})
@@ -263,8 +317,14 @@ def test_errors_are_translated_in_batch(make_chat: MakeChat) -> None:
 def test_custom_async_client_in_a_fresh_event_loop() -> None:
     # The custom async client is used (and errors translated) from a loop of its own.
     async def run() -> None:
-        llm = ChatRuncrate(model="m", api_key=KEY, http_async_client=httpx2.AsyncClient(
-            transport=httpx2.MockTransport(lambda r: error(400, "bad", "no"))), max_retries=0)
+        llm = ChatRuncrate(
+            model="m",
+            api_key=KEY,
+            http_async_client=httpx2.AsyncClient(
+                transport=httpx2.MockTransport(lambda r: error(400, "bad", "no"))
+            ),
+            max_retries=0,
+        )
         with pytest.raises(RuncrateBadRequestError):
             await llm.ainvoke("hi")
 

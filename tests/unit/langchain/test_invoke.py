@@ -106,8 +106,11 @@ async def test_conversation_with_tools_and_images_on_the_wire(
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "zoom", "arguments": '{"x": 2}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "zoom", "arguments": '{"x": 2}'},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "zoomed"},
@@ -125,8 +128,11 @@ def test_unsupported_block_fails_before_any_request(make_chat: MakeChat) -> None
 ANTHROPIC_IMAGES = [
     {"type": "text", "text": "Compare these."},
     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
-    {"type": "image", "source": {"type": "url", "url": "https://x.test/d.png"},
-     "cache_control": {"type": "ephemeral"}},
+    {
+        "type": "image",
+        "source": {"type": "url", "url": "https://x.test/d.png"},
+        "cache_control": {"type": "ephemeral"},
+    },
 ]
 
 
@@ -140,11 +146,16 @@ async def test_anthropic_format_images_go_out_as_image_url_parts(
     assert answer.content == "Two cats."
     assert rec.body == {
         "model": MODEL,
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "Compare these."},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-            {"type": "image_url", "image_url": {"url": "https://x.test/d.png"}},
-        ]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Compare these."},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/d.png"}},
+                ],
+            }
+        ],
     }
 
 
@@ -203,8 +214,14 @@ async def test_every_parameter_is_sent(make_chat: MakeChat, use_async: bool) -> 
 
 def test_per_call_parameters_override_defaults(make_chat: MakeChat) -> None:
     llm, rec = make_chat([completion_body(), completion_body()], temperature=0.3, stop="END")
-    llm.invoke("hi", temperature=1.5, stop=["STOP"], model="qwen/qwen3-32b",
-               extra_body={"top_k": 20}, max_tokens=9)
+    llm.invoke(
+        "hi",
+        temperature=1.5,
+        stop=["STOP"],
+        model="qwen/qwen3-32b",
+        extra_body={"top_k": 20},
+        max_tokens=9,
+    )
     assert rec.body == {
         "model": "qwen/qwen3-32b",
         "messages": [{"role": "user", "content": "hi"}],
@@ -305,8 +322,7 @@ def test_model_copy_with_update_uses_new_values(make_chat: MakeChat) -> None:
 
 
 def test_default_headers_timeout_and_user_agent(make_chat: MakeChat) -> None:
-    llm, rec = make_chat([completion_body()], default_headers={"X-Team": "search"},
-                         timeout=12.5)
+    llm, rec = make_chat([completion_body()], default_headers={"X-Team": "search"}, timeout=12.5)
     llm.invoke("hi")
     headers = rec.requests[0].headers
     assert headers["x-team"] == "search"
@@ -325,13 +341,19 @@ def test_chat_openai_spellings_are_accepted() -> None:
         max_completion_tokens=64,
     )
     assert (llm.model, llm.timeout, llm.stop, llm.max_tokens) == (
-        "qwen/qwen3-32b", 5.0, ["END"], 64
+        "qwen/qwen3-32b",
+        5.0,
+        ["END"],
+        64,
     )
 
 
 def test_max_retries_retries_then_succeeds(make_chat: MakeChat) -> None:
-    busy = httpx2.Response(503, json={"error": {"code": "busy", "message": "try again"}},
-                           headers={"retry-after-ms": "1"})
+    busy = httpx2.Response(
+        503,
+        json={"error": {"code": "busy", "message": "try again"}},
+        headers={"retry-after-ms": "1"},
+    )
     llm, rec = make_chat([busy, completion_body("ok")], max_retries=1)
     assert llm.invoke("hi").content == "ok"
     assert len(rec.requests) == 2
@@ -380,8 +402,9 @@ async def test_streaming_flag_reports_tokens_to_callbacks(make_chat: MakeChat) -
         async def on_llm_new_token(self, token: str, **kwargs: object) -> None:
             self.tokens.append(token)
 
-    llm, _ = make_chat([sse(text_chunks(["Hel", "lo"])), sse(text_chunks(["a", "b"]))],
-                       streaming=True)
+    llm, _ = make_chat(
+        [sse(text_chunks(["Hel", "lo"])), sse(text_chunks(["a", "b"]))], streaming=True
+    )
     sync_handler, async_handler = Tokens(), AsyncTokens()
     assert llm.invoke("hi", config={"callbacks": [sync_handler]}).content == "Hello"
     assert "".join(sync_handler.tokens) == "Hello" and len(sync_handler.tokens) >= 2

@@ -76,8 +76,11 @@ def test_assistant_keeps_text_and_sends_invalid_calls_back_verbatim() -> None:
         "role": "assistant",
         "content": "Let me check.",
         "tool_calls": [
-            {"id": "call_9", "type": "function",
-             "function": {"name": "lookup", "arguments": '{"q": "x"'}}
+            {
+                "id": "call_9",
+                "type": "function",
+                "function": {"name": "lookup", "arguments": '{"q": "x"'},
+            }
         ],
     }
 
@@ -110,20 +113,38 @@ def test_unicode_tool_arguments_are_not_escaped() -> None:
 def test_function_message_answers_the_call_it_follows() -> None:
     history = [
         HumanMessage("2+2?"),
-        AIMessage("", additional_kwargs={
-            "function_call": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}),
+        AIMessage(
+            "",
+            additional_kwargs={"function_call": {"name": "add", "arguments": '{"a": 2, "b": 2}'}},
+        ),
         FunctionMessage(content="4", name="add"),
         AIMessage("", tool_calls=[{"name": "add", "args": {"a": 1, "b": 1}, "id": "call_9"}]),
         FunctionMessage(content="2", name="add"),
     ]
     assert to_openai_messages(history)[1:] == [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_add_1", "type": "function",
-             "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_add_1",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_add_1", "content": "4"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_9", "type": "function",
-             "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_9",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": '{"a": 1, "b": 1}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_9", "content": "2"},
     ]
 
@@ -142,34 +163,68 @@ def test_function_message_without_a_call_is_refused_before_sending() -> None:
     ("block", "part"),
     [
         ("plain", {"type": "text", "text": "plain"}),
-        ({"type": "text", "text": "hi", "id": "b1", "annotations": []},
-         {"type": "text", "text": "hi"}),
-        ({"type": "image_url", "image_url": {"url": "https://x.test/cat.png", "detail": "low"}},
-         {"type": "image_url", "image_url": {"url": "https://x.test/cat.png", "detail": "low"}}),
-        ({"type": "image_url", "image_url": "https://x.test/cat.png"},
-         {"type": "image_url", "image_url": {"url": "https://x.test/cat.png"}}),
-        ({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
-         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}),
+        (
+            {"type": "text", "text": "hi", "id": "b1", "annotations": []},
+            {"type": "text", "text": "hi"},
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": "https://x.test/cat.png", "detail": "low"}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/cat.png", "detail": "low"}},
+        ),
+        (
+            {"type": "image_url", "image_url": "https://x.test/cat.png"},
+            {"type": "image_url", "image_url": {"url": "https://x.test/cat.png"}},
+        ),
+        (
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+        ),
         # LangChain v1 standard blocks
-        ({"type": "image", "url": "https://x.test/dog.jpg"},
-         {"type": "image_url", "image_url": {"url": "https://x.test/dog.jpg"}}),
-        ({"type": "image", "base64": PNG, "mime_type": "image/png"},
-         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}),
+        (
+            {"type": "image", "url": "https://x.test/dog.jpg"},
+            {"type": "image_url", "image_url": {"url": "https://x.test/dog.jpg"}},
+        ),
+        (
+            {"type": "image", "base64": PNG, "mime_type": "image/png"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+        ),
         # LangChain v0 blocks (still accepted by langchain-core)
-        ({"type": "image", "source_type": "base64", "data": PNG, "mime_type": "image/png"},
-         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}),
+        (
+            {"type": "image", "source_type": "base64", "data": PNG, "mime_type": "image/png"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+        ),
         # Anthropic-format blocks (kept in histories of apps mixing providers)
-        ({"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG}},
-         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}}),
-        ({"type": "image", "source": {"type": "url", "url": "https://x.test/owl.webp"}},
-         {"type": "image_url", "image_url": {"url": "https://x.test/owl.webp"}}),
-        ({"type": "audio", "base64": "UklGR", "mime_type": "audio/wav"},
-         {"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}}),
-        ({"type": "file", "base64": "JVBER", "mime_type": "application/pdf", "filename": "a.pdf"},
-         {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBER",
-                                   "filename": "a.pdf"}}),
-        ({"type": "non_standard", "value": {"type": "video_url", "video_url": {"url": "u"}}},
-         {"type": "video_url", "video_url": {"url": "u"}}),
+        (
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/jpeg", "data": PNG},
+            },
+            {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{PNG}"}},
+        ),
+        (
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/owl.webp"}},
+            {"type": "image_url", "image_url": {"url": "https://x.test/owl.webp"}},
+        ),
+        (
+            {"type": "audio", "base64": "UklGR", "mime_type": "audio/wav"},
+            {"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}},
+        ),
+        (
+            {
+                "type": "file",
+                "base64": "JVBER",
+                "mime_type": "application/pdf",
+                "filename": "a.pdf",
+            },
+            {
+                "type": "file",
+                "file": {"file_data": "data:application/pdf;base64,JVBER", "filename": "a.pdf"},
+            },
+        ),
+        (
+            {"type": "non_standard", "value": {"type": "video_url", "video_url": {"url": "u"}}},
+            {"type": "video_url", "video_url": {"url": "u"}},
+        ),
     ],
 )
 def test_block_to_part(block: object, part: dict[str, object]) -> None:
@@ -225,7 +280,9 @@ def test_mixed_user_content() -> None:
 
 def test_usage_details_only_when_reported() -> None:
     assert usage_to_metadata(Usage(3, 4, 7)) == {
-        "input_tokens": 3, "output_tokens": 4, "total_tokens": 7
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "total_tokens": 7,
     }
     detailed = Usage(30, 40, 70, cached_input_tokens=8, reasoning_output_tokens=9)
     assert usage_to_metadata(detailed) == {
@@ -285,8 +342,9 @@ def test_refusal_is_kept() -> None:
 
 def test_usage_goes_on_the_first_of_several_choices_only() -> None:
     body = completion_body("a")
-    body["choices"].append({**body["choices"][0], "index": 1,
-                            "message": {"role": "assistant", "content": "b"}})
+    body["choices"].append(
+        {**body["choices"][0], "index": 1, "message": {"role": "assistant", "content": "b"}}
+    )
     result = completion_to_result(parse_completion(body))
     assert [g.message.content for g in result.generations] == ["a", "b"]
     first, second = (g.message for g in result.generations)
@@ -310,16 +368,28 @@ def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
     (usage,) = finish(sink, acc)
     assert isinstance(usage.message, AIMessageChunk)
     assert usage.message.usage_metadata == {
-        "input_tokens": 12, "output_tokens": 5, "total_tokens": 17
+        "input_tokens": 12,
+        "output_tokens": 5,
+        "total_tokens": 17,
     }
 
 
 def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
     acc, sink = StreamFold(), GenerationChunkSink()
     raws = [
-        chunk({"role": "assistant", "tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function",
-             "function": {"name": "add", "arguments": ""}}]}),
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": ""},
+                    }
+                ],
+            }
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1, '}}]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 2}'}}]}),
         chunk({}, finish_reason="tool_calls"),
@@ -327,8 +397,7 @@ def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
     out = feed(sink, acc, raws)
     assert [c.message.tool_call_chunks for c in out[:3]] == [  # type: ignore[attr-defined]
         [{"name": "add", "args": "", "id": "call_1", "index": 0, "type": "tool_call_chunk"}],
-        [{"name": None, "args": '{"a": 1, ', "id": None, "index": 0,
-          "type": "tool_call_chunk"}],
+        [{"name": None, "args": '{"a": 1, ', "id": None, "index": 0, "type": "tool_call_chunk"}],
         [{"name": None, "args": '"b": 2}', "id": None, "index": 0, "type": "tool_call_chunk"}],
     ]
     merged = out[0].message + out[1].message + out[2].message + out[3].message

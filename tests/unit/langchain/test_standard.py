@@ -86,9 +86,7 @@ class TestChatRuncrateStandard(ChatModelUnitTests):
         super().test_serdes(model, snapshot)
 
     @pytest.mark.filterwarnings("ignore:The function `load` is in beta")
-    def test_serdes_with_allowlist(
-        self, model: BaseChatModel, snapshot: SnapshotAssertion
-    ) -> None:
+    def test_serdes_with_allowlist(self, model: BaseChatModel, snapshot: SnapshotAssertion) -> None:
         """The standard round trip, loading ChatRuncrate by naming it, as users must."""
         env_params, _, _ = self.init_from_env_params
         with mock.patch.dict(os.environ, env_params):

@@ -87,8 +87,14 @@ REASONING_STREAM = [
     chunk({"reasoning_content": "think."}),
     chunk({"content": "42"}),
     chunk({}, finish_reason="stop"),
-    chunk(usage={"prompt_tokens": 9, "completion_tokens": 30, "total_tokens": 39,
-                 "completion_tokens_details": {"reasoning_tokens": 25}}),
+    chunk(
+        usage={
+            "prompt_tokens": 9,
+            "completion_tokens": 30,
+            "total_tokens": 39,
+            "completion_tokens_details": {"reasoning_tokens": 25},
+        }
+    ),
 ]
 
 
@@ -103,7 +109,9 @@ def test_stream_reasoning_kept_and_in_content_blocks(make_chat: MakeChat) -> Non
         {"type": "text", "text": "42"},
     ]
     assert whole.usage_metadata == {
-        "input_tokens": 9, "output_tokens": 30, "total_tokens": 39,
+        "input_tokens": 9,
+        "output_tokens": 30,
+        "total_tokens": 39,
         "output_token_details": {"reasoning": 25},
     }
 
@@ -115,13 +123,34 @@ async def test_astream_reasoning(make_chat: MakeChat) -> None:
 
 
 TOOL_STREAM = [
-    chunk({"role": "assistant", "content": None, "tool_calls": [
-        {"index": 0, "id": "call_a", "type": "function",
-         "function": {"name": "get_weather", "arguments": ""}}]}),
+    chunk(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_a",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ],
+        }
+    ),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
-    chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function",
-                           "function": {"name": "get_time", "arguments": '{"tz": "CET"}'}}]}),
+    chunk(
+        {
+            "tool_calls": [
+                {
+                    "index": 1,
+                    "id": "call_b",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": '{"tz": "CET"}'},
+                }
+            ]
+        }
+    ),
     chunk({}, finish_reason="tool_calls"),
 ]
 
@@ -130,8 +159,7 @@ def test_streamed_tool_calls_merge_into_whole_calls(make_chat: MakeChat) -> None
     llm, _ = make_chat([sse(TOOL_STREAM)])
     chunks = list(llm.stream("weather?"))
     assert chunks[0].tool_call_chunks == [
-        {"name": "get_weather", "args": "", "id": "call_a", "index": 0,
-         "type": "tool_call_chunk"}
+        {"name": "get_weather", "args": "", "id": "call_a", "index": 0, "type": "tool_call_chunk"}
     ]
     whole = merge(chunks)
     assert whole.tool_calls == [
@@ -149,8 +177,18 @@ async def test_astreamed_tool_calls_merge(make_chat: MakeChat) -> None:
 
 def test_streamed_broken_tool_json_is_an_invalid_call(make_chat: MakeChat) -> None:
     raws = [
-        chunk({"tool_calls": [{"index": 0, "id": "c", "type": "function",
-                               "function": {"name": "f", "arguments": "city=Oslo"}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "c",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": "city=Oslo"},
+                    }
+                ]
+            }
+        ),
         chunk({}, finish_reason="tool_calls"),
     ]
     llm, _ = make_chat([sse(raws)])
@@ -285,12 +323,28 @@ async def test_async_callbacks_see_each_token_once(make_chat: MakeChat) -> None:
 def test_stream_logprobs_merge(make_chat: MakeChat) -> None:
     lp = [{"token": t, "logprob": -0.5, "bytes": None, "top_logprobs": []} for t in "ab"]
     raws = [
-        {**chunk({"content": "a"}), "choices": [
-            {"index": 0, "delta": {"content": "a"}, "logprobs": {"content": [lp[0]]},
-             "finish_reason": None}]},
-        {**chunk({"content": "b"}), "choices": [
-            {"index": 0, "delta": {"content": "b"}, "logprobs": {"content": [lp[1]]},
-             "finish_reason": "stop"}]},
+        {
+            **chunk({"content": "a"}),
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "a"},
+                    "logprobs": {"content": [lp[0]]},
+                    "finish_reason": None,
+                }
+            ],
+        },
+        {
+            **chunk({"content": "b"}),
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "b"},
+                    "logprobs": {"content": [lp[1]]},
+                    "finish_reason": "stop",
+                }
+            ],
+        },
     ]
     llm, rec = make_chat([sse(raws)], logprobs=True)
     whole = merge(list(llm.stream("hi")))
@@ -315,32 +369,52 @@ def test_v1_tool_call_after_text_stays_its_own_block(make_chat: MakeChat) -> Non
     # call must not share the text block's index (and be merged into it).
     from tests.helpers import chunk, sse
 
-    call = {"index": 0, "id": "call_1", "type": "function",
-            "function": {"name": "f", "arguments": '{"x": 3}'}}
-    llm, _ = make_chat([sse([
-        chunk({"role": "assistant", "content": "```json\n"}),
-        chunk({"tool_calls": [call]}),
-        chunk({}, finish_reason="tool_calls"),
-    ])], output_version="v1")
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "f", "arguments": '{"x": 3}'},
+    }
+    llm, _ = make_chat(
+        [
+            sse(
+                [
+                    chunk({"role": "assistant", "content": "```json\n"}),
+                    chunk({"tool_calls": [call]}),
+                    chunk({}, finish_reason="tool_calls"),
+                ]
+            )
+        ],
+        output_version="v1",
+    )
     full = None
     for c in llm.stream("hi"):
         full = c if full is None else full + c
     assert full is not None
     assert [b["type"] for b in full.content_blocks] == ["text", "tool_call"]
-    assert full.tool_calls == [{"name": "f", "args": {"x": 3}, "id": "call_1",
-                                "type": "tool_call"}]
+    assert full.tool_calls == [{"name": "f", "args": {"x": 3}, "id": "call_1", "type": "tool_call"}]
 
 
 def test_v0_tool_call_chunks_keep_the_servers_index(make_chat: MakeChat) -> None:
     from tests.helpers import chunk, sse
 
-    call = {"index": 0, "id": "call_1", "type": "function",
-            "function": {"name": "f", "arguments": "{}"}}
-    llm, _ = make_chat([sse([
-        chunk({"role": "assistant", "content": "hm"}),
-        chunk({"tool_calls": [call]}),
-        chunk({}, finish_reason="tool_calls"),
-    ])])
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+    }
+    llm, _ = make_chat(
+        [
+            sse(
+                [
+                    chunk({"role": "assistant", "content": "hm"}),
+                    chunk({"tool_calls": [call]}),
+                    chunk({}, finish_reason="tool_calls"),
+                ]
+            )
+        ]
+    )
     indexes = [tc["index"] for c in llm.stream("hi") for tc in c.tool_call_chunks]
     assert indexes == [0]
 
@@ -348,10 +422,28 @@ def test_v0_tool_call_chunks_keep_the_servers_index(make_chat: MakeChat) -> None
 # Some servers stream each tool call whole in its own chunk, with an id and no index.
 UNINDEXED_TOOL_STREAM = [
     chunk({"role": "assistant", "content": "Checking."}),
-    chunk({"tool_calls": [{"id": "call_paris", "type": "function",
-                           "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]}),
-    chunk({"tool_calls": [{"id": "call_oslo", "type": "function",
-                           "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]}),
+    chunk(
+        {
+            "tool_calls": [
+                {
+                    "id": "call_paris",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                }
+            ]
+        }
+    ),
+    chunk(
+        {
+            "tool_calls": [
+                {
+                    "id": "call_oslo",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ]
+        }
+    ),
     chunk({}, finish_reason="tool_calls"),
 ]
 UNINDEXED_CALLS = [
@@ -364,7 +456,8 @@ def test_tool_calls_streamed_without_index_get_their_own_chunk_index(make_chat: 
     llm, _ = make_chat([sse(UNINDEXED_TOOL_STREAM)])
     chunks = list(llm.stream("weather?"))
     assert [(tc["id"], tc["index"]) for c in chunks for tc in c.tool_call_chunks] == [
-        ("call_paris", 0), ("call_oslo", 1)
+        ("call_paris", 0),
+        ("call_oslo", 1),
     ]
     assert merge(chunks).tool_calls == UNINDEXED_CALLS
 
@@ -373,6 +466,8 @@ async def test_v1_tool_calls_streamed_without_index_are_two_blocks(make_chat: Ma
     llm, _ = make_chat([sse(UNINDEXED_TOOL_STREAM)], output_version="v1")
     whole = merge([c async for c in llm.astream("weather?")])
     assert [(b["type"], b.get("id")) for b in whole.content_blocks] == [
-        ("text", None), ("tool_call", "call_paris"), ("tool_call", "call_oslo")
+        ("text", None),
+        ("tool_call", "call_paris"),
+        ("tool_call", "call_oslo"),
     ]
     assert whole.tool_calls == UNINDEXED_CALLS

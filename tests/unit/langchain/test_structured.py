@@ -34,8 +34,10 @@ class Movie(TypedDict):
 
 
 PERSON_PARAMS = {
-    "properties": {"name": {"description": "Full name", "type": "string"},
-                   "age": {"type": "integer"}},
+    "properties": {
+        "name": {"description": "Full name", "type": "string"},
+        "age": {"type": "integer"},
+    },
     "required": ["name", "age"],
     "type": "object",
 }
@@ -65,15 +67,24 @@ def test_function_calling_is_the_default(make_chat: MakeChat) -> None:
     assert rec.body == {
         "model": "deepseek/deepseek-v3.2",
         "messages": [{"role": "user", "content": "Who wrote the first program?"}],
-        "tools": [{"type": "function", "function": {
-            "name": "Person", "description": "A person.", "parameters": PERSON_PARAMS}}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "Person",
+                    "description": "A person.",
+                    "parameters": PERSON_PARAMS,
+                },
+            }
+        ],
         "tool_choice": {"type": "function", "function": {"name": "Person"}},
     }
 
 
 async def test_function_calling_typeddict_and_json_schema_give_dicts(make_chat: MakeChat) -> None:
-    llm, rec = make_chat([forced("Movie", {"title": "Heat", "year": 1995}),
-                          forced("Answer", {"text": "yes"})])
+    llm, rec = make_chat(
+        [forced("Movie", {"title": "Heat", "year": 1995}), forced("Answer", {"text": "yes"})]
+    )
     assert await llm.with_structured_output(Movie).ainvoke("x") == {"title": "Heat", "year": 1995}
     assert rec.body["tools"][0]["function"]["parameters"] == MOVIE_PARAMS
     assert llm.with_structured_output(ANSWER_SCHEMA).invoke("x") == {"text": "yes"}
@@ -97,8 +108,7 @@ def test_json_schema_method(make_chat: MakeChat, strict: bool | None) -> None:
     schema: dict[str, Any] = Person.model_json_schema()
     expected: dict[str, Any] = {"name": "Person", "description": "A person.", "schema": schema}
     if strict:
-        expected["schema"] = {**schema, "additionalProperties": False,
-                              "required": ["name", "age"]}
+        expected["schema"] = {**schema, "additionalProperties": False, "required": ["name", "age"]}
         expected["strict"] = True
     assert rec.body["response_format"] == {"type": "json_schema", "json_schema": expected}
     assert "tools" not in rec.body
@@ -115,12 +125,16 @@ def test_json_schema_with_typeddict(make_chat: MakeChat) -> None:
 
 
 # OpenAI's docs write the json_schema spec itself; it is sent as given, not read as a schema.
-OPENAI_SPEC = {"name": "movie", "schema": {**MOVIE_PARAMS, "additionalProperties": False},
-               "strict": True}
+OPENAI_SPEC = {
+    "name": "movie",
+    "schema": {**MOVIE_PARAMS, "additionalProperties": False},
+    "strict": True,
+}
 
 
 @pytest.mark.parametrize(
-    "schema", [OPENAI_SPEC, {"type": "json_schema", "json_schema": OPENAI_SPEC}],
+    "schema",
+    [OPENAI_SPEC, {"type": "json_schema", "json_schema": OPENAI_SPEC}],
     ids=["spec", "response_format"],
 )
 def test_json_schema_spec_in_openai_shape_is_sent_as_given(
@@ -139,19 +153,27 @@ def test_json_schema_spec_in_openai_shape_is_sent_as_given(
 async def test_strict_argument_sets_the_strict_of_a_spec_in_openai_shape(
     make_chat: MakeChat,
 ) -> None:
-    llm, rec = make_chat([completion_body('{"title": "Heat", "year": 1995}'),
-                          completion_body('{"title": "Ran", "year": 1985}')])
-    loose = await llm.with_structured_output(OPENAI_SPEC, method="json_schema",
-                                             strict=False).ainvoke("x")
+    llm, rec = make_chat(
+        [
+            completion_body('{"title": "Heat", "year": 1995}'),
+            completion_body('{"title": "Ran", "year": 1985}'),
+        ]
+    )
+    loose = await llm.with_structured_output(
+        OPENAI_SPEC, method="json_schema", strict=False
+    ).ainvoke("x")
     assert loose == {"title": "Heat", "year": 1995}
     assert rec.body["response_format"] == {
-        "type": "json_schema", "json_schema": {**OPENAI_SPEC, "strict": False}}
+        "type": "json_schema",
+        "json_schema": {**OPENAI_SPEC, "strict": False},
+    }
     unset = {"name": "movie", "schema": MOVIE_PARAMS}
-    strict = await llm.with_structured_output(unset, method="json_schema",
-                                              strict=True).ainvoke("x")
+    strict = await llm.with_structured_output(unset, method="json_schema", strict=True).ainvoke("x")
     assert strict == {"title": "Ran", "year": 1985}
     assert rec.body["response_format"] == {
-        "type": "json_schema", "json_schema": {**unset, "strict": True}}
+        "type": "json_schema",
+        "json_schema": {**unset, "strict": True},
+    }
     assert OPENAI_SPEC["strict"] is True and "strict" not in unset  # the caller's are untouched
 
 
@@ -227,9 +249,19 @@ def _streamed_tool_call(name: str, args: dict[str, Any]) -> list[dict[str, Any]]
     text = json.dumps(args)
     pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
     return [
-        chunk({"role": "assistant", "tool_calls": [
-            {"index": 0, "id": "call_1", "type": "function",
-             "function": {"name": name, "arguments": ""}}]}),
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ],
+            }
+        ),
         *[chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces],
         chunk({}, finish_reason="tool_calls"),
     ]
@@ -248,13 +280,17 @@ MOVIE = {"title": "Metropolis", "year": 1927}
 
 
 @pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
-@pytest.mark.parametrize("schema", [Movie, {**MOVIE_PARAMS, "title": "Movie"}],
-                         ids=["TypedDict", "JSON schema"])
+@pytest.mark.parametrize(
+    "schema", [Movie, {**MOVIE_PARAMS, "title": "Movie"}], ids=["TypedDict", "JSON schema"]
+)
 def test_stream_yields_growing_partial_objects(
     make_chat: MakeChat, method: str, schema: Any
 ) -> None:
-    reply = _streamed_tool_call("Movie", MOVIE) if method == "function_calling" else (
-        _streamed_text(MOVIE))
+    reply = (
+        _streamed_tool_call("Movie", MOVIE)
+        if method == "function_calling"
+        else (_streamed_text(MOVIE))
+    )
     llm, _ = make_chat([sse(reply)])
     outputs = list(llm.with_structured_output(schema, method=method).stream("A silent film?"))
     assert len(outputs) > 3  # partials as the JSON grows, not one object at the end
@@ -270,8 +306,11 @@ async def test_astream_yields_partial_pydantic_objects(make_chat: MakeChat, meth
         year: int = 0
 
     name = "Film"
-    reply = _streamed_tool_call(name, MOVIE) if method == "function_calling" else (
-        _streamed_text(MOVIE))
+    reply = (
+        _streamed_tool_call(name, MOVIE)
+        if method == "function_calling"
+        else (_streamed_text(MOVIE))
+    )
     llm, _ = make_chat([sse(reply)])
     outputs = [o async for o in llm.with_structured_output(Film, method=method).astream("?")]
     assert len(outputs) > 1
@@ -280,8 +319,11 @@ async def test_astream_yields_partial_pydantic_objects(make_chat: MakeChat, meth
 
 
 def test_streamed_refusal_still_raises(make_chat: MakeChat) -> None:
-    reply = [chunk({"role": "assistant", "content": ""}), chunk({"refusal": "I can't help."}),
-             chunk({}, finish_reason="stop")]
+    reply = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"refusal": "I can't help."}),
+        chunk({}, finish_reason="stop"),
+    ]
     llm, _ = make_chat([sse(reply)])
     with pytest.raises(ModelRefusalError, match="I can't help"):
         list(llm.with_structured_output(Person, method="json_schema").stream("?"))

@@ -37,8 +37,10 @@ PERSON = {
         "name": "Person",
         "description": "A person.",
         "parameters": {
-            "properties": {"name": {"description": "Full name", "type": "string"},
-                           "age": {"type": "integer"}},
+            "properties": {
+                "name": {"description": "Full name", "type": "string"},
+                "age": {"type": "integer"},
+            },
             "required": ["name", "age"],
             "type": "object",
         },
@@ -49,8 +51,11 @@ MULTIPLY = {
     "function": {
         "name": "multiply",
         "description": "Multiply two integers.",
-        "parameters": {"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-                       "required": ["a", "b"], "type": "object"},
+        "parameters": {
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"],
+            "type": "object",
+        },
     },
 }
 SEARCH = {
@@ -58,8 +63,11 @@ SEARCH = {
     "function": {
         "name": "search",
         "description": "Search the web.",
-        "parameters": {"properties": {"query": {"type": "string"}}, "required": ["query"],
-                       "type": "object"},
+        "parameters": {
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+            "type": "object",
+        },
     },
 }
 ANSWER_SCHEMA = {
@@ -74,8 +82,11 @@ ANSWER = {
     "function": {
         "name": "Answer",
         "description": "An answer",
-        "parameters": {"type": "object", "properties": {"text": {"type": "string"}},
-                       "required": ["text"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        },
     },
 }
 
@@ -100,8 +111,10 @@ def test_every_kind_of_tool_is_converted(make_chat: MakeChat) -> None:
         ("any", "required"),
         (True, "required"),
         ("multiply", {"type": "function", "function": {"name": "multiply"}}),
-        ({"type": "function", "function": {"name": "search"}},
-         {"type": "function", "function": {"name": "search"}}),
+        (
+            {"type": "function", "function": {"name": "search"}},
+            {"type": "function", "function": {"name": "search"}},
+        ),
     ],
 )
 async def test_tool_choice_spellings(make_chat: MakeChat, choice: Any, sent: Any) -> None:
@@ -131,8 +144,10 @@ def test_parallel_tool_calls_and_strict(make_chat: MakeChat) -> None:
                 "name": "Person",
                 "description": "A person.",
                 "parameters": {
-                    "properties": {"name": {"description": "Full name", "type": "string"},
-                                   "age": {"type": "integer"}},
+                    "properties": {
+                        "name": {"description": "Full name", "type": "string"},
+                        "age": {"type": "integer"},
+                    },
                     "required": ["name", "age"],
                     "type": "object",
                     "additionalProperties": False,
@@ -176,7 +191,10 @@ def test_tool_calls_in_the_answer(make_chat: MakeChat) -> None:
     assert (bad["name"], bad["id"], bad["args"]) == ("search", "call_2", '{"query": "unterminated')
     assert bad["error"] and "not valid JSON" in bad["error"]
     assert message.content_blocks[0] == {
-        "type": "tool_call", "name": "multiply", "args": {"a": 6, "b": 7}, "id": "call_1"
+        "type": "tool_call",
+        "name": "multiply",
+        "args": {"a": 6, "b": 7},
+        "id": "call_1",
     }
 
 
@@ -194,18 +212,28 @@ def test_disable_streaming_for_tool_calls(make_chat: MakeChat) -> None:
 def test_langchain_agent_loop(make_chat: MakeChat) -> None:
     from langchain.agents import create_agent
 
-    llm, rec = make_chat([
-        completion_body(None, tool_calls=[tool_call("multiply", {"a": 6, "b": 7}, "call_1")]),
-        completion_body("6 x 7 = 42."),
-    ])
+    llm, rec = make_chat(
+        [
+            completion_body(None, tool_calls=[tool_call("multiply", {"a": 6, "b": 7}, "call_1")]),
+            completion_body("6 x 7 = 42."),
+        ]
+    )
     agent = create_agent(llm, tools=[multiply], system_prompt="Use tools.")
     result = agent.invoke({"messages": [{"role": "user", "content": "6 times 7?"}]})
     assert result["messages"][-1].content == "6 x 7 = 42."
     assert rec.bodies[1]["messages"][1:] == [
         {"role": "user", "content": "6 times 7?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "multiply", "arguments": '{"a": 6, "b": 7}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "multiply", "arguments": '{"a": 6, "b": 7}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "42"},
     ]
     assert rec.bodies[1]["tools"] == [MULTIPLY]

@@ -21,8 +21,9 @@ def test_the_callback_shows_langchains_names(make_chat: MakeChat) -> None:
     assert cb.successful_requests == 2
     assert cb.total_cost == pytest.approx((24 * 1.0 + 10 * 3.0) / 1e6, rel=1e-12)
     assert cb.by_model[MODEL].requests == 2 and not cb.estimated
-    assert str(cb) == ("Runcrate usage: 2 requests, 34 tokens (24 prompt, 10 completion), "
-                       "$0.000054")
+    assert str(cb) == (
+        "Runcrate usage: 2 requests, 34 tokens (24 prompt, 10 completion), $0.000054"
+    )
 
 
 def test_an_unpriced_model_shows_no_cost_rather_than_zero(make_chat: MakeChat) -> None:
@@ -34,8 +35,7 @@ def test_an_unpriced_model_shows_no_cost_rather_than_zero(make_chat: MakeChat) -
 
 def test_the_callback_takes_a_budget(make_chat: MakeChat) -> None:
     llm, rec = make_chat([completion_body("a")])
-    with get_runcrate_callback(prices=PRICES, budget=0.0) as cb, \
-            pytest.raises(BudgetExceededError):
+    with get_runcrate_callback(prices=PRICES, budget=0.0) as cb, pytest.raises(BudgetExceededError):
         llm.invoke("one", max_tokens=5)
     assert rec.requests == [] and cb.successful_requests == 0
 

@@ -34,8 +34,7 @@ def make_llm() -> MakeLLM:
         rec = Recorder(replies or [])
         fields.setdefault("model", MODEL)
         fields.setdefault("api_key", KEY)
-        llm = RuncrateLLM(http_client=rec.client(), async_http_client=rec.async_client(),
-                          **fields)
+        llm = RuncrateLLM(http_client=rec.client(), async_http_client=rec.async_client(), **fields)
         return llm, rec
 
     return make

@@ -41,8 +41,14 @@ print(sorted(m for m in sys.modules if m.startswith(("langchain", "llama_index.l
 
 
 def test_works_without_langchain_or_llama_index_llms_openai() -> None:
-    result = subprocess.run([sys.executable, "-c", ISOLATED], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", ISOLATED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -78,9 +84,15 @@ def test_lazy_exports() -> None:
 
     assert llama_index_runcrate.RuncrateLLM is RuncrateLLM
     assert set(llama_index_runcrate.__all__) == {
-        "RuncrateLLM", "RuncrateEmbedding", "RuncrateToolSpec", "RuncrateTranscriptionReader",
-        "RuncrateUsageHandler", "RuncrateUsageEvent",
-        "track_usage", "RuncrateBilling", "BudgetExceededError",
+        "RuncrateLLM",
+        "RuncrateEmbedding",
+        "RuncrateToolSpec",
+        "RuncrateTranscriptionReader",
+        "RuncrateUsageHandler",
+        "RuncrateUsageEvent",
+        "track_usage",
+        "RuncrateBilling",
+        "BudgetExceededError",
     }
     from runcrate_integrations.usage import track_usage
 

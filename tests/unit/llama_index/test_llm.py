@@ -34,8 +34,12 @@ def test_is_a_function_calling_llm(make_llm: MakeLLM) -> None:
 def test_chat_sends_exact_body_and_parses_answer(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("Hello!")], temperature=0.3, max_tokens=64)
     response = llm.chat(HELLO)
-    assert rec.body == {"model": MODEL, "messages": WIRE_HELLO, "temperature": 0.3,
-                        "max_tokens": 64}
+    assert rec.body == {
+        "model": MODEL,
+        "messages": WIRE_HELLO,
+        "temperature": 0.3,
+        "max_tokens": 64,
+    }
     assert rec.requests[0].url.path == "/v1/chat/completions"
     assert response.message.role == MessageRole.ASSISTANT
     assert response.message.content == "Hello!"
@@ -83,8 +87,11 @@ async def test_astream_chat(make_llm: MakeLLM) -> None:
 
 
 def test_stream_reasoning_in_blocks_and_thinking_delta(make_llm: MakeLLM) -> None:
-    chunks = [chunk({"role": "assistant", "reasoning_content": "hm"}),
-              chunk({"content": "4"}), chunk({}, finish_reason="stop")]
+    chunks = [
+        chunk({"role": "assistant", "reasoning_content": "hm"}),
+        chunk({"content": "4"}),
+        chunk({}, finish_reason="stop"),
+    ]
     llm, _ = make_llm([sse(chunks)])
     responses = list(llm.stream_chat(HELLO))
     assert responses[0].additional_kwargs == {"thinking_delta": "hm"}
@@ -123,16 +130,22 @@ def test_complete(make_llm: MakeLLM) -> None:
 async def test_acomplete(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("done")])
     response = await llm.acomplete("do it", max_tokens=5)
-    assert rec.body == {"model": MODEL, "messages": [{"role": "user", "content": "do it"}],
-                        "max_tokens": 5}
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "do it"}],
+        "max_tokens": 5,
+    }
     assert response.text == "done"
 
 
 def test_stream_complete(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([sse(text_chunks(["a", "b"]))])
     out = [(r.delta, r.text) for r in llm.stream_complete("go")]
-    assert rec.body == {"model": MODEL, "messages": [{"role": "user", "content": "go"}],
-                        **STREAM_TAIL}
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "go"}],
+        **STREAM_TAIL,
+    }
     assert out == [("a", "a"), ("b", "ab"), ("", "ab")]
 
 
@@ -147,17 +160,23 @@ async def test_astream_complete(make_llm: MakeLLM) -> None:
 
 def test_callbacks_and_instrumentation_fire(make_llm: MakeLLM, event_log: EventLog) -> None:
     debug = LlamaDebugHandler()
-    llm, _ = make_llm([completion_body("x"), sse(text_chunks(["a"])), completion_body("y")],
-                      callback_manager=CallbackManager([debug]))
+    llm, _ = make_llm(
+        [completion_body("x"), sse(text_chunks(["a"])), completion_body("y")],
+        callback_manager=CallbackManager([debug]),
+    )
     llm.chat(HELLO)
     list(llm.stream_chat(HELLO))
     llm.complete("p")
     assert len(debug.get_event_pairs(CBEventType.LLM)) == 3
     assert event_log.names == [
-        "LLMChatStartEvent", "LLMChatEndEvent",
-        "LLMChatStartEvent", "LLMChatInProgressEvent", "LLMChatInProgressEvent",
+        "LLMChatStartEvent",
         "LLMChatEndEvent",
-        "LLMCompletionStartEvent", "LLMCompletionEndEvent",
+        "LLMChatStartEvent",
+        "LLMChatInProgressEvent",
+        "LLMChatInProgressEvent",
+        "LLMChatEndEvent",
+        "LLMCompletionStartEvent",
+        "LLMCompletionEndEvent",
     ]
     payload = event_log.events[0].model_dict  # type: ignore[attr-defined]  # LLMChatStartEvent
     assert payload["model_name"] == MODEL
@@ -168,27 +187,37 @@ async def test_async_events_fire(make_llm: MakeLLM, event_log: EventLog) -> None
     await llm.achat(HELLO)
     [r async for r in await llm.astream_complete("p")]
     assert event_log.names == [
-        "LLMChatStartEvent", "LLMChatEndEvent",
-        "LLMCompletionStartEvent", "LLMCompletionInProgressEvent",
-        "LLMCompletionInProgressEvent", "LLMCompletionEndEvent",
+        "LLMChatStartEvent",
+        "LLMChatEndEvent",
+        "LLMCompletionStartEvent",
+        "LLMCompletionInProgressEvent",
+        "LLMCompletionInProgressEvent",
+        "LLMCompletionEndEvent",
     ]
 
 
 # ---------------------------------------------------------------------------- metadata
 
 
-MODELS = {"object": "list", "data": [
-    {"id": MODEL, "context_length": 163840, "supported_features": ["tools", "json_schema"]},
-    {"id": "vendor/no-tools", "context_length": 8192, "supported_features": ["json_schema"]},
-]}
+MODELS = {
+    "object": "list",
+    "data": [
+        {"id": MODEL, "context_length": 163840, "supported_features": ["tools", "json_schema"]},
+        {"id": "vendor/no-tools", "context_length": 8192, "supported_features": ["json_schema"]},
+    ],
+}
 
 
 def test_metadata_fallbacks_without_catalog(make_llm: MakeLLM) -> None:
     llm, _ = make_llm()
     meta = llm.metadata
-    assert (meta.context_window, meta.num_output, meta.is_chat_model,
-            meta.is_function_calling_model, meta.model_name) == (
-        DEFAULT_CONTEXT_WINDOW, 256, True, True, MODEL)
+    assert (
+        meta.context_window,
+        meta.num_output,
+        meta.is_chat_model,
+        meta.is_function_calling_model,
+        meta.model_name,
+    ) == (DEFAULT_CONTEXT_WINDOW, 256, True, True, MODEL)
     llm.max_tokens = 1000
     assert llm.metadata.num_output == 1000
 
@@ -221,8 +250,9 @@ def test_events_never_fetch_the_catalog(make_llm: MakeLLM) -> None:
 
 
 async def test_metadata_from_catalog_async_and_user_overrides(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm(model="vendor/no-tools", context_window=4000,
-                        is_function_calling_model=True)
+    llm, rec = make_llm(
+        model="vendor/no-tools", context_window=4000, is_function_calling_model=True
+    )
     rec.models = MODELS["data"]
     assert await llm.afetch_model_info() is not None
     assert llm.metadata.context_window == 4000
@@ -232,15 +262,22 @@ async def test_metadata_from_catalog_async_and_user_overrides(make_llm: MakeLLM)
 # ---------------------------------------------------------------------------- usage, logprobs
 
 
-LOGPROBS = {"content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105],
-                         "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}]}]}
+LOGPROBS = {
+    "content": [
+        {
+            "token": "Hi",
+            "logprob": -0.5,
+            "bytes": [72, 105],
+            "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}],
+        }
+    ]
+}
 
 
 def test_logprobs_when_asked(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("Hi", logprobs=LOGPROBS)] * 2, top_logprobs=1)
     response = llm.chat(HELLO)
-    assert rec.body == {"model": MODEL, "messages": WIRE_HELLO, "logprobs": True,
-                        "top_logprobs": 1}
+    assert rec.body == {"model": MODEL, "messages": WIRE_HELLO, "logprobs": True, "top_logprobs": 1}
     assert response.logprobs is not None
     assert [(lp.token, lp.logprob) for lp in response.logprobs[0]] == [("Hi", -0.5)]
     completion = llm.complete("x")
@@ -262,8 +299,11 @@ def test_stream_logprobs_per_chunk_and_folded(make_llm: MakeLLM) -> None:
     # "the last chunk's" alike, whatever the fold did.
     first, second = chunk({"content": "Hi"}), chunk({"content": " you"})
     first["choices"][0]["logprobs"] = LOGPROBS
-    second["choices"][0]["logprobs"] = {"content": [
-        {"token": " you", "logprob": -1.5, "bytes": [32, 121, 111, 117], "top_logprobs": []}]}
+    second["choices"][0]["logprobs"] = {
+        "content": [
+            {"token": " you", "logprob": -1.5, "bytes": [32, 121, 111, 117], "top_logprobs": []}
+        ]
+    }
     llm, _ = make_llm([sse([first, second, chunk({}, finish_reason="stop")])], logprobs=True)
     responses = list(llm.stream_chat(HELLO))
 
@@ -290,9 +330,12 @@ def test_token_counting_handler_reads_usage_in_chat_and_stream(make_llm: MakeLLM
     from llama_index.core.callbacks import TokenCountingHandler
 
     counter = TokenCountingHandler()
-    llm, _ = make_llm([completion_body("x"), sse(text_chunks(["a"]))],
-                      callback_manager=CallbackManager([counter]))
+    llm, _ = make_llm(
+        [completion_body("x"), sse(text_chunks(["a"]))], callback_manager=CallbackManager([counter])
+    )
     llm.chat(HELLO)
     list(llm.stream_chat(HELLO))
-    assert [(e.prompt_token_count, e.completion_token_count)
-            for e in counter.llm_token_counts] == [(12, 5), (12, 5)]
+    assert [(e.prompt_token_count, e.completion_token_count) for e in counter.llm_token_counts] == [
+        (12, 5),
+        (12, 5),
+    ]

@@ -24,8 +24,11 @@ def add(a: int, b: int) -> int:
 
 
 ADD = FunctionTool.from_defaults(fn=add)
-TOOL_TURN = {"role": "assistant", "content": None,
-             "tool_calls": [tool_call("add", {"a": 2, "b": 3})]}
+TOOL_TURN = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [tool_call("add", {"a": 2, "b": 3})],
+}
 TOOL_RESULT = {"role": "tool", "content": "5", "tool_call_id": "call_1"}
 
 
@@ -39,10 +42,19 @@ def settings() -> Iterator[Any]:
 
 def _streamed_call() -> list[dict[str, object]]:
     return [
-        chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1",
-                                                    "type": "function",
-                                                    "function": {"name": "add",
-                                                                 "arguments": '{"a": 2, '}}]}),
+        chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": '{"a": 2, '},
+                    }
+                ],
+            }
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 3}'}}]}),
         chunk({}, finish_reason="tool_calls"),
     ]
@@ -61,8 +73,12 @@ async def test_function_agent_streaming_tool_round_trip(make_llm: MakeLLM) -> No
 
 
 async def test_function_agent_non_streaming_with_initial_tool_choice(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([completion_body(None, tool_calls=[tool_call("add", {"a": 2, "b": 3})]),
-                         completion_body("It is 5.")])
+    llm, rec = make_llm(
+        [
+            completion_body(None, tool_calls=[tool_call("add", {"a": 2, "b": 3})]),
+            completion_body("It is 5."),
+        ]
+    )
     agent = FunctionAgent(tools=[ADD], llm=llm, streaming=False, initial_tool_choice="add")
     result = await agent.run(user_msg="What is 2+3?")
     assert str(result) == "It is 5."
@@ -83,7 +99,7 @@ async def test_agent_workflow(make_llm: MakeLLM) -> None:
 
 
 async def test_react_agent(make_llm: MakeLLM) -> None:
-    action = ('Thought: I need to add.\nAction: add\nAction Input: {"a": 2, "b": 3}')
+    action = 'Thought: I need to add.\nAction: add\nAction Input: {"a": 2, "b": 3}'
     answer = "Thought: I can answer without using any more tools.\nAnswer: 5"
     llm, rec = make_llm([sse(text_chunks([action])), sse(text_chunks([answer]))])
     agent = ReActAgent(tools=[ADD], llm=llm)
@@ -97,13 +113,17 @@ def test_simple_chat_engine(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body("Hi there"), sse(text_chunks(["Still ", "here"]))])
     engine = SimpleChatEngine.from_defaults(llm=llm, system_prompt="Be kind.")
     assert str(engine.chat("hello")) == "Hi there"
-    assert rec.body["messages"] == [{"role": "system", "content": "Be kind."},
-                                    {"role": "user", "content": "hello"}]
+    assert rec.body["messages"] == [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "hello"},
+    ]
     streamed = engine.stream_chat("again?")
     assert "".join(streamed.response_gen) == "Still here"
-    assert rec.body["messages"][-3:] == [{"role": "user", "content": "hello"},
-                                         {"role": "assistant", "content": "Hi there"},
-                                         {"role": "user", "content": "again?"}]
+    assert rec.body["messages"][-3:] == [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi there"},
+        {"role": "user", "content": "again?"},
+    ]
 
 
 async def test_simple_chat_engine_async(make_llm: MakeLLM) -> None:
@@ -112,8 +132,7 @@ async def test_simple_chat_engine_async(make_llm: MakeLLM) -> None:
     assert str(await engine.achat("hello")) == "async hi"
 
 
-def test_summary_index_query_engine_with_settings_llm(make_llm: MakeLLM,
-                                                      settings: Any) -> None:
+def test_summary_index_query_engine_with_settings_llm(make_llm: MakeLLM, settings: Any) -> None:
     llm, rec = make_llm([completion_body("Paris is the capital.")])
     settings.llm = llm
     settings.embed_model = MockEmbedding(embed_dim=8)

@@ -52,8 +52,9 @@ def test_roles_become_openai_messages() -> None:
         ChatMessage(role=MessageRole.DEVELOPER, content="dev rules"),
         ChatMessage(role=MessageRole.USER, content="hi", additional_kwargs={"name": "ann"}),
         ChatMessage(role=MessageRole.ASSISTANT, content="hello"),
-        ChatMessage(role=MessageRole.TOOL, content="42",
-                    additional_kwargs={"tool_call_id": "call_1"}),
+        ChatMessage(
+            role=MessageRole.TOOL, content="42", additional_kwargs={"tool_call_id": "call_1"}
+        ),
     ]
     assert to_openai_messages(messages) == [
         {"role": "system", "content": "be brief"},
@@ -76,16 +77,23 @@ def test_several_text_blocks_join_like_chat_message_content() -> None:
 
 
 def test_thinking_and_cache_point_blocks_are_not_sent() -> None:
-    msg = ChatMessage(role="assistant", blocks=[
-        ThinkingBlock(content="hmm"), TextBlock(text="done"),
-        CachePoint(cache_control=CacheControl(type="ephemeral")),
-    ])
+    msg = ChatMessage(
+        role="assistant",
+        blocks=[
+            ThinkingBlock(content="hmm"),
+            TextBlock(text="done"),
+            CachePoint(cache_control=CacheControl(type="ephemeral")),
+        ],
+    )
     assert to_openai_message(msg) == {"role": "assistant", "content": "done"}
 
 
-@pytest.mark.parametrize("block", [
-    DocumentBlock(data=b"%PDF-1.4 hello", document_mimetype="application/pdf"),
-])
+@pytest.mark.parametrize(
+    "block",
+    [
+        DocumentBlock(data=b"%PDF-1.4 hello", document_mimetype="application/pdf"),
+    ],
+)
 def test_unsupported_block_is_named(block: object) -> None:
     msg = ChatMessage(role="user", blocks=[TextBlock(text="see"), block])
     with pytest.raises(ValueError, match=type(block).__name__) as info:
@@ -97,11 +105,14 @@ def test_unsupported_block_is_named(block: object) -> None:
 
 
 def test_assistant_tool_call_blocks_become_tool_calls() -> None:
-    msg = ChatMessage(role="assistant", blocks=[
-        TextBlock(text=""),
-        ToolCallBlock(tool_call_id="call_1", tool_name="add", tool_kwargs={"a": 1, "b": 2}),
-        ToolCallBlock(tool_call_id="call_2", tool_name="echo", tool_kwargs='{"x": "y"}'),
-    ])
+    msg = ChatMessage(
+        role="assistant",
+        blocks=[
+            TextBlock(text=""),
+            ToolCallBlock(tool_call_id="call_1", tool_name="add", tool_kwargs={"a": 1, "b": 2}),
+            ToolCallBlock(tool_call_id="call_2", tool_name="echo", tool_kwargs='{"x": "y"}'),
+        ],
+    )
     assert to_openai_message(msg) == {
         "role": "assistant",
         "content": None,
@@ -119,10 +130,12 @@ def test_tool_call_block_without_id_is_refused() -> None:
 
 
 def test_assistant_tool_calls_from_additional_kwargs_dicts_and_openai_objects() -> None:
-    as_object = ChatCompletionMessageFunctionToolCall.model_validate(
-        tool_call("b", "{}", "call_2"))
-    msg = ChatMessage(role="assistant", content="working",
-                      additional_kwargs={"tool_calls": [tool_call("a", {"q": 1}), as_object]})
+    as_object = ChatCompletionMessageFunctionToolCall.model_validate(tool_call("b", "{}", "call_2"))
+    msg = ChatMessage(
+        role="assistant",
+        content="working",
+        additional_kwargs={"tool_calls": [tool_call("a", {"q": 1}), as_object]},
+    )
     assert to_openai_message(msg) == {
         "role": "assistant",
         "content": "working",
@@ -131,9 +144,11 @@ def test_assistant_tool_calls_from_additional_kwargs_dicts_and_openai_objects() 
 
 
 def test_assistant_answer_round_trips_to_the_wire() -> None:
-    wire = completion_body(None, tool_calls=[tool_call("add", {"a": 1}),
-                                             tool_call("mul", {"b": 2}, "call_2")],
-                           reasoning_content="think")
+    wire = completion_body(
+        None,
+        tool_calls=[tool_call("add", {"a": 1}), tool_call("mul", {"b": 2}, "call_2")],
+        reasoning_content="think",
+    )
     message = message_from_choice(parse_completion(wire).choice)
     expected = dict(wire["choices"][0]["message"])
     del expected["reasoning_content"]  # reasoning is not sent back
@@ -144,15 +159,23 @@ def test_assistant_answer_round_trips_to_the_wire() -> None:
 
 
 def test_image_from_url_with_detail() -> None:
-    msg = ChatMessage(role="user", blocks=[
-        TextBlock(text="what is it?"),
-        ImageBlock(url="https://example.com/cat.jpg", detail="low"),
-    ])
-    assert to_openai_message(msg) == {"role": "user", "content": [
-        {"type": "text", "text": "what is it?"},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg",
-                                            "detail": "low"}},
-    ]}
+    msg = ChatMessage(
+        role="user",
+        blocks=[
+            TextBlock(text="what is it?"),
+            ImageBlock(url="https://example.com/cat.jpg", detail="low"),
+        ],
+    )
+    assert to_openai_message(msg) == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "what is it?"},
+            {
+                "type": "image_url",
+                "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"},
+            },
+        ],
+    }
 
 
 def test_image_from_path_is_a_base64_data_uri_with_its_mime_type(tmp_path: Path) -> None:
@@ -160,22 +183,34 @@ def test_image_from_path_is_a_base64_data_uri_with_its_mime_type(tmp_path: Path)
     png.write_bytes(PNG)
     jpg.write_bytes(JPEG)
     unknown.write_bytes(JPEG)  # no useful suffix: the bytes tell
-    parts = [to_openai_message(ChatMessage(role="user", blocks=[ImageBlock(path=p)]))["content"][0]
-             for p in (png, jpg, unknown)]
+    parts = [
+        to_openai_message(ChatMessage(role="user", blocks=[ImageBlock(path=p)]))["content"][0]
+        for p in (png, jpg, unknown)
+    ]
     assert parts == [
-        {"type": "image_url",
-         "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
-        {"type": "image_url",
-         "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()}},
-        {"type": "image_url",
-         "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()}},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+        },
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()},
+        },
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()},
+        },
     ]
 
 
 def test_image_from_raw_bytes() -> None:
     part = to_openai_message(ChatMessage(role="user", blocks=[ImageBlock(image=PNG)]))
-    assert part["content"] == [{"type": "image_url", "image_url": {
-        "url": "data:image/png;base64," + base64.b64encode(PNG).decode()}}]
+    assert part["content"] == [
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+        }
+    ]
 
 
 def test_unreadable_image_path_names_the_file(tmp_path: Path) -> None:
@@ -198,17 +233,27 @@ def test_media_blocks_in_a_tool_message_become_parts_for_the_engine_to_place() -
     # What a tool returned stays in its tool message here; the chat engine's one rule
     # (runcrate_integrations.chat.media) turns it into text before sending.
     audio = b"ID3\x04\x00fake mp3 frames \xff\xfb"
-    msg = ChatMessage(role="tool", blocks=[TextBlock(text="made it"), ImageBlock(image=PNG),
-                                           AudioBlock(audio=audio, format="mp3")],
-                      additional_kwargs={"tool_call_id": "c"})
+    msg = ChatMessage(
+        role="tool",
+        blocks=[
+            TextBlock(text="made it"),
+            ImageBlock(image=PNG),
+            AudioBlock(audio=audio, format="mp3"),
+        ],
+        additional_kwargs={"tool_call_id": "c"},
+    )
     wire = to_openai_message(msg)
     assert wire["role"] == "tool" and wire["tool_call_id"] == "c"
     assert wire["content"] == [
         {"type": "text", "text": "made it"},
-        {"type": "image_url",
-         "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
-        {"type": "input_audio",
-         "input_audio": {"data": base64.b64encode(audio).decode(), "format": "mp3"}},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()},
+        },
+        {
+            "type": "input_audio",
+            "input_audio": {"data": base64.b64encode(audio).decode(), "format": "mp3"},
+        },
     ]
 
 
@@ -221,8 +266,9 @@ def test_a_tools_video_block_becomes_a_video_url_part_and_a_users_is_refused() -
     clip = b"\x00\x00\x00\x18ftypmp42 frames"
     inline = to_openai_message(tool(VideoBlock(video=clip, video_mimetype="video/mp4")))
     data = base64.b64encode(clip).decode()
-    assert inline["content"] == [{"type": "video_url",
-                                  "video_url": {"url": f"data:video/mp4;base64,{data}"}}]
+    assert inline["content"] == [
+        {"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{data}"}}
+    ]
     with pytest.raises(ValueError, match="VideoBlock is not supported in a user message"):
         to_openai_message(ChatMessage(role="user", blocks=[VideoBlock(video=clip)]))
 
@@ -231,11 +277,17 @@ def test_a_tools_video_block_becomes_a_video_url_part_and_a_users_is_refused() -
 
 
 def test_answer_with_reasoning_and_tool_calls_becomes_blocks_and_kwargs() -> None:
-    wire = completion_body("ok", reasoning_content="because",
-                           tool_calls=[tool_call("add", {"a": 1}), tool_call("bad", "{oops",
-                                                                             "call_2")],
-                           usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
-                                  "completion_tokens_details": {"reasoning_tokens": 2}})
+    wire = completion_body(
+        "ok",
+        reasoning_content="because",
+        tool_calls=[tool_call("add", {"a": 1}), tool_call("bad", "{oops", "call_2")],
+        usage={
+            "prompt_tokens": 3,
+            "completion_tokens": 4,
+            "total_tokens": 7,
+            "completion_tokens_details": {"reasoning_tokens": 2},
+        },
+    )
     response = chat_response(parse_completion(wire))
     msg = response.message
     assert msg.role == MessageRole.ASSISTANT
@@ -250,28 +302,51 @@ def test_answer_with_reasoning_and_tool_calls_becomes_blocks_and_kwargs() -> Non
         "reasoning_content": "because",
         "tool_calls": [tool_call("add", '{"a": 1}'), tool_call("bad", "{oops", "call_2")],
     }
-    assert response.additional_kwargs == {"prompt_tokens": 3, "completion_tokens": 4,
-                                          "total_tokens": 7, "reasoning_tokens": 2,
-                                          "finish_reason": "tool_calls"}
+    assert response.additional_kwargs == {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+        "reasoning_tokens": 2,
+        "finish_reason": "tool_calls",
+    }
     assert response.raw == wire
 
 
 def test_usage_kwargs() -> None:
     assert usage_kwargs(None) == {}
-    usage = parse_completion(completion_body(usage={
-        "prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12,
-        "prompt_tokens_details": {"cached_tokens": 8}})).usage
-    assert usage_kwargs(usage) == {"prompt_tokens": 10, "completion_tokens": 2,
-                                   "total_tokens": 12, "cached_tokens": 8}
+    usage = parse_completion(
+        completion_body(
+            usage={
+                "prompt_tokens": 10,
+                "completion_tokens": 2,
+                "total_tokens": 12,
+                "prompt_tokens_details": {"cached_tokens": 8},
+            }
+        )
+    ).usage
+    assert usage_kwargs(usage) == {
+        "prompt_tokens": 10,
+        "completion_tokens": 2,
+        "total_tokens": 12,
+        "cached_tokens": 8,
+    }
 
 
 def test_logprobs_conversion() -> None:
-    wire = {"content": [
-        {"token": "Hi", "logprob": -0.1, "bytes": [72, 105],
-         "top_logprobs": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
-                          {"token": "Yo", "logprob": -2.5, "bytes": None}]},
-        {"token": "!", "logprob": -0.01, "bytes": [33], "top_logprobs": []},
-    ]}
+    wire = {
+        "content": [
+            {
+                "token": "Hi",
+                "logprob": -0.1,
+                "bytes": [72, 105],
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Yo", "logprob": -2.5, "bytes": None},
+                ],
+            },
+            {"token": "!", "logprob": -0.01, "bytes": [33], "top_logprobs": []},
+        ]
+    }
     result = to_logprobs(wire)
     assert result is not None
     assert [[(lp.token, lp.logprob, lp.bytes) for lp in tok] for tok in result] == [
@@ -292,8 +367,18 @@ def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
         chunk({"reasoning_content": "let me "}),
         chunk({"reasoning_content": "see"}),
         chunk({"content": "Calling"}),
-        chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                               "function": {"name": "add", "arguments": ""}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": ""},
+                    }
+                ]
+            }
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": '}}]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
         chunk({}, finish_reason="tool_calls"),
@@ -302,11 +387,20 @@ def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
     responses = feed(sink, fold, chunks)
     assert [r.delta for r in responses] == ["", "", "Calling", "", "", ""]
     assert [r.additional_kwargs for r in responses[:3]] == [
-        {"thinking_delta": "let me "}, {"thinking_delta": "see"}, {}]
+        {"thinking_delta": "let me "},
+        {"thinking_delta": "see"},
+        {},
+    ]
     assert responses[1].message.blocks[0] == ThinkingBlock(content="let me see")
     assert responses[1].message.additional_kwargs == {"reasoning_content": "let me see"}
-    assert [r.message.content for r in responses] == ["", "", "Calling", "Calling", "Calling",
-                                                      "Calling"]
+    assert [r.message.content for r in responses] == [
+        "",
+        "",
+        "Calling",
+        "Calling",
+        "Calling",
+        "Calling",
+    ]
     # Each response holds the calls so far, and later fragments do not rewrite earlier ones.
     assert [r.message.additional_kwargs["tool_calls"] for r in responses[3:]] == [
         [tool_call("add", "", "call_1")],
@@ -314,14 +408,20 @@ def test_stream_sink_cumulative_text_reasoning_and_tool_calls() -> None:
         [tool_call("add", '{"a": 1}', "call_1")],
     ]
     assert responses[4].message.blocks[-1] == ToolCallBlock(
-        tool_call_id="call_1", tool_name="add", tool_kwargs='{"a": ')
+        tool_call_id="call_1", tool_name="add", tool_kwargs='{"a": '
+    )
     (final,) = finish(sink, fold)
     assert final.delta == ""
     assert final.message.content == "Calling"
-    assert final.message.blocks[-1] == ToolCallBlock(tool_call_id="call_1", tool_name="add",
-                                                     tool_kwargs={"a": 1})
-    assert final.additional_kwargs == {"prompt_tokens": 1, "completion_tokens": 2,
-                                       "total_tokens": 3, "finish_reason": "tool_calls"}
+    assert final.message.blocks[-1] == ToolCallBlock(
+        tool_call_id="call_1", tool_name="add", tool_kwargs={"a": 1}
+    )
+    assert final.additional_kwargs == {
+        "prompt_tokens": 1,
+        "completion_tokens": 2,
+        "total_tokens": 3,
+        "finish_reason": "tool_calls",
+    }
     assert final.raw == chunks[-1]
 
 
@@ -336,21 +436,27 @@ def test_stream_sink_refuses_a_stream_that_never_finished() -> None:
 
 
 def _assistant(*blocks: object, **kwargs: object) -> ChatMessage:
-    return ChatMessage(role="assistant", blocks=[TextBlock(text=""), *blocks],
-                       additional_kwargs=dict(kwargs))
+    return ChatMessage(
+        role="assistant", blocks=[TextBlock(text=""), *blocks], additional_kwargs=dict(kwargs)
+    )
 
 
 def test_tool_selections_from_blocks() -> None:
-    msg = _assistant(ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={"a": 1}),
-                     ToolCallBlock(tool_call_id="c2", tool_name="mul", tool_kwargs='{"b": 2}'))
+    msg = _assistant(
+        ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={"a": 1}),
+        ToolCallBlock(tool_call_id="c2", tool_name="mul", tool_kwargs='{"b": 2}'),
+    )
     assert [(s.tool_id, s.tool_name, s.tool_kwargs) for s in tool_selections(msg)] == [
-        ("c1", "add", {"a": 1}), ("c2", "mul", {"b": 2})]
+        ("c1", "add", {"a": 1}),
+        ("c2", "mul", {"b": 2}),
+    ]
 
 
 def test_tool_selections_from_additional_kwargs_only() -> None:
     msg = _assistant(tool_calls=[tool_call("add", {"a": 1})])
     assert [(s.tool_id, s.tool_name, s.tool_kwargs) for s in tool_selections(msg)] == [
-        ("call_1", "add", {"a": 1})]
+        ("call_1", "add", {"a": 1})
+    ]
 
 
 def test_no_tool_call_raises_or_returns_empty() -> None:
@@ -395,9 +501,14 @@ class Weather(BaseModel):
 
 
 def test_response_format_for_plain_and_strict() -> None:
-    assert response_format_for(Weather) == {"type": "json_schema", "json_schema": {
-        "name": "Weather", "description": "Weather in a city.",
-        "schema": Weather.model_json_schema()}}
+    assert response_format_for(Weather) == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "Weather",
+            "description": "Weather in a city.",
+            "schema": Weather.model_json_schema(),
+        },
+    }
     strict = response_format_for(Weather, strict=True)["json_schema"]
     assert strict["strict"] is True
     assert strict["schema"]["additionalProperties"] is False

@@ -34,34 +34,72 @@ WIRE_HI = [{"role": "user", "content": "hi"}]
 
 def test_every_parameter_reaches_the_body(make_llm: MakeLLM) -> None:
     llm, rec = make_llm(
-        [completion_body()], temperature=0.0, top_p=1.0, max_tokens=1, frequency_penalty=-2.0,
-        presence_penalty=2.0, stop=["END"], seed=3,
+        [completion_body()],
+        temperature=0.0,
+        top_p=1.0,
+        max_tokens=1,
+        frequency_penalty=-2.0,
+        presence_penalty=2.0,
+        stop=["END"],
+        seed=3,
         additional_kwargs={"reasoning_effort": "high", "top_k": 40},
     )
     llm.chat(HI)
     assert rec.body == {
-        "model": MODEL, "messages": WIRE_HI, "temperature": 0.0, "top_p": 1.0, "max_tokens": 1,
-        "frequency_penalty": -2.0, "presence_penalty": 2.0, "stop": ["END"], "seed": 3,
-        "reasoning_effort": "high", "top_k": 40,
+        "model": MODEL,
+        "messages": WIRE_HI,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_tokens": 1,
+        "frequency_penalty": -2.0,
+        "presence_penalty": 2.0,
+        "stop": ["END"],
+        "seed": 3,
+        "reasoning_effort": "high",
+        "top_k": 40,
     }
 
 
 def test_per_call_kwargs_override_and_extend(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body()], temperature=0.5, stop="x")
-    llm.chat(HI, temperature=1.5, stop=None, user="u-1", extra_body={"min_p": 0.1},
-             extra_headers={"X-Trace": "t1"})
-    assert rec.body == {"model": MODEL, "messages": WIRE_HI, "temperature": 1.5, "user": "u-1",
-                        "min_p": 0.1}
+    llm.chat(
+        HI,
+        temperature=1.5,
+        stop=None,
+        user="u-1",
+        extra_body={"min_p": 0.1},
+        extra_headers={"X-Trace": "t1"},
+    )
+    assert rec.body == {
+        "model": MODEL,
+        "messages": WIRE_HI,
+        "temperature": 1.5,
+        "user": "u-1",
+        "min_p": 0.1,
+    }
     assert rec.requests[0].headers["x-trace"] == "t1"
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("temperature", 2.1), ("temperature", -0.1), ("top_p", 1.01), ("max_tokens", 0),
-    ("frequency_penalty", -2.5), ("presence_penalty", 2.01), ("top_logprobs", 21),
-    ("timeout", 0), ("max_retries", -1), ("model", ""), ("stop", 5), ("seed", "x"),
-])
-def test_out_of_range_fields_fail_at_construction(make_llm: MakeLLM, field: str,
-                                                  value: Any) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", 2.1),
+        ("temperature", -0.1),
+        ("top_p", 1.01),
+        ("max_tokens", 0),
+        ("frequency_penalty", -2.5),
+        ("presence_penalty", 2.01),
+        ("top_logprobs", 21),
+        ("timeout", 0),
+        ("max_retries", -1),
+        ("model", ""),
+        ("stop", 5),
+        ("seed", "x"),
+    ],
+)
+def test_out_of_range_fields_fail_at_construction(
+    make_llm: MakeLLM, field: str, value: Any
+) -> None:
     with pytest.raises(ValueError, match=field):  # a ValidationError, or the core's own check
         make_llm(**{field: value})
 
@@ -72,16 +110,20 @@ def test_assignment_is_validated_too(make_llm: MakeLLM) -> None:
         llm.temperature = 5
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"temperature": 3}, "temperature must be a number between 0 and 2"),
-    ({"top_p": -1}, "top_p"),
-    ({"max_tokens": 0}, "max_tokens"),
-    ({"presence_penalty": 9}, "presence_penalty"),
-    ({"stop": 5}, "stop"),
-    ({"seed": 1.5}, "seed"),
-])
-def test_per_call_kwargs_are_checked_before_any_request(make_llm: MakeLLM, kwargs: Any,
-                                                        match: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"temperature": 3}, "temperature must be a number between 0 and 2"),
+        ({"top_p": -1}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"presence_penalty": 9}, "presence_penalty"),
+        ({"stop": 5}, "stop"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
+def test_per_call_kwargs_are_checked_before_any_request(
+    make_llm: MakeLLM, kwargs: Any, match: str
+) -> None:
     llm, rec = make_llm()
     with pytest.raises(ValueError, match=match):
         llm.chat(HI, **kwargs)
@@ -134,8 +176,13 @@ def test_changed_fields_apply_to_later_calls(make_llm: MakeLLM) -> None:
 
 
 def test_client_settings_reach_the_openai_client(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([completion_body()], timeout=5.0, max_retries=0,
-                        default_headers={"X-Team": "rag"}, base_url="http://proxy.local/v1")
+    llm, rec = make_llm(
+        [completion_body()],
+        timeout=5.0,
+        max_retries=0,
+        default_headers={"X-Team": "rag"},
+        base_url="http://proxy.local/v1",
+    )
     client = llm.client
     assert client is llm.client  # cached, not rebuilt per call
     assert (client.timeout, client.max_retries) == (5.0, 0)
@@ -190,13 +237,22 @@ def test_missing_key_fails_at_construction() -> None:
 
 
 def test_key_never_in_repr_serialisation_payload_or_logs(
-        make_llm: MakeLLM, caplog: pytest.LogCaptureFixture) -> None:
+    make_llm: MakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     llm, _ = make_llm([completion_body(), sse(text_chunks(["a"]))])
     llm.chat(HI)
     list(llm.stream_chat(HI))
-    shown = [repr(llm), str(llm), str(llm.to_dict()), llm.to_json(), llm.model_dump_json(),
-             str(llm.to_payload()), str(llm.metadata), caplog.text]
+    shown = [
+        repr(llm),
+        str(llm),
+        str(llm.to_dict()),
+        llm.to_json(),
+        llm.model_dump_json(),
+        str(llm.to_payload()),
+        str(llm.metadata),
+        caplog.text,
+    ]
     for text in shown:
         assert KEY not in text
     assert "api_key" not in llm.to_dict()
@@ -262,8 +318,9 @@ def test_5xx_is_retried_then_succeeds(make_llm: MakeLLM) -> None:
 
 
 async def test_async_retries_exhausted_raise_typed_error(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([_retry_soon(429, "rate_limited"), _retry_soon(429, "rate_limited")],
-                        max_retries=1)
+    llm, rec = make_llm(
+        [_retry_soon(429, "rate_limited"), _retry_soon(429, "rate_limited")], max_retries=1
+    )
     with pytest.raises(RateLimitError):
         await llm.achat(HI)
     assert len(rec.requests) == 2

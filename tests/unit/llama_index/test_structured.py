@@ -28,8 +28,13 @@ USER = [{"role": "user", "content": "Weather in Paris?"}]
 TOOL_SPEC = get_function_tool(Weather).metadata.to_openai_tool(skip_length_check=True)
 ARGS = {"city": "Paris", "celsius": 21.5}
 CALL_REPLY = completion_body(None, tool_calls=[tool_call("Weather", ARGS)])
-FUNCTION_BODY = {"model": MODEL, "messages": USER, "tools": [TOOL_SPEC],
-                 "tool_choice": "required", "parallel_tool_calls": False}
+FUNCTION_BODY = {
+    "model": MODEL,
+    "messages": USER,
+    "tools": [TOOL_SPEC],
+    "tool_choice": "required",
+    "parallel_tool_calls": False,
+}
 SCHEMA_BODY = {"model": MODEL, "messages": USER, "response_format": response_format_for(Weather)}
 
 
@@ -51,8 +56,19 @@ async def test_astructured_predict_uses_a_forced_tool_call(make_llm: MakeLLM) ->
 
 
 STREAMED_CALL = [
-    chunk({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                               "function": {"name": "Weather", "arguments": ""}}]}),
+    chunk(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "Weather", "arguments": ""},
+                }
+            ],
+        }
+    ),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris", '}}]}),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"celsius": 21.5}'}}]}),
     chunk({}, finish_reason="tool_calls"),
@@ -69,8 +85,7 @@ def test_stream_structured_predict_function_calling(make_llm: MakeLLM) -> None:
 
 async def test_astream_structured_predict_function_calling(make_llm: MakeLLM) -> None:
     llm, _ = make_llm([sse(STREAMED_CALL)])
-    outputs = [o async for o in await llm.astream_structured_predict(Weather, PROMPT,
-                                                                     city="Paris")]
+    outputs = [o async for o in await llm.astream_structured_predict(Weather, PROMPT, city="Paris")]
     assert outputs[-1] == Weather(city="Paris", celsius=21.5)
 
 
@@ -87,8 +102,7 @@ def test_as_structured_llm(make_llm: MakeLLM) -> None:
 
 
 def test_structured_predict_json_schema_when_asked(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([completion_body(json.dumps(ARGS))],
-                        structured_output_method="json_schema")
+    llm, rec = make_llm([completion_body(json.dumps(ARGS))], structured_output_method="json_schema")
     result = llm.structured_predict(Weather, PROMPT, city="Paris")
     assert rec.body == SCHEMA_BODY
     assert result == Weather(city="Paris", celsius=21.5)
@@ -97,9 +111,9 @@ def test_structured_predict_json_schema_when_asked(make_llm: MakeLLM) -> None:
 async def test_astructured_predict_json_schema_per_call(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body(json.dumps(ARGS))], strict=True)
     result = await llm.astructured_predict(
-        Weather, PROMPT, llm_kwargs={"structured_output_method": "json_schema"}, city="Paris")
-    assert rec.body == {**SCHEMA_BODY,
-                        "response_format": response_format_for(Weather, strict=True)}
+        Weather, PROMPT, llm_kwargs={"structured_output_method": "json_schema"}, city="Paris"
+    )
+    assert rec.body == {**SCHEMA_BODY, "response_format": response_format_for(Weather, strict=True)}
     assert result == Weather(city="Paris", celsius=21.5)
 
 
@@ -112,24 +126,26 @@ def test_stream_structured_predict_json_schema(make_llm: MakeLLM) -> None:
 
 
 async def test_astream_structured_predict_json_schema(make_llm: MakeLLM) -> None:
-    llm, _ = make_llm([sse(text_chunks(['{"city": "Paris",', ' "celsius": 3}']))],
-                      structured_output_method="json_schema")
+    llm, _ = make_llm(
+        [sse(text_chunks(['{"city": "Paris",', ' "celsius": 3}']))],
+        structured_output_method="json_schema",
+    )
     stream = await llm.astream_structured_predict(Weather, PROMPT, city="Paris")
     outputs = [o async for o in stream]
     assert outputs[-1] == Weather(city="Paris", celsius=3)
 
 
 def test_as_structured_llm_json_schema(make_llm: MakeLLM) -> None:
-    llm, rec = make_llm([completion_body(json.dumps(ARGS))],
-                        structured_output_method="json_schema")
+    llm, rec = make_llm([completion_body(json.dumps(ARGS))], structured_output_method="json_schema")
     response = llm.as_structured_llm(Weather).complete("Weather in Paris?")
     assert rec.body == SCHEMA_BODY
     assert json.loads(response.text) == ARGS
 
 
 def test_json_schema_answer_that_does_not_fit_is_a_clear_error(make_llm: MakeLLM) -> None:
-    llm, _ = make_llm([completion_body('{"city": "Paris"}')],
-                      structured_output_method="json_schema")
+    llm, _ = make_llm(
+        [completion_body('{"city": "Paris"}')], structured_output_method="json_schema"
+    )
     with pytest.raises(ValueError, match=r"(?s)not a valid Weather.*celsius"):
         llm.structured_predict(Weather, PROMPT, city="Paris")
 
@@ -137,8 +153,9 @@ def test_json_schema_answer_that_does_not_fit_is_a_clear_error(make_llm: MakeLLM
 def test_unknown_structured_output_method(make_llm: MakeLLM) -> None:
     llm, rec = make_llm()
     with pytest.raises(ValueError, match="structured_output_method"):
-        llm.structured_predict(Weather, PROMPT, llm_kwargs={"structured_output_method": "xml"},
-                               city="Paris")
+        llm.structured_predict(
+            Weather, PROMPT, llm_kwargs={"structured_output_method": "xml"}, city="Paris"
+        )
     with pytest.raises(ValueError, match="structured_output_method"):
         make_llm(structured_output_method="xml")
     assert rec.requests == []

@@ -30,28 +30,40 @@ USER = {"role": "user", "content": "what is 2+3?"}
 
 
 def _selections(llm: Any, response: Any, **kwargs: Any) -> list[tuple[str, str, Any]]:
-    return [(s.tool_id, s.tool_name, s.tool_kwargs)
-            for s in llm.get_tool_calls_from_response(response, **kwargs)]
+    return [
+        (s.tool_id, s.tool_name, s.tool_kwargs)
+        for s in llm.get_tool_calls_from_response(response, **kwargs)
+    ]
 
 
 def test_chat_with_tools_sends_schemas_and_returns_selections(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body(None, tool_calls=[tool_call("add", {"a": 2, "b": 3})])])
     response = llm.chat_with_tools([ADD, MUL], user_msg="what is 2+3?")
-    assert rec.body == {"model": MODEL, "messages": [USER], "tools": [ADD_SPEC, MUL_SPEC],
-                        "parallel_tool_calls": False}
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [USER],
+        "tools": [ADD_SPEC, MUL_SPEC],
+        "parallel_tool_calls": False,
+    }
     assert _selections(llm, response) == [("call_1", "add", {"a": 2, "b": 3})]
 
 
 async def test_achat_with_tools_required_and_history(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([completion_body(None, tool_calls=[tool_call("add", {"a": 1, "b": 1})])])
     history = [ChatMessage(role="system", content="use tools")]
-    response = await llm.achat_with_tools([ADD], chat_history=history, tool_required=True,
-                                          user_msg="1+1?")
-    assert rec.body == {"model": MODEL,
-                        "messages": [{"role": "system", "content": "use tools"},
-                                     {"role": "user", "content": "1+1?"}],
-                        "tools": [ADD_SPEC], "tool_choice": "required",
-                        "parallel_tool_calls": False}
+    response = await llm.achat_with_tools(
+        [ADD], chat_history=history, tool_required=True, user_msg="1+1?"
+    )
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "use tools"},
+            {"role": "user", "content": "1+1?"},
+        ],
+        "tools": [ADD_SPEC],
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+    }
     assert len(history) == 1  # the caller's history is not mutated
     assert _selections(llm, response) == [("call_1", "add", {"a": 1, "b": 1})]
 
@@ -66,8 +78,13 @@ def test_tool_choice_by_name_and_unknown_name(make_llm: MakeLLM) -> None:
 
 
 def test_parallel_tool_calls_allowed_or_trimmed(make_llm: MakeLLM) -> None:
-    two = completion_body(None, tool_calls=[tool_call("add", {"a": 1, "b": 2}),
-                                            tool_call("mul", {"a": 3, "b": 4}, "call_2")])
+    two = completion_body(
+        None,
+        tool_calls=[
+            tool_call("add", {"a": 1, "b": 2}),
+            tool_call("mul", {"a": 3, "b": 4}, "call_2"),
+        ],
+    )
     llm, rec = make_llm([two, two])
     both = llm.chat_with_tools([ADD, MUL], user_msg="x", allow_parallel_tool_calls=True)
     assert rec.body["parallel_tool_calls"] is True
@@ -88,13 +105,34 @@ def test_strict_tool_schemas(make_llm: MakeLLM) -> None:
 
 
 STREAMED_CALLS = [
-    chunk({"role": "assistant", "content": None, "tool_calls": [
-        {"index": 0, "id": "call_1", "type": "function",
-         "function": {"name": "add", "arguments": ""}}]}),
+    chunk(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "add", "arguments": ""},
+                }
+            ],
+        }
+    ),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 2, '}}]}),
-    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 3}'}},
-                          {"index": 1, "id": "call_2", "type": "function",
-                           "function": {"name": "mul", "arguments": '{"a": 4, "b": 5}'}}]}),
+    chunk(
+        {
+            "tool_calls": [
+                {"index": 0, "function": {"arguments": '"b": 3}'}},
+                {
+                    "index": 1,
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "mul", "arguments": '{"a": 4, "b": 5}'},
+                },
+            ]
+        }
+    ),
     chunk({}, finish_reason="tool_calls"),
     chunk(usage={"prompt_tokens": 9, "completion_tokens": 9, "total_tokens": 18}),
 ]
@@ -109,18 +147,25 @@ def _check_streamed(llm: Any, responses: list[Any]) -> None:
         [("call_1", "add", {"a": 2, "b": 3}), ("call_2", "mul", {"a": 4, "b": 5})],
     ]
     assert responses[-1].message.additional_kwargs["tool_calls"] == [
-        tool_call("add", {"a": 2, "b": 3}), tool_call("mul", {"a": 4, "b": 5}, "call_2")]
-    assert responses[1].message.additional_kwargs["tool_calls"] == [
-        tool_call("add", '{"a": 2, ')]
+        tool_call("add", {"a": 2, "b": 3}),
+        tool_call("mul", {"a": 4, "b": 5}, "call_2"),
+    ]
+    assert responses[1].message.additional_kwargs["tool_calls"] == [tool_call("add", '{"a": 2, ')]
 
 
 def test_stream_chat_with_tools_accumulates_calls(make_llm: MakeLLM) -> None:
     llm, rec = make_llm([sse(STREAMED_CALLS)])
-    responses = list(llm.stream_chat_with_tools([ADD, MUL], user_msg="x",
-                                                allow_parallel_tool_calls=True))
-    assert rec.body == {"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-                        "tools": [ADD_SPEC, MUL_SPEC], "parallel_tool_calls": True,
-                        "stream": True, "stream_options": {"include_usage": True}}
+    responses = list(
+        llm.stream_chat_with_tools([ADD, MUL], user_msg="x", allow_parallel_tool_calls=True)
+    )
+    assert rec.body == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [ADD_SPEC, MUL_SPEC],
+        "parallel_tool_calls": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     _check_streamed(llm, responses)
 
 
@@ -155,15 +200,21 @@ def test_predict_and_call_round_trip(make_llm: MakeLLM) -> None:
 
 def test_tool_history_round_trips(make_llm: MakeLLM) -> None:
     """An answer with tool calls, then the tool's result, goes back exactly as OpenAI wants."""
-    llm, rec = make_llm([completion_body(None, tool_calls=[tool_call("add", {"a": 2, "b": 3})]),
-                         completion_body("5")])
+    llm, rec = make_llm(
+        [
+            completion_body(None, tool_calls=[tool_call("add", {"a": 2, "b": 3})]),
+            completion_body("5"),
+        ]
+    )
     first = llm.chat_with_tools([ADD], user_msg="2+3?")
-    history = [ChatMessage(role="user", content="2+3?"), first.message,
-               ChatMessage(role="tool", content="5", additional_kwargs={"tool_call_id": "call_1"})]
+    history = [
+        ChatMessage(role="user", content="2+3?"),
+        first.message,
+        ChatMessage(role="tool", content="5", additional_kwargs={"tool_call_id": "call_1"}),
+    ]
     llm.chat_with_tools([ADD], chat_history=history)
     assert rec.body["messages"] == [
         {"role": "user", "content": "2+3?"},
-        {"role": "assistant", "content": None,
-         "tool_calls": [tool_call("add", {"a": 2, "b": 3})]},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call("add", {"a": 2, "b": 3})]},
         {"role": "tool", "content": "5", "tool_call_id": "call_1"},
     ]

@@ -33,13 +33,15 @@ def attach(handler: RuncrateUsageHandler, attached: list[RuncrateUsageHandler]) 
 def test_chat_and_embeddings_reach_the_handler(
     make_llm: MakeLLM, attached: list[RuncrateUsageHandler]
 ) -> None:
-    usage = RuncrateUsageHandler(prices={MODEL: {"input": 1.0, "output": 2.0},
-                                         "BAAI/bge-m3": {"input": 0.5}})
+    usage = RuncrateUsageHandler(
+        prices={MODEL: {"input": 1.0, "output": 2.0}, "BAAI/bge-m3": {"input": 0.5}}
+    )
     attach(usage, attached)
     llm, _ = make_llm([completion_body("hi")])
     llm.chat([ChatMessage(role="user", content="hello")])
-    embedder = RuncrateEmbedding(model_name="BAAI/bge-m3", api_key=KEY,
-                                 http_client=Recorder([echo]).client())
+    embedder = RuncrateEmbedding(
+        model_name="BAAI/bge-m3", api_key=KEY, http_client=Recorder([echo]).client()
+    )
     embedder.get_text_embedding_batch(["cat", "dog"])
 
     assert (usage.requests, usage.prompt_tokens, usage.completion_tokens) == (2, 14, 5)
@@ -60,8 +62,14 @@ def test_the_event_carries_the_cores_record(
                 seen.append(event)
 
     attach(Spy(), attached)
-    llm, _ = make_llm([completion_body("hi", usage={"prompt_tokens": 3, "completion_tokens": 4,
-                                                    "total_tokens": 7, "cost": 0.01})])
+    llm, _ = make_llm(
+        [
+            completion_body(
+                "hi",
+                usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "cost": 0.01},
+            )
+        ]
+    )
     llm.chat([ChatMessage(role="user", content="hello")])
     (event,) = seen
     assert (event.record.model, event.record.total_tokens, event.record.cost) == (MODEL, 7, 0.01)
