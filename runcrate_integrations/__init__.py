@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .billing import Balance, BillingUsage, RuncrateBilling, Transaction
 from .catalog import ModelInfo, alist_models, cached_model_info, list_models
 from .config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, ClientSettings
 from .net.ratelimit import RateLimitState, rate_limit_state
 from .usage import ModelUsage, UsageTracker, track_usage
 
 if TYPE_CHECKING:
+    from .billing import Balance, BillingUsage, RuncrateBilling, Transaction
     from .errors import (
         APIConnectionError,
         APIStatusError,
@@ -75,12 +75,20 @@ _ERRORS = frozenset(
 )
 
 
+_BILLING = frozenset({"Balance", "BillingUsage", "RuncrateBilling", "Transaction"})
+
+
 def __getattr__(name: str) -> Any:
-    # The error classes subclass openai's, so they load openai: only on first use.
+    # The error classes subclass openai's, so they load openai: only on first use. Billing is
+    # loaded on first use too (most programs never ask for it).
     if name in _ERRORS:
         from . import errors
 
         return getattr(errors, name)
+    if name in _BILLING:
+        from . import billing
+
+        return getattr(billing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
