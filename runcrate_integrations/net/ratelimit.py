@@ -128,9 +128,7 @@ class RateLimiter:
         # not (it cannot say). ``None``: nothing countable.
         self._count_left: int | None = None
         self._inflight = 0  # requests let through and not answered yet
-        self._empty = False  # the newest count was 0 (a bucket's Reset is then its next token)
         self._reset_at: float | None = None
-        self._observed_at = 0.0
         self._bucket: bool | None = None  # None until an answer with quota left tells
         self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
         self._window = 0.0  # window: its length (see _learn_window)
@@ -500,8 +498,7 @@ class RateLimiter:
                 return  # an answer from an earlier window
             if reset_at < current + 1e-3 and remaining >= self._count_left:
                 return  # the same window, counted before the lowest count already seen
-        self._count_left, self._empty = remaining, remaining == 0
-        self._reset_at, self._observed_at = reset_at, now
+        self._count_left, self._reset_at = remaining, reset_at
         if self._bucket:  # a local copy of the server's bucket, requests in flight taken out
             interval = self._interval()
             if remaining == 0:
