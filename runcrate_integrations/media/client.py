@@ -68,14 +68,14 @@ class MediaClient(VideoCalls):
     def __init__(
         self,
         clients: Clients,
-        models: MediaModels = MediaModels(),
+        models: MediaModels | None = None,
         *,
         errors: ErrorHook | None = None,
         deadline: float | None = None,
         poll: PollPolicy | None = None,
     ) -> None:
         self.clients = clients
-        self.models = models
+        self.models = models or MediaModels()
         self.errors = errors
         self.deadline = deadline
         self.poll = poll or PollPolicy()

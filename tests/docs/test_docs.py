@@ -122,6 +122,20 @@ def test_first_hour_pages_keep_runnable_blocks() -> None:
         assert [b for b in blocks if b.skip is None], f"{name} has no python block that runs"
 
 
+@pytest.mark.parametrize(
+    ("name", "install"),
+    [
+        ("docs/langchain.md", "pip install -U langchain-runcrate"),
+        ("docs/llama_index.md", "pip install llama-index-llms-runcrate"),
+    ],
+)
+def test_each_framework_page_starts_with_its_install_line(name: str, install: str) -> None:
+    # Each ecosystem's own install command comes first, before any code on the page.
+    text = (ROOT / name).read_text(encoding="utf-8")
+    first_block = text.split("```")[1]
+    assert first_block.startswith("bash\n") and install in first_block.splitlines()[1]
+
+
 def test_cassettes_belong_to_pages() -> None:
     names = [cassette_name(relative(p)) for p in PAGES]
     assert len(names) == len(set(names)), f"two pages would share a cassette: {sorted(names)}"

@@ -24,6 +24,7 @@ import pytest
 from langchain_core.load import dumpd, load
 
 from runcrate_integrations import config
+from runcrate_integrations.chat.settings import ChatSettings
 from runcrate_integrations.config import CONNECTION_FIELDS, Connection
 from tests.helpers import Recorder, completion_body
 from tests.support.fake_openai_server import FakeOpenAIServer
@@ -64,7 +65,7 @@ def _model_kwargs(cls: type[Any]) -> dict[str, Any]:
 
 
 def make(cls: type[Any], **settings: Any) -> Any:
-    return cls(**_model_kwargs(cls), **{"api_key": KEY, "base_url": URL, **settings})
+    return cls(**{**_model_kwargs(cls), "api_key": KEY, "base_url": URL, **settings})
 
 
 def _is_langchain(cls: type[Any]) -> bool:
@@ -206,6 +207,90 @@ def test_every_class_saves_and_loads_each_setting(
         assert loaded.api_key.get_secret_value() == KEY
     else:
         assert getattr(loaded, name) == value
+
+
+# ---------------------------------------------------------------------- model settings
+
+# A valid value of every model setting a class declares through the spec (model names, request
+# defaults, batch sizes, media choices); response_format differs by kind of class.
+MODEL_SETTINGS: dict[str, Any] = {
+    "model": "other/model",
+    "model_name": "other/model",
+    "extra_body": {"k": 1},
+    "model_kwargs": {"reasoning_effort": "low"},
+    "additional_kwargs": {"reasoning_effort": "low"},
+    "frequency_penalty": 0.25,
+    "presence_penalty": 0.25,
+    "logprobs": True,
+    "top_logprobs": 2,
+    "max_tokens": 7,
+    "n": 2,
+    "seed": 3,
+    "stop": ["END"],
+    "stream_usage": False,
+    "streaming": True,
+    "temperature": 0.3,
+    "top_p": 0.5,
+    "context_window": 4096,
+    "is_function_calling_model": False,
+    "strict": False,
+    "structured_output_method": "function_calling",
+    "dimensions": 8,
+    "embed_batch_size": 7,
+    "chunk_size": 7,
+    "encoding_format": "base64",
+    "num_workers": 3,
+    "max_concurrency": 3,
+    "show_progress_bar": True,
+    "image_model": "other/image",
+    "speech_model": "other/speech",
+    "transcription_model": "other/transcription",
+    "video_model": "other/video",
+    "language": "de",
+    "max_duration": 4,
+    "poll_interval": 3.0,
+    "video_timeout": 100.0,
+    "save_dir": "/tmp/runcrate-spec-saves",
+    "speech_format": "pcm",
+    "voice": "other-voice",
+    "segments": True,
+}
+CHAT_RESPONSE_FORMAT = {"type": "json_object"}
+# The frameworks' own fields that a media tool or reader sets for itself (its name, schema,
+# answer form), not settings a user gives.
+FRAMEWORK_OWN = {"args_schema", "description", "handle_tool_error", "name", "is_remote"}
+
+
+def model_settings(cls: type[Any]) -> list[str]:
+    """The settings a class declares through the spec besides the connection ones."""
+    connection = set(GOOD) | {"http_client", "http_async_client"}
+    own = set(cls._derived_from) - connection - FRAMEWORK_OWN
+    if "response_format" in own and not issubclass(cls, ChatSettings):
+        own.discard("response_format")  # a tool's "content_and_artifact", LangChain's own
+    return sorted(own)
+
+
+MODEL_CASES = [(cls, name) for cls in CLASSES for name in model_settings(cls)]
+
+
+def test_every_model_setting_has_a_value_to_walk() -> None:
+    names = {name for _, name in MODEL_CASES} - {"response_format"}
+    assert names <= set(MODEL_SETTINGS), sorted(names - set(MODEL_SETTINGS))
+    assert {"model", "temperature", "dimensions", "image_model"} <= names
+
+
+@pytest.mark.parametrize(
+    ("cls", "name"), MODEL_CASES, ids=[f"{name}-{cls.__name__}" for cls, name in MODEL_CASES]
+)
+def test_every_class_saves_and_loads_each_model_setting(
+    cls: type[Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = CHAT_RESPONSE_FORMAT if name == "response_format" else MODEL_SETTINGS[name]
+    obj = make(cls, **{name: value})
+    given = getattr(obj, name)
+    assert (str(given) if name == "save_dir" else given) == value
+    loaded = _save_and_load(obj, monkeypatch)
+    assert type(loaded) is cls and getattr(loaded, name) == given
 
 
 # ---------------------------------------------------------------------- copy rules

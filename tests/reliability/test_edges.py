@@ -17,6 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 from langchain_core.load import dumpd, dumps, load
+from llama_index.core.llms import ChatMessage
 
 import runcrate_integrations as core
 from langchain_runcrate import ChatRuncrate
@@ -70,12 +71,20 @@ def test_a_catalog_that_never_answers_costs_a_short_bounded_wait(
     assert HINT_TIMEOUT <= 3.0
 
 
-def test_the_catalog_read_never_passes_the_deadline(fake_server: FakeOpenAIServer) -> None:
+@pytest.mark.parametrize("framework", ["langchain", "llama_index"])
+def test_the_catalog_read_never_passes_the_deadline(
+    fake_server: FakeOpenAIServer, framework: str
+) -> None:
     fake_server.default = _models_never_answer
-    llm = RuncrateLLM(model=MODEL, api_key=KEY, base_url=fake_server.base_url, deadline=0.5)
+    common: dict[str, Any] = {"api_key": KEY, "base_url": fake_server.base_url, "deadline": 0.5}
     started = time.monotonic()
-    assert llm.metadata.context_window == 32_768
-    assert time.monotonic() - started < 1.5
+    if framework == "langchain":
+        profile = ChatRuncrate(model=MODEL, **common).profile
+        assert profile is not None and profile.get("max_input_tokens") is None
+    else:
+        assert RuncrateLLM(model=MODEL, **common).metadata.context_window == 32_768
+    assert time.monotonic() - started < 1.5  # the 0.5 s deadline, not the catalog's own 3 s
+    assert fake_server.request_count == 1
 
 
 # ---------------------------------------------------------------------- 3: JSON for a stream
@@ -202,7 +211,15 @@ async def test_the_rate_limit_state_is_the_documented_dict_everywhere(
     li_state = RuncrateLLM(model=MODEL, **common).chat(user("hi")).additional_kwargs["rate_limit"]
     settings = core.ClientSettings.resolve(**common)
     found = core.rate_limit_state(settings)
-    for state in (lc_state, li_state, found):
+    # And an error's: the same dict, from the failed answer's headers.
+    fake_server.enqueue(error(400, "bad_request", "no", headers))
+    with pytest.raises(core.BadRequestError) as lc_error:
+        ChatRuncrate(model=MODEL, **common).invoke("hi")
+    fake_server.enqueue(error(400, "bad_request", "no", headers))
+    with pytest.raises(core.BadRequestError) as li_error:
+        RuncrateLLM(model=MODEL, **common).chat(user("hi"))
+    states = [lc_state, li_state, found, lc_error.value.rate_limit, li_error.value.rate_limit]
+    for state in states:
         assert isinstance(state, dict)
         assert set(state) == {"limit", "remaining", "reset_at", "retry_after", "observed_at"}
         assert (state["limit"], state["remaining"]) == (60, 58)
@@ -350,3 +367,61 @@ def test_every_chat_openai_name_means_the_same_or_is_refused_with_the_reason(
         )
         assert target is not None, f"{name} was accepted but set nothing"
     assert not [w for w in recwarn.list if "not a ChatRuncrate parameter" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted({n for f, aliases in _anchor_fields()["OpenAILike"].items() for n in (f, *aliases)}),
+)
+def test_every_openai_like_name_means_the_same_or_is_refused_with_the_reason(
+    name: str, fake_server: FakeOpenAIServer
+) -> None:
+    """Walks ``OpenAILike``'s constructor names (``tests/fixtures/anchor_fields.json``, read
+    from llama-index-llms-openai-like): each is a RuncrateLLM field or alias, a request
+    parameter sent as given, or refused with the reason; none lands in the body unasked."""
+    value: Any = {
+        "additional_kwargs": {"seed": 7},
+        "api_base": fake_server.base_url,
+        "api_key": KEY,
+        "context_window": 4096,
+        "default_headers": {"X-Team": "a"},
+        "is_chat_model": True,
+        "is_function_calling_model": True,
+        "logprobs": True,
+        "max_retries": 1,
+        "max_tokens": 5,
+        "modalities": ["text"],
+        "model": MODEL,
+        "pydantic_program_mode": "default",
+        "reasoning_effort": "low",
+        "reuse_client": False,
+        "should_use_structured_outputs": True,
+        "strict": True,
+        "system_prompt": "Be brief.",
+        "temperature": 0.5,
+        "timeout": 5.0,
+        "top_logprobs": 1,
+    }.get(name)
+    kwargs: dict[str, Any] = {"model": MODEL, "api_key": KEY, "base_url": fake_server.base_url}
+    kwargs.pop("base_url" if name == "api_base" else "", None)
+    kwargs[name] = value
+    try:
+        llm = RuncrateLLM(**kwargs)
+    except ValueError as exc:
+        assert "no meaning for RuncrateLLM" in str(exc), exc
+        return
+    llm.chat([ChatMessage(role="user", content="hi")])
+    body = fake_server.last_request.body
+    same_name = {"max_tokens", "temperature", "logprobs", "top_logprobs", "model"}
+    if name in same_name | {"modalities", "reasoning_effort"}:  # request parameters, as given
+        assert body[name] == value
+    elif name == "additional_kwargs":
+        assert body["seed"] == 7
+    else:  # a setting of the client, never a request field
+        assert name not in body
+    headers = fake_server.last_request.headers
+    assert headers["authorization"] == f"Bearer {KEY}"
+    if name == "api_base":
+        assert llm.base_url == fake_server.base_url
+    if name == "default_headers":
+        assert headers["x-team"] == "a"

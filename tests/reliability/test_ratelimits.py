@@ -396,10 +396,12 @@ async def test_a_burst_within_the_quota_goes_out_together(
     assert admissions == [0.0] * 20
 
 
+@pytest.mark.parametrize("reset_from_now", [False, True], ids=["reset-unix", "reset-seconds"])
 def test_once_the_quota_is_used_up_calls_wait_for_the_reset(
-    fake_server: FakeOpenAIServer, admissions: list[float]
+    fake_server: FakeOpenAIServer, admissions: list[float], reset_from_now: bool
 ) -> None:
-    fake_server.rate_limit = FixedWindow(limit=5, window=1.0)
+    # Reset as Runcrate sends it (a Unix time) and as seconds from now: the same waits.
+    fake_server.rate_limit = FixedWindow(limit=5, window=1.0, reset_from_now=reset_from_now)
     llm = ChatRuncrate(model=MODEL, **common(fake_server, fresh_key()))
     for i in range(8):
         assert llm.invoke(f"m{i}").content == f"m{i}"
@@ -409,3 +411,4 @@ def test_once_the_quota_is_used_up_calls_wait_for_the_reset(
     # Nothing held back while quota was left; the wait came only once it was used up.
     first_wait = next(i for i, d in enumerate(admissions) if d > 0)
     assert admissions[:first_wait] == [0.0] * first_wait and first_wait >= 5 - 1
+    assert max(admissions) <= 1.0 + 0.1  # until the window's end, never longer

@@ -310,6 +310,8 @@ class RateLimiter:
     ``clock`` returns Unix time in seconds (``time.time``); pass a fake one for exact tests.
     ``reset_decimals``: digits after the point in ``X-RateLimit-Reset`` (0 sends whole seconds,
     rounded up). ``retry_after``: also send ``Retry-After`` (whole seconds, rounded up) on 429s.
+    ``reset_from_now``: send ``X-RateLimit-Reset`` as seconds from now, as some servers do,
+    instead of Runcrate's Unix time.
     """
 
     def __init__(
@@ -317,10 +319,12 @@ class RateLimiter:
         *,
         retry_after: bool = False,
         reset_decimals: int = 3,
+        reset_from_now: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.retry_after = retry_after
         self.reset_decimals = reset_decimals
+        self.reset_from_now = reset_from_now
         self.clock = clock
         self._lock = threading.Lock()
         self.reset()
@@ -342,10 +346,9 @@ class RateLimiter:
         raise NotImplementedError
 
     def headers(self, decision: RateDecision) -> dict[str, str]:
-        if self.reset_decimals > 0:
-            reset = f"{decision.reset:.{self.reset_decimals}f}"
-        else:
-            reset = str(math.ceil(decision.reset))
+        at = max(0.0, decision.reset - self.clock()) if self.reset_from_now else decision.reset
+        digits = self.reset_decimals
+        reset = f"{at:.{digits}f}" if digits > 0 else str(math.ceil(at))
         values = (str(decision.limit), str(decision.remaining), reset)
         headers = dict(zip(RATE_LIMIT_HEADERS, values, strict=True))
         if self.retry_after and not decision.allowed:
@@ -377,12 +380,18 @@ class FixedWindow(RateLimiter):
         aligned: bool = True,
         retry_after: bool = False,
         reset_decimals: int = 3,
+        reset_from_now: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("FixedWindow needs limit >= 1 and window > 0")
         self.limit, self.window, self.aligned = limit, window, aligned
-        super().__init__(retry_after=retry_after, reset_decimals=reset_decimals, clock=clock)
+        super().__init__(
+            retry_after=retry_after,
+            reset_decimals=reset_decimals,
+            reset_from_now=reset_from_now,
+            clock=clock,
+        )
 
     def _reset(self, now: float) -> None:
         self._end = -math.inf  # the next request opens a window

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pickle
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -229,3 +230,18 @@ def test_a_key_echoed_back_by_the_server_is_blanked_out() -> None:
         billing(rec, max_retries=0).balance()
     assert KEY not in str(denied.value) and "Invalid API key ***" in str(denied.value)
     assert KEY not in repr(pickle.loads(pickle.dumps(denied.value)).__dict__)
+
+
+async def test_the_deadline_bounds_a_billing_call() -> None:
+    # The server asks for a 5 s wait: waiting would pass the deadline, so the call stops at
+    # once with the timeout error, as chat does (sync and async alike).
+    for run_async in (False, True):
+        busy = error(429, "rate_limited", "slow down", {"retry-after": "5"})
+        rec = Recorder([busy, BALANCE])
+        # A key of its own each time: the first 429 holds back every caller of its key.
+        client = billing(rec, api_key=f"{KEY}_{run_async}", deadline=0.5, max_retries=3)
+        started = time.monotonic()
+        with pytest.raises(core.APITimeoutError):
+            await client.abalance() if run_async else client.balance()
+        assert time.monotonic() - started < 0.5 + 0.5
+        assert len(rec.requests) == 1

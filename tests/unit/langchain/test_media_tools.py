@@ -32,7 +32,12 @@ from langchain_runcrate import (
 from runcrate_integrations.media import tools as media_tools
 from runcrate_integrations.net import transport
 from tests.support.fake_media import MP4, fake_audio, tiny_png
-from tests.support.fake_openai_server import FakeOpenAIServer, JSONResponse, error
+from tests.support.fake_openai_server import (
+    FakeOpenAIServer,
+    JSONResponse,
+    error,
+    running_server,
+)
 
 KEY = "rc_live_LC_MEDIA_TOOL_KEY_77"
 FAST = {"poll_interval": 0.01}
@@ -178,6 +183,20 @@ def test_speech_to_text_reads_a_path(server: FakeOpenAIServer, tmp_path: Path) -
     message = tool.invoke(_call("speech_to_text", audio=str(path)))
     assert message.content == "ship it on friday"
     assert message.artifact["language"] == "en" and message.artifact["source"] == str(path)
+
+
+def test_speech_to_text_reads_a_url_fetched_without_the_key(server: FakeOpenAIServer) -> None:
+    with running_server() as host:
+        host.default = lambda request: JSONResponse(
+            fake_audio("hello from a url"), headers={"content-type": "audio/mpeg"}
+        )
+        url = f"http://localhost:{host.port}/recordings/standup.mp3"
+        tool = RuncrateSpeechToTextTool(**_common(server))
+        message = tool.invoke(_call("speech_to_text", audio=url))
+        (fetched,) = host.requests
+    assert message.content == "hello from a url" and message.artifact["source"] == url
+    assert "authorization" not in fetched.headers
+    assert server.last_request.path.endswith("/audio/transcriptions")
 
 
 @pytest.mark.parametrize(

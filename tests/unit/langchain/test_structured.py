@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from runcrate_integrations import ResponseFormatError
+from runcrate_integrations import StructuredOutputError
 from runcrate_integrations.chat.request import response_format_for
 from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
 
@@ -346,7 +346,7 @@ def test_per_call_response_format_class_is_sent_strict_and_parsed(make_chat: Mak
 
 def test_per_call_response_format_that_does_not_fit_raises(make_chat: MakeChat) -> None:
     llm, _ = make_chat([completion_body('{"name": "Ada"}')])
-    with pytest.raises(ResponseFormatError, match="not a valid Person"):
+    with pytest.raises(StructuredOutputError, match="not a valid Person"):
         llm.invoke("Who?", response_format=Person)
 
 
