@@ -411,4 +411,4 @@ def test_once_the_quota_is_used_up_calls_wait_for_the_reset(
     # Nothing held back while quota was left; the wait came only once it was used up.
     first_wait = next(i for i, d in enumerate(admissions) if d > 0)
     assert admissions[:first_wait] == [0.0] * first_wait and first_wait >= 5 - 1
-    assert max(admissions) <= 1.0 + 0.1  # until the window's end, never longer
+    assert max(admissions) < 1.5  # until the window's end (1 s), not a misread 60 s cap
