@@ -18,9 +18,9 @@ raised, typed as for ``ChatRuncrate``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.load import Serializable
@@ -41,6 +41,7 @@ from runcrate_integrations.media.tools import (
     ImageToolArgs,
     MediaOutcome,
     SpeechToolArgs,
+    ToolSettings,
     TranscriptionToolArgs,
     VideoToolArgs,
 )
@@ -92,13 +93,29 @@ class _MediaTool(LangChainSerializable):
     def _error_hook(self) -> ErrorHook:
         return langchain_error
 
-    def _sync(self, make: Callable[[], MediaOutcome]) -> Answer:
-        with _told_to_the_model():
-            return _answer(make())
+    _tool: ClassVar[str]  # the core's name of the tool (the user may rename ``name``)
 
-    async def _async(self, make: Callable[[], Awaitable[MediaOutcome]]) -> Answer:
+    def _call(self, values: tuple[Any, ...], args: dict[str, Any]) -> media_tools.ToolCall:
+        # A plain string input reaches _run positionally (LangChain's convention): it is the
+        # schema's first argument.
+        tool: Any = self  # a BaseTool and a media settings class, in every tool's MRO
+        given = {**dict(zip(tool.args_schema.model_fields, values, strict=False)), **args}
+        return media_tools.tool_call(self._tool, tool.media, given, ToolSettings.of(self))
+
+    def _run(
+        self, *values: Any, run_manager: CallbackManagerForToolRun | None = None, **args: Any
+    ) -> Answer:
         with _told_to_the_model():
-            return _answer(await make())
+            return _answer(self._call(values, args).run())
+
+    async def _arun(
+        self,
+        *values: Any,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+        **args: Any,
+    ) -> Answer:
+        with _told_to_the_model():
+            return _answer(await self._call(values, args).arun())
 
 
 _CONFIG = ConfigDict(extra="forbid", hide_input_in_errors=True, arbitrary_types_allowed=True)
@@ -125,46 +142,7 @@ class RuncrateImageGenerationTool(_MediaTool, ImageSettings, BaseTool):
     name: str = media_tools.IMAGE_TOOL
     description: str = media_tools.IMAGE_DESCRIPTION
     args_schema: Any = Field(default=ImageToolArgs, exclude=True)  # fixed per class
-
-    def _run(
-        self,
-        prompt: str,
-        aspect_ratio: str | None = None,
-        negative_prompt: str | None = None,
-        seed: int | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return self._sync(
-            lambda: media_tools.make_image(
-                self.media,
-                prompt,
-                aspect_ratio=aspect_ratio,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
-
-    async def _arun(
-        self,
-        prompt: str,
-        aspect_ratio: str | None = None,
-        negative_prompt: str | None = None,
-        seed: int | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return await self._async(
-            lambda: media_tools.amake_image(
-                self.media,
-                prompt,
-                aspect_ratio=aspect_ratio,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
+    _tool: ClassVar[str] = media_tools.IMAGE_TOOL
 
 
 class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
@@ -185,40 +163,7 @@ class RuncrateTextToSpeechTool(_MediaTool, SpeechSettings, BaseTool):
     name: str = media_tools.SPEECH_TOOL
     description: str = media_tools.SPEECH_DESCRIPTION
     args_schema: Any = Field(default=SpeechToolArgs, exclude=True)  # fixed per class
-
-    def _run(
-        self,
-        text: str,
-        voice: str | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return self._sync(
-            lambda: media_tools.make_speech(
-                self.media,
-                text,
-                voice=voice or self.voice,
-                speech_format=self.speech_format,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
-
-    async def _arun(
-        self,
-        text: str,
-        voice: str | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return await self._async(
-            lambda: media_tools.amake_speech(
-                self.media,
-                text,
-                voice=voice or self.voice,
-                speech_format=self.speech_format,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
+    _tool: ClassVar[str] = media_tools.SPEECH_TOOL
 
 
 class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
@@ -240,6 +185,7 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
     name: str = media_tools.VIDEO_TOOL
     description: str = ""
     args_schema: Any = Field(default=VideoToolArgs, exclude=True)  # fixed per class
+    _tool: ClassVar[str] = media_tools.VIDEO_TOOL
 
     @model_validator(mode="before")
     @classmethod
@@ -250,46 +196,6 @@ class RuncrateVideoGenerationTool(_MediaTool, VideoSettings, BaseTool):
             if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
                 data = {**data, "description": media_tools.video_description(cap)}
         return data
-
-    def _run(
-        self,
-        prompt: str,
-        duration: float | None = None,
-        aspect_ratio: str | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return self._sync(
-            lambda: media_tools.make_video(
-                self.media,
-                prompt,
-                duration=duration,
-                aspect_ratio=aspect_ratio,
-                max_duration=self.max_duration,
-                timeout=self.video_timeout,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
-
-    async def _arun(
-        self,
-        prompt: str,
-        duration: float | None = None,
-        aspect_ratio: str | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> Answer:
-        return await self._async(
-            lambda: media_tools.amake_video(
-                self.media,
-                prompt,
-                duration=duration,
-                aspect_ratio=aspect_ratio,
-                max_duration=self.max_duration,
-                timeout=self.video_timeout,
-                save_dir=self.save_dir,
-                extra_body=self.extra_body,
-            )
-        )
 
 
 class RuncrateSpeechToTextTool(_MediaTool, TranscriptionSettings, BaseTool):
@@ -311,18 +217,7 @@ class RuncrateSpeechToTextTool(_MediaTool, TranscriptionSettings, BaseTool):
     name: str = media_tools.TRANSCRIPTION_TOOL
     description: str = media_tools.TRANSCRIPTION_DESCRIPTION
     args_schema: Any = Field(default=TranscriptionToolArgs, exclude=True)  # fixed per class
-
-    def _run(self, audio: str, run_manager: CallbackManagerForToolRun | None = None) -> Answer:
-        return self._sync(
-            lambda: media_tools.make_transcript(self.media, audio, language=self.language)
-        )
-
-    async def _arun(
-        self, audio: str, run_manager: AsyncCallbackManagerForToolRun | None = None
-    ) -> Answer:
-        return await self._async(
-            lambda: media_tools.amake_transcript(self.media, audio, language=self.language)
-        )
+    _tool: ClassVar[str] = media_tools.TRANSCRIPTION_TOOL
 
 
 class RuncrateToolkit(LangChainSerializable, MediaSettings, BaseToolkit, Serializable):

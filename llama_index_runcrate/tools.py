@@ -27,7 +27,14 @@ from pydantic import ConfigDict
 
 from runcrate_integrations.media import tools as media_tools
 from runcrate_integrations.media.settings import MediaSettings
-from runcrate_integrations.media.tools import MediaOutcome
+from runcrate_integrations.media.tools import (
+    IMAGE_TOOL,
+    SPEECH_TOOL,
+    TRANSCRIPTION_TOOL,
+    VIDEO_TOOL,
+    MediaOutcome,
+    ToolSettings,
+)
 
 __all__ = ["RuncrateToolSpec"]
 
@@ -111,6 +118,14 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
 
     # ------------------------------------------------------------------ the functions
 
+    def _make(self, tool: str, **args: Any) -> list[ContentBlock]:
+        call = media_tools.tool_call(tool, self.media, args, ToolSettings.of(self))
+        return _blocks(call.run())
+
+    async def _amake(self, tool: str, **args: Any) -> list[ContentBlock]:
+        call = media_tools.tool_call(tool, self.media, args, ToolSettings.of(self))
+        return _blocks(await call.arun())
+
     def generate_image(
         self,
         prompt: str,
@@ -119,15 +134,12 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
         seed: int | None = None,
     ) -> list[ContentBlock]:
         """Draw a picture from a text description."""
-        return _blocks(
-            media_tools.make_image(
-                self.media,
-                prompt,
-                aspect_ratio=aspect_ratio,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                save_dir=self.save_dir,
-            )
+        return self._make(
+            IMAGE_TOOL,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            negative_prompt=negative_prompt,
+            seed=seed,
         )
 
     async def agenerate_image(
@@ -138,79 +150,40 @@ class RuncrateToolSpec(MediaSettings, BaseToolSpec):
         seed: int | None = None,
     ) -> list[ContentBlock]:
         """Async twin of :meth:`generate_image`."""
-        return _blocks(
-            await media_tools.amake_image(
-                self.media,
-                prompt,
-                aspect_ratio=aspect_ratio,
-                negative_prompt=negative_prompt,
-                seed=seed,
-                save_dir=self.save_dir,
-            )
+        return await self._amake(
+            IMAGE_TOOL,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            negative_prompt=negative_prompt,
+            seed=seed,
         )
 
     def text_to_speech(self, text: str, voice: str | None = None) -> list[ContentBlock]:
         """Read text aloud."""
-        return _blocks(
-            media_tools.make_speech(
-                self.media,
-                text,
-                voice=voice or self.voice,
-                speech_format=self.speech_format,
-                save_dir=self.save_dir,
-            )
-        )
+        return self._make(SPEECH_TOOL, text=text, voice=voice)
 
     async def atext_to_speech(self, text: str, voice: str | None = None) -> list[ContentBlock]:
         """Async twin of :meth:`text_to_speech`."""
-        return _blocks(
-            await media_tools.amake_speech(
-                self.media,
-                text,
-                voice=voice or self.voice,
-                speech_format=self.speech_format,
-                save_dir=self.save_dir,
-            )
-        )
+        return await self._amake(SPEECH_TOOL, text=text, voice=voice)
 
     def generate_video(
         self, prompt: str, duration: float | None = None, aspect_ratio: str | None = None
     ) -> list[ContentBlock]:
         """Make a short video clip (waits for the job; at most ``max_duration`` seconds)."""
-        return _blocks(
-            media_tools.make_video(
-                self.media,
-                prompt,
-                duration=duration,
-                aspect_ratio=aspect_ratio,
-                max_duration=self.max_duration,
-                timeout=self.video_timeout,
-                save_dir=self.save_dir,
-            )
-        )
+        return self._make(VIDEO_TOOL, prompt=prompt, duration=duration, aspect_ratio=aspect_ratio)
 
     async def agenerate_video(
         self, prompt: str, duration: float | None = None, aspect_ratio: str | None = None
     ) -> list[ContentBlock]:
         """Async twin of :meth:`generate_video`."""
-        return _blocks(
-            await media_tools.amake_video(
-                self.media,
-                prompt,
-                duration=duration,
-                aspect_ratio=aspect_ratio,
-                max_duration=self.max_duration,
-                timeout=self.video_timeout,
-                save_dir=self.save_dir,
-            )
+        return await self._amake(
+            VIDEO_TOOL, prompt=prompt, duration=duration, aspect_ratio=aspect_ratio
         )
 
     def speech_to_text(self, audio: str) -> list[ContentBlock]:
         """Transcribe an audio file (a local path or an http(s) URL)."""
-        return _blocks(media_tools.make_transcript(self.media, audio, language=self.language))
+        return self._make(TRANSCRIPTION_TOOL, audio=audio)
 
     async def aspeech_to_text(self, audio: str) -> list[ContentBlock]:
         """Async twin of :meth:`speech_to_text`."""
-        return _blocks(
-            await media_tools.amake_transcript(self.media, audio, language=self.language)
-        )
+        return await self._amake(TRANSCRIPTION_TOOL, audio=audio)

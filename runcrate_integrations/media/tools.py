@@ -11,16 +11,17 @@ LlamaIndex's content blocks). Whether a vision model then sees the pixels is the
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .audio import AudioInput, SpeechAudio, Transcript, is_url
+from .audio import SpeechAudio, Transcript, is_url
 from .client import MediaClient
 from .images import ImageResult
+from .settings import DEFAULT_MAX_DURATION
 from .video import Video
 
 IMAGE_TOOL = "generate_image"
@@ -187,123 +188,97 @@ def transcript_outcome(transcript: Transcript) -> MediaOutcome:
 # ---------------------------------------------------------------------------- the tools
 
 
-def make_image(
-    media: MediaClient,
-    prompt: str,
-    *,
-    aspect_ratio: str | None = None,
-    negative_prompt: str | None = None,
-    seed: int | None = None,
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    result = media.generate_image(
-        prompt,
-        aspect_ratio=aspect_ratio,
-        negative_prompt=negative_prompt,
-        seed=seed,
-        extra_body=extra_body,
-    )
-    return image_outcome(result, save_dir, prompt)
+@dataclass(frozen=True, slots=True)
+class ToolSettings:
+    """What the developer fixed for a tool (never the model's to choose)."""
+
+    save_dir: str | None = None
+    extra_body: Extras = None
+    voice: str | None = None
+    speech_format: str = "mp3"
+    max_duration: float = DEFAULT_MAX_DURATION
+    video_timeout: float | None = None
+    language: str | None = None
+
+    @classmethod
+    def of(cls, owner: object) -> ToolSettings:
+        """The settings a tool, toolkit or tool spec holds (the ones it has of these)."""
+        names = [f for f in cls.__dataclass_fields__ if hasattr(owner, f)]
+        return cls(**{name: getattr(owner, name) for name in names})
 
 
-async def amake_image(
-    media: MediaClient,
-    prompt: str,
-    *,
-    aspect_ratio: str | None = None,
-    negative_prompt: str | None = None,
-    seed: int | None = None,
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    result = await media.agenerate_image(
-        prompt,
-        aspect_ratio=aspect_ratio,
-        negative_prompt=negative_prompt,
-        seed=seed,
-        extra_body=extra_body,
-    )
-    return image_outcome(result, save_dir, prompt)
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One media tool call, checked and ready: the client's method (sync and async), its
+    arguments, and how its result reads to the model."""
+
+    call: Callable[..., Any]
+    acall: Callable[..., Awaitable[Any]]
+    kwargs: dict[str, Any]
+    outcome: Callable[[Any], MediaOutcome]
+
+    def run(self) -> MediaOutcome:
+        return self.outcome(self.call(**self.kwargs))
+
+    async def arun(self) -> MediaOutcome:
+        return self.outcome(await self.acall(**self.kwargs))
 
 
-def make_speech(
-    media: MediaClient,
-    text: str,
-    *,
-    voice: str | None = None,
-    speech_format: str = "mp3",
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    audio = media.speech(text, voice=voice, response_format=speech_format, extra_body=extra_body)
-    return speech_outcome(audio, save_dir)
-
-
-async def amake_speech(
-    media: MediaClient,
-    text: str,
-    *,
-    voice: str | None = None,
-    speech_format: str = "mp3",
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    audio = await media.aspeech(
-        text, voice=voice, response_format=speech_format, extra_body=extra_body
-    )
-    return speech_outcome(audio, save_dir)
-
-
-def make_video(
-    media: MediaClient,
-    prompt: str,
-    *,
-    duration: float | None = None,
-    aspect_ratio: str | None = None,
-    max_duration: float,
-    timeout: float | None,
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    check_duration(duration, max_duration)
-    video = media.generate_video(
-        prompt, duration=duration, aspect_ratio=aspect_ratio, timeout=timeout, extra_body=extra_body
-    )
-    return video_outcome(video, save_dir)
-
-
-async def amake_video(
-    media: MediaClient,
-    prompt: str,
-    *,
-    duration: float | None = None,
-    aspect_ratio: str | None = None,
-    max_duration: float,
-    timeout: float | None,
-    save_dir: str | None = None,
-    extra_body: Extras = None,
-) -> MediaOutcome:
-    check_duration(duration, max_duration)
-    video = await media.agenerate_video(
-        prompt, duration=duration, aspect_ratio=aspect_ratio, timeout=timeout, extra_body=extra_body
-    )
-    return video_outcome(video, save_dir)
-
-
-def _audio(audio: AudioInput) -> AudioInput:
-    if isinstance(audio, str) and not is_url(audio):
-        return str(Path(audio).expanduser())
-    return audio
-
-
-def make_transcript(
-    media: MediaClient, audio: AudioInput, *, language: str | None = None
-) -> MediaOutcome:
-    return transcript_outcome(media.transcribe(_audio(audio), language=language))
-
-
-async def amake_transcript(
-    media: MediaClient, audio: AudioInput, *, language: str | None = None
-) -> MediaOutcome:
-    return transcript_outcome(await media.atranscribe(_audio(audio), language=language))
+def tool_call(
+    tool: str, media: MediaClient, args: Mapping[str, Any], settings: ToolSettings
+) -> ToolCall:
+    """The call a model's ``args`` for ``tool`` make, under the developer's ``settings``, for
+    both frameworks alike. A duration over the cap raises ``ValueError`` before anything is
+    sent."""
+    save_dir, extra_body = settings.save_dir, settings.extra_body
+    if tool == IMAGE_TOOL:
+        prompt = args["prompt"]
+        return ToolCall(
+            media.generate_image,
+            media.agenerate_image,
+            {
+                "prompt": prompt,
+                "aspect_ratio": args.get("aspect_ratio"),
+                "negative_prompt": args.get("negative_prompt"),
+                "seed": args.get("seed"),
+                "extra_body": extra_body,
+            },
+            lambda result: image_outcome(result, save_dir, prompt),
+        )
+    if tool == SPEECH_TOOL:
+        return ToolCall(
+            media.speech,
+            media.aspeech,
+            {
+                "text": args["text"],
+                "voice": args.get("voice") or settings.voice,
+                "response_format": settings.speech_format,
+                "extra_body": extra_body,
+            },
+            lambda audio: speech_outcome(audio, save_dir),
+        )
+    if tool == VIDEO_TOOL:
+        check_duration(args.get("duration"), settings.max_duration)
+        return ToolCall(
+            media.generate_video,
+            media.agenerate_video,
+            {
+                "prompt": args["prompt"],
+                "duration": args.get("duration"),
+                "aspect_ratio": args.get("aspect_ratio"),
+                "timeout": settings.video_timeout,
+                "extra_body": extra_body,
+            },
+            lambda video: video_outcome(video, save_dir),
+        )
+    if tool == TRANSCRIPTION_TOOL:
+        audio = args["audio"]
+        if isinstance(audio, str) and not is_url(audio):
+            audio = str(Path(audio).expanduser())
+        return ToolCall(
+            media.transcribe,
+            media.atranscribe,
+            {"audio": audio, "language": settings.language},
+            transcript_outcome,
+        )
+    raise ValueError(f"no media tool is named {tool!r}")

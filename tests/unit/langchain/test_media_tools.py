@@ -185,6 +185,18 @@ def test_speech_to_text_reads_a_path(server: FakeOpenAIServer, tmp_path: Path) -
     assert message.artifact["language"] == "en" and message.artifact["source"] == str(path)
 
 
+def test_a_plain_string_input_is_the_first_argument(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # LangChain passes a string input positionally: it fills the schema's first argument.
+    path = tmp_path / "note.mp3"
+    path.write_bytes(fake_audio("call me back"))
+    assert RuncrateSpeechToTextTool(**_common(server)).invoke(str(path)) == "call me back"
+    text, artifact = RuncrateTextToSpeechTool(**_common(server))._run("Hello there.")
+    assert text.startswith("Spoke 12 characters")
+    assert server.last_request.body["input"] == "Hello there." and artifact["type"] == "audio"
+
+
 def test_speech_to_text_reads_a_url_fetched_without_the_key(server: FakeOpenAIServer) -> None:
     with running_server() as host:
         host.default = lambda request: JSONResponse(

@@ -10,6 +10,14 @@ from pathlib import Path
 import pytest
 
 from runcrate_integrations.media import tools
+from runcrate_integrations.media.tools import (
+    IMAGE_TOOL,
+    SPEECH_TOOL,
+    TRANSCRIPTION_TOOL,
+    VIDEO_TOOL,
+    ToolSettings,
+    tool_call,
+)
 from tests.support.fake_media import MP4, fake_audio, tiny_png
 from tests.support.fake_openai_server import FakeOpenAIServer
 
@@ -21,9 +29,9 @@ NAME = re.compile(r"^(image|speech|video)-[0-9a-f]{16}\.(png|mp3|pcm|mp4)$")
 def test_image_outcome_text_artifact_and_file(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    outcome = tools.make_image(
-        make_media(), "a fox", aspect_ratio="2:1", seed=5, save_dir=str(tmp_path / "out")
-    )
+    settings = ToolSettings(save_dir=str(tmp_path / "out"))
+    args = {"prompt": "a fox", "aspect_ratio": "2:1", "seed": 5}
+    outcome = tool_call(IMAGE_TOOL, make_media(), args, settings).run()
     (saved,) = (tmp_path / "out").iterdir()
     assert NAME.match(saved.name) and saved.read_bytes() == tiny_png(64, 32, 5)
     assert KEY not in str(saved)
@@ -51,8 +59,8 @@ def test_nothing_is_written_without_a_save_dir(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     media = make_media()
-    image = tools.make_image(media, "a fox")
-    speech = tools.make_speech(media, "Hello")
+    image = tool_call(IMAGE_TOOL, media, {"prompt": "a fox"}, ToolSettings()).run()
+    speech = tool_call(SPEECH_TOOL, media, {"text": "Hello"}, ToolSettings()).run()
     assert list(tmp_path.iterdir()) == []
     assert image.path is None and "Saved" not in image.text
     assert speech.text == "Spoke 5 characters with hexgrad/Kokoro-82M: MP3 audio, 16 B."
@@ -62,9 +70,8 @@ async def test_speech_and_video_outcomes(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     media = make_media()
-    speech = await tools.amake_speech(
-        media, "Hello", speech_format="pcm", voice="af", save_dir=str(tmp_path)
-    )
+    settings = ToolSettings(save_dir=str(tmp_path), speech_format="pcm", voice="bf")
+    speech = await tool_call(SPEECH_TOOL, media, {"text": "Hello", "voice": "af"}, settings).arun()
     assert fake_server.last_request.body == {
         "model": "hexgrad/Kokoro-82M",
         "input": "Hello",
@@ -74,9 +81,8 @@ async def test_speech_and_video_outcomes(
     assert Path(str(speech.path)).suffix == ".pcm" and speech.data == fake_audio("Hello")
     assert speech.artifact()["format"] == "pcm" and speech.mime_type == "audio/pcm"
     fake_server.media.polls_to_complete = 1
-    video = await tools.amake_video(
-        media, "waves", duration=2, max_duration=4, timeout=5, save_dir=str(tmp_path)
-    )
+    settings = ToolSettings(save_dir=str(tmp_path), max_duration=4, video_timeout=5)
+    video = await tool_call(VIDEO_TOOL, media, {"prompt": "waves", "duration": 2}, settings).arun()
     job_id = video.metadata["job_id"]
     assert video.text == (
         f"Made a video with google/veo-3.0 (job {job_id}): 2 s MP4, "
@@ -91,18 +97,21 @@ async def test_a_video_longer_than_the_cap_is_refused_unsent(
     make_media: MakeMedia, fake_server: FakeOpenAIServer, mode: str
 ) -> None:
     message = "duration 12 s is over this tool's limit of 8 s; ask for 8 s or less"
+    settings = ToolSettings(max_duration=8, video_timeout=5)
     with pytest.raises(ValueError, match=message):
+        call = tool_call(VIDEO_TOOL, make_media(), {"prompt": "waves", "duration": 12}, settings)
         if mode == "sync":
-            tools.make_video(make_media(), "waves", duration=12, max_duration=8, timeout=5)
+            call.run()
         else:
-            await tools.amake_video(make_media(), "waves", duration=12, max_duration=8, timeout=5)
+            await call.arun()
     assert fake_server.request_count == 0
 
 
 def test_a_transcript_outcome_is_the_text(make_media: MakeMedia, tmp_path: Path) -> None:
     path = tmp_path / "a.mp3"
     path.write_bytes(fake_audio("hello world"))
-    outcome = tools.make_transcript(make_media(), str(path), language="en")
+    settings = ToolSettings(language="en")
+    outcome = tool_call(TRANSCRIPTION_TOOL, make_media(), {"audio": str(path)}, settings).run()
     assert outcome.text == "hello world"
     assert outcome.artifact() == {
         "type": "transcript",
@@ -144,3 +153,17 @@ def test_the_model_sees_no_client_settings_in_any_tool_schema() -> None:
     assert list(tools.SpeechToolArgs.model_fields) == ["text", "voice"]
     assert list(tools.VideoToolArgs.model_fields) == ["prompt", "duration", "aspect_ratio"]
     assert list(tools.TranscriptionToolArgs.model_fields) == ["audio"]
+
+
+def test_settings_are_read_from_whatever_holds_them_and_an_unknown_tool_is_refused(
+    make_media: MakeMedia, fake_server: FakeOpenAIServer
+) -> None:
+    class Holder:  # a tool, a toolkit or a tool spec: only the settings it has are read
+        voice = "af"
+        save_dir = None
+        timeout = 99.0  # the HTTP timeout, not the video wait: never read
+
+    assert ToolSettings.of(Holder()) == ToolSettings(voice="af")
+    with pytest.raises(ValueError, match="no media tool is named 'draw'"):
+        tool_call("draw", make_media(), {"prompt": "x"}, ToolSettings())
+    assert fake_server.request_count == 0

@@ -98,6 +98,22 @@ def test_status_and_download(make_media: MakeMedia, fake_server: FakeOpenAIServe
     ]
 
 
+async def test_async_status_and_download(
+    make_media: MakeMedia, fake_server: FakeOpenAIServer
+) -> None:
+    media = make_media()
+    fake_server.media.polls_to_complete = 1
+    job = await media.asubmit_video("waves", duration=2)
+    assert (await media.avideo_status(job.id)).status == "completed"
+    video = await media.adownload_video(job)
+    assert video.data == MP4 and video.job.id == job.id
+    assert _paths(fake_server) == [
+        "POST /v1/videos",
+        f"GET /v1/videos/{job.id}",
+        f"GET /v1/videos/{job.id}/download",
+    ]
+
+
 def test_a_download_before_completion_is_a_conflict(
     make_media: MakeMedia, fake_server: FakeOpenAIServer
 ) -> None:
