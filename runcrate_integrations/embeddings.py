@@ -1,13 +1,9 @@
 """``POST /embeddings``: request bodies, answer parsing and batching, shared by both adapters.
 
-:class:`EmbeddingOptions` is built once per adapter instance; it checks everything a server
-would reject (and a few things it would silently get wrong) before any request is sent, and
-precomputes the constant part of the body. :func:`embed_texts` / :func:`aembed_texts` split
-the inputs into batches, send them through the one request loop
-(:mod:`runcrate_integrations.net.transport`: retries, typed errors, rate limits, deadline), a
-few at once (``max_concurrency``), and return the vectors in input order.
-:class:`Embedder` bundles options and clients: it is all an adapter instance needs to hold;
-:class:`EmbeddingSettings` is the spec's embeddings part every embeddings class derives from.
+:class:`EmbeddingOptions` checks everything a server would reject (or silently get wrong)
+once per adapter instance. :class:`Embedder` sends the batches through the one request loop
+(:mod:`runcrate_integrations.net.transport`), ``max_concurrency`` at once, and returns the
+vectors in input order. :class:`EmbeddingSettings` is the spec both adapters derive from.
 """
 
 from __future__ import annotations
@@ -21,10 +17,10 @@ import math
 import sys
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import AliasChoices, Field
@@ -39,8 +35,6 @@ from .tokens import counter_for
 JSONDict = dict[str, Any]
 T = TypeVar("T")
 R = TypeVar("R")
-EMBEDDINGS_PATH = "/embeddings"
-ENCODING_FORMATS = ("float", "base64")
 # Inputs per request. With ~1k-token chunks (LangChain's and LlamaIndex's default splitters)
 # 256 inputs stay under OpenAI's 300k-token per-request cap, which compatible servers copy.
 DEFAULT_BATCH_SIZE = 256
@@ -48,7 +42,7 @@ DEFAULT_BATCH_SIZE = 256
 DEFAULT_MAX_CONCURRENCY = 4
 #: Told the number of texts in each batch as it finishes (e.g. ``tqdm(...).update``).
 Progress = Callable[[int], object]
-# Fields the options own; setting them through extra_body would bypass the checks below.
+# Fields the options own; setting them through extra_body would bypass their checks.
 _RESERVED = {
     "model": "the model option",
     "input": "the texts you embed",
@@ -64,55 +58,9 @@ def _format_error(message: str) -> Exception:
     return ResponseFormatError(message)
 
 
-def _check_batch_size(size: object, name: str) -> None:
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {size!r}")
-
-
-def _check_model(model: object) -> None:
-    if not isinstance(model, str) or not model.strip():
-        raise ValueError("model must be a non-empty embedding model id, e.g. 'BAAI/bge-m3'")
-
-
-def _check_dimensions(dimensions: object) -> None:
-    if dimensions is None:
-        return
-    if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
-        raise ValueError(f"dimensions must be an integer >= 1, got {dimensions!r}")
-
-
-def _check_encoding(encoding_format: object) -> None:
-    if encoding_format not in ENCODING_FORMATS:
-        raise ValueError(
-            f"encoding_format must be 'float' or 'base64', got {encoding_format!r} "
-            "(it only changes the wire format; vectors are always returned as floats)"
-        )
-
-
-def _check_extra_body(extra_body: Mapping[str, Any] | None) -> None:
-    if not extra_body:
-        return
-    for key, owner in _RESERVED.items():
-        if key in extra_body:
-            raise ValueError(f"extra_body must not set {key!r}; it is set by {owner}")
-    try:
-        json.dumps(extra_body)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"extra_body is not JSON-serialisable: {exc}") from exc
-
-
-def _tail(
-    dimensions: int | None, encoding_format: str, extra_body: Mapping[str, Any] | None
-) -> JSONDict:
-    tail: JSONDict = {}
-    if dimensions is not None:
-        tail["dimensions"] = dimensions
-    # "float" is the server default, so it is left out; base64 must be asked for.
-    if encoding_format != "float":
-        tail["encoding_format"] = encoding_format
-    if extra_body:
-        tail.update(extra_body)
-    return tail
+def _check_count(value: object, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,30 +84,35 @@ class EmbeddingOptions:
     _tail: JSONDict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
-        _check_dimensions(self.dimensions)
-        _check_encoding(self.encoding_format)
-        _check_batch_size(self.chunk_size, "chunk_size")
-        _check_batch_size(self.max_concurrency, "max_concurrency")
-        _check_extra_body(self.extra_body)
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError("model must be a non-empty embedding model id, e.g. 'BAAI/bge-m3'")
+        if self.dimensions is not None:
+            _check_count(self.dimensions, "dimensions")
+        if self.encoding_format not in ("float", "base64"):
+            raise ValueError(
+                f"encoding_format must be 'float' or 'base64', got {self.encoding_format!r} "
+                "(it only changes the wire format; vectors are always returned as floats)"
+            )
+        _check_count(self.chunk_size, "chunk_size")
+        _check_count(self.max_concurrency, "max_concurrency")
+        extra = self.extra_body or {}
+        for key, owner in _RESERVED.items():
+            if key in extra:
+                raise ValueError(f"extra_body must not set {key!r}; it is set by {owner}")
+        try:
+            json.dumps(extra)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra_body is not JSON-serialisable: {exc}") from exc
         check_deadline(self.deadline)
-        # Frozen dataclass: the precomputed constant part of every body is set once, here.
-        object.__setattr__(
-            self, "_tail", _tail(self.dimensions, self.encoding_format, self.extra_body)
-        )
+        # The constant part of every body, computed once ("float" is the server's default).
+        tail: JSONDict = {} if self.dimensions is None else {"dimensions": self.dimensions}
+        if self.encoding_format != "float":
+            tail["encoding_format"] = self.encoding_format
+        object.__setattr__(self, "_tail", {**tail, **extra})
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt through __init__ on unpickling so _tail is recomputed (and re-checked).
-        args = (
-            self.model,
-            self.dimensions,
-            self.encoding_format,
-            self.chunk_size,
-            self.extra_body,
-            self.max_concurrency,
-            self.deadline,
-        )
-        return (EmbeddingOptions, args)
+        # Rebuilt through __init__ on unpickling, so _tail is recomputed (and re-checked).
+        return (EmbeddingOptions, tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     def body(self, input: str | list[str]) -> JSONDict:
         """The body for already-checked ``input`` (see :func:`check_texts`)."""
@@ -206,7 +159,7 @@ def check_texts(texts: object) -> list[str]:
 
 def batches(texts: Sequence[str], size: int) -> list[list[str]]:
     """``texts`` split into consecutive lists of at most ``size`` items, in order."""
-    _check_batch_size(size, "batch size")
+    _check_count(size, "batch size")
     return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
@@ -229,24 +182,13 @@ def decode_base64_vector(text: str) -> list[float]:
     return values.tolist()
 
 
-def _vector(raw: object, index: int) -> list[float]:
-    if isinstance(raw, list):
-        return raw
-    if isinstance(raw, str):
-        return decode_base64_vector(raw)
-    raise _format_error(
-        f"embedding {index} is neither a list of floats nor a base64 string: {repr(raw)[:100]}"
-    )
-
-
 def parse_embeddings(
     data: Mapping[str, Any], expected: int, *, dimensions: int | None = None
 ) -> list[list[float]]:
-    """The vectors of an ``/embeddings`` answer, ordered by each item's ``index``.
+    """The vectors of an ``/embeddings`` answer to ``expected`` inputs, ordered by ``index``.
 
-    ``expected`` is how many inputs were sent. A missing ``data`` list, a wrong count, a bad or
-    repeated index, or (when ``dimensions`` was asked for) a vector of another length raises
-    :class:`ResponseFormatError` saying which.
+    A missing ``data`` list, a wrong count, a bad or repeated index, or (when ``dimensions``
+    was asked for) a vector of another length raises :class:`ResponseFormatError` saying which.
     """
     items = data.get("data")
     if not isinstance(items, list):
@@ -265,7 +207,14 @@ def parse_embeddings(
             raise _format_error(f"data[{position}] has index {index!r}, outside 0..{expected - 1}")
         if out[index] is not None:
             raise _format_error(f"the /embeddings answer repeats index {index}")
-        vector = _vector(item.get("embedding"), index)
+        vector = item.get("embedding")
+        if isinstance(vector, str):
+            vector = decode_base64_vector(vector)
+        elif not isinstance(vector, list):
+            raise _format_error(
+                f"embedding {index} is neither a list of floats nor a base64 string: "
+                f"{repr(vector)[:100]}"
+            )
         if dimensions is not None and len(vector) != dimensions:
             raise _format_error(
                 f"asked for dimensions={dimensions} but embedding {index} has {len(vector)} "
@@ -276,105 +225,7 @@ def parse_embeddings(
     return cast("list[list[float]]", out)
 
 
-# ---------------------------------------------------------------------------- requests
-
-
-def _plan(options: EmbeddingOptions, texts: object) -> list[tuple[JSONDict, int]]:
-    """Every request body (with its input count) for ``texts``; checks them all first."""
-    checked = check_texts(texts)
-    return [(options.body(batch), len(batch)) for batch in batches(checked, options.chunk_size)]
-
-
-def embed_texts(
-    clients: Clients,
-    options: EmbeddingOptions,
-    texts: Sequence[str],
-    progress: Progress | None = None,
-) -> list[list[float]]:
-    """Embed ``texts`` in batches of ``options.chunk_size``; vectors in input order.
-
-    Every text is checked before the first request; an empty list sends nothing. Up to
-    ``options.max_concurrency`` batches are in flight at once (threads: the sync openai client
-    is thread-safe), each retried on its own; ``options.deadline`` bounds the whole call;
-    ``progress`` is told the size of each batch as it finishes. If a batch fails, no further
-    batch is sent and its error is raised: there is no partial result.
-    """
-    plan = _plan(options, texts)
-    deadline = transport.deadline_in(options.deadline)
-    workers = min(options.max_concurrency, len(plan))
-    if workers <= 1:
-        vectors: list[list[float]] = []
-        for body, count in plan:
-            vectors += _send(clients, options, body, count, deadline)
-            if progress is not None:
-                progress(count)
-        return vectors
-
-    def send(step: tuple[JSONDict, int]) -> list[list[float]]:
-        return _send(clients, options, *step, deadline)
-
-    done = None if progress is None else (lambda i: progress(plan[i][1]))
-    return [vector for batch in map_in_threads(send, plan, workers, done) for vector in batch]
-
-
-def _request(body: JSONDict, deadline: float | None) -> transport.Request:
-    return transport.Request("POST", EMBEDDINGS_PATH, body=body, deadline=deadline)
-
-
-def _send(
-    clients: Clients,
-    options: EmbeddingOptions,
-    body: JSONDict,
-    count: int,
-    deadline: float | None,
-) -> list[list[float]]:
-    meter = _meter(clients, body)  # None unless track_usage is on
-    if meter is None:
-        answer = transport.send_json(clients, _request(body, deadline))
-    else:
-        with meter:
-            answer = transport.send_json(clients, _request(body, deadline))
-            meter.settle(_usage(clients, body, answer))
-    return parse_embeddings(answer, count, dimensions=options.dimensions)
-
-
-# ---------------------------------------------------------------------------- usage
-
-
-def _meter(clients: Clients, body: JSONDict) -> usage.Meter | None:
-    """The request's hold under track_usage: its estimated input tokens (held larger by
-    ``usage.ESTIMATE_MARGIN``); raises ``BudgetExceededError`` when a budget refuses it."""
-    if not usage.watching():
-        return None
-    model = body["model"]
-    if not usage.budgeted():
-        return usage.open_meter(model, None)
-    held = math.ceil(_input_tokens(clients, body) * usage.ESTIMATE_MARGIN)
-    return usage.open_meter(model, usage.UsageRecord(model, 0, prompt_tokens=held))
-
-
-def _input_tokens(clients: Clients, body: JSONDict) -> int:
-    texts = body["input"]
-    counter = counter_for(clients.settings.base_url, body["model"])
-    return sum(counter.count_text(t) for t in ([texts] if isinstance(texts, str) else texts))
-
-
-def _usage(clients: Clients, body: JSONDict, answer: JSONDict) -> usage.UsageRecord:
-    """What an answer used: its ``usage``, else an estimate of the input (flagged)."""
-    model, raw = body["model"], answer.get("usage")
-    if not isinstance(raw, Mapping):
-        prompt = _input_tokens(clients, body)
-        return usage.UsageRecord(model, 1, prompt, 0, prompt, estimated=True)
-    prompt = int(raw.get("prompt_tokens") or 0)
-    cost = raw.get("cost")
-    return usage.UsageRecord(
-        model,
-        1,
-        prompt,
-        0,
-        int(raw.get("total_tokens") or prompt),
-        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
-    )
+# ---------------------------------------------------------------------------- bulk
 
 
 class _Stopped(Exception):
@@ -391,9 +242,16 @@ def map_in_threads(
 
     Each item runs in a copy of the caller's context (tracing, instrumentation, deadlines);
     ``done(i)`` is called in the caller's thread as item ``i`` finishes. The first failure
-    stops every item not yet started and is raised: there is no partial result.
+    stops every item not yet started and is raised: there is no partial result. With one
+    worker (or item) everything runs in the caller's thread.
     """
     results: list[R | None] = [None] * len(items)
+    if min(workers, len(items)) <= 1:
+        for i, item in enumerate(items):
+            results[i] = fn(item)
+            if done is not None:
+                done(i)
+        return cast("list[R]", results)
     failed = threading.Event()
 
     def run(item: T) -> R:
@@ -428,42 +286,32 @@ def map_in_threads(
     return cast("list[R]", results)
 
 
-async def aembed_texts(
-    clients: Clients,
-    options: EmbeddingOptions,
-    texts: Sequence[str],
-    progress: Progress | None = None,
-) -> list[list[float]]:
-    """Async twin of :func:`embed_texts`: up to ``options.max_concurrency`` batches in flight
-    (a semaphore over one task per batch); the first failure cancels the rest and is raised."""
-    plan = _plan(options, texts)
-    deadline = transport.deadline_in(options.deadline)
-    workers = min(options.max_concurrency, len(plan))
-    if workers <= 1:
-        vectors: list[list[float]] = []
-        for body, count in plan:
-            vectors += await _asend(clients, options, body, count, deadline)
-            if progress is not None:
-                progress(count)
-        return vectors
-    results: list[list[list[float]] | None] = [None] * len(plan)
-    gate = asyncio.Semaphore(workers)
-    failed = False
+async def map_in_tasks(
+    fn: Callable[[T], Awaitable[R]],
+    items: Sequence[T],
+    workers: int,
+    done: Callable[[int], object] | None = None,
+) -> list[R]:
+    """Async twin of :func:`map_in_threads`: ``workers`` tasks take the items in order; the
+    first failure cancels the others and is raised. One worker runs in the caller's task."""
+    results: list[R | None] = [None] * len(items)
+    pending = list(enumerate(items))[::-1]  # popped from the end: in input order
 
-    async def run(i: int, body: JSONDict, count: int) -> None:
-        nonlocal failed
-        async with gate:
-            if failed:  # another batch failed: this one is not sent
-                return
+    async def work() -> None:
+        while pending:
+            i, item = pending.pop()
             try:
-                results[i] = await _asend(clients, options, body, count, deadline)
+                results[i] = await fn(item)
             except BaseException:
-                failed = True  # before the semaphore lets the next batch in
+                pending.clear()  # no further item is started
                 raise
-        if progress is not None:
-            progress(count)
+            if done is not None:
+                done(i)
 
-    tasks = [asyncio.ensure_future(run(i, body, count)) for i, (body, count) in enumerate(plan)]
+    if min(workers, len(items)) <= 1:
+        await work()
+        return cast("list[R]", results)
+    tasks = [asyncio.ensure_future(work()) for _ in range(min(workers, len(items)))]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
@@ -471,42 +319,13 @@ async def aembed_texts(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    return [vector for batch in results if batch is not None for vector in batch]
-
-
-async def _asend(
-    clients: Clients,
-    options: EmbeddingOptions,
-    body: JSONDict,
-    count: int,
-    deadline: float | None,
-) -> list[list[float]]:
-    meter = _meter(clients, body)
-    if meter is None:
-        answer = await transport.asend_json(clients, _request(body, deadline))
-    else:
-        with meter:
-            answer = await transport.asend_json(clients, _request(body, deadline))
-            meter.settle(_usage(clients, body, answer))
-    return parse_embeddings(answer, count, dimensions=options.dimensions)
-
-
-def embed_text(clients: Clients, options: EmbeddingOptions, text: str) -> list[float]:
-    """Embed one text (sent as ``input: "<text>"``)."""
-    body = options.body(check_text(text))
-    return _send(clients, options, body, 1, transport.deadline_in(options.deadline))[0]
-
-
-async def aembed_text(clients: Clients, options: EmbeddingOptions, text: str) -> list[float]:
-    """Async twin of :func:`embed_text`."""
-    body = options.body(check_text(text))
-    return (await _asend(clients, options, body, 1, transport.deadline_in(options.deadline)))[0]
+    return cast("list[R]", results)
 
 
 @contextmanager
 def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
-    """A tqdm bar over ``total`` texts, as the ``progress`` of :meth:`Embedder.embed_texts`
-    (``None`` when not shown). tqdm is optional: asking for a bar without it says so."""
+    """A tqdm bar over ``total`` texts as a ``progress`` callback (``None`` when not shown).
+    tqdm is optional: asking for a bar without it says so."""
     if not show:
         yield None
         return
@@ -518,11 +337,13 @@ def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
         yield bar.update
 
 
-# ---------------------------------------------------------------------------- per instance
+# ---------------------------------------------------------------------------- requests
 
 
+@dataclass(slots=True, eq=False)
 class Embedder:
-    """Options plus the clients that carry them; what an adapter instance holds.
+    """Options plus the clients that carry them (and the adapter's error hook): all an
+    adapter instance holds.
 
     Example::
 
@@ -531,44 +352,135 @@ class Embedder:
         await emb.aembed_text("a")  # [...]
     """
 
-    __slots__ = ("clients", "errors", "options")
-
-    def __init__(
-        self, clients: Clients, options: EmbeddingOptions, *, errors: ErrorHook | None = None
-    ) -> None:
-        self.clients = clients
-        self.options = options
-        self.errors = errors
+    clients: Clients
+    options: EmbeddingOptions
+    errors: ErrorHook | None = None
 
     def embed_texts(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> list[list[float]]:
-        """Vectors for ``texts`` in order (see :func:`embed_texts`); ``progress`` is told the
-        size of each batch as it finishes."""
+        """Embed ``texts`` in batches of ``options.chunk_size``; vectors in input order.
+
+        Every text is checked before the first request; an empty list sends nothing. Up to
+        ``options.max_concurrency`` batches are in flight at once (threads: the sync client is
+        thread-safe), each retried on its own; ``options.deadline`` bounds the whole call;
+        ``progress`` is told the size of each batch as it finishes. If a batch fails, no
+        further batch is sent and its error is raised: there is no partial result.
+        """
         with translating(self.errors):
-            return embed_texts(self.clients, self.options, texts, progress)
+            plan, deadline = self._plan(texts)
+            done = None if progress is None else (lambda i: progress(plan[i][1]))
+            nested = map_in_threads(
+                lambda batch: self._send(*batch, deadline), plan, self.options.max_concurrency, done
+            )
+        return [vector for batch in nested for vector in batch]
 
     async def aembed_texts(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> list[list[float]]:
-        """Async twin of :meth:`embed_texts`."""
+        """Async twin of :meth:`embed_texts` (tasks; the first failure cancels the rest)."""
         with translating(self.errors):
-            return await aembed_texts(self.clients, self.options, texts, progress)
+            plan, deadline = self._plan(texts)
+            done = None if progress is None else (lambda i: progress(plan[i][1]))
+            nested = await map_in_tasks(
+                lambda batch: self._asend(*batch, deadline),
+                plan,
+                self.options.max_concurrency,
+                done,
+            )
+        return [vector for batch in nested for vector in batch]
 
     def embed_text(self, text: str) -> list[float]:
+        """Embed one text (sent as ``input: "<text>"``)."""
         with translating(self.errors):
-            return embed_text(self.clients, self.options, text)
+            body = self.options.body(check_text(text))
+            return self._send(body, 1, transport.deadline_in(self.options.deadline))[0]
 
     async def aembed_text(self, text: str) -> list[float]:
+        """Async twin of :meth:`embed_text`."""
         with translating(self.errors):
-            return await aembed_text(self.clients, self.options, text)
+            body = self.options.body(check_text(text))
+            return (await self._asend(body, 1, transport.deadline_in(self.options.deadline)))[0]
+
+    def _plan(self, texts: object) -> tuple[list[tuple[JSONDict, int]], float | None]:
+        """Every batch's body and input count (all texts checked first), and the deadline."""
+        chunks = batches(check_texts(texts), self.options.chunk_size)
+        plan = [(self.options.body(chunk), len(chunk)) for chunk in chunks]
+        return plan, transport.deadline_in(self.options.deadline)
+
+    def _send(self, body: JSONDict, count: int, deadline: float | None) -> list[list[float]]:
+        request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
+        meter = self._meter(body)  # None unless track_usage is on
+        if meter is None:
+            answer = transport.send_json(self.clients, request)
+        else:
+            with meter:
+                answer = transport.send_json(self.clients, request)
+                meter.settle(self._usage(body, answer))
+        return parse_embeddings(answer, count, dimensions=self.options.dimensions)
+
+    async def _asend(self, body: JSONDict, count: int, deadline: float | None) -> list[list[float]]:
+        request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
+        meter = self._meter(body)
+        if meter is None:
+            answer = await transport.asend_json(self.clients, request)
+        else:
+            with meter:
+                answer = await transport.asend_json(self.clients, request)
+                meter.settle(self._usage(body, answer))
+        return parse_embeddings(answer, count, dimensions=self.options.dimensions)
+
+    def _meter(self, body: JSONDict) -> usage.Meter | None:
+        """The request's hold under track_usage: its estimated input tokens (held larger by
+        ``usage.ESTIMATE_MARGIN``); raises ``BudgetExceededError`` when a budget refuses it."""
+        if not usage.watching():
+            return None
+        model = body["model"]
+        if not usage.budgeted():
+            return usage.open_meter(model, None)
+        held = math.ceil(self._input_tokens(body) * usage.ESTIMATE_MARGIN)
+        return usage.open_meter(model, usage.UsageRecord(model, 0, prompt_tokens=held))
+
+    def _input_tokens(self, body: JSONDict) -> int:
+        texts = body["input"]
+        counter = counter_for(self.clients.settings.base_url, body["model"])
+        return sum(counter.count_text(t) for t in ([texts] if isinstance(texts, str) else texts))
+
+    def _usage(self, body: JSONDict, answer: JSONDict) -> usage.UsageRecord:
+        """What an answer used: its ``usage``, else an estimate of the input (flagged)."""
+        model, raw = body["model"], answer.get("usage")
+        if not isinstance(raw, Mapping):
+            prompt = self._input_tokens(body)
+            return usage.UsageRecord(model, 1, prompt, 0, prompt, estimated=True)
+        prompt = int(raw.get("prompt_tokens") or 0)
+        cost = raw.get("cost")
+        return usage.UsageRecord(
+            model,
+            1,
+            prompt,
+            0,
+            int(raw.get("total_tokens") or prompt),
+            cost=float(cost)
+            if isinstance(cost, (int, float)) and not isinstance(cost, bool)
+            else None,
+        )
+
+
+def embed_texts(
+    clients: Clients,
+    options: EmbeddingOptions,
+    texts: Sequence[str],
+    progress: Progress | None = None,
+) -> list[list[float]]:
+    """:meth:`Embedder.embed_texts` without an adapter: the vectors of ``texts``, in order."""
+    return Embedder(clients, options).embed_texts(texts, progress)
 
 
 class EmbeddingSettings(Connection):
-    """The embeddings part of the spec: connection settings plus what every embeddings request
-    shares. The model, batch-size and concurrency fields keep each framework's own names
-    (``model``/``chunk_size``/``max_concurrency`` in LangChain, ``model_name``/
-    ``embed_batch_size``/``num_workers`` in LlamaIndex), named by the class variables below."""
+    """The spec's embeddings part: connection settings plus what every request shares. The
+    model, batch-size and concurrency fields keep each framework's names (LangChain's
+    ``model``/``chunk_size``/``max_concurrency``, LlamaIndex's ``model_name``/
+    ``embed_batch_size``/``num_workers``), given by the class variables below."""
 
     model_field: ClassVar[str] = "model"
     batch_size_field: ClassVar[str] = "chunk_size"

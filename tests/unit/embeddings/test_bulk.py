@@ -16,7 +16,6 @@ from runcrate_integrations.embeddings import (
     DEFAULT_MAX_CONCURRENCY,
     Embedder,
     EmbeddingOptions,
-    aembed_texts,
     embed_texts,
 )
 from runcrate_integrations.errors import AuthenticationError
@@ -97,7 +96,9 @@ def test_order_is_kept_and_every_text_is_embedded_once(concurrency: int) -> None
 async def test_async_order_is_kept_and_every_text_is_embedded_once(concurrency: int) -> None:
     echo = Echo(delay=0.002)
     opts = EmbeddingOptions("m", chunk_size=5, max_concurrency=concurrency)
-    assert await aembed_texts(echo.async_client(), opts, TEXTS) == [vector(t) for t in TEXTS]
+    assert await Embedder(echo.async_client(), opts).aembed_texts(TEXTS) == [
+        vector(t) for t in TEXTS
+    ]
     assert sorted(echo.inputs) == sorted(TEXTS)
     assert echo.most_in_flight <= concurrency
 
@@ -127,7 +128,7 @@ async def test_async_progress_counts_each_batch() -> None:
     echo = Echo()
     done: list[int] = []
     opts = EmbeddingOptions("m", chunk_size=10, max_concurrency=4)
-    await aembed_texts(echo.async_client(), opts, TEXTS, progress=done.append)
+    await Embedder(echo.async_client(), opts).aembed_texts(TEXTS, progress=done.append)
     assert sum(done) == len(TEXTS) and len(done) == 11
 
 
@@ -163,7 +164,7 @@ async def test_async_a_failed_batch_cancels_the_rest_and_raises() -> None:
     echo = Echo(delay=0.01, fail_on=TEXTS[0])
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=2)
     with pytest.raises(AuthenticationError):
-        await aembed_texts(echo.async_client(), opts, TEXTS)
+        await Embedder(echo.async_client(), opts).aembed_texts(TEXTS)
     # At once, no waiting: the call has already cancelled and awaited every batch.
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not leftovers  # nothing left running
@@ -173,7 +174,7 @@ async def test_async_a_failed_batch_cancels_the_rest_and_raises() -> None:
 async def test_async_cancelling_the_call_cancels_every_batch() -> None:
     echo = Echo(delay=0.5)
     opts = EmbeddingOptions("m", chunk_size=1, max_concurrency=4)
-    call = asyncio.ensure_future(aembed_texts(echo.async_client(), opts, TEXTS))
+    call = asyncio.ensure_future(Embedder(echo.async_client(), opts).aembed_texts(TEXTS))
     await until(lambda: echo.in_flight == 4)  # the first four batches are at the server
     call.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -14,12 +14,9 @@ from runcrate_integrations.config import ClientSettings
 from runcrate_integrations.embeddings import (
     Embedder,
     EmbeddingOptions,
-    aembed_text,
-    aembed_texts,
     batches,
     check_texts,
     decode_base64_vector,
-    embed_text,
     embed_texts,
     parse_embeddings,
 )
@@ -253,7 +250,7 @@ async def test_async_batches_are_sent_in_order_and_reassembled() -> None:
     )
     client = private_async_client(settings(), rec.async_client())
     opts = EmbeddingOptions("m", chunk_size=2, encoding_format="base64")
-    assert await aembed_texts(client, opts, FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
+    assert await Embedder(client, opts).aembed_texts(FIVE) == [[0.0], [1.0], [2.0], [3.0], [4.0]]
     assert [b["input"] for b in rec.bodies] == [["a", "b"], ["c", "d"], ["e"]]
     assert {b["encoding_format"] for b in rec.bodies} == {"base64"}
 
@@ -261,14 +258,14 @@ async def test_async_batches_are_sent_in_order_and_reassembled() -> None:
 def test_single_text_goes_out_as_a_string() -> None:
     rec = Recorder([embedding_body([[1.0, 2.0]])])
     client = private_client(settings(), rec.client())
-    assert embed_text(client, EmbeddingOptions("m", dimensions=2), "hi") == [1.0, 2.0]
+    assert Embedder(client, EmbeddingOptions("m", dimensions=2)).embed_text("hi") == [1.0, 2.0]
     assert rec.body == {"model": "m", "input": "hi", "dimensions": 2}
 
 
 async def test_async_single_text() -> None:
     rec = Recorder([embedding_body([[1.0]])])
     client = private_async_client(settings(), rec.async_client())
-    assert await aembed_text(client, EmbeddingOptions("m"), "hi") == [1.0]
+    assert await Embedder(client, EmbeddingOptions("m")).aembed_text("hi") == [1.0]
     assert rec.body == {"model": "m", "input": "hi"}
 
 
@@ -284,7 +281,7 @@ def test_a_bad_text_anywhere_stops_every_batch() -> None:
     with pytest.raises(ValueError, match=r"texts\[4\] is an empty string"):
         embed_texts(client, EmbeddingOptions("m", chunk_size=2), ["a", "b", "c", "d", ""])
     with pytest.raises(ValueError, match="cannot embed an empty string"):
-        embed_text(client, EmbeddingOptions("m"), "")
+        Embedder(client, EmbeddingOptions("m")).embed_text("")
     assert rec.requests == []
 
 
@@ -308,7 +305,7 @@ async def test_401_is_typed_async() -> None:
     rec = Recorder([error(401, "invalid_api_key", "Invalid API Key")])
     client = private_async_client(settings(), rec.async_client())
     with pytest.raises(AuthenticationError, match="RUNCRATE_API_KEY") as info:
-        await aembed_texts(client, EmbeddingOptions("m"), ["a"])
+        await Embedder(client, EmbeddingOptions("m")).aembed_texts(["a"])
     assert KEY not in str(info.value)
     assert len(rec.requests) == 1
 
