@@ -622,7 +622,7 @@ def build_cases(quick: bool) -> tuple[list[Case], list[Case]]:
         for size in sizes:
             best = min(
                 ends,
-                key=lambda end: abs(tokens._measure(history[:end], None)[0] - size),
+                key=lambda end: abs(tokens._request_features(history[:end], None)[0][0] - size),
             )
             if best not in picked and (not picked or best > picked[-1]):
                 picked.append(best)

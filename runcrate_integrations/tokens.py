@@ -1,44 +1,19 @@
 """Offline token counts for chat requests, calibrated per model from the server's own usage.
 
-Agents need token counts (LangChain's ``trim_messages`` and ``SummarizationMiddleware``,
-LlamaIndex memory) many times per turn, with no network call and no tokenizer download. This
-module estimates them in pure Python (stdlib only), then learns each model's real tokenizer
-and chat template from the ``usage.prompt_tokens`` of calls that happen anyway.
+Agents count tokens many times per turn (LangChain's ``trim_messages``, LlamaIndex memory)
+with no network call and no tokenizer download. :func:`estimate_text` follows what BPE
+tokenizers (GPT-4 / Llama-3 / Qwen2) do: it counts the pieces their pre-tokenizer regex cuts a
+text into, plus what BPE splits further, with each character class a bit plane of one big
+integer (no per-word Python loop). Fitted on 1,175 texts against Qwen2.5's tokenizer: 5.1 %
+RMS error per text (chars/4: 22 %); names the vocabulary lacks and non-ASCII text are rougher.
 
-**Estimate** (:func:`estimate_text`). ``len(text) / 4`` is off by class of text (-50 % on a
-one-line prompt, +25 % on long prose), so the estimate follows what BPE tokenizers do. It
-counts the pieces the GPT-4 / Llama-3 / Qwen2 pre-tokenizer regex cuts a text into (a word
-with its leading space or punctuation mark, each digit, a punctuation run, a newline run, an
-indentation run: ~1 token each) and adds what BPE splits further: letters past the 6th and
-past the 12th of a word, a word glued to punctuation (``.attr``, ``(x``), punctuation past the
-2nd of a run, non-ASCII characters (CJK ~0.6 per character, emoji ~1). Each character class
-is a bit plane of one big integer (``bytes.translate`` + ``int.from_bytes``), so a text costs
-~30 big-int operations and 3 popcounts, with no per-word Python loop (~4 us for a
-450-character message on a slow 2-core machine). The weights were fitted on 1,175 texts
-(prose, Markdown, licences, Python, JavaScript) against Qwen2.5's tokenizer: 5.1 % RMS error
-per text (chars/4: 22 %). Known blind spot: names the vocabulary lacks (``Runcrate`` is 3
-tokens, estimated 1.15). Non-ASCII text is rougher (+-30 %, language dependent). Estimates
-are cached by the text's hash (8,192 entries), so recounting a history costs a dict lookup
-per message.
-
-**Calibration** (:class:`TokenCounter`). A request's prompt tokens are modelled as::
+:class:`TokenCounter` models a request's prompt tokens as::
 
     prompt_tokens = a*E + b + c*n_messages + d*[no system message] + e*[tools] + 85*images
 
-``E`` sums the estimates of every text (contents, tool calls, tool JSON schemas); ``b``,
-``c``, ``d``, ``e`` are what the chat template adds per request, per message, when there is
-no system message (Qwen inserts a ~20-token default one) and for a tools preamble.
-:meth:`TokenCounter.observe` feeds one real call into a ridge regression on relative error,
-with Gaussian priors ``a=1+-0.3, b=3+-20, c=5+-5, d=10+-25, e=40+-150`` (one call already
-helps; three of varied sizes pin it down), exponential forgetting (older calls keep 0.95 of
-their weight at each new one) and a redescending weight for a call more than 3 predictive
-standard deviations off (an outlier barely moves the fit). State is a 5x5 matrix; the system
-is solved lazily at the next count (observe: ~17 us). Clamped to sane ranges.
-
-Measured against llama.cpp serving Qwen2.5-Coder-0.5B (``benchmarks/tokens.py``, 74 requests
-of 10-4,000 tokens, docs/benchmarks.md): before any call, prose, code and chat prompts of
-100+ tokens are within -11 %/+4 %; after 3 held-out calls, within +-8 % at every size
-(Markdown dense with product names: -15 % at 50-100 tokens). 1,000 messages: ~4 ms cold.
+where ``E`` sums the estimates of every text, and learns ``a``..``e`` from the
+``usage.prompt_tokens`` of calls that happen anyway (ridge regression on relative error with
+priors, forgetting and outlier down-weighting). Accuracy: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -64,40 +39,30 @@ IMAGE_TOKENS = 85
 _L, _LP, _D, _N, _P, _S = (1 << k for k in (0, 1, 2, 3, 5, 6))
 
 
-def _class_table() -> bytes:
-    table = bytearray(256)
-    for i in range(128):
-        ch = chr(i)
-        if ch.isalpha():
-            flags = _L | _LP
-        elif ch.isdigit():
-            flags = _D
-        elif ch in "\r\n":
-            flags = _N
-        elif ch.isspace():
-            flags = _S
-        else:
-            flags = _P | _LP
-        table[i] = flags
-    # Bytes of non-ASCII characters belong to no plane: they are priced per character below.
-    return bytes(table)
+def _class_flags(ch: str) -> int:
+    if ch.isalpha():
+        return _L | _LP
+    if ch.isdigit():
+        return _D
+    if ch in "\r\n":
+        return _N
+    if ch.isspace():
+        return _S
+    return _P | _LP
 
 
-_TABLE = _class_table()
+# Bytes of non-ASCII characters belong to no plane: they are priced per character instead.
+_TABLE = bytes(_class_flags(chr(i)) for i in range(128)) + bytes(128)
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _CHUNK = 4096  # bytes per big integer; a word cut at a chunk edge costs +1, ignorable
 _MASK_BYTES = _CHUNK + 16  # covers the widest left shift (8 bytes) with room to spare
-
-
-def _plane(flag: int) -> int:
-    return int.from_bytes(bytes((flag,)) * _MASK_BYTES, "little")
-
-
-_ML, _MD, _MS, _MN, _MP = (_plane(f) for f in (_L, _D, _S, _N, _P))
+_ML, _MD, _MS, _MN, _MP = (
+    int.from_bytes(bytes((flag,)) * _MASK_BYTES, "little") for flag in (_L, _D, _S, _N, _P)
+)
 _MLPNS = _ML | _MP | _MN | _MS
 _MPS = _MP | _MS
 
-# Fitted weights (see the module docstring).
+# Fitted weights:
 _W_PIECE = 0.9914  # one pre-tokenizer piece
 _W_MINOR = 0.0727  # letters past the 6th of a word, punctuation past the 2nd of a run
 _W_SPLIT = 0.3286  # letters past the 12th of a word, a word glued to punctuation
@@ -110,8 +75,11 @@ _cache: dict[int, float] = {}
 
 
 def _counts(flags: bytes) -> tuple[int, int, int]:
-    """(pieces, minor extras, splits) of one chunk of class flags; see the module docstring.
+    """(pieces, minor extras, splits) of one chunk of class flags.
 
+    A piece (~1 token) is a word with its leading space or punctuation mark, each digit, a
+    punctuation run, a newline run, an indentation run; BPE splits further letters past the
+    6th and the 12th of a word, a word glued to punctuation, punctuation past the 2nd of a run.
     Byte i of ``x`` holds character i's flags. ``x << 8`` puts the previous character's flags
     under each character, ``x >> 8`` the next one's; shifting by 8 +- k also moves them to
     another plane, which is how a rule reads "a space whose next character is a letter" in
@@ -143,12 +111,8 @@ def _estimate(text: str) -> float:
     if len(flags) <= _CHUNK:
         pieces, minor, splits = _counts(flags)
     else:
-        pieces = minor = splits = 0
-        for i in range(0, len(flags), _CHUNK):
-            p, m, s = _counts(flags[i : i + _CHUNK])
-            pieces += p
-            minor += m
-            splits += s
+        chunks = [_counts(flags[i : i + _CHUNK]) for i in range(0, len(flags), _CHUNK)]
+        pieces, minor, splits = map(sum, zip(*chunks, strict=True))
     total = _W_PIECE * pieces + _W_MINOR * minor + _W_SPLIT * splits
     if len(data) != len(text):  # non-ASCII
         continuation = len(data) - len(text)
@@ -221,41 +185,30 @@ def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
     return value
 
 
-def _measure(
-    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
-) -> tuple[float, int]:
-    """(summed text estimate, image parts) of a request body's messages and tools."""
-    total = 0.0
-    images = 0
-    for message in messages:
-        content = message.get("content")
-        if content:
-            if isinstance(content, str):
-                total += estimate_text(content)
-            elif isinstance(content, Sequence):
-                for part in content:
-                    est, img = _part_text(part)
-                    total += est
-                    images += img
-            else:
-                total += estimate_text(str(content))
-        calls = message.get("tool_calls")
-        if calls:
-            for call in calls:
-                total += estimate_text(_tool_call_text(call))
-        name = message.get("name")
-        if name:
-            total += estimate_text(str(name))
-    if tools:
-        total += _tools_estimate(tools)
-    return total, images
-
-
 def _request_features(
     messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
 ) -> tuple[list[float], int]:
-    """The regression row ``z`` of a request (see ``_PRIOR_MEAN``) and its image count."""
-    text, images = _measure(messages, tools)
+    """The regression row ``z`` of a request (see ``_PRIOR_MEAN``) and its image parts;
+    ``z[0]`` sums the estimates of every text: contents, tool calls, names, tool schemas."""
+    text = 0.0
+    images = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            text += estimate_text(content)
+        elif isinstance(content, Sequence):
+            for part in content:
+                estimate, image = _part_text(part)
+                text += estimate
+                images += image
+        elif content:
+            text += estimate_text(str(content))
+        for call in message.get("tool_calls") or ():
+            text += estimate_text(_tool_call_text(call))
+        if name := message.get("name"):
+            text += estimate_text(str(name))
+    if tools:
+        text += _tools_estimate(tools)
     first = messages[0].get("role") if messages else None
     no_system = 0.0 if first in ("system", "developer") else 1.0
     return [text, 1.0, float(len(messages)), no_system, 1.0 if tools else 0.0], images
