@@ -42,6 +42,8 @@ DEFAULT_BATCH_SIZE = 256
 DEFAULT_MAX_CONCURRENCY = 4
 #: Told the number of texts in each batch as it finishes (e.g. ``tqdm(...).update``).
 Progress = Callable[[int], object]
+# One request: its body, how many inputs it holds and the call's deadline.
+_Batch = tuple[JSONDict, int, float | None]
 # Fields the options own; setting them through extra_body would bypass their checks.
 _RESERVED = {
     "model": "the model option",
@@ -342,8 +344,8 @@ def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
 
 @dataclass(slots=True, eq=False)
 class Embedder:
-    """Options plus the clients that carry them (and the adapter's error hook): all an
-    adapter instance holds.
+    """Options, the clients that carry them and the adapter's error hook: all an adapter
+    instance holds.
 
     Example::
 
@@ -361,18 +363,15 @@ class Embedder:
     ) -> list[list[float]]:
         """Embed ``texts`` in batches of ``options.chunk_size``; vectors in input order.
 
-        Every text is checked before the first request; an empty list sends nothing. Up to
-        ``options.max_concurrency`` batches are in flight at once (threads: the sync client is
-        thread-safe), each retried on its own; ``options.deadline`` bounds the whole call;
-        ``progress`` is told the size of each batch as it finishes. If a batch fails, no
-        further batch is sent and its error is raised: there is no partial result.
+        Every text is checked before the first request. Up to ``options.max_concurrency``
+        batches are in flight at once, each retried on its own, all within
+        ``options.deadline``; ``progress`` is told the size of each batch as it finishes. If a
+        batch fails, no further batch is sent and its error is raised (no partial result).
         """
         with translating(self.errors):
-            plan, deadline = self._plan(texts)
+            plan = self._plan(texts)
             done = None if progress is None else (lambda i: progress(plan[i][1]))
-            nested = map_in_threads(
-                lambda batch: self._send(*batch, deadline), plan, self.options.max_concurrency, done
-            )
+            nested = map_in_threads(self._send, plan, self.options.max_concurrency, done)
         return [vector for batch in nested for vector in batch]
 
     async def aembed_texts(
@@ -380,35 +379,31 @@ class Embedder:
     ) -> list[list[float]]:
         """Async twin of :meth:`embed_texts` (tasks; the first failure cancels the rest)."""
         with translating(self.errors):
-            plan, deadline = self._plan(texts)
+            plan = self._plan(texts)
             done = None if progress is None else (lambda i: progress(plan[i][1]))
-            nested = await map_in_tasks(
-                lambda batch: self._asend(*batch, deadline),
-                plan,
-                self.options.max_concurrency,
-                done,
-            )
+            nested = await map_in_tasks(self._asend, plan, self.options.max_concurrency, done)
         return [vector for batch in nested for vector in batch]
 
     def embed_text(self, text: str) -> list[float]:
         """Embed one text (sent as ``input: "<text>"``)."""
         with translating(self.errors):
-            body = self.options.body(check_text(text))
-            return self._send(body, 1, transport.deadline_in(self.options.deadline))[0]
+            deadline = transport.deadline_in(self.options.deadline)
+            return self._send((self.options.body(check_text(text)), 1, deadline))[0]
 
     async def aembed_text(self, text: str) -> list[float]:
         """Async twin of :meth:`embed_text`."""
         with translating(self.errors):
-            body = self.options.body(check_text(text))
-            return (await self._asend(body, 1, transport.deadline_in(self.options.deadline)))[0]
+            deadline = transport.deadline_in(self.options.deadline)
+            return (await self._asend((self.options.body(check_text(text)), 1, deadline)))[0]
 
-    def _plan(self, texts: object) -> tuple[list[tuple[JSONDict, int]], float | None]:
-        """Every batch's body and input count (all texts checked first), and the deadline."""
+    def _plan(self, texts: object) -> list[_Batch]:
+        """Every text checked, then one request per batch."""
         chunks = batches(check_texts(texts), self.options.chunk_size)
-        plan = [(self.options.body(chunk), len(chunk)) for chunk in chunks]
-        return plan, transport.deadline_in(self.options.deadline)
+        deadline = transport.deadline_in(self.options.deadline)
+        return [(self.options.body(chunk), len(chunk), deadline) for chunk in chunks]
 
-    def _send(self, body: JSONDict, count: int, deadline: float | None) -> list[list[float]]:
+    def _send(self, batch: _Batch) -> list[list[float]]:
+        body, count, deadline = batch
         request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
         meter = self._meter(body)  # None unless track_usage is on
         if meter is None:
@@ -419,7 +414,8 @@ class Embedder:
                 meter.settle(self._usage(body, answer))
         return parse_embeddings(answer, count, dimensions=self.options.dimensions)
 
-    async def _asend(self, body: JSONDict, count: int, deadline: float | None) -> list[list[float]]:
+    async def _asend(self, batch: _Batch) -> list[list[float]]:
+        body, count, deadline = batch
         request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
         meter = self._meter(body)
         if meter is None:
@@ -431,8 +427,8 @@ class Embedder:
         return parse_embeddings(answer, count, dimensions=self.options.dimensions)
 
     def _meter(self, body: JSONDict) -> usage.Meter | None:
-        """The request's hold under track_usage: its estimated input tokens (held larger by
-        ``usage.ESTIMATE_MARGIN``); raises ``BudgetExceededError`` when a budget refuses it."""
+        """The request's hold under track_usage: its input tokens, estimated and held larger by
+        ``usage.ESTIMATE_MARGIN``; raises ``BudgetExceededError`` when a budget refuses it."""
         if not usage.watching():
             return None
         model = body["model"]
@@ -453,17 +449,11 @@ class Embedder:
             prompt = self._input_tokens(body)
             return usage.UsageRecord(model, 1, prompt, 0, prompt, estimated=True)
         prompt = int(raw.get("prompt_tokens") or 0)
+        total = int(raw.get("total_tokens") or prompt)
         cost = raw.get("cost")
-        return usage.UsageRecord(
-            model,
-            1,
-            prompt,
-            0,
-            int(raw.get("total_tokens") or prompt),
-            cost=float(cost)
-            if isinstance(cost, (int, float)) and not isinstance(cost, bool)
-            else None,
-        )
+        if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+            return usage.UsageRecord(model, 1, prompt, 0, total)
+        return usage.UsageRecord(model, 1, prompt, 0, total, cost=float(cost))
 
 
 def embed_texts(
