@@ -121,9 +121,6 @@ class EmbeddingOptions:
         return {"model": self.model, "input": input, **self._tail}
 
 
-# ---------------------------------------------------------------------------- inputs
-
-
 def check_text(text: object) -> str:
     """``text`` itself when it is a non-empty string; ``TypeError``/``ValueError`` otherwise."""
     if not isinstance(text, str):
@@ -136,10 +133,8 @@ def check_text(text: object) -> str:
 
 
 def check_texts(texts: object) -> list[str]:
-    """``texts`` as a list after checking each item; the error names the first bad index.
-
-    A bare string is refused: iterating it would embed one character at a time.
-    """
+    """``texts`` as a list after checking each item; the error names the first bad index. A
+    bare string is refused: iterating it would embed one character at a time."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(
             "expected a list of strings, got a single string; wrap it in a list "
@@ -165,9 +160,6 @@ def batches(texts: Sequence[str], size: int) -> list[list[str]]:
     return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
-# ---------------------------------------------------------------------------- answers
-
-
 def decode_base64_vector(text: str) -> list[float]:
     """Floats from OpenAI's base64 encoding: little-endian float32, packed."""
     try:
@@ -188,10 +180,8 @@ def parse_embeddings(
     data: Mapping[str, Any], expected: int, *, dimensions: int | None = None
 ) -> list[list[float]]:
     """The vectors of an ``/embeddings`` answer to ``expected`` inputs, ordered by ``index``.
-
     A missing ``data`` list, a wrong count, a bad or repeated index, or (when ``dimensions``
-    was asked for) a vector of another length raises :class:`ResponseFormatError` saying which.
-    """
+    was asked for) a vector of another length raises :class:`ResponseFormatError` saying which."""
     items = data.get("data")
     if not isinstance(items, list):
         raise _format_error(f"the /embeddings answer has no 'data' list (keys: {sorted(data)})")
@@ -227,26 +217,15 @@ def parse_embeddings(
     return cast("list[list[float]]", out)
 
 
-# ---------------------------------------------------------------------------- bulk
-
-
-class _Stopped(Exception):
-    """An item not started because another one failed first."""
-
-
 def map_in_threads(
     fn: Callable[[T], R],
     items: Sequence[T],
     workers: int,
     done: Callable[[int], object] | None = None,
 ) -> list[R]:
-    """``[fn(item) for item in items]``, up to ``workers`` at once in threads, in input order.
-
-    Each item runs in a copy of the caller's context (tracing, instrumentation, deadlines);
-    ``done(i)`` is called in the caller's thread as item ``i`` finishes. The first failure
-    stops every item not yet started and is raised: there is no partial result. With one
-    worker (or item) everything runs in the caller's thread.
-    """
+    """``[fn(item) for item in items]``, up to ``workers`` at once in threads (each in a copy of
+    the caller's context), in input order; ``done(i)`` runs in the caller's thread as item ``i``
+    finishes. The first failure stops every item not yet started and is raised."""
     results: list[R | None] = [None] * len(items)
     if min(workers, len(items)) <= 1:
         for i, item in enumerate(items):
@@ -256,9 +235,9 @@ def map_in_threads(
         return cast("list[R]", results)
     failed = threading.Event()
 
-    def run(item: T) -> R:
+    def run(item: T) -> R | None:
         if failed.is_set():  # another item failed: this one is not started
-            raise _Stopped
+            return None
         try:
             return fn(item)
         except BaseException:
@@ -266,17 +245,14 @@ def map_in_threads(
             raise
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="runcrate-embeddings")
-    futures: dict[Future[R], int] = {}
+    futures: dict[Future[R | None], int] = {}
     try:
         for i, item in enumerate(items):
             futures[pool.submit(contextvars.copy_context().run, run, item)] = i
         for future in as_completed(futures):
             i = futures[future]
-            try:
-                results[i] = future.result()  # a failed item raises here, in this thread
-            except _Stopped:
-                continue  # the failure that stopped it comes too
-            if done is not None:
+            results[i] = future.result()  # a failed item raises here, in this thread
+            if done is not None and not failed.is_set():  # else the failure is coming
                 done(i)
     except BaseException:
         failed.set()
@@ -339,19 +315,10 @@ def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
         yield bar.update
 
 
-# ---------------------------------------------------------------------------- requests
-
-
 @dataclass(slots=True, eq=False)
 class Embedder:
     """Options, the clients that carry them and the adapter's error hook: all an adapter
-    instance holds.
-
-    Example::
-
-        emb = Embedder(Clients(ClientSettings.resolve()), EmbeddingOptions("BAAI/bge-m3"))
-        emb.embed_texts(["a", "b"])  # [[...], [...]]
-        await emb.aembed_text("a")  # [...]
+    instance holds. ``Embedder(clients, EmbeddingOptions("BAAI/bge-m3")).embed_texts(["a"])``.
     """
 
     clients: Clients
@@ -361,13 +328,9 @@ class Embedder:
     def embed_texts(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> list[list[float]]:
-        """Embed ``texts`` in batches of ``options.chunk_size``; vectors in input order.
-
-        Every text is checked before the first request. Up to ``options.max_concurrency``
-        batches are in flight at once, each retried on its own, all within
-        ``options.deadline``; ``progress`` is told the size of each batch as it finishes. If a
-        batch fails, no further batch is sent and its error is raised (no partial result).
-        """
+        """Vectors of ``texts`` in order (every text checked first), ``options.max_concurrency``
+        batches at once within ``options.deadline``; ``progress`` is told each batch's size as it
+        finishes. If a batch fails, no further one is sent and its error is raised."""
         with translating(self.errors):
             plan = self._plan(texts)
             done = None if progress is None else (lambda i: progress(plan[i][1]))
@@ -513,5 +476,4 @@ class EmbeddingSettings(Connection):
     @property
     def embedder(self) -> Embedder:
         """The core embedder every request of this instance goes through."""
-        embedder: Embedder = self._state
-        return embedder
+        return cast("Embedder", self._state)

@@ -30,8 +30,6 @@ __all__ = ["IMAGE_TOKENS", "TokenCounter", "counter_for", "estimate_text"]
 #: Fixed cost of one image part (OpenAI's "low detail" price); not scaled by calibration.
 IMAGE_TOKENS = 85
 
-# ---------------------------------------------------------------------------- estimate
-
 # One bit plane per character class, plus LP (letter or punctuation). The positions are
 # chosen so that one shift serves two rules: ``x >> 3`` brings the next character's L bit
 # under P and its LP bit under S; ``x << 7`` brings the previous character's S bit under P
@@ -77,13 +75,11 @@ _cache: dict[int, float] = {}
 def _counts(flags: bytes) -> tuple[int, int, int]:
     """(pieces, minor extras, splits) of one chunk of class flags.
 
-    A piece (~1 token) is a word with its leading space or punctuation mark, each digit, a
-    punctuation run, a newline run, an indentation run; BPE splits further letters past the
-    6th and the 12th of a word, a word glued to punctuation, punctuation past the 2nd of a run.
-    Byte i of ``x`` holds character i's flags. ``x << 8`` puts the previous character's flags
-    under each character, ``x >> 8`` the next one's; shifting by 8 +- k also moves them to
-    another plane, which is how a rule reads "a space whose next character is a letter" in
-    one ``&``. The result of ``a ^ (a & b)`` is ``a & ~b`` without a negative intermediate.
+    A piece (~1 token) is a word with its leading space or punctuation mark, a digit, or a run
+    of punctuation, newlines or indentation. Byte i of ``x`` holds character i's flags;
+    ``x << 8`` puts the previous character's under each character, ``x >> 8`` the next one's,
+    and a shift by 8 +- k also moves them to another plane, so "a space before a letter" is
+    one ``&``. ``a ^ (a & b)`` is ``a & ~b`` without a negative intermediate.
     """
     x = int.from_bytes(flags, "little")
     same1 = x & (x << 8)  # same class as the previous character
@@ -135,9 +131,6 @@ def estimate_text(text: str) -> float:
     return value
 
 
-# ---------------------------------------------------------------------------- messages
-
-
 def _part_text(part: Any) -> tuple[float, int]:
     if isinstance(part, str):
         return estimate_text(part), 0
@@ -170,11 +163,9 @@ _TOOLS_MEMO_MAX = 64
 
 
 def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
-    """Estimate of the tools' JSON; memoized per list object (bound tools are reused as is).
-
-    The memo holds the list itself, so its ``id`` cannot be recycled while it is cached; a
-    tool dict edited in place keeps its old estimate until another list is passed.
-    """
+    """Estimate of the tools' JSON, memoized per list object (bound tools are reused as is).
+    The memo holds the list, so its ``id`` is not recycled while cached; a tool dict edited in
+    place keeps its old estimate until another list is passed."""
     entry = _tools_memo.get(id(tools))
     if entry is not None and entry[0] is tools and entry[1] == len(tools):
         return entry[2]
@@ -214,8 +205,6 @@ def _request_features(
     return [text, 1.0, float(len(messages)), no_system, 1.0 if tools else 0.0], images
 
 
-# ---------------------------------------------------------------------------- calibration
-
 # Parameters: a (ratio), b (per request), c (per message), d (no system message), e (tools).
 _PRIOR_MEAN = (1.0, 3.0, 5.0, 10.0, 40.0)
 _PRIOR_SD = (0.3, 20.0, 5.0, 25.0, 150.0)
@@ -235,10 +224,7 @@ _PRIOR_COV = tuple(
 def _inverse(matrix: Sequence[float]) -> list[float]:
     """Inverse of a symmetric positive definite KxK matrix (row-major), Gauss-Jordan."""
     n = _K
-    a = [
-        list(matrix[i * n : (i + 1) * n]) + [1.0 if j == i else 0.0 for j in range(n)]
-        for i in range(n)
-    ]
+    a = [list(matrix[i * n : (i + 1) * n]) + [float(j == i) for j in range(n)] for i in range(n)]
     for col in range(n):
         row_c = a[col]
         inv_pivot = 1.0 / row_c[col]
@@ -253,12 +239,9 @@ def _inverse(matrix: Sequence[float]) -> list[float]:
 
 
 class TokenCounter:
-    """Counts for one (base_url, model); shared by every instance in the process.
-
-    Get it with :func:`counter_for`. Counting never blocks on the network; :meth:`observe`
-    teaches it the model's real tokenizer and template from a finished call's usage.
-    Thread-safe; memory is a few dozen floats whatever the number of observations.
-    """
+    """Counts for one (base_url, model), from :func:`counter_for`; never on the network.
+    :meth:`observe` teaches it the model's tokenizer and template from a finished call's usage.
+    Thread-safe; a few dozen floats whatever the number of observations."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -268,8 +251,6 @@ class TokenCounter:
         self._moment = [0.0] * _K  # forgotten sum of w * q / noise^2
         self._observations = 0
         self._stale = 0  # observations since the last fit
-
-    # -- counting
 
     @property
     def calibrated(self) -> bool:
@@ -307,18 +288,14 @@ class TokenCounter:
         total = sum(t * v for t, v in zip(theta, z, strict=True)) + IMAGE_TOKENS * images
         return max(1, round(total))
 
-    # -- calibration
-
     def observe(
         self,
         messages: Sequence[Mapping[str, Any]],
         tools: Sequence[Mapping[str, Any]] | None,
         prompt_tokens: int,
     ) -> None:
-        """Learn from one real call: the request as sent and its ``usage.prompt_tokens``.
-
-        Calls without usage (``None``, 0) or without messages are ignored.
-        """
+        """Learn from one real call: the request as sent and its ``usage.prompt_tokens`` (calls
+        without usage or messages are ignored)."""
         if not messages or not isinstance(prompt_tokens, int) or prompt_tokens <= 0:
             return
         z, images = _request_features(messages, tools)
@@ -371,8 +348,6 @@ class TokenCounter:
             f"per_request={b:.1f}, per_message={c:.1f}, no_system={d:.1f}, tools={e:.1f})"
         )
 
-
-# ---------------------------------------------------------------------------- registry
 
 _REGISTRY_MAX = 256
 _registry: OrderedDict[tuple[str, str], TokenCounter] = OrderedDict()
