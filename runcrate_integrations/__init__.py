@@ -1,9 +1,8 @@
 """Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
 
-Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
-counts, the chat and embeddings engines both adapters use, usage tracking (``track_usage``)
-and the billing API (``RuncrateBilling``).
-It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
+Settings, pooled ``openai`` clients, typed errors, the model catalog, rate limits, token
+counts, the chat and embeddings engines, usage tracking and the billing API. It imports
+neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
 """
 
 from __future__ import annotations
@@ -45,50 +44,20 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
 
-_ERRORS = frozenset(
-    {
-        "APIConnectionError",
-        "APIStatusError",
-        "APITimeoutError",
-        "AuthenticationError",
-        "BadRequestError",
-        "BudgetExceededError",
-        "ConflictError",
-        "ContextLengthExceededError",
-        "InsufficientCreditsError",
-        "InternalServerError",
-        "JobCancelledError",
-        "JobFailedError",
-        "JobTimeoutError",
-        "MissingAPIKeyError",
-        "NotFoundError",
-        "PermissionDeniedError",
-        "RateLimitError",
-        "ResponseFormatError",
-        "RuncrateAPIError",
-        "RuncrateError",
-        "StreamErrorEvent",
-        "StreamInterruptedError",
-        "StructuredOutputError",
-        "UnprocessableEntityError",
-    }
-)
-
-
 _BILLING = frozenset({"Balance", "BillingUsage", "RuncrateBilling", "Transaction"})
 
 
 def __getattr__(name: str) -> Any:
-    # The error classes subclass openai's, so they load openai: only on first use. Billing is
-    # loaded on first use too (most programs never ask for it).
-    if name in _ERRORS:
-        from . import errors
-
-        return getattr(errors, name)
+    # Loaded on first use: billing (most programs never ask for it) and, for every other name
+    # of __all__ not imported above, the error classes (they subclass openai's: openai loads).
     if name in _BILLING:
         from . import billing
 
         return getattr(billing, name)
+    if name in __all__:
+        from . import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,13 +1,10 @@
 """One exception hierarchy for the whole package, and the translation into it.
 
 Every API error subclasses both :class:`RuncrateError` and the matching ``openai`` exception,
-so ``except openai.RateLimitError`` keeps working while ``except InsufficientCreditsError``
-becomes possible. Runcrate answers errors as ``{"error": {"code", "message", "details"?}}``.
-
-Every error pickles (a worker process's error reaches its parent as the same class) carrying
-plain data only: status, code, message, request id, rate-limit state and ``is_retryable``;
-never a request's or response's headers or body, so never the key. The rate-limit state is
-read by the one header parser, :func:`~runcrate_integrations.net.headers.read_rate_limit`.
+so ``except openai.RateLimitError`` keeps working. Runcrate answers errors as
+``{"error": {"code", "message", "details"?}}``. Every error pickles as the same class with
+plain data only (status, code, message, request id, rate-limit state, ``is_retryable``), never
+a request's or response's headers or body, so never the key.
 """
 
 from __future__ import annotations
@@ -21,25 +18,17 @@ import openai
 
 from .net.headers import RateLimitState, read_rate_limit
 
-# ---------------------------------------------------------------------------- the hierarchy
-
 # What a revived error holds instead of the real request and response (no headers, no body).
 _NOWHERE = "http://runcrate.invalid/"
 
 
-def _stub_request(method: str | None, url: str | None) -> httpx2.Request:
-    return httpx2.Request(method or "POST", url or _NOWHERE)
-
-
 def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    """Unpickle an error: a new instance of its class from plain data (no constructor runs:
-    their signatures differ, and the real response is not there to pass)."""
+    """Unpickle an error from plain data; no constructor runs (their signatures differ, and
+    the real response is not there to pass)."""
+    request = httpx2.Request(state.pop("_method", "POST"), state.pop("_url", _NOWHERE))
     err = cls.__new__(cls)
     err.args = args
     err.__dict__.update(state)
-    request = _stub_request(state.pop("_method", None), state.pop("_url", None))
-    err.__dict__.pop("_method", None)
-    err.__dict__.pop("_url", None)
     if isinstance(err, openai.APIError):
         err.request = request
     if isinstance(err, openai.APIStatusError):
@@ -52,21 +41,16 @@ def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, An
 class RuncrateError(Exception):
     """Base class of every error this package raises.
 
-    ``is_retryable`` says whether the same call may succeed if made again (after the client's
-    own retries were used up): true for rate limits, server and network failures, false for
-    what a retry cannot change (a bad request, a wrong key, no credits, a malformed answer).
-    ``rate_limit`` is what the failed answer's headers said (:class:`RateLimitState`), if any.
+    ``is_retryable``: whether the same call may succeed if made again (rate limits, server and
+    network failures), not what a retry cannot change (a bad request or key, no credits, a
+    malformed answer). ``rate_limit``: what the failed answer's headers said, if anything.
     """
 
     is_retryable: bool = False
     rate_limit: RateLimitState | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        state: dict[str, Any] = {}
-        for name, value in self.__dict__.items():
-            if name in ("request", "response"):
-                continue
-            state[name] = value
+        state = {k: v for k, v in self.__dict__.items() if k not in ("request", "response")}
         request = self.__dict__.get("request")
         if isinstance(request, httpx2.Request):
             state["_method"] = request.method
@@ -79,10 +63,9 @@ class MissingAPIKeyError(RuncrateError, ValueError):
 
 
 class BudgetExceededError(RuncrateError):
-    """A call was refused before sending: the tracked spend reached the budget of a
-    :func:`~runcrate_integrations.track_usage` block, its worst case would pass it, or the
-    budget could no longer be checked. ``model`` is the refused call's model, ``spent`` and
-    ``budget`` (USD) the refusing tracker's figures."""
+    """A call was refused before sending: a :func:`~runcrate_integrations.track_usage` budget
+    is reached, would be passed, or cannot be checked. ``model`` is the refused call's model,
+    ``spent`` and ``budget`` (USD) the refusing tracker's figures."""
 
     model: str | None = None
     spent: float | None = None
@@ -126,8 +109,7 @@ class AuthenticationError(RuncrateAPIError, openai.AuthenticationError):
 
 
 class InsufficientCreditsError(RuncrateAPIError, openai.APIStatusError):
-    """402: the account has no credits left (or an inference budget is spent). Never retried:
-    top up, then call again."""
+    """402: no credits left (or an inference budget is spent); never retried."""
 
 
 class PermissionDeniedError(RuncrateAPIError, openai.PermissionDeniedError):
@@ -183,19 +165,17 @@ class StreamErrorEvent(RuncrateAPIError, openai.APIError):
 
 
 class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
-    """The server answered 2xx with a body this package cannot use (bad JSON, no choices, a
-    content type that is neither JSON nor a stream), or a structured answer that does not
-    match its schema."""
+    """A 2xx answer this package cannot use (bad JSON, no choices, neither JSON nor a stream),
+    or a structured answer that does not match its schema."""
 
     def __init__(self, message: str, *, response: httpx2.Response | None = None) -> None:
-        request = response.request if response is not None else _stub_request(None, None)
-        resp = response if response is not None else httpx2.Response(200, request=request)
-        super().__init__(resp, None, message=message)
+        if response is None:
+            response = httpx2.Response(200, request=httpx2.Request("POST", _NOWHERE))
+        super().__init__(response, None, message=message)
 
 
 class StructuredOutputError(ResponseFormatError, ValueError):
-    """A structured answer (``response_format`` / ``with_structured_output`` /
-    ``structured_predict``) that is not valid JSON for its schema. A ``ValueError`` too, as
+    """A structured answer that is not valid JSON for its schema; a ``ValueError`` too, as
     both frameworks' own parsers raise."""
 
 
@@ -216,7 +196,7 @@ class APIConnectionError(RuncrateError, openai.APIConnectionError):
     def __init__(
         self, message: str = "Connection error.", *, request: httpx2.Request | None = None
     ) -> None:
-        super().__init__(message=message, request=request or _stub_request(None, None))
+        super().__init__(message=message, request=request or httpx2.Request("POST", _NOWHERE))
 
 
 class APITimeoutError(APIConnectionError, openai.APITimeoutError):
@@ -227,13 +207,12 @@ class APITimeoutError(APIConnectionError, openai.APITimeoutError):
     ) -> None:
         # openai.APITimeoutError's own __init__ takes no message: go straight to the base.
         openai.APIConnectionError.__init__(
-            self, message=message, request=request or _stub_request(None, None)
+            self, message=message, request=request or httpx2.Request("POST", _NOWHERE)
         )
 
 
 class JobTimeoutError(APITimeoutError):
-    """Waiting for a job (a video) ran out of time; ``job_id`` names it, so the wait can be
-    resumed (the job itself goes on on the server)."""
+    """Waiting for a job (a video) ran out of time; ``job_id`` names it to wait again."""
 
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
@@ -241,8 +220,7 @@ class JobTimeoutError(APITimeoutError):
 
 
 class JobCancelledError(RuncrateError):
-    """Waiting for a job (a video) was cancelled by the caller; ``job_id`` names it. The job
-    itself goes on on the server: wait for it again, or leave it."""
+    """Waiting for a job (a video) was cancelled; it goes on on the server (``job_id``)."""
 
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
@@ -252,11 +230,6 @@ class JobCancelledError(RuncrateError):
 class StreamInterruptedError(APIConnectionError):
     """A stream ended before the server finished it; the partial text is not an answer."""
 
-    def __init__(self, message: str, *, request: httpx2.Request | None = None) -> None:
-        super().__init__(message, request=request)
-
-
-# ---------------------------------------------------------------------------- translation
 
 # Statuses a retry may cure besides 429 and 5xx, as the openai client treats them.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -273,15 +246,24 @@ _CONTEXT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
-_AUTH_HINT = (
-    "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
-    "(it starts with 'rc_live_')."
-)
-_CREDITS_HINT = "Add credits to your Runcrate account, then retry; this error is never retried."
-_PATH_HINT = (
-    "The server has no such path: check base_url (Runcrate's is https://api.runcrate.ai/v1; an "
-    "OpenAI-compatible server's usually ends in /v1)."
-)
+_STATUS_CLASSES: dict[int, type[openai.APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+# Appended to the message (a 404's only when the path itself is missing, not a model).
+_HINTS = {
+    401: "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
+    "(it starts with 'rc_live_').",
+    402: "Add credits to your Runcrate account, then retry; this error is never retried.",
+    404: "The server has no such path: check base_url (Runcrate's is https://api.runcrate.ai/v1; "
+    "an OpenAI-compatible server's usually ends in /v1).",
+}
 
 
 def _code(data: Mapping[str, Any]) -> str | None:
@@ -312,27 +294,11 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
-def _describe(status: int, body: object, fallback: str) -> tuple[str, str | None, object]:
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    if isinstance(data, Mapping):
-        code = _code(data)
-        text = str(data.get("message") or fallback)
-    else:
-        code, text = None, (str(data).strip() if data else fallback)
-    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
-    return f"{label}: {text}", code, data
-
-
-def _missing_path(body: object, code: str | None) -> bool:
-    """A 404 for the URL itself (a plain-text or HTML page, no model error code), not for a
-    model the server does not know."""
+def _missing_path(data: object, code: str | None) -> bool:
+    """A 404 for the URL itself (a plain-text or HTML page), not for an unknown model."""
     if code is not None and "model" in code:
         return False
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    if isinstance(data, Mapping):
-        text = str(data.get("message") or "")
-        return "model" not in text.lower()
-    return True
+    return not isinstance(data, Mapping) or "model" not in str(data.get("message") or "").lower()
 
 
 def status_error(
@@ -345,34 +311,22 @@ def status_error(
     """
     status = response.status_code
     body = redact(body, secret)
-    message, code, data = _describe(status, body, response.reason_phrase or "error")
-    message = f"{message} ({where(response.request)})"
-    cls: type[RuncrateAPIError]
-    if status == 400:
-        cls = ContextLengthExceededError if _CONTEXT_PATTERNS.search(message) else BadRequestError
-    elif status == 401:
-        cls, message = AuthenticationError, f"{message}. {_AUTH_HINT}"
-    elif status == 402:
-        cls, message = InsufficientCreditsError, f"{message}. {_CREDITS_HINT}"
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-        if _missing_path(body, code):
-            message = f"{message}. {_PATH_HINT}"
-    elif status == 409:
-        cls = ConflictError
-    elif status == 422:
-        cls = UnprocessableEntityError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        cls = InternalServerError
+    data = body.get("error", body) if isinstance(body, Mapping) else body
+    fallback = response.reason_phrase or "error"
+    if isinstance(data, Mapping):
+        code, text = _code(data), str(data.get("message") or fallback)
     else:
-        cls = APIStatusError
+        code, text = None, (str(data).strip() if data else fallback)
+    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
+    message = f"{label}: {text} ({where(response.request)})"
+    cls = _STATUS_CLASSES.get(status, InternalServerError if status >= 500 else APIStatusError)
+    if status == 400 and _CONTEXT_PATTERNS.search(message):
+        cls = ContextLengthExceededError
+    if status in _HINTS and (status != 404 or _missing_path(data, code)):
+        message = f"{message}. {_HINTS[status]}"
     err = cls(message, response=response, body=data)
+    assert isinstance(err, RuncrateAPIError)
     err._set_fields(data, read_rate_limit(response.headers))
-    assert isinstance(err, openai.APIStatusError)
     return err
 
 
