@@ -1,8 +1,6 @@
-"""Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
-
-Settings, pooled ``openai`` clients, typed errors, the model catalog, rate limits, token
-counts, the chat and embeddings engines, usage tracking and the billing API. It imports
-neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
+"""Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``: settings,
+clients, errors, the model catalog, rate limits, tokens, the chat and embeddings engines, usage
+and billing. It imports neither LangChain nor LlamaIndex, and ``openai`` only when needed.
 """
 
 from __future__ import annotations

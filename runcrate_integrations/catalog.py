@@ -68,13 +68,8 @@ def _context_length(data: Mapping[str, Any]) -> int | None:
     """The serving window: Runcrate's ``context_length``, vLLM's ``max_model_len``, or
     llama.cpp's ``meta.n_ctx`` (the window it serves, not ``n_ctx_train``)."""
     meta = data.get("meta")
-    candidates = (
-        data.get("context_length"),
-        data.get("max_model_len"),
-        data.get("context_window"),
-        meta.get("n_ctx") if isinstance(meta, Mapping) else None,
-    )
-    for value in candidates:
+    n_ctx = meta.get("n_ctx") if isinstance(meta, Mapping) else None
+    for value in (*map(data.get, ("context_length", "max_model_len", "context_window")), n_ctx):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return int(value)
     return None
@@ -165,9 +160,8 @@ def list_models(
     output_modality: str | None = None,
 ) -> list[ModelInfo]:
     """The models the server offers (cached per base URL unless ``refresh``), optionally only
-    those with a modality: ``output_modality="image"`` for image generators, ``"audio"`` for
-    speech; ``input_modality="audio"`` for transcription, ``"image"`` for vision chat;
-    ``modality`` on either side."""
+    those with a modality: ``output_modality="image"`` (image generators), ``"audio"`` (speech);
+    ``input_modality="audio"`` (transcription), ``"image"`` (vision); ``modality``: either."""
     keep = _modality_filter(modality, input_modality, output_modality)
     clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
     return [m for m in fetch(clients, refresh=refresh) if keep(m)]
@@ -202,11 +196,8 @@ def _should_fetch(url: str) -> bool:
 
 
 def model_info(clients: Clients, model: str, deadline: float | None = None) -> ModelInfo | None:
-    """``model``'s catalog entry, or ``None`` if not listed or the catalog cannot be read.
-
-    The first call for a base URL reads the catalog: one request at a time per base URL, within
-    :data:`HINT_TIMEOUT` (or ``deadline`` seconds if less), no retries.
-    """
+    """``model``'s catalog entry, or ``None``; the first call for a base URL reads the catalog
+    (one request at a time, :data:`HINT_TIMEOUT` or ``deadline`` if less, no retries)."""
     url = clients.settings.base_url
     if _should_fetch(url):
         with _lock:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import httpx2
 
     Timeout = float | httpx2.Timeout | None
+    TimeoutField = Timeout
 
 API_KEY_ENV = "RUNCRATE_API_KEY"
 BASE_URL_ENV = "RUNCRATE_BASE_URL"
@@ -56,8 +57,7 @@ class Endpoint:
     def from_env(self) -> str | None:
         """The URL the environment sets, if any; two variables that disagree are an error."""
         found = [(name, os.environ[name]) for name in self.env if os.environ.get(name)]
-        urls = {url.rstrip("/") for _, url in found}
-        if len(urls) > 1:
+        if len({url.rstrip("/") for _, url in found}) > 1:
             # Silently picking one would send requests (and the key) where the user did not mean.
             shown = " and ".join(f"{name}={url!r}" for name, url in found)
             raise ValueError(
@@ -113,9 +113,7 @@ def check_deadline(deadline: object) -> float | None:
     return float(deadline)
 
 
-if TYPE_CHECKING:
-    TimeoutField = Timeout
-else:
+if not TYPE_CHECKING:
     # Checked by the one rule above, without importing httpx2 to declare it; dumped as plain
     # numbers (to_dict, to_json, model_dump) and read back on load.
     TimeoutField = Annotated[
@@ -166,15 +164,14 @@ class ClientSettings:
                 f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
                 "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
             )
-        if max_retries is not None and (
-            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-        ):
+        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         return cls(
             base_url=url,
             api_key=SecretStr(key) if key is not None else None,
             timeout=check_timeout(timeout),
-            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            max_retries=retries,
             default_headers=tuple(sorted((default_headers or {}).items())),
             rate_limits=bool(rate_limits),
         )
@@ -206,13 +203,10 @@ _CALLER_OBJECTS = ("http_client", "http_async_client")
 
 
 class Configured(BaseModel):
-    """A pydantic model whose derived state (an engine) is built from its fields.
-
-    Built at construction (a missing key fails there), rebuilt when one of this package's
-    fields is assigned (a rejected value is put back first) and by ``model_copy``. A deep copy
-    shares the caller's http clients and the derived state; a pickle leaves the caller's
-    clients out, with a warning, and rebuilds the state.
-    """
+    """A pydantic model whose derived state (an engine) is built from its fields: at
+    construction (a missing key fails there), on assigning one of this package's fields (a
+    rejected value is put back first) and by ``model_copy``. A deep copy shares the caller's
+    http clients and the state; a pickle leaves those clients out, with a warning."""
 
     # An assigned value is checked like a given one (LangChain's models do not by default).
     model_config = ConfigDict(validate_assignment=True)
@@ -293,11 +287,8 @@ def _key_from_env() -> SecretStr | None:
 
 
 class Connection(Configured):
-    """The connection settings every public class shares (Runcrate's inference API).
-
-    The names ``ChatOpenAI`` / ``OpenAILike`` / Runcrate's 0.1 wrappers use for them are
-    accepted as aliases (``openai_api_key``, ``api_base``, ``request_timeout``, ...).
-    """
+    """The connection settings every public class shares (Runcrate's inference API); the
+    names ``ChatOpenAI``, ``OpenAILike`` and Runcrate's 0.1 wrappers use are aliases."""
 
     endpoint: ClassVar[Endpoint] = INFERENCE
 

@@ -39,12 +39,10 @@ def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, An
 
 
 class RuncrateError(Exception):
-    """Base class of every error this package raises.
-
-    ``is_retryable``: whether the same call may succeed if made again (rate limits, server and
-    network failures), not what a retry cannot change (a bad request or key, no credits, a
-    malformed answer). ``rate_limit``: what the failed answer's headers said, if anything.
-    """
+    """Base class of every error this package raises. ``is_retryable``: whether the same call
+    may succeed if made again (rate limits, server and network failures), not what a retry
+    cannot change (a bad request or key, no credits, a malformed answer). ``rate_limit``: what
+    the failed answer's headers said, if anything."""
 
     is_retryable: bool = False
     rate_limit: RateLimitState | None = None
@@ -256,7 +254,7 @@ _STATUS_CLASSES: dict[int, type[openai.APIStatusError]] = {
     422: UnprocessableEntityError,
     429: RateLimitError,
 }
-# Appended to the message (a 404's only when the path itself is missing, not a model).
+# Appended to the message; a 404's only for a missing path, not for an unknown model.
 _HINTS = {
     401: "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
     "(it starts with 'rc_live_').",
@@ -294,21 +292,11 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
-def _missing_path(data: object, code: str | None) -> bool:
-    """A 404 for the URL itself (a plain-text or HTML page), not for an unknown model."""
-    if code is not None and "model" in code:
-        return False
-    return not isinstance(data, Mapping) or "model" not in str(data.get("message") or "").lower()
-
-
 def status_error(
     response: httpx2.Response, body: object, *, secret: str | None = None
 ) -> openai.APIStatusError:
-    """The exception of this package for an HTTP error answer.
-
-    ``body`` is the decoded JSON (or text) of the answer; ``secret`` (the API key) is blanked
-    out of the message in case a server echoes it back.
-    """
+    """The exception for an HTTP error answer whose decoded JSON (or text) is ``body``;
+    ``secret`` (the API key) is blanked out in case a server echoes it back."""
     status = response.status_code
     body = redact(body, secret)
     data = body.get("error", body) if isinstance(body, Mapping) else body
@@ -322,7 +310,10 @@ def status_error(
     cls = _STATUS_CLASSES.get(status, InternalServerError if status >= 500 else APIStatusError)
     if status == 400 and _CONTEXT_PATTERNS.search(message):
         cls = ContextLengthExceededError
-    if status in _HINTS and (status != 404 or _missing_path(data, code)):
+    about_model = "model" in (code or "") or (
+        isinstance(data, Mapping) and "model" in str(data.get("message") or "").lower()
+    )
+    if status in _HINTS and not (status == 404 and about_model):
         message = f"{message}. {_HINTS[status]}"
     err = cls(message, response=response, body=data)
     assert isinstance(err, RuncrateAPIError)
@@ -349,30 +340,27 @@ def connection_error(
     exc: BaseException, request: httpx2.Request | None, *, mid_stream: bool = False
 ) -> APIConnectionError:
     """The exception for a request that got no (whole) answer: a timeout, a refused or dropped
-    connection; the message names the method and URL and what went wrong."""
+    connection; the message names the request and what went wrong."""
     cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
     reason = str(cause).strip() or type(cause).__name__ if cause is not None else ""
     detail = f" ({reason})" if reason else ""
-    timed_out = isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException))
-    if mid_stream and timed_out:
-        return APITimeoutError(
-            f"The stream from {where(request)} stalled past the timeout{detail}; the partial "
+    at = where(request)
+    if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
+        if mid_stream:
+            return APITimeoutError(
+                f"The stream from {at} stalled past the timeout{detail}; the partial answer was "
+                "discarded.",
+                request=request,
+            )
+        return APITimeoutError(f"The request to {at} timed out{detail}.", request=request)
+    if mid_stream:
+        return StreamInterruptedError(
+            f"The connection dropped in the middle of the stream from {at}{detail}; the partial "
             "answer was discarded.",
             request=request,
         )
-    if mid_stream:
-        return StreamInterruptedError(
-            f"The connection dropped in the middle of the stream from {where(request)}{detail}; "
-            "the partial answer was discarded.",
-            request=request,
-        )
-    if timed_out:
-        return APITimeoutError(
-            f"The request to {where(request)} timed out{detail}.", request=request
-        )
     return APIConnectionError(
-        f"Could not reach {where(request)}{detail}: is the server running and base_url right?",
-        request=request,
+        f"Could not reach {at}{detail}: is the server running and base_url right?", request=request
     )
 
 
