@@ -158,9 +158,6 @@ class StreamErrorEvent(RuncrateAPIError, openai.APIError):
 
     is_retryable = True
 
-    def __init__(self, message: str, *, request: httpx2.Request, body: object) -> None:
-        super().__init__(message, request, body=body)
-
 
 class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
     """A 2xx answer this package cannot use (bad JSON, no choices, neither JSON nor a stream),
