@@ -275,8 +275,7 @@ class Configured(BaseModel):
                 stacklevel=2,
             )
         bare = copy.copy(self)  # the same field values, without what cannot be pickled
-        for name in dropped:
-            bare.__dict__[name] = None
+        bare.__dict__.update(dict.fromkeys(dropped))
         bare._derived_state = None
         return super(Configured, bare).__getstate__()
 
