@@ -5,6 +5,7 @@ and billing. It imports neither LangChain nor LlamaIndex, and ``openai`` only wh
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -46,16 +47,11 @@ _BILLING = frozenset({"Balance", "BillingUsage", "RuncrateBilling", "Transaction
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use: billing (most programs never ask for it) and, for every other name
-    # of __all__ not imported above, the error classes (they subclass openai's: openai loads).
-    if name in _BILLING:
-        from . import billing
-
-        return getattr(billing, name)
+    # The names of __all__ not imported above load on first use: billing (most programs never
+    # ask for it) and the error classes (they subclass openai's, so they load openai).
     if name in __all__:
-        from . import errors
-
-        return getattr(errors, name)
+        module = import_module(".billing" if name in _BILLING else ".errors", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -21,6 +21,8 @@ from .config import ClientSettings
 from .net import transport
 from .net.clients import Clients
 
+_STRUCTURED_OUTPUT_FEATURES = frozenset({"structured_outputs", "response_format", "json_schema"})
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -53,11 +55,8 @@ class ModelInfo:
 
     @property
     def supports_structured_output(self) -> bool | None:
-        if not self.supported_features:
-            return None
-        return bool(
-            {"structured_outputs", "response_format", "json_schema"} & self.supported_features
-        )
+        features = self.supported_features
+        return bool(features & _STRUCTURED_OUTPUT_FEATURES) if features else None
 
     @property
     def supports_image_input(self) -> bool | None:
