@@ -1,13 +1,11 @@
-"""Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``.
-
-Settings, pooled ``openai`` clients, typed errors, the model catalog, rate-limit state, token
-counts, the chat and embeddings engines both adapters use, usage tracking (``track_usage``)
-and the billing API (``RuncrateBilling``).
-It imports neither LangChain nor LlamaIndex, and imports ``openai`` only when first needed.
+"""Framework-free core shared by ``langchain_runcrate`` and ``llama_index_runcrate``: settings,
+clients, errors, the model catalog, rate limits, tokens, the chat and embeddings engines, usage
+and billing. It imports neither LangChain nor LlamaIndex, and ``openai`` only when needed.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -45,50 +43,15 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
 
-_ERRORS = frozenset(
-    {
-        "APIConnectionError",
-        "APIStatusError",
-        "APITimeoutError",
-        "AuthenticationError",
-        "BadRequestError",
-        "BudgetExceededError",
-        "ConflictError",
-        "ContextLengthExceededError",
-        "InsufficientCreditsError",
-        "InternalServerError",
-        "JobCancelledError",
-        "JobFailedError",
-        "JobTimeoutError",
-        "MissingAPIKeyError",
-        "NotFoundError",
-        "PermissionDeniedError",
-        "RateLimitError",
-        "ResponseFormatError",
-        "RuncrateAPIError",
-        "RuncrateError",
-        "StreamErrorEvent",
-        "StreamInterruptedError",
-        "StructuredOutputError",
-        "UnprocessableEntityError",
-    }
-)
-
-
 _BILLING = frozenset({"Balance", "BillingUsage", "RuncrateBilling", "Transaction"})
 
 
 def __getattr__(name: str) -> Any:
-    # The error classes subclass openai's, so they load openai: only on first use. Billing is
-    # loaded on first use too (most programs never ask for it).
-    if name in _ERRORS:
-        from . import errors
-
-        return getattr(errors, name)
-    if name in _BILLING:
-        from . import billing
-
-        return getattr(billing, name)
+    # The names of __all__ not imported above load on first use: billing (most programs never
+    # ask for it) and the error classes (they subclass openai's, so they load openai).
+    if name in __all__:
+        module = import_module(".billing" if name in _BILLING else ".errors", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

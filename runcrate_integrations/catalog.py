@@ -1,13 +1,9 @@
 """Runcrate's model catalog (``GET /models``), cached per base URL and process.
 
-Adapters read capabilities (context length, tools, structured output, image input) through
-:func:`model_info`: the first read for a base URL fetches the catalog (one request, however
-many threads ask at once), later reads are dict lookups. That read is a hint, so it never
-costs a caller more than a short wait: its own timeout (:data:`HINT_TIMEOUT`), no retries,
-never past the caller's deadline. A failed read is not an error: the caller falls back to its
-defaults, one WARNING names the URL, and the read is tried again after :data:`RETRY_AFTER`
-seconds, not on every read. :func:`list_models` lists it all (with the usual timeout and
-retries, and errors raised).
+Adapters read capabilities through :func:`model_info`, a hint: one short read per base URL
+(:data:`HINT_TIMEOUT`, no retries, within the caller's deadline), then dict lookups. A failed
+read falls back to defaults with one WARNING and is tried again after :data:`RETRY_AFTER`
+seconds. :func:`list_models` lists it all (usual timeout and retries; errors raise).
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +20,8 @@ from pydantic import SecretStr
 from .config import ClientSettings
 from .net import transport
 from .net.clients import Clients
+
+_STRUCTURED_OUTPUT_FEATURES = frozenset({"structured_outputs", "response_format", "json_schema"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +55,8 @@ class ModelInfo:
 
     @property
     def supports_structured_output(self) -> bool | None:
-        if not self.supported_features:
-            return None
-        return bool(
-            {"structured_outputs", "response_format", "json_schema"} & self.supported_features
-        )
+        features = self.supported_features
+        return bool(features & _STRUCTURED_OUTPUT_FEATURES) if features else None
 
     @property
     def supports_image_input(self) -> bool | None:
@@ -72,13 +67,8 @@ def _context_length(data: Mapping[str, Any]) -> int | None:
     """The serving window: Runcrate's ``context_length``, vLLM's ``max_model_len``, or
     llama.cpp's ``meta.n_ctx`` (the window it serves, not ``n_ctx_train``)."""
     meta = data.get("meta")
-    candidates = (
-        data.get("context_length"),
-        data.get("max_model_len"),
-        data.get("context_window"),
-        meta.get("n_ctx") if isinstance(meta, Mapping) else None,
-    )
-    for value in candidates:
+    n_ctx = meta.get("n_ctx") if isinstance(meta, Mapping) else None
+    for value in (*map(data.get, ("context_length", "max_model_len", "context_window")), n_ctx):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             return int(value)
     return None
@@ -98,6 +88,7 @@ RETRY_AFTER = 60.0
 #: The longest the catalog read behind a model's metadata may take (seconds).
 HINT_TIMEOUT = 3.0
 MODELS_PATH = "/models"
+_LIST_MODELS = transport.Request("GET", MODELS_PATH)
 
 _lock = threading.Lock()
 _cache: dict[str, dict[str, ModelInfo]] = {}
@@ -125,45 +116,37 @@ def _cached(clients: Clients, refresh: bool) -> list[ModelInfo] | None:
 def fetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """The catalog of ``clients``' base URL (cached unless ``refresh``; errors raise)."""
     found = _cached(clients, refresh)
-    if found is not None:
-        return found
-    data = transport.send_json(clients, transport.Request("GET", MODELS_PATH))
-    return _store(clients.settings.base_url, data)
+    if found is None:
+        found = _store(clients.settings.base_url, transport.send_json(clients, _LIST_MODELS))
+    return found
 
 
 async def afetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """Async twin of :func:`fetch`."""
     found = _cached(clients, refresh)
-    if found is not None:
-        return found
-    data = await transport.asend_json(clients, transport.Request("GET", MODELS_PATH))
-    return _store(clients.settings.base_url, data)
+    if found is None:
+        found = _store(clients.settings.base_url, await transport.asend_json(clients, _LIST_MODELS))
+    return found
 
 
-def _check_modalities(*values: str | None) -> None:
+def _modality_filter(
+    modality: str | None, input_modality: str | None, output_modality: str | None
+) -> Callable[[ModelInfo], bool]:
+    """Whether a model takes ``input_modality`` in, gives ``output_modality`` out and has
+    ``modality`` on either side (each ``None``: no condition); bad values raise at once."""
     names = ("modality", "input_modality", "output_modality")
-    for name, value in zip(names, values, strict=True):
+    for name, value in zip(names, (modality, input_modality, output_modality), strict=True):
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"{name} must be a modality such as 'image', got {value!r}")
 
+    def keep(m: ModelInfo) -> bool:
+        return (
+            (input_modality is None or input_modality in m.input_modalities)
+            and (output_modality is None or output_modality in m.output_modalities)
+            and (modality is None or modality in (*m.input_modalities, *m.output_modalities))
+        )
 
-def select(
-    models: Iterable[ModelInfo],
-    *,
-    modality: str | None = None,
-    input_modality: str | None = None,
-    output_modality: str | None = None,
-) -> list[ModelInfo]:
-    """The models that take ``input_modality`` in, give ``output_modality`` out, and have
-    ``modality`` on either side (each ``None``: no condition), in catalog order."""
-    _check_modalities(modality, input_modality, output_modality)
-    return [
-        m
-        for m in models
-        if (input_modality is None or input_modality in m.input_modalities)
-        and (output_modality is None or output_modality in m.output_modalities)
-        and (modality is None or modality in (*m.input_modalities, *m.output_modalities))
-    ]
+    return keep
 
 
 def list_models(
@@ -176,16 +159,11 @@ def list_models(
     output_modality: str | None = None,
 ) -> list[ModelInfo]:
     """The models the server offers (cached per base URL unless ``refresh``), optionally only
-    those with a modality: ``output_modality="image"`` for image generators, ``"audio"`` for
-    speech; ``input_modality="audio"`` for transcription, ``"image"`` for vision chat;
-    ``modality`` on either side."""
-    _check_modalities(modality, input_modality, output_modality)
-    found = fetch(
-        Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url)), refresh=refresh
-    )
-    return select(
-        found, modality=modality, input_modality=input_modality, output_modality=output_modality
-    )
+    those with a modality: ``output_modality="image"`` (image generators), ``"audio"`` (speech);
+    ``input_modality="audio"`` (transcription), ``"image"`` (vision); ``modality``: either."""
+    keep = _modality_filter(modality, input_modality, output_modality)
+    clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
+    return [m for m in fetch(clients, refresh=refresh) if keep(m)]
 
 
 async def alist_models(
@@ -198,14 +176,9 @@ async def alist_models(
     output_modality: str | None = None,
 ) -> list[ModelInfo]:
     """Async twin of :func:`list_models`."""
-    _check_modalities(modality, input_modality, output_modality)
+    keep = _modality_filter(modality, input_modality, output_modality)
     clients = Clients(ClientSettings.resolve(api_key=api_key, base_url=base_url))
-    return select(
-        await afetch(clients, refresh=refresh),
-        modality=modality,
-        input_modality=input_modality,
-        output_modality=output_modality,
-    )
+    return [m for m in await afetch(clients, refresh=refresh) if keep(m)]
 
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:
@@ -222,12 +195,8 @@ def _should_fetch(url: str) -> bool:
 
 
 def model_info(clients: Clients, model: str, deadline: float | None = None) -> ModelInfo | None:
-    """``model``'s catalog entry, reading the catalog on the first call for this base URL.
-
-    The read is short (:data:`HINT_TIMEOUT`, or ``deadline`` seconds if less; no retries) and
-    one at a time per base URL. ``None`` when the catalog does not list ``model`` or could not
-    be read (then a WARNING names the URL, and the defaults apply until a later read works).
-    """
+    """``model``'s catalog entry, or ``None``; the first call for a base URL reads the catalog
+    (one request at a time, :data:`HINT_TIMEOUT` or ``deadline`` if less, no retries)."""
     url = clients.settings.base_url
     if _should_fetch(url):
         with _lock:

@@ -1,18 +1,10 @@
-"""The one settings spec: what every public class is configured with, decided once.
+"""The one settings spec every public class that talks to Runcrate is configured with.
 
-* **Endpoints**: each API's default URL and the environment variables that override it
-  (:data:`INFERENCE`, :data:`BILLING`).
-* **Connection settings** (:class:`Connection`): key, base URL, timeout, retries, headers,
-  http clients, rate limits and deadline, as pydantic fields with their defaults, environment
-  variables, aliases (the names ``ChatOpenAI``, ``OpenAILike`` and Runcrate's 0.1 wrappers use)
-  and checks. Every public class that talks to Runcrate inherits them.
-* **Derived state and copy rules** (:class:`Configured`): a class builds its engine from its
-  fields, rebuilds it when one changes, deep-copies sharing a caller's http client and pickles
-  without it.
-* :class:`ClientSettings`: the resolved connection settings, which pick the pooled client.
-
-Model settings (model ids, request defaults) are declared beside the engine that uses them
-(:mod:`.chat.settings`, :mod:`.embeddings`, :mod:`.media`), on top of these.
+Endpoints (default URL, overriding variables), the connection fields of :class:`Connection`
+(defaults, environment variables, the aliases ``ChatOpenAI`` / ``OpenAILike`` / Runcrate's 0.1
+wrappers use, checks), the derived state and copy rules of :class:`Configured`, and the
+resolved :class:`ClientSettings` that pick the pooled client. Model settings live beside their
+engines (:mod:`.chat.settings`, :mod:`.embeddings`, :mod:`.media`).
 """
 
 from __future__ import annotations
@@ -21,8 +13,8 @@ import copy
 import inspect
 import os
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -42,11 +34,11 @@ if TYPE_CHECKING:
     import httpx2
 
     Timeout = float | httpx2.Timeout | None
+    TimeoutField = Timeout
 
 API_KEY_ENV = "RUNCRATE_API_KEY"
 BASE_URL_ENV = "RUNCRATE_BASE_URL"
-#: The base-URL variable of Runcrate's 0.1 wrappers and their docs, read beside
-#: :data:`BASE_URL_ENV` so their users' setups keep working.
+#: The base-URL variable of Runcrate's 0.1 wrappers, read too so their users' setups keep working.
 API_BASE_ENV = "RUNCRATE_API_BASE"
 BILLING_URL_ENV = "RUNCRATE_BILLING_URL"
 DEFAULT_BASE_URL = "https://api.runcrate.ai/v1"
@@ -55,22 +47,17 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 
 
-# ---------------------------------------------------------------------------- endpoints
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """An API: its default URL and the variables that override it, first match wins."""
 
-    name: str
     default_url: str
     env: tuple[str, ...]
 
     def from_env(self) -> str | None:
         """The URL the environment sets, if any; two variables that disagree are an error."""
         found = [(name, os.environ[name]) for name in self.env if os.environ.get(name)]
-        urls = {url.rstrip("/") for _, url in found}
-        if len(urls) > 1:
+        if len({url.rstrip("/") for _, url in found}) > 1:
             # Silently picking one would send requests (and the key) where the user did not mean.
             shown = " and ".join(f"{name}={url!r}" for name, url in found)
             raise ValueError(
@@ -85,48 +72,12 @@ class Endpoint:
         return (base_url or self.from_env() or self.default_url).rstrip("/")
 
 
-INFERENCE = Endpoint("Runcrate API", DEFAULT_BASE_URL, (BASE_URL_ENV, API_BASE_ENV))
-BILLING = Endpoint("Runcrate billing API", DEFAULT_BILLING_URL, (BILLING_URL_ENV,))
-
-
-def base_url_from_env() -> str | None:
-    """The inference API's URL from ``RUNCRATE_BASE_URL`` (or ``RUNCRATE_API_BASE``), if set."""
-    return INFERENCE.from_env()
-
-
-def resolve_base_url(base_url: str | None = None, endpoint: Endpoint = INFERENCE) -> str:
-    """The explicit base URL, else the endpoint's environment variables, else its default."""
-    return endpoint.resolve(base_url)
-
-
-def resolve_api_key(
-    api_key: str | SecretStr | None, base_url: str, endpoint: Endpoint = INFERENCE
-) -> SecretStr | None:
-    """The explicit key, else ``RUNCRATE_API_KEY``.
-
-    Runcrate's own URLs always need a key, so a missing one fails here, at construction,
-    instead of as a 401 on the first call. Another base URL (a local OpenAI-compatible server,
-    a proxy) may run without one.
-    """
-    raw = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-    raw = raw or os.environ.get(API_KEY_ENV) or None
-    if raw is None and base_url.rstrip("/") == endpoint.default_url:
-        from .errors import MissingAPIKeyError  # errors imports openai: load it only to raise
-
-        raise MissingAPIKeyError(
-            f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
-            "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
-        )
-    return SecretStr(raw) if raw is not None else None
-
-
-# ---------------------------------------------------------------------------- checks
+INFERENCE = Endpoint(DEFAULT_BASE_URL, (BASE_URL_ENV, API_BASE_ENV))
+BILLING = Endpoint(DEFAULT_BILLING_URL, (BILLING_URL_ENV,))
 
 
 def check_timeout(timeout: Any) -> Timeout:
-    """``timeout`` if it is one every class accepts: seconds > 0, an ``httpx2.Timeout`` (or its
-    saved fields), or ``None`` (wait forever); otherwise a ``ValueError`` saying what is
-    allowed."""
+    """``timeout`` if valid: seconds > 0, an ``httpx2.Timeout`` (or its fields) or ``None``."""
     if timeout is None:
         return None
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
@@ -148,8 +99,7 @@ def check_timeout(timeout: Any) -> Timeout:
 
 
 def dump_timeout(timeout: Any) -> Any:
-    """A timeout as plain data: a number, ``None``, or an ``httpx2.Timeout``'s fields (which
-    :func:`check_timeout` reads back)."""
+    """A timeout as plain data: a number, ``None``, or an ``httpx2.Timeout``'s fields."""
     as_dict = getattr(timeout, "as_dict", None)  # an httpx2.Timeout
     return as_dict() if callable(as_dict) else timeout
 
@@ -163,9 +113,7 @@ def check_deadline(deadline: object) -> float | None:
     return float(deadline)
 
 
-if TYPE_CHECKING:
-    TimeoutField = float | httpx2.Timeout | None
-else:
+if not TYPE_CHECKING:
     # Checked by the one rule above, without importing httpx2 to declare it; dumped as plain
     # numbers (to_dict, to_json, model_dump) and read back on load.
     TimeoutField = Annotated[
@@ -175,23 +123,19 @@ else:
     ]
 
 
-# ---------------------------------------------------------------------------- resolved
-
-
 # The openai client insists on a key; a keyless local server gets this harmless placeholder.
 NO_KEY = "no-key"
 
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """Everything that decides which pooled client a request goes through (the key as a
-    ``SecretStr``, so the repr never shows it)."""
+    """What decides a request's pooled client (the key a ``SecretStr``: the repr never shows it)."""
 
     base_url: str
     api_key: SecretStr | None
     timeout: Timeout = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
-    default_headers: tuple[tuple[str, str], ...] = field(default=())
+    default_headers: tuple[tuple[str, str], ...] = ()
     #: Wait for the rate limit when the server's headers say the quota is used up.
     rate_limits: bool = True
 
@@ -209,15 +153,25 @@ class ClientSettings:
     ) -> ClientSettings:
         """Settings from explicit arguments, falling back to the environment."""
         url = endpoint.resolve(base_url)
-        if max_retries is not None and (
-            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-        ):
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        key = key or os.environ.get(API_KEY_ENV) or None
+        if key is None and url == endpoint.default_url:
+            # Runcrate's own URLs need a key: fail here, not as a 401 on the first call (another
+            # base URL, a local server or a proxy, may run without one).
+            from .errors import MissingAPIKeyError  # errors imports openai: load it only to raise
+
+            raise MissingAPIKeyError(
+                f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
+                "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
+            )
+        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         return cls(
             base_url=url,
-            api_key=resolve_api_key(api_key, url, endpoint),
+            api_key=SecretStr(key) if key is not None else None,
             timeout=check_timeout(timeout),
-            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            max_retries=retries,
             default_headers=tuple(sorted((default_headers or {}).items())),
             rate_limits=bool(rate_limits),
         )
@@ -243,30 +197,21 @@ class ClientSettings:
         return self.api_key.get_secret_value() if self.api_key else None
 
 
-# ---------------------------------------------------------------------------- derived state
-
-
 _OWN_PACKAGES = ("runcrate_integrations", "langchain_runcrate", "llama_index_runcrate")
 # Fields holding the caller's own objects (sockets, locks): shared by copies, never pickled.
 _CALLER_OBJECTS = ("http_client", "http_async_client")
 
 
 class Configured(BaseModel):
-    """A pydantic model whose derived state (an engine) is built from its fields.
+    """A pydantic model whose derived state (an engine) is built from its fields: at
+    construction (a missing key fails there), on assigning one of this package's fields (a
+    rejected value is put back first) and by ``model_copy``. A deep copy shares the caller's
+    http clients and the state; a pickle leaves those clients out, with a warning."""
 
-    The state is built at construction (so a missing key fails there) and rebuilt when one of
-    this package's fields is assigned; a rejected value is put back before the error is
-    raised. ``model_copy`` rebuilds it too. Copy rules: a deep copy shares the caller's http
-    clients and the derived state (configuration and pooled clients); a pickle leaves the
-    caller's clients out with a warning (the copy uses a pooled client) and rebuilds the state.
-    """
-
-    # An assigned value is checked like a given one, in every framework (LangChain's models do
-    # not validate assignment by default).
+    # An assigned value is checked like a given one (LangChain's models do not by default).
     model_config = ConfigDict(validate_assignment=True)
 
-    #: The fields whose change rebuilds the derived state: every field this package declares
-    #: (worked out per class; the frameworks' own fields, e.g. callbacks, are left alone).
+    #: The fields whose change rebuilds the state: this package's, not the frameworks' (callbacks).
     _derived_from: ClassVar[frozenset[str]] = frozenset()
     _derived_state: Any = PrivateAttr(default=None)
 
@@ -317,8 +262,7 @@ class Configured(BaseModel):
         memo = {} if memo is None else memo
         for value in (*(self.__dict__.get(name) for name in _CALLER_OBJECTS), self._derived_state):
             if value is not None:
-                # The caller's clients, and the state derived from equal settings (config and
-                # pooled clients, no socket of its own): shared by the copy, never copied.
+                # The caller's clients, and the state (pooled clients, no socket of its own).
                 memo[id(value)] = value
         return super().__deepcopy__(memo)
 
@@ -331,50 +275,33 @@ class Configured(BaseModel):
                 stacklevel=2,
             )
         bare = copy.copy(self)  # the same field values, without what cannot be pickled
-        for name in dropped:
-            bare.__dict__[name] = None
+        bare.__dict__.update(dict.fromkeys(dropped))
         bare._derived_state = None
         return super(Configured, bare).__getstate__()
 
 
-def env_secret(name: str) -> Callable[[], SecretStr | None]:
-    """A default factory: the variable's value as a ``SecretStr``, or ``None``."""
-
-    def factory() -> SecretStr | None:
-        value = os.environ.get(name)
-        return SecretStr(value) if value else None
-
-    return factory
-
-
-def env_url(endpoint: Endpoint) -> Callable[[], str | None]:
-    """A default factory: the endpoint's URL from the environment, or ``None``."""
-    return endpoint.from_env
+def _key_from_env() -> SecretStr | None:
+    value = os.environ.get(API_KEY_ENV)
+    return SecretStr(value) if value else None
 
 
 class Connection(Configured):
-    """The connection settings every public class shares (Runcrate's inference API).
-
-    Constructor names of ``ChatOpenAI`` / ``OpenAILike`` and of Runcrate's 0.1 wrappers that
-    mean the same thing are accepted as aliases (``openai_api_key``, ``api_base``,
-    ``request_timeout``, ...).
-    """
+    """The connection settings every public class shares (Runcrate's inference API); the
+    names ``ChatOpenAI``, ``OpenAILike`` and Runcrate's 0.1 wrappers use are aliases."""
 
     endpoint: ClassVar[Endpoint] = INFERENCE
 
     api_key: SecretStr | None = Field(
-        default_factory=env_secret(API_KEY_ENV),
+        default_factory=_key_from_env,
         exclude=True,  # never dumped; LangChain writes a secret reference (lc_secrets)
         validation_alias=AliasChoices("api_key", "openai_api_key"),
         description=f"Runcrate API key (rc_live_...); defaults to ${API_KEY_ENV}.",
     )
     base_url: str | None = Field(
-        default_factory=env_url(INFERENCE),
+        default_factory=INFERENCE.from_env,
         validation_alias=AliasChoices("base_url", "api_base", "openai_api_base"),
-        description=(
-            f"API base URL; defaults to ${BASE_URL_ENV} (or ${API_BASE_ENV}), then "
-            f"{DEFAULT_BASE_URL}."
-        ),
+        description=f"API base URL; defaults to ${BASE_URL_ENV} (or ${API_BASE_ENV}), then "
+        f"{DEFAULT_BASE_URL}.",
     )
     timeout: TimeoutField = Field(
         default=DEFAULT_TIMEOUT,
@@ -431,11 +358,11 @@ class BillingConnection(Connection):
     endpoint: ClassVar[Endpoint] = BILLING
 
     base_url: str | None = Field(
-        default_factory=env_url(BILLING),
+        default_factory=BILLING.from_env,
         validation_alias=AliasChoices("base_url", "api_base"),
         description=f"Billing API URL; defaults to ${BILLING_URL_ENV}, then {DEFAULT_BILLING_URL}.",
     )
 
 
-#: Every connection setting, in the order the spec declares them (for parity tests and docs).
+#: Every connection setting, in declaration order.
 CONNECTION_FIELDS = tuple(Connection.model_fields)

@@ -1,13 +1,10 @@
 """One exception hierarchy for the whole package, and the translation into it.
 
 Every API error subclasses both :class:`RuncrateError` and the matching ``openai`` exception,
-so ``except openai.RateLimitError`` keeps working while ``except InsufficientCreditsError``
-becomes possible. Runcrate answers errors as ``{"error": {"code", "message", "details"?}}``.
-
-Every error pickles (a worker process's error reaches its parent as the same class) carrying
-plain data only: status, code, message, request id, rate-limit state and ``is_retryable``;
-never a request's or response's headers or body, so never the key. The rate-limit state is
-read by the one header parser, :func:`~runcrate_integrations.net.headers.read_rate_limit`.
+so ``except openai.RateLimitError`` keeps working. Runcrate answers errors as
+``{"error": {"code", "message", "details"?}}``. Every error pickles as the same class with
+plain data only (status, code, message, request id, rate-limit state, ``is_retryable``), never
+a request's or response's headers or body, so never the key.
 """
 
 from __future__ import annotations
@@ -21,25 +18,17 @@ import openai
 
 from .net.headers import RateLimitState, read_rate_limit
 
-# ---------------------------------------------------------------------------- the hierarchy
-
 # What a revived error holds instead of the real request and response (no headers, no body).
 _NOWHERE = "http://runcrate.invalid/"
 
 
-def _stub_request(method: str | None, url: str | None) -> httpx2.Request:
-    return httpx2.Request(method or "POST", url or _NOWHERE)
-
-
 def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    """Unpickle an error: a new instance of its class from plain data (no constructor runs:
-    their signatures differ, and the real response is not there to pass)."""
+    """Unpickle an error from plain data; no constructor runs (their signatures differ, and
+    the real response is not there to pass)."""
+    request = httpx2.Request(state.pop("_method", "POST"), state.pop("_url", _NOWHERE))
     err = cls.__new__(cls)
     err.args = args
     err.__dict__.update(state)
-    request = _stub_request(state.pop("_method", None), state.pop("_url", None))
-    err.__dict__.pop("_method", None)
-    err.__dict__.pop("_url", None)
     if isinstance(err, openai.APIError):
         err.request = request
     if isinstance(err, openai.APIStatusError):
@@ -50,23 +39,16 @@ def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, An
 
 
 class RuncrateError(Exception):
-    """Base class of every error this package raises.
-
-    ``is_retryable`` says whether the same call may succeed if made again (after the client's
-    own retries were used up): true for rate limits, server and network failures, false for
-    what a retry cannot change (a bad request, a wrong key, no credits, a malformed answer).
-    ``rate_limit`` is what the failed answer's headers said (:class:`RateLimitState`), if any.
-    """
+    """Base class of every error this package raises. ``is_retryable``: whether the same call
+    may succeed if made again (rate limits, server and network failures), not what a retry
+    cannot change (a bad request or key, no credits, a malformed answer). ``rate_limit``: what
+    the failed answer's headers said, if anything."""
 
     is_retryable: bool = False
     rate_limit: RateLimitState | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        state: dict[str, Any] = {}
-        for name, value in self.__dict__.items():
-            if name in ("request", "response"):
-                continue
-            state[name] = value
+        state = {k: v for k, v in self.__dict__.items() if k not in ("request", "response")}
         request = self.__dict__.get("request")
         if isinstance(request, httpx2.Request):
             state["_method"] = request.method
@@ -79,10 +61,9 @@ class MissingAPIKeyError(RuncrateError, ValueError):
 
 
 class BudgetExceededError(RuncrateError):
-    """A call was refused before sending: the tracked spend reached the budget of a
-    :func:`~runcrate_integrations.track_usage` block, its worst case would pass it, or the
-    budget could no longer be checked. ``model`` is the refused call's model, ``spent`` and
-    ``budget`` (USD) the refusing tracker's figures."""
+    """A call was refused before sending: a :func:`~runcrate_integrations.track_usage` budget
+    is reached, would be passed, or cannot be checked. ``model`` is the refused call's model,
+    ``spent`` and ``budget`` (USD) the refusing tracker's figures."""
 
     model: str | None = None
     spent: float | None = None
@@ -126,8 +107,7 @@ class AuthenticationError(RuncrateAPIError, openai.AuthenticationError):
 
 
 class InsufficientCreditsError(RuncrateAPIError, openai.APIStatusError):
-    """402: the account has no credits left (or an inference budget is spent). Never retried:
-    top up, then call again."""
+    """402: no credits left (or an inference budget is spent); never retried."""
 
 
 class PermissionDeniedError(RuncrateAPIError, openai.PermissionDeniedError):
@@ -178,24 +158,19 @@ class StreamErrorEvent(RuncrateAPIError, openai.APIError):
 
     is_retryable = True
 
-    def __init__(self, message: str, *, request: httpx2.Request, body: object) -> None:
-        super().__init__(message, request, body=body)
-
 
 class ResponseFormatError(RuncrateError, openai.APIResponseValidationError):
-    """The server answered 2xx with a body this package cannot use (bad JSON, no choices, a
-    content type that is neither JSON nor a stream), or a structured answer that does not
-    match its schema."""
+    """A 2xx answer this package cannot use (bad JSON, no choices, neither JSON nor a stream),
+    or a structured answer that does not match its schema."""
 
     def __init__(self, message: str, *, response: httpx2.Response | None = None) -> None:
-        request = response.request if response is not None else _stub_request(None, None)
-        resp = response if response is not None else httpx2.Response(200, request=request)
-        super().__init__(resp, None, message=message)
+        if response is None:
+            response = httpx2.Response(200, request=httpx2.Request("POST", _NOWHERE))
+        super().__init__(response, None, message=message)
 
 
 class StructuredOutputError(ResponseFormatError, ValueError):
-    """A structured answer (``response_format`` / ``with_structured_output`` /
-    ``structured_predict``) that is not valid JSON for its schema. A ``ValueError`` too, as
+    """A structured answer that is not valid JSON for its schema; a ``ValueError`` too, as
     both frameworks' own parsers raise."""
 
 
@@ -216,7 +191,7 @@ class APIConnectionError(RuncrateError, openai.APIConnectionError):
     def __init__(
         self, message: str = "Connection error.", *, request: httpx2.Request | None = None
     ) -> None:
-        super().__init__(message=message, request=request or _stub_request(None, None))
+        super().__init__(message=message, request=request or httpx2.Request("POST", _NOWHERE))
 
 
 class APITimeoutError(APIConnectionError, openai.APITimeoutError):
@@ -227,13 +202,12 @@ class APITimeoutError(APIConnectionError, openai.APITimeoutError):
     ) -> None:
         # openai.APITimeoutError's own __init__ takes no message: go straight to the base.
         openai.APIConnectionError.__init__(
-            self, message=message, request=request or _stub_request(None, None)
+            self, message=message, request=request or httpx2.Request("POST", _NOWHERE)
         )
 
 
 class JobTimeoutError(APITimeoutError):
-    """Waiting for a job (a video) ran out of time; ``job_id`` names it, so the wait can be
-    resumed (the job itself goes on on the server)."""
+    """Waiting for a job (a video) ran out of time; ``job_id`` names it to wait again."""
 
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
@@ -241,8 +215,7 @@ class JobTimeoutError(APITimeoutError):
 
 
 class JobCancelledError(RuncrateError):
-    """Waiting for a job (a video) was cancelled by the caller; ``job_id`` names it. The job
-    itself goes on on the server: wait for it again, or leave it."""
+    """Waiting for a job (a video) was cancelled; it goes on on the server (``job_id``)."""
 
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
@@ -252,11 +225,6 @@ class JobCancelledError(RuncrateError):
 class StreamInterruptedError(APIConnectionError):
     """A stream ended before the server finished it; the partial text is not an answer."""
 
-    def __init__(self, message: str, *, request: httpx2.Request | None = None) -> None:
-        super().__init__(message, request=request)
-
-
-# ---------------------------------------------------------------------------- translation
 
 # Statuses a retry may cure besides 429 and 5xx, as the openai client treats them.
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -273,15 +241,24 @@ _CONTEXT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
-_AUTH_HINT = (
-    "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
-    "(it starts with 'rc_live_')."
-)
-_CREDITS_HINT = "Add credits to your Runcrate account, then retry; this error is never retried."
-_PATH_HINT = (
-    "The server has no such path: check base_url (Runcrate's is https://api.runcrate.ai/v1; an "
-    "OpenAI-compatible server's usually ends in /v1)."
-)
+_STATUS_CLASSES: dict[int, type[openai.APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+# Appended to the message; a 404's only for a missing path, not for an unknown model.
+_HINTS = {
+    401: "Check the API key: pass api_key=... or set RUNCRATE_API_KEY to a Runcrate key "
+    "(it starts with 'rc_live_').",
+    402: "Add credits to your Runcrate account, then retry; this error is never retried.",
+    404: "The server has no such path: check base_url (Runcrate's is https://api.runcrate.ai/v1; "
+    "an OpenAI-compatible server's usually ends in /v1).",
+}
 
 
 def _code(data: Mapping[str, Any]) -> str | None:
@@ -312,67 +289,32 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
-def _describe(status: int, body: object, fallback: str) -> tuple[str, str | None, object]:
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    if isinstance(data, Mapping):
-        code = _code(data)
-        text = str(data.get("message") or fallback)
-    else:
-        code, text = None, (str(data).strip() if data else fallback)
-    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
-    return f"{label}: {text}", code, data
-
-
-def _missing_path(body: object, code: str | None) -> bool:
-    """A 404 for the URL itself (a plain-text or HTML page, no model error code), not for a
-    model the server does not know."""
-    if code is not None and "model" in code:
-        return False
-    data = body.get("error", body) if isinstance(body, Mapping) else body
-    if isinstance(data, Mapping):
-        text = str(data.get("message") or "")
-        return "model" not in text.lower()
-    return True
-
-
 def status_error(
     response: httpx2.Response, body: object, *, secret: str | None = None
 ) -> openai.APIStatusError:
-    """The exception of this package for an HTTP error answer.
-
-    ``body`` is the decoded JSON (or text) of the answer; ``secret`` (the API key) is blanked
-    out of the message in case a server echoes it back.
-    """
+    """The exception for an HTTP error answer whose decoded JSON (or text) is ``body``;
+    ``secret`` (the API key) is blanked out in case a server echoes it back."""
     status = response.status_code
     body = redact(body, secret)
-    message, code, data = _describe(status, body, response.reason_phrase or "error")
-    message = f"{message} ({where(response.request)})"
-    cls: type[RuncrateAPIError]
-    if status == 400:
-        cls = ContextLengthExceededError if _CONTEXT_PATTERNS.search(message) else BadRequestError
-    elif status == 401:
-        cls, message = AuthenticationError, f"{message}. {_AUTH_HINT}"
-    elif status == 402:
-        cls, message = InsufficientCreditsError, f"{message}. {_CREDITS_HINT}"
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-        if _missing_path(body, code):
-            message = f"{message}. {_PATH_HINT}"
-    elif status == 409:
-        cls = ConflictError
-    elif status == 422:
-        cls = UnprocessableEntityError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        cls = InternalServerError
+    data = body.get("error", body) if isinstance(body, Mapping) else body
+    fallback = response.reason_phrase or "error"
+    if isinstance(data, Mapping):
+        code, text = _code(data), str(data.get("message") or fallback)
     else:
-        cls = APIStatusError
+        code, text = None, (str(data).strip() if data else fallback)
+    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
+    message = f"{label}: {text} ({where(response.request)})"
+    cls = _STATUS_CLASSES.get(status, InternalServerError if status >= 500 else APIStatusError)
+    if status == 400 and _CONTEXT_PATTERNS.search(message):
+        cls = ContextLengthExceededError
+    about_model = "model" in (code or "") or (
+        isinstance(data, Mapping) and "model" in str(data.get("message") or "").lower()
+    )
+    if status in _HINTS and not (status == 404 and about_model):
+        message = f"{message}. {_HINTS[status]}"
     err = cls(message, response=response, body=data)
+    assert isinstance(err, RuncrateAPIError)
     err._set_fields(data, read_rate_limit(response.headers))
-    assert isinstance(err, openai.APIStatusError)
     return err
 
 
@@ -395,30 +337,27 @@ def connection_error(
     exc: BaseException, request: httpx2.Request | None, *, mid_stream: bool = False
 ) -> APIConnectionError:
     """The exception for a request that got no (whole) answer: a timeout, a refused or dropped
-    connection; the message names the method and URL and what went wrong."""
+    connection; the message names the request and what went wrong."""
     cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
     reason = str(cause).strip() or type(cause).__name__ if cause is not None else ""
     detail = f" ({reason})" if reason else ""
-    timed_out = isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException))
-    if mid_stream and timed_out:
-        return APITimeoutError(
-            f"The stream from {where(request)} stalled past the timeout{detail}; the partial "
+    at = where(request)
+    if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):
+        if mid_stream:
+            return APITimeoutError(
+                f"The stream from {at} stalled past the timeout{detail}; the partial answer was "
+                "discarded.",
+                request=request,
+            )
+        return APITimeoutError(f"The request to {at} timed out{detail}.", request=request)
+    if mid_stream:
+        return StreamInterruptedError(
+            f"The connection dropped in the middle of the stream from {at}{detail}; the partial "
             "answer was discarded.",
             request=request,
         )
-    if mid_stream:
-        return StreamInterruptedError(
-            f"The connection dropped in the middle of the stream from {where(request)}{detail}; "
-            "the partial answer was discarded.",
-            request=request,
-        )
-    if timed_out:
-        return APITimeoutError(
-            f"The request to {where(request)} timed out{detail}.", request=request
-        )
     return APIConnectionError(
-        f"Could not reach {where(request)}{detail}: is the server running and base_url right?",
-        request=request,
+        f"Could not reach {at}{detail}: is the server running and base_url right?", request=request
     )
 
 

@@ -12,10 +12,8 @@ from pydantic import SecretStr
 from runcrate_integrations import MissingAPIKeyError
 from runcrate_integrations.config import (
     DEFAULT_BASE_URL,
+    INFERENCE,
     ClientSettings,
-    base_url_from_env,
-    resolve_api_key,
-    resolve_base_url,
 )
 from runcrate_integrations.net import transport
 from runcrate_integrations.net.clients import AsyncPooled, async_client, sync_client, user_agent
@@ -30,49 +28,51 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_base_url() == DEFAULT_BASE_URL
+    assert INFERENCE.resolve(None) == DEFAULT_BASE_URL
     monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1/")
-    assert resolve_base_url() == "http://127.0.0.1:9/v1"
-    assert resolve_base_url("http://other/v1") == "http://other/v1"
+    assert INFERENCE.resolve(None) == "http://127.0.0.1:9/v1"
+    assert INFERENCE.resolve("http://other/v1") == "http://other/v1"
 
 
 def test_base_url_from_the_0_1_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     # RUNCRATE_API_BASE is what Runcrate's 0.1 wrappers read: their users' setups keep working.
     monkeypatch.setenv("RUNCRATE_API_BASE", "http://127.0.0.1:9/v1/")
-    assert base_url_from_env() == "http://127.0.0.1:9/v1/"
-    assert resolve_base_url() == "http://127.0.0.1:9/v1"
-    assert resolve_base_url("http://other/v1") == "http://other/v1"
+    assert INFERENCE.from_env() == "http://127.0.0.1:9/v1/"
+    assert INFERENCE.resolve(None) == "http://127.0.0.1:9/v1"
+    assert INFERENCE.resolve("http://other/v1") == "http://other/v1"
     monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1")  # the same URL: fine
-    assert resolve_base_url() == "http://127.0.0.1:9/v1"
+    assert INFERENCE.resolve(None) == "http://127.0.0.1:9/v1"
 
 
 def test_both_base_url_variables_differing_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNCRATE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("RUNCRATE_API_BASE", "http://127.0.0.1:8/v1")
     with pytest.raises(ValueError, match=r"RUNCRATE_BASE_URL=.*RUNCRATE_API_BASE=.*differ"):
-        resolve_base_url()
+        INFERENCE.resolve(None)
     with pytest.raises(ValueError, match="unset one of them"):
         ClientSettings.resolve(api_key="rc_live_x")
     # An explicit base URL decides; the environment is not read.
-    assert resolve_base_url("http://other/v1") == "http://other/v1"
+    assert INFERENCE.resolve("http://other/v1") == "http://other/v1"
 
 
 def test_missing_key_with_default_url_fails_with_how_to() -> None:
     with pytest.raises(MissingAPIKeyError, match="RUNCRATE_API_KEY") as info:
-        resolve_api_key(None, DEFAULT_BASE_URL)
+        ClientSettings.resolve(base_url=DEFAULT_BASE_URL)
     assert "rc_live_" in str(info.value)
     assert isinstance(info.value, ValueError)
 
 
 def test_custom_url_may_run_without_key() -> None:
-    assert resolve_api_key(None, "http://127.0.0.1:8091/v1") is None
+    assert ClientSettings.resolve(base_url="http://127.0.0.1:8091/v1").api_key is None
 
 
 def test_key_from_env_and_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNCRATE_API_KEY", "rc_live_env")
-    key = resolve_api_key(None, DEFAULT_BASE_URL)
+    key = ClientSettings.resolve(base_url=DEFAULT_BASE_URL).api_key
     assert key is not None and key.get_secret_value() == "rc_live_env"
-    key = resolve_api_key(SecretStr("rc_live_arg"), DEFAULT_BASE_URL)
+    key = ClientSettings.resolve(
+        api_key=SecretStr("rc_live_arg"), base_url=DEFAULT_BASE_URL
+    ).api_key
     assert key is not None and key.get_secret_value() == "rc_live_arg"
 
 
