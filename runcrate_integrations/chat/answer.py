@@ -1,7 +1,5 @@
 """Chat answers: a JSON completion parsed, or a stream's chunks folded, into one
-:class:`Completion` both adapters read (they never look at raw chunks).
-
-Pure functions and small state objects over plain dicts; nothing here does I/O.
+:class:`Completion` both adapters read (they never look at raw chunks). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from pydantic import BaseModel
 
 from ..net.headers import RateLimitState
 
-# errors imports openai; it is loaded only when one is raised, to keep imports light.
+# errors imports openai: it is imported only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
 
@@ -40,13 +38,11 @@ def parse_usage(data: object) -> Usage | None:
     prompt = int(data.get("prompt_tokens") or 0)
     completion = int(data.get("completion_tokens") or 0)
     total = int(data.get("total_tokens") or prompt + completion)
-    prompt_details = data.get("prompt_tokens_details") or {}
-    completion_details = data.get("completion_tokens_details") or {}
+    prompt_details = data.get("prompt_tokens_details")
+    output_details = data.get("completion_tokens_details")
     cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, Mapping) else None
     reasoning = (
-        completion_details.get("reasoning_tokens")
-        if isinstance(completion_details, Mapping)
-        else None
+        output_details.get("reasoning_tokens") if isinstance(output_details, Mapping) else None
     )
     cost = data.get("cost")
     if not isinstance(cost, (int, float)) or isinstance(cost, bool):
@@ -137,9 +133,9 @@ class Completion:
 
 
 def parse_structured(text: str | None, schema: type[Any] | None = None) -> Any:
-    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class):
-    the one parser both frameworks use. Anything else raises
-    :class:`~runcrate_integrations.errors.StructuredOutputError`, quoting the answer."""
+    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class),
+    for both frameworks; else :class:`~runcrate_integrations.errors.StructuredOutputError`
+    quoting the answer."""
     raw = (text or "").strip()
     try:
         return validate_structured(json.loads(raw), schema)
@@ -163,26 +159,9 @@ def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
     return validate(value)
 
 
-def parse_choice(raw: Mapping[str, Any]) -> Choice:
-    """Parse one ``choices[i]`` entry of a non-streamed answer."""
-    message = raw.get("message")
-    if not isinstance(message, Mapping):
-        from ..errors import ResponseFormatError
-
-        raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
-    return Choice(
-        index=int(raw.get("index") or 0),
-        content=_text(message.get("content")),
-        reasoning_content=message.get("reasoning_content") or message.get("reasoning") or None,
-        refusal=message.get("refusal"),
-        tool_calls=[_tool_call(tc) for tc in message.get("tool_calls") or ()],
-        finish_reason=raw.get("finish_reason"),
-        logprobs=raw.get("logprobs"),
-    )
-
-
 def parse_completion(data: Mapping[str, Any]) -> Completion:
-    """Parse a ``chat.completion`` body; a body without choices raises ResponseFormatError."""
+    """Parse a ``chat.completion`` body; one without choices, or with a choice without a
+    message, raises ResponseFormatError."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         from ..errors import ResponseFormatError
@@ -191,13 +170,33 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
             "Runcrate returned a chat completion with no choices "
             f"(keys: {sorted(data)}); nothing to return"
         )
+    parsed = []
+    for raw in choices:
+        message = raw.get("message")
+        if not isinstance(message, Mapping):
+            from ..errors import ResponseFormatError
+
+            raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
+        parsed.append(
+            Choice(
+                index=int(raw.get("index") or 0),
+                content=_text(message.get("content")),
+                reasoning_content=message.get("reasoning_content")
+                or message.get("reasoning")
+                or None,
+                refusal=message.get("refusal"),
+                tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
+                finish_reason=raw.get("finish_reason"),
+                logprobs=raw.get("logprobs"),
+            )
+        )
     return Completion(
-        id=data.get("id"),
-        model=data.get("model"),
-        created=data.get("created"),
-        system_fingerprint=data.get("system_fingerprint"),
-        choices=[parse_choice(c) for c in choices],
-        usage=parse_usage(data.get("usage")),
+        data.get("id"),
+        data.get("model"),
+        data.get("created"),
+        data.get("system_fingerprint"),
+        parsed,
+        parse_usage(data.get("usage")),
         raw=dict(data),
     )
 
@@ -262,11 +261,7 @@ class _ChoiceState:
     last_call: int | None = None
     finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
-    blocks: list[str] = field(default_factory=list)
-
-    def saw(self, kind: str) -> None:
-        if kind not in self.blocks:
-            self.blocks.append(kind)
+    blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
     def call_for(self, index: int | None, call_id: str | None) -> int:
         """The place of the call a tool-call delta belongs to, opening a new one if need be.
@@ -292,25 +287,22 @@ class _ChoiceState:
         return place
 
 
+@dataclass(slots=True)
 class StreamFold:
     """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`.
 
-    :meth:`add` returns the deltas of each chunk for the caller to emit, :meth:`snapshot` the
-    answer so far, :meth:`completion` the folded answer (raising
-    :class:`StreamInterruptedError` if the stream never finished). Callers keep no copy of
-    their own: everything a stream has said is here.
+    :meth:`add` returns each chunk's deltas for the caller to emit, :meth:`snapshot` the answer
+    so far, :meth:`completion` the folded answer (:class:`StreamInterruptedError` if the stream
+    never finished). Callers keep no copy of their own: everything a stream said is here.
     """
 
-    __slots__ = ("_choices", "created", "id", "last_chunk", "model", "system_fingerprint", "usage")
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
-        self.created: int | None = None
-        self.system_fingerprint: str | None = None
-        self.usage: Usage | None = None
-        self.last_chunk: JSONDict | None = None
-        self._choices: dict[int, _ChoiceState] = {}
+    id: str | None = None
+    model: str | None = None
+    created: int | None = None
+    system_fingerprint: str | None = None
+    usage: Usage | None = None
+    last_chunk: JSONDict | None = None
+    _choices: dict[int, _ChoiceState] = field(default_factory=dict)
 
     def add(self, chunk: JSONDict) -> list[ChunkDelta]:
         """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
@@ -325,10 +317,7 @@ class StreamFold:
         usage = chunk.get("usage")
         if usage:
             self.usage = parse_usage(usage)
-        choices = chunk.get("choices")
-        if not choices:
-            return []
-        return [self._add_choice(raw) for raw in choices]
+        return [self._add_choice(raw) for raw in chunk.get("choices") or ()]
 
     def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
         index = raw.get("index") or 0
@@ -339,19 +328,17 @@ class StreamFold:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if reasoning:
             state.reasoning.append(reasoning)
-            state.saw("reasoning")
+            state.blocks["reasoning"] = None
         content = delta.get("content")
         if content:
             state.content.append(content)
-            state.saw("text")
+            state.blocks["text"] = None
         refusal = delta.get("refusal")
         if refusal:
             state.refusal.append(refusal)
-        tool_deltas: list[ToolCallDelta] = []
-        raw_calls = delta.get("tool_calls")
-        if raw_calls:
-            state.saw("tool_call")
-            tool_deltas.extend(self._add_tool_call(state, tc) for tc in raw_calls)
+        tool_deltas = [self._add_tool_call(state, call) for call in delta.get("tool_calls") or ()]
+        if tool_deltas:
+            state.blocks["tool_call"] = None
         finish = raw.get("finish_reason")
         if finish:
             state.finish_reason = finish
@@ -390,8 +377,8 @@ class StreamFold:
         return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
 
     def received_text(self) -> str:
-        """Everything the stream has said so far, every choice's text, reasoning, refusal and
-        tool-call arguments joined (what an estimate of its output tokens reads)."""
+        """Every choice's text, reasoning, refusal and tool calls so far, joined (what an
+        estimate of the output tokens reads)."""
         parts: list[str] = []
         for state in self._choices.values():
             parts += state.content + state.reasoning + state.refusal
@@ -400,10 +387,8 @@ class StreamFold:
         return "".join(parts)
 
     def blocks(self, index: int = 0) -> list[str]:
-        """The kinds of content a choice has carried, in order of first appearance.
-
-        ``"reasoning"``, ``"text"`` and ``"tool_call"``: what content-block numbering needs.
-        """
+        """The kinds of content a choice has carried (``"reasoning"``, ``"text"``,
+        ``"tool_call"``) in order of first appearance: what content-block numbering needs."""
         state = self._choices.get(index)
         return list(state.blocks) if state is not None else []
 
@@ -439,6 +424,10 @@ class StreamFold:
             arguments = "".join(tc.arguments)
             args, error = parse_arguments(arguments) if final else (None, None)
             calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+        logprobs = None
+        if final and st.logprobs:
+            parts = [p.get("content") or () for p in st.logprobs if isinstance(p, Mapping)]
+            logprobs = {"content": [item for part in parts for item in part]}
         return Choice(
             index=index,
             content="".join(st.content),
@@ -446,18 +435,8 @@ class StreamFold:
             refusal="".join(st.refusal) or None,
             tool_calls=calls,
             finish_reason=st.finish_reason,
-            logprobs=_merge_logprobs(st.logprobs) if final else None,
+            logprobs=logprobs,
         )
-
-
-def _merge_logprobs(parts: list[Any]) -> Any:
-    if not parts:
-        return None
-    content: list[Any] = []
-    for part in parts:
-        if isinstance(part, Mapping):
-            content.extend(part.get("content") or ())
-    return {"content": content}
 
 
 def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
