@@ -207,10 +207,8 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
 @dataclass(slots=True)
 class ToolCallDelta:
     """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments.
-
     ``index`` is the call's place in the answer (0, 1, ... in order of first appearance), not
-    the wire's ``index``, which some servers omit: LangChain merges chunks by this number.
-    """
+    the wire's ``index``, which some servers omit: LangChain merges chunks by this number."""
 
     index: int
     id: str | None
@@ -233,14 +231,8 @@ class ChunkDelta:
     @property
     def empty(self) -> bool:
         """True for a delta that adds nothing to show (the opening role-only delta)."""
-        return not (
-            self.content
-            or self.reasoning_content
-            or self.tool_calls
-            or self.finish_reason
-            or self.logprobs
-            or self.refusal
-        )
+        shown = self.content or self.reasoning_content or self.tool_calls or self.refusal
+        return not (shown or self.finish_reason or self.logprobs)
 
 
 @dataclass(slots=True)
@@ -256,45 +248,60 @@ class _ChoiceState:
     reasoning: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
     tool_calls: list[_ToolCallState] = field(default_factory=list)
-    call_at_index: dict[int, int] = field(default_factory=dict)  # wire index -> tool_calls[i]
-    call_with_id: dict[str, int] = field(default_factory=dict)  # call id -> tool_calls[i]
+    places: dict[int | str, int] = field(default_factory=dict)  # wire index or id -> place
     last_call: int | None = None
     finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
     blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
-    def call_for(self, index: int | None, call_id: str | None) -> int:
-        """The place of the call a tool-call delta belongs to, opening a new one if need be.
+    def add_tool_call(self, raw: Mapping[str, Any]) -> ToolCallDelta:
+        """Add a piece of a tool call to the call it belongs to, opened if need be.
 
         OpenAI numbers calls with ``index``; some servers send each call whole with an ``id``
         and no ``index``, and a delta with neither continues the call before it. So: by index
         when present, else by id (a new id is a new call), else the last call.
         """
-        if index is not None and index in self.call_at_index:
-            place = self.call_at_index[index]
-        elif call_id and call_id in self.call_with_id:
-            place = self.call_with_id[call_id]
+        index = raw.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            index = None
+        fn = raw.get("function") or {}
+        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
+        call_id = str(call_id) if call_id else None
+        if index is not None and index in self.places:
+            place = self.places[index]
+        elif call_id and call_id in self.places:
+            place = self.places[call_id]
         elif index is None and not call_id and self.last_call is not None:
             place = self.last_call
         else:
             place = len(self.tool_calls)
             self.tool_calls.append(_ToolCallState())
         if index is not None:
-            self.call_at_index.setdefault(index, place)
+            self.places.setdefault(index, place)
         if call_id:
-            self.call_with_id.setdefault(call_id, place)
+            self.places.setdefault(call_id, place)
         self.last_call = place
-        return place
+        call = self.tool_calls[place]
+        if isinstance(fragment, Mapping):
+            fragment = json.dumps(fragment)
+        # A server repeating the id or name on every delta must not have it counted twice:
+        # the delta reports them only when they are new (LangChain concatenates names).
+        new_id = call_id if call_id and not call.id else None
+        new_name = name if name and not call.name else None
+        if new_id:
+            call.id = new_id
+        if new_name:
+            call.name = new_name
+        if fragment:
+            call.arguments.append(fragment)
+        return ToolCallDelta(place, new_id, new_name, fragment)
 
 
 @dataclass(slots=True)
 class StreamFold:
-    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`.
-
-    :meth:`add` returns each chunk's deltas for the caller to emit, :meth:`snapshot` the answer
-    so far, :meth:`completion` the folded answer (:class:`StreamInterruptedError` if the stream
-    never finished). Callers keep no copy of their own: everything a stream said is here.
-    """
+    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`: :meth:`add`
+    returns each chunk's deltas to emit, :meth:`snapshot` the answer so far, :meth:`completion`
+    the whole answer. Callers keep no copy of their own: everything a stream said is here."""
 
     id: str | None = None
     model: str | None = None
@@ -336,7 +343,7 @@ class StreamFold:
         refusal = delta.get("refusal")
         if refusal:
             state.refusal.append(refusal)
-        tool_deltas = [self._add_tool_call(state, call) for call in delta.get("tool_calls") or ()]
+        tool_deltas = [state.add_tool_call(call) for call in delta.get("tool_calls") or ()]
         if tool_deltas:
             state.blocks["tool_call"] = None
         finish = raw.get("finish_reason")
@@ -346,30 +353,6 @@ class StreamFold:
         if logprobs:
             state.logprobs.append(logprobs)
         return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
-
-    @staticmethod
-    def _add_tool_call(state: _ChoiceState, raw: Mapping[str, Any]) -> ToolCallDelta:
-        wire_index = raw.get("index")
-        if not isinstance(wire_index, int) or isinstance(wire_index, bool):
-            wire_index = None
-        fn = raw.get("function") or {}
-        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
-        call_id = str(call_id) if call_id else None
-        place = state.call_for(wire_index, call_id)
-        call = state.tool_calls[place]
-        if isinstance(fragment, Mapping):
-            fragment = json.dumps(fragment)
-        # A server repeating the id or name on every delta must not have it counted twice:
-        # the delta reports them only when they are new (LangChain concatenates names).
-        new_id = call_id if call_id and not call.id else None
-        new_name = name if name and not call.name else None
-        if new_id:
-            call.id = new_id
-        if new_name:
-            call.name = new_name
-        if fragment:
-            call.arguments.append(fragment)
-        return ToolCallDelta(place, new_id, new_name, fragment)
 
     @property
     def finished(self) -> bool:

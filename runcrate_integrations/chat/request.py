@@ -1,8 +1,6 @@
-"""Chat requests: an instance's defaults (:class:`ChatOptions`) and a call's ``**kwargs``,
-checked and turned into the body of ``POST /chat/completions`` before anything is sent, the
-same for both frameworks; :func:`response_format_for` is the one JSON-schema
-``response_format`` builder.
-"""
+"""Chat requests for both frameworks: an instance's defaults (:class:`ChatOptions`) and a
+call's ``**kwargs`` checked and turned into the body of ``POST /chat/completions`` before
+anything is sent."""
 
 from __future__ import annotations
 
@@ -31,11 +29,8 @@ def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def normalize_tool_choice(choice: Any, names: Sequence[str]) -> str | JSONDict | None:
-    """Map every tool_choice spelling users write to what the wire accepts.
-
-    ``"any"`` and ``True`` mean "some tool must be called" (``"required"``); a tool's name means
-    that tool. An unknown name raises ``ValueError`` listing the tools that are bound.
-    """
+    """Every tool_choice spelling users write as what the wire accepts: ``"any"`` and ``True``
+    mean ``"required"``, a tool's name that tool; an unknown name raises ``ValueError``."""
     if choice is None or choice is False:
         return None
     if choice is True or choice == "any":
@@ -64,9 +59,10 @@ def _check_json(value: Any, what: str) -> None:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
 
 
-def _check_model(model: object) -> None:
+def _check_model(model: object) -> str:
     if not isinstance(model, str) or not model.strip():
         raise ValueError("model must be a non-empty model id, e.g. 'deepseek/deepseek-v3.2'")
+    return model
 
 
 def strict_schema(schema: Mapping[str, Any]) -> JSONDict:
@@ -74,18 +70,17 @@ def strict_schema(schema: Mapping[str, Any]) -> JSONDict:
     every object closed (``additionalProperties: false``) with every property required
     (optional ones stay nullable), nested schemas and ``$defs`` included."""
     out = dict(schema)
-    properties = out.get("properties")
-    if out.get("type") == "object" or isinstance(properties, Mapping):
-        props = properties if isinstance(properties, Mapping) else {}
-        out["properties"] = {k: _strict_part(v) for k, v in props.items()}
-        out["required"] = list(props)
+    if out.get("type") == "object" or isinstance(out.get("properties"), Mapping):
+        if not isinstance(out.get("properties"), Mapping):
+            out["properties"] = {}
+        out["required"] = list(out["properties"])
         out["additionalProperties"] = False
     if isinstance(out.get("items"), Mapping):
         out["items"] = strict_schema(out["items"])
     for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
         if isinstance(out.get(key), list):
             out[key] = [_strict_part(part) for part in out[key]]
-    for key in ("$defs", "definitions"):
+    for key in ("properties", "$defs", "definitions"):
         if isinstance(out.get(key), Mapping):
             out[key] = {k: _strict_part(v) for k, v in out[key].items()}
     return out
@@ -96,15 +91,12 @@ def _strict_part(part: Any) -> Any:
 
 
 def response_format_for(schema: Any, *, strict: bool | None = None) -> JSONDict:
-    """The ``json_schema`` ``response_format`` asking for JSON that matches ``schema``.
-
-    ``schema``: a pydantic class; a spec in OpenAI's shape (``{"name", "schema", "strict"?}``
-    or the whole ``{"type": "json_schema", ...}``), sent as given; an OpenAI function
-    (``{"name", "parameters", "description"?}``, what the frameworks make of a TypedDict or a
-    function); or a plain JSON schema (named by its ``title``). ``strict=True`` rewrites a
-    schema built here into the strict subset and marks the spec strict; ``False`` marks it not
-    strict; ``None`` leaves a given spec alone.
-    """
+    """The ``json_schema`` ``response_format`` asking for JSON that matches ``schema``, for both
+    frameworks. ``schema``: a pydantic class; a spec in OpenAI's shape (``{"name", "schema"}``
+    or the whole ``{"type": "json_schema", ...}``), sent as given; an OpenAI function (``{"name",
+    "parameters"}``, what the frameworks make of a TypedDict or a function); or a JSON schema
+    (named by its ``title``). ``strict=True`` rewrites a schema built here into the strict
+    subset and marks it strict; ``False`` marks it not strict; ``None`` leaves a spec alone."""
     spec: JSONDict
     given = False  # a spec the caller wrote: its schema is sent untouched
     if is_schema_class(schema):
@@ -151,11 +143,8 @@ def build_chat_body(
     stream_usage: bool = True,
     extra_body: Mapping[str, Any] | None = None,
 ) -> JSONDict:
-    """The JSON body of ``POST /chat/completions``, checked before anything is sent.
-
-    ``params``: top-level fields; ``None`` values are dropped and known ones range-checked.
-    ``extra_body`` is merged last, unchecked, for server-specific fields.
-    """
+    """The JSON body of ``POST /chat/completions``, checked: ``None`` ``params`` are dropped and
+    known ones range-checked; ``extra_body`` is merged last, unchecked."""
     _check_model(model)
     if not messages:
         raise ValueError("messages must not be empty: send at least one message")
@@ -206,9 +195,9 @@ def build_chat_body(
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A checked request, ready to send (``parse_as``: the class the answer is parsed into;
-    ``timeout`` / ``max_retries``: this call's, ``None`` for the instance's; ``deadline``:
-    seconds the whole call, retries and stream included, may take)."""
+    """A checked request (``parse_as``: the class the answer is parsed into; ``timeout`` /
+    ``max_retries``: this call's, ``None`` for the instance's; ``deadline``: seconds the whole
+    call, retries and stream included, may take)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
@@ -270,18 +259,17 @@ class ChatOptions:
         stream: bool,
         accepts_images: Callable[[str], bool],
     ) -> ChatRequest:
-        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults.
-
-        A near miss of a known option (``temprature``) raises ``ValueError`` before anything is
-        sent; other unknown names go to the body as they are.
-        """
+        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults: a
+        near miss of a known option (``temprature``) raises ``ValueError``, other unknown names
+        go to the body as they are."""
         check_call_names(kwargs)
         call = dict(kwargs)  # what is left once the engine's controls are taken out: params
         model = call.pop("model", None)
+        model = self.model if model is None else _check_model(model)
         tools = call.pop("tools", None)
         tool_choice = call.pop("tool_choice", None)
         extra_body = call.pop("extra_body", None)
-        headers = call.pop("extra_headers", None)
+        headers = dict(call.pop("extra_headers", None) or {}) or None
         stream_usage = call.pop("stream_usage", None)
         timeout = check_timeout(call.pop("timeout", None))  # None: the instance's
         max_retries = call.pop("max_retries", None)  # None: the instance's
@@ -290,10 +278,8 @@ class ChatOptions:
         ):
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         deadline = check_deadline(call.pop("deadline", None))
+        deadline = self.deadline if deadline is None else deadline
         check_not_secret(call, "a call's keyword argument")
-        if model is not None:
-            _check_model(model)
-        model = model or self.model
         params = {**self.params, **call} if call else self.params
         parse_as: type[BaseModel] | None = None
         response_format = params.get("response_format")
@@ -319,11 +305,4 @@ class ChatOptions:
             stream_usage=stream_usage or (stream and usage.watching()),
             extra_body=extra_body or self.extra_body,
         )
-        return ChatRequest(
-            body,
-            dict(headers) if headers else None,
-            timeout,
-            parse_as,
-            self.deadline if deadline is None else deadline,
-            max_retries,
-        )
+        return ChatRequest(body, headers, timeout, parse_as, deadline, max_retries)

@@ -1,13 +1,6 @@
-"""The chat model settings of the spec: what ``ChatRuncrate`` and ``RuncrateLLM`` share.
-
-The ranges are Runcrate's, declared once in :mod:`.params` (which also checks per-call values).
-
-:class:`ChatSettings` adds the model and its request defaults to the connection settings of
-:class:`~runcrate_integrations.config.Connection`, and builds the instance's
-:class:`~runcrate_integrations.chat.engine.ChatEngine` from them (rebuilt when one changes).
-An adapter adds only its framework's own fields and names the field holding extra request
-parameters (``model_kwargs`` in LangChain, ``additional_kwargs`` in LlamaIndex).
-"""
+"""The chat model settings of the spec, shared by ``ChatRuncrate`` and ``RuncrateLLM``: the
+model and its request defaults (ranges from :mod:`.params`) on top of the connection settings,
+and the :class:`~.engine.ChatEngine` built from them (rebuilt when one changes)."""
 
 from __future__ import annotations
 
@@ -27,6 +20,13 @@ from .request import ChatOptions
 if TYPE_CHECKING:
     import openai
 
+
+def _ranged(name: str, description: str | None = None) -> Any:
+    """An optional field within Runcrate's range for ``name``."""
+    low, high = RANGES[name]
+    return Field(default=None, ge=low, le=high, description=description)
+
+
 #: The request defaults of the spec, sent as top-level body fields when set.
 REQUEST_DEFAULTS = (
     "temperature",
@@ -43,7 +43,10 @@ REQUEST_DEFAULTS = (
 
 
 class ChatSettings(Connection):
-    """Connection settings plus a chat model and its request defaults (``None``: unset)."""
+    """Connection settings plus a chat model and its request defaults (``None``: unset).
+
+    An adapter adds its framework's own fields and names its field of extra request
+    parameters (``model_kwargs`` in LangChain, ``additional_kwargs`` in LlamaIndex)."""
 
     #: The adapter's field of extra request parameters (``model_kwargs``/``additional_kwargs``).
     extra_params_field: ClassVar[str] = ""
@@ -54,18 +57,8 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("model", "model_name"),
         description="Model id, e.g. 'deepseek/deepseek-v3.2' (list_models() shows them).",
     )
-    temperature: float | None = Field(
-        default=None,
-        ge=RANGES["temperature"][0],
-        le=RANGES["temperature"][1],
-        description="Sampling, 0 to 2.",
-    )
-    top_p: float | None = Field(
-        default=None,
-        ge=RANGES["top_p"][0],
-        le=RANGES["top_p"][1],
-        description="Nucleus sampling, 0 to 1.",
-    )
+    temperature: float | None = _ranged("temperature", "Sampling, 0 to 2.")
+    top_p: float | None = _ranged("top_p", "Nucleus sampling, 0 to 1.")
     max_tokens: int | None = Field(
         default=None,
         ge=1,
@@ -77,12 +70,8 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("stop", "stop_sequences"),
         description="Stop sequence(s); an empty list sends none.",
     )
-    frequency_penalty: float | None = Field(
-        default=None, ge=RANGES["frequency_penalty"][0], le=RANGES["frequency_penalty"][1]
-    )
-    presence_penalty: float | None = Field(
-        default=None, ge=RANGES["presence_penalty"][0], le=RANGES["presence_penalty"][1]
-    )
+    frequency_penalty: float | None = _ranged("frequency_penalty")
+    presence_penalty: float | None = _ranged("presence_penalty")
     seed: int | None = Field(default=None, description="Best-effort deterministic sampling.")
     logprobs: bool | None = Field(default=None, description="Return token log-probabilities.")
     top_logprobs: int | None = Field(
@@ -125,8 +114,6 @@ class ChatSettings(Connection):
         )
         return ChatEngine(clients, options, errors=self._error_hook())
 
-    # ------------------------------------------------------------------ conveniences
-
     @property
     def engine(self) -> ChatEngine:
         """The core engine every request of this instance goes through."""
@@ -149,8 +136,7 @@ class ChatSettings(Connection):
         return self.engine.model_info()
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
-        catalog does not list it."""
+        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if unlisted."""
         return self.engine.fetch_model_info(refresh=refresh)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
