@@ -1,6 +1,5 @@
-"""Chat completions, for both frameworks: the request (:mod:`.request`), the answer and the
-stream fold (:mod:`.answer`), the engine that sends them (:mod:`.engine`), and the chat
-model settings of the spec (:mod:`.settings`)."""
+"""Chat completions for both frameworks: the request (:mod:`.request`), the answer and stream
+fold (:mod:`.answer`), the engine (:mod:`.engine`) and the model settings (:mod:`.settings`)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -309,7 +310,9 @@ class StreamFold:
     system_fingerprint: str | None = None
     usage: Usage | None = None
     last_chunk: JSONDict | None = None
-    _choices: dict[int, _ChoiceState] = field(default_factory=dict)
+    _choices: defaultdict[int, _ChoiceState] = field(
+        default_factory=lambda: defaultdict(_ChoiceState)
+    )
 
     def add(self, chunk: JSONDict) -> list[ChunkDelta]:
         """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
@@ -328,9 +331,7 @@ class StreamFold:
 
     def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
         index = raw.get("index") or 0
-        state = self._choices.get(index)
-        if state is None:
-            state = self._choices[index] = _ChoiceState()
+        state = self._choices[index]
         delta = raw.get("delta") or {}
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if reasoning:
@@ -437,13 +438,7 @@ def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
         calls = message.get("tool_calls")
         if calls:
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
-        out.append(
-            {
-                "index": raw.get("index") or 0,
-                "delta": delta,
-                "finish_reason": raw.get("finish_reason"),
-                "logprobs": raw.get("logprobs"),
-            }
-        )
+        entry = {"index": raw.get("index") or 0, "delta": delta}
+        out.append(entry | {k: raw.get(k) for k in ("finish_reason", "logprobs")})
     chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
     return {**chunk, "choices": out, "usage": data.get("usage")}

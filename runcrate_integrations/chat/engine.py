@@ -1,8 +1,5 @@
 """The chat engine both adapters use: it sends a checked request, folds the answer and
-translates errors, sync and async. An adapter only converts its framework's messages to OpenAI
-dicts and the engine's answers back.
-
-Example::
+translates errors, sync and async; an adapter only converts messages and answers. Example::
 
     clients = Clients(ClientSettings.resolve())
     engine = ChatEngine(clients, ChatOptions.build("deepseek/deepseek-v3.2"))
@@ -15,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from contextlib import aclosing, closing, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .. import catalog, tokens
@@ -41,25 +39,18 @@ class ChunkSink(Protocol[T_co]):
 
     def chunk(self, fold: StreamFold, deltas: list[ChunkDelta]) -> Iterable[T_co]:
         """Items for one chunk (``fold`` already holds it)."""
-        ...
 
     def end(self, fold: StreamFold, completion: Completion) -> Iterable[T_co]:
         """Items once the stream finished; ``completion`` is the whole, checked answer."""
-        ...
 
 
+@dataclass(slots=True, eq=False)
 class ChatEngine:
-    """Sends the chat requests of one model instance (its :class:`Clients` and
-    :class:`ChatOptions`), sync and async, for both frameworks."""
+    """Sends the chat requests of one model instance (its clients and options)."""
 
-    __slots__ = ("clients", "errors", "options")
-
-    def __init__(
-        self, clients: Clients, options: ChatOptions, *, errors: ErrorHook | None = None
-    ) -> None:
-        self.clients = clients
-        self.options = options
-        self.errors = errors
+    clients: Clients
+    options: ChatOptions
+    errors: ErrorHook | None = field(default=None, kw_only=True)
 
     def request(
         self, messages: list[JSONDict], kwargs: Mapping[str, Any], *, stream: bool = False
@@ -67,9 +58,9 @@ class ChatEngine:
         """The checked request for OpenAI ``messages`` and a call's ``**kwargs``."""
         return self.options.request(messages, kwargs, stream, self._accepts_images)
 
-    # Under track_usage a call holds its worst case from just before it is sent (metering.meter
-    # raises BudgetExceededError instead) until its answer is counted; the hold is released
-    # however a call without an answer ends. Untracked, the meter is None.
+    # Under track_usage a call holds its worst case (or raises BudgetExceededError) from just
+    # before it is sent until its answer is counted, or released if it ends without one (a
+    # stream closed early is counted from an estimate). Untracked, the meter is None.
 
     def complete(self, request: ChatRequest) -> Completion:
         """Send a non-streaming request; the parsed answer."""
@@ -94,11 +85,8 @@ class ChatEngine:
 
     def stream(self, request: ChatRequest, sink: ChunkSink[T]) -> Generator[T, None, None]:
         """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end.
-
         The connection is released however iteration ends; a stream cut before its
-        finish_reason raises :class:`StreamInterruptedError` instead of a partial answer.
-        Tracked, the stream is counted as it ends (closed early: from an estimate).
-        """
+        finish_reason raises :class:`StreamInterruptedError` instead of a partial answer."""
         with translating(self.errors):
             meter = metering.meter(self.clients, request.body, request.deadline)
             fold = None  # until the server answers
@@ -149,7 +137,7 @@ class ChatEngine:
 
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
         """The whole answer: its usage calibrates the token counter, it carries the latest
-        rate-limit state, and it is parsed into the request's response_format class if any."""
+        rate-limit state and is parsed into the request's response_format class, if any."""
         usage = completion.usage
         if usage is not None and usage.input_tokens > 0:
             body = request.body

@@ -4,7 +4,6 @@ and the :class:`~.engine.ChatEngine` built from them (rebuilt when one changes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import AliasChoices, Field
@@ -43,10 +42,7 @@ REQUEST_DEFAULTS = (
 
 
 class ChatSettings(Connection):
-    """Connection settings plus a chat model and its request defaults (``None``: unset).
-
-    An adapter adds its framework's own fields and names its field of extra request
-    parameters (``model_kwargs`` in LangChain, ``additional_kwargs`` in LlamaIndex)."""
+    """Connection settings plus a chat model and its request defaults (``None``: unset)."""
 
     #: The adapter's field of extra request parameters (``model_kwargs``/``additional_kwargs``).
     extra_params_field: ClassVar[str] = ""
@@ -95,14 +91,11 @@ class ChatSettings(Connection):
         return None
 
     def _derive(self) -> ChatEngine:
-        names = (*REQUEST_DEFAULTS, *self.own_request_fields)
-        extra: Mapping[str, Any] | None = (
-            getattr(self, self.extra_params_field) if self.extra_params_field else None
-        )
+        extra = self.extra_params_field
         options = ChatOptions.build(
             self.model,
-            {name: getattr(self, name) for name in names},
-            extra_params=extra,
+            {name: getattr(self, name) for name in (*REQUEST_DEFAULTS, *self.own_request_fields)},
+            extra_params=getattr(self, extra) if extra else None,
             extra_body=self.extra_body,
             stream_usage=self.stream_usage,
             deadline=self.deadline,
