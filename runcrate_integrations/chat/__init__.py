@@ -3,18 +3,8 @@ fold (:mod:`.answer`), the engine (:mod:`.engine`) and the model settings (:mod:
 
 from __future__ import annotations
 
-from .answer import Choice, ChunkDelta, Completion, StreamFold, ToolCall, Usage
+from .answer import Completion
 from .engine import ChatEngine
 from .request import ChatOptions, ChatRequest
 
-__all__ = [
-    "ChatEngine",
-    "ChatOptions",
-    "ChatRequest",
-    "Choice",
-    "ChunkDelta",
-    "Completion",
-    "StreamFold",
-    "ToolCall",
-    "Usage",
-]
+__all__ = ["ChatEngine", "ChatOptions", "ChatRequest", "Completion"]

@@ -10,13 +10,12 @@ translates errors, sync and async; an adapter only converts messages and answers
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
 from contextlib import aclosing, closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from .. import catalog, tokens
-from ..catalog import ModelInfo
 from ..net import transport
 from ..net.clients import Clients
 from ..net.ratelimit import rate_limit_state
@@ -156,30 +155,7 @@ class ChatEngine:
         """The process-wide counter of this model (calibrated by every answer's usage)."""
         return tokens.counter_for(self.clients.settings.base_url, model or self.options.model)
 
-    def count_tokens(
-        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
-    ) -> int:
-        """Prompt tokens of OpenAI ``messages`` (and ``tools``), estimated with no request."""
-        return self.token_counter().count_messages(messages, tools)
-
-    def model_info(self) -> ModelInfo | None:
-        """The model's catalog entry, fetched on first use (one short ``GET /models`` per base
-        URL and process); ``None`` if the catalog does not list it or cannot be read in time."""
-        return catalog.model_info(self.clients, self.options.model, self.options.deadline)
-
     def _accepts_images(self, model: str) -> bool:
         """Whether the catalog says ``model`` reads images (unlisted or unreadable: no)."""
         info = catalog.model_info(self.clients, model, self.options.deadline)
         return info is not None and info.supports_image_input is True
-
-    def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load the catalog now (errors raise); the model's entry, or ``None`` if not listed."""
-        with translating(self.errors):
-            catalog.fetch(self.clients, refresh=refresh)
-        return catalog.cached_model_info(self.clients.settings.base_url, self.options.model)
-
-    async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Async twin of :meth:`fetch_model_info`."""
-        with translating(self.errors):
-            await catalog.afetch(self.clients, refresh=refresh)
-        return catalog.cached_model_info(self.clients.settings.base_url, self.options.model)

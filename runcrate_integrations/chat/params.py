@@ -140,20 +140,15 @@ _SECRET_WORD = re.compile(
 )
 
 
-def looks_secret(name: str) -> bool:
-    """Whether a parameter name looks like it holds a secret (``api_key``, ``access_token``,
-    ``clientSecret``...); ``max_tokens`` and other known parameters do not."""
-    if name in PASSTHROUGH or name in CHAT_PARAMS:
-        return False
-    words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    return any(_SECRET_WORD.fullmatch(w) for w in words if w)
-
-
 def check_not_secret(names: Iterable[str], where: str) -> None:
-    """Raise ``ValueError`` for a name that looks like a secret and would go into a request
-    body (servers and proxies log bodies): the key belongs in ``api_key``."""
+    """Raise ``ValueError`` for a name that looks like a secret (``api_key``, ``access_token``,
+    ``clientSecret``...; not ``max_tokens`` or another known parameter) and would go into a
+    request body, which servers and proxies log: the key belongs in ``api_key``."""
     for name in names:
-        if looks_secret(name):
+        if name in PASSTHROUGH or name in CHAT_PARAMS:
+            continue
+        words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+        if any(_SECRET_WORD.fullmatch(w) for w in words if w):
             raise ValueError(
                 f"{name!r} looks like a secret, and {where} would send it in the JSON body of "
                 "every request. Pass the Runcrate key as api_key=... (or set RUNCRATE_API_KEY); "

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import AliasChoices, Field
 
+from .. import catalog
 from ..catalog import ModelInfo
 from ..config import Connection
 from ..net.clients import Clients
-from ..net.transport import ErrorHook
+from ..net.transport import ErrorHook, translating
 from .engine import ChatEngine
 from .params import RANGES, TOP_LOGPROBS
 from .request import ChatOptions
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
     import openai
 
 
-def _ranged(name: str, description: str | None = None) -> Any:
-    """An optional field within Runcrate's range for ``name``."""
-    low, high = RANGES[name]
+def _ranged(bounds: tuple[float, float], description: str | None = None) -> Any:
+    """An optional field within Runcrate's range (``bounds``: low, high)."""
+    low, high = bounds
     return Field(default=None, ge=low, le=high, description=description)
 
 
@@ -53,8 +54,8 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("model", "model_name"),
         description="Model id, e.g. 'deepseek/deepseek-v3.2' (list_models() shows them).",
     )
-    temperature: float | None = _ranged("temperature", "Sampling, 0 to 2.")
-    top_p: float | None = _ranged("top_p", "Nucleus sampling, 0 to 1.")
+    temperature: float | None = _ranged(RANGES["temperature"], "Sampling, 0 to 2.")
+    top_p: float | None = _ranged(RANGES["top_p"], "Nucleus sampling, 0 to 1.")
     max_tokens: int | None = Field(
         default=None,
         ge=1,
@@ -66,25 +67,18 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("stop", "stop_sequences"),
         description="Stop sequence(s); an empty list sends none.",
     )
-    frequency_penalty: float | None = _ranged("frequency_penalty")
-    presence_penalty: float | None = _ranged("presence_penalty")
+    frequency_penalty: float | None = _ranged(RANGES["frequency_penalty"])
+    presence_penalty: float | None = _ranged(RANGES["presence_penalty"])
     seed: int | None = Field(default=None, description="Best-effort deterministic sampling.")
     logprobs: bool | None = Field(default=None, description="Return token log-probabilities.")
-    top_logprobs: int | None = Field(
-        default=None,
-        ge=TOP_LOGPROBS[0],
-        le=TOP_LOGPROBS[1],
-        description="Alternatives per token; implies logprobs.",
-    )
+    top_logprobs: int | None = _ranged(TOP_LOGPROBS, "Alternatives per token; implies logprobs.")
     response_format: dict[str, Any] | None = Field(
         default=None, description="Sent as is, e.g. {'type': 'json_object'}."
     )
     extra_body: dict[str, Any] | None = Field(
         default=None, description="Merged into the request body last, unchecked."
     )
-    stream_usage: bool = Field(
-        default=True, description="Ask for token usage at the end of streams."
-    )
+    stream_usage: bool = Field(True, description="Ask for token usage at the end of streams.")
 
     def _error_hook(self) -> ErrorHook | None:
         """Turns the core's errors into the adapter's own classes (LangChain's dual ones)."""
@@ -125,13 +119,20 @@ class ChatSettings(Connection):
 
     @property
     def model_info(self) -> ModelInfo | None:
-        """This model's catalog entry, read on first use (briefly); ``None`` if not listed."""
-        return self.engine.model_info()
+        """This model's catalog entry, read on first use (one short ``GET /models`` per base
+        URL and process); ``None`` if the catalog does not list it or cannot be read in time."""
+        return catalog.model_info(self.engine.clients, self.model, self.deadline)
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Load the catalog now (``GET /models``); this model's entry, or ``None`` if unlisted."""
-        return self.engine.fetch_model_info(refresh=refresh)
+        clients = self.engine.clients
+        with translating(self.engine.errors):
+            catalog.fetch(clients, refresh=refresh)
+        return catalog.cached_model_info(clients.settings.base_url, self.model)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        return await self.engine.afetch_model_info(refresh=refresh)
+        clients = self.engine.clients
+        with translating(self.engine.errors):
+            await catalog.afetch(clients, refresh=refresh)
+        return catalog.cached_model_info(clients.settings.base_url, self.model)
