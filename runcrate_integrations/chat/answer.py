@@ -1,6 +1,5 @@
 """Chat answers: a JSON completion parsed, or a stream's chunks folded, into one
-:class:`Completion` both adapters read (they never look at raw chunks). Nothing here does I/O.
-"""
+:class:`Completion` both adapters read (they never see raw chunks). Nothing here does I/O."""
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ JSONDict = dict[str, Any]
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts; the details are ``None`` when the server does not report them (``cost``:
-    the server's ``usage.cost`` in USD, when it sends one)."""
+    """Token counts; the details and ``cost`` (the server's, in USD) are ``None`` if not sent."""
 
     input_tokens: int
     output_tokens: int
@@ -134,9 +132,8 @@ class Completion:
 
 
 def parse_structured(text: str | None, schema: type[Any] | None = None) -> Any:
-    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class),
-    for both frameworks; else :class:`~runcrate_integrations.errors.StructuredOutputError`
-    quoting the answer."""
+    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class);
+    else :class:`~runcrate_integrations.errors.StructuredOutputError` quoting the answer."""
     raw = (text or "").strip()
     try:
         return validate_structured(json.loads(raw), schema)
@@ -161,8 +158,7 @@ def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
 
 
 def parse_completion(data: Mapping[str, Any]) -> Completion:
-    """Parse a ``chat.completion`` body; one without choices, or with a choice without a
-    message, raises ResponseFormatError."""
+    """Parse a ``chat.completion`` body (ResponseFormatError without choices or messages)."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         from ..errors import ResponseFormatError
@@ -178,13 +174,12 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
             from ..errors import ResponseFormatError
 
             raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
         parsed.append(
             Choice(
                 index=int(raw.get("index") or 0),
                 content=_text(message.get("content")),
-                reasoning_content=message.get("reasoning_content")
-                or message.get("reasoning")
-                or None,
+                reasoning_content=reasoning,
                 refusal=message.get("refusal"),
                 tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
                 finish_reason=raw.get("finish_reason"),
@@ -200,9 +195,6 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
         parse_usage(data.get("usage")),
         raw=dict(data),
     )
-
-
-# ---------------------------------------------------------------------------- streams
 
 
 @dataclass(slots=True)
@@ -256,12 +248,10 @@ class _ChoiceState:
     blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
     def add_tool_call(self, raw: Mapping[str, Any]) -> ToolCallDelta:
-        """Add a piece of a tool call to the call it belongs to, opened if need be.
-
-        OpenAI numbers calls with ``index``; some servers send each call whole with an ``id``
-        and no ``index``, and a delta with neither continues the call before it. So: by index
-        when present, else by id (a new id is a new call), else the last call.
-        """
+        """Add a piece of a tool call to its call, opened if need be. OpenAI numbers calls with
+        ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
+        delta with neither continues the call before it. So: by index, else by id (a new id is
+        a new call), else the last call."""
         index = raw.get("index")
         if not isinstance(index, int) or isinstance(index, bool):
             index = None
@@ -321,11 +311,9 @@ class StreamFold:
             self.id = chunk.get("id")
             self.model = chunk.get("model")
             self.created = chunk.get("created")
-        fingerprint = chunk.get("system_fingerprint")
-        if fingerprint:
+        if fingerprint := chunk.get("system_fingerprint"):
             self.system_fingerprint = fingerprint
-        usage = chunk.get("usage")
-        if usage:
+        if usage := chunk.get("usage"):
             self.usage = parse_usage(usage)
         return [self._add_choice(raw) for raw in chunk.get("choices") or ()]
 
@@ -333,25 +321,20 @@ class StreamFold:
         index = raw.get("index") or 0
         state = self._choices[index]
         delta = raw.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if reasoning:
+        if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
             state.reasoning.append(reasoning)
             state.blocks["reasoning"] = None
-        content = delta.get("content")
-        if content:
+        if content := delta.get("content"):
             state.content.append(content)
             state.blocks["text"] = None
-        refusal = delta.get("refusal")
-        if refusal:
+        if refusal := delta.get("refusal"):
             state.refusal.append(refusal)
         tool_deltas = [state.add_tool_call(call) for call in delta.get("tool_calls") or ()]
         if tool_deltas:
             state.blocks["tool_call"] = None
-        finish = raw.get("finish_reason")
-        if finish:
+        if finish := raw.get("finish_reason"):
             state.finish_reason = finish
-        logprobs = raw.get("logprobs")
-        if logprobs:
+        if logprobs := raw.get("logprobs"):
             state.logprobs.append(logprobs)
         return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
 
@@ -361,8 +344,7 @@ class StreamFold:
         return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
 
     def received_text(self) -> str:
-        """Every choice's text, reasoning, refusal and tool calls so far, joined (what an
-        estimate of the output tokens reads)."""
+        """All the stream said so far, joined (what an estimate of its output tokens reads)."""
         parts: list[str] = []
         for state in self._choices.values():
             parts += state.content + state.reasoning + state.refusal
@@ -377,8 +359,7 @@ class StreamFold:
         return list(state.blocks) if state is not None else []
 
     def snapshot(self, index: int = 0) -> Choice:
-        """The answer so far of one choice; tool calls carry their argument text so far and
-        ``args=None`` (arguments are parsed only by :meth:`completion`)."""
+        """One choice's answer so far (its tool calls' ``args`` are parsed only at the end)."""
         return self._choice(index, self._choices.get(index) or _ChoiceState(), final=False)
 
     def completion(self) -> Completion:

@@ -83,9 +83,9 @@ class ChatEngine:
         return self._answer(parse_completion(data), request)
 
     def stream(self, request: ChatRequest, sink: ChunkSink[T]) -> Generator[T, None, None]:
-        """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end.
-        The connection is released however iteration ends; a stream cut before its
-        finish_reason raises :class:`StreamInterruptedError` instead of a partial answer."""
+        """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end. The
+        connection is released however iteration ends; a stream cut short raises
+        :class:`StreamInterruptedError` instead of giving a partial answer."""
         with translating(self.errors):
             meter = metering.meter(self.clients, request.body, request.deadline)
             fold = None  # until the server answers

@@ -1,6 +1,5 @@
-"""Runcrate's parameter ranges, and the names a call may use, checked before any request is
-sent: a near miss of a known name is a typo, and a name that looks like a secret never goes
-into a body."""
+"""Runcrate's parameter ranges and the names a call may use, checked before anything is sent:
+a near miss of a known name is a typo; a name that looks like a secret never goes in a body."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ def _is_int(value: object) -> bool:
 
 
 def check_params(params: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` for a known parameter outside Runcrate's range (``None`` and
-    unknown names pass)."""
+    """Raise ``ValueError`` for a known parameter outside Runcrate's range (unknown ones pass)."""
     for name, value in params.items():
         if value is None:
             continue
@@ -77,12 +75,9 @@ PASSTHROUGH = frozenset(
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known name that ``name`` is probably a typo of, or ``None``.
-
-    A typo: the same name but for case and ``-``/``_``/space, or one or two letters off
-    (a swap counts as one) from a known name of four letters or more. A name in
-    :data:`PASSTHROUGH` is never a typo.
-    """
+    """The known name that ``name`` is probably a typo of (the same but for case and ``-``/``_``
+    /space, or one or two letters off, a swap counting as one, from a known name of four
+    letters or more), or ``None``. A name in :data:`PASSTHROUGH` is never a typo."""
     if name in PASSTHROUGH:
         return None
     known = tuple(known)
@@ -119,11 +114,9 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def check_call_names(
-    names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | CALL_CONTROLS
-) -> None:
+def check_call_names(names: Iterable[str]) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
-    known = tuple(known)
+    known = CHAT_PARAMS | CALL_CONTROLS
     for name in names:
         intended = None if name in known else near_miss(name, known)
         if intended is not None:

@@ -1,6 +1,5 @@
-"""Chat requests for both frameworks: an instance's defaults (:class:`ChatOptions`) and a
-call's ``**kwargs`` checked and turned into the body of ``POST /chat/completions`` before
-anything is sent."""
+"""Chat requests for both frameworks: an instance's defaults and a call's ``**kwargs`` checked
+and turned into the body of ``POST /chat/completions`` before anything is sent."""
 
 from __future__ import annotations
 
@@ -66,9 +65,8 @@ def _check_model(model: object) -> str:
 
 
 def strict_schema(schema: Mapping[str, Any]) -> JSONDict:
-    """A copy of ``schema`` in OpenAI's strict subset (for strict tools and structured output):
-    every object closed (``additionalProperties: false``) with every property required
-    (optional ones stay nullable), nested schemas and ``$defs`` included."""
+    """A copy of ``schema`` in OpenAI's strict subset, nested schemas included: every object
+    closed (``additionalProperties: false``), every property required (optional ones nullable)."""
     out = dict(schema)
     if out.get("type") == "object" or isinstance(out.get("properties"), Mapping):
         if not isinstance(out.get("properties"), Mapping):
@@ -249,8 +247,7 @@ class ChatOptions:
         merged = {k: v for k, v in merged.items() if v is not None}
         check_params(merged)
         check_deadline(deadline)
-        extra = dict(extra_body) if extra_body else None
-        return cls(model, merged, extra, stream_usage, deadline)
+        return cls(model, merged, dict(extra_body) if extra_body else None, stream_usage, deadline)
 
     def request(
         self,

@@ -1,6 +1,5 @@
-"""The chat model settings of the spec, shared by ``ChatRuncrate`` and ``RuncrateLLM``: the
-model and its request defaults (ranges from :mod:`.params`) on top of the connection settings,
-and the :class:`~.engine.ChatEngine` built from them (rebuilt when one changes)."""
+"""The chat model settings of the spec, shared by ``ChatRuncrate`` and ``RuncrateLLM``: a model
+and its request defaults on the connection settings, and the engine built from them."""
 
 from __future__ import annotations
 
