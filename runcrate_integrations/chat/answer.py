@@ -117,8 +117,7 @@ class Completion:
     choices: list[Choice]
     usage: Usage | None
     raw: JSONDict | None = None
-    #: The server's latest X-RateLimit-* state for this key, if any.
-    rate_limit: RateLimitState | None = None
+    rate_limit: RateLimitState | None = None  #: the key's latest X-RateLimit-* state, if any
 
     @property
     def choice(self) -> Choice:

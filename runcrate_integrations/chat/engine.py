@@ -19,8 +19,6 @@ from .. import catalog, tokens
 from ..net import transport
 from ..net.clients import Clients
 from ..net.ratelimit import rate_limit_state
-from ..net.transport import ErrorHook, translating
-from ..tokens import TokenCounter
 from ..usage import Meter
 from . import metering
 from .answer import ChunkDelta, Completion, StreamFold, completion_as_chunk, parse_completion
@@ -49,7 +47,7 @@ class ChatEngine:
 
     clients: Clients
     options: ChatOptions
-    errors: ErrorHook | None = field(default=None, kw_only=True)
+    errors: transport.ErrorHook | None = field(default=None, kw_only=True)
 
     def request(
         self, messages: list[JSONDict], kwargs: Mapping[str, Any], *, stream: bool = False
@@ -57,13 +55,12 @@ class ChatEngine:
         """The checked request for OpenAI ``messages`` and a call's ``**kwargs``."""
         return self.options.request(messages, kwargs, stream, self._accepts_images)
 
-    # Under track_usage a call holds its worst case (or raises BudgetExceededError) from just
-    # before it is sent until its answer is counted, or released if it ends without one (a
-    # stream closed early is counted from an estimate). Untracked, the meter is None.
+    # Tracked, a call holds its worst case (or raises BudgetExceededError) from just before it
+    # is sent until its answer is counted (a stream closed early: an estimate) or it fails.
 
     def complete(self, request: ChatRequest) -> Completion:
         """Send a non-streaming request; the parsed answer."""
-        with translating(self.errors):
+        with transport.translating(self.errors):
             meter = metering.meter(self.clients, request.body, request.deadline)
             with meter or nullcontext():
                 data = transport.send_json(self.clients, request.send(CHAT_PATH))
@@ -71,7 +68,7 @@ class ChatEngine:
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """Async twin of :meth:`complete`."""
-        with translating(self.errors):
+        with transport.translating(self.errors):
             meter = await metering.ameter(self.clients, request.body, request.deadline)
             with meter or nullcontext():
                 data = await transport.asend_json(self.clients, request.send(CHAT_PATH))
@@ -86,7 +83,7 @@ class ChatEngine:
         """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end. The
         connection is released however iteration ends; a stream cut short raises
         :class:`StreamInterruptedError` instead of giving a partial answer."""
-        with translating(self.errors):
+        with transport.translating(self.errors):
             meter = metering.meter(self.clients, request.body, request.deadline)
             fold = None  # until the server answers
             try:
@@ -110,7 +107,7 @@ class ChatEngine:
 
     async def astream(self, request: ChatRequest, sink: ChunkSink[T]) -> AsyncGenerator[T, None]:
         """Async twin of :meth:`stream`; cancelling the consumer releases the connection."""
-        with translating(self.errors):
+        with transport.translating(self.errors):
             meter = await metering.ameter(self.clients, request.body, request.deadline)
             fold = None  # until the server answers
             try:
@@ -151,7 +148,7 @@ class ChatEngine:
             completion.parse_as(request.parse_as)
         return completion
 
-    def token_counter(self, model: str | None = None) -> TokenCounter:
+    def token_counter(self, model: str | None = None) -> tokens.TokenCounter:
         """The process-wide counter of this model (calibrated by every answer's usage)."""
         return tokens.counter_for(self.clients.settings.base_url, model or self.options.model)
 

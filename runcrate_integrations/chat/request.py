@@ -19,7 +19,6 @@ from .params import check_call_names, check_not_secret, check_params
 
 JSONDict = dict[str, Any]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
 
 
 def tool_names(tools: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -35,7 +34,7 @@ def normalize_tool_choice(choice: Any, names: Sequence[str]) -> str | JSONDict |
     if choice is True or choice == "any":
         return "required"
     if isinstance(choice, str):
-        if choice in TOOL_CHOICE_STRINGS:
+        if choice in ("auto", "none", "required"):
             return choice
         if choice in names:
             return {"type": "function", "function": {"name": choice}}
@@ -155,7 +154,6 @@ def build_chat_body(
     body: JSONDict = {"model": model, "messages": list(messages)}
     if params:
         body.update((key, value) for key, value in params.items() if value is not None)
-        # The one reading of options that could mean two things on the wire:
         if "stop" in body and not body["stop"]:
             del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
         if body.get("top_logprobs") is not None:

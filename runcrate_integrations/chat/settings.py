@@ -3,7 +3,7 @@ and its request defaults on the connection settings, and the engine built from t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import AliasChoices, Field
 
@@ -103,8 +103,7 @@ class ChatSettings(Connection):
     @property
     def engine(self) -> ChatEngine:
         """The core engine every request of this instance goes through."""
-        engine: ChatEngine = self._state
-        return engine
+        return cast(ChatEngine, self._state)
 
     @property
     def client(self) -> openai.OpenAI:
