@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -299,9 +298,7 @@ class StreamFold:
     system_fingerprint: str | None = None
     usage: Usage | None = None
     last_chunk: JSONDict | None = None
-    _choices: defaultdict[int, _ChoiceState] = field(
-        default_factory=lambda: defaultdict(_ChoiceState)
-    )
+    _choices: dict[int, _ChoiceState] = field(default_factory=dict)
 
     def add(self, chunk: JSONDict) -> list[ChunkDelta]:
         """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
@@ -318,7 +315,7 @@ class StreamFold:
 
     def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
         index = raw.get("index") or 0
-        state = self._choices[index]
+        state = self._choices.get(index) or self._choices.setdefault(index, _ChoiceState())
         delta = raw.get("delta") or {}
         if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
             state.reasoning.append(reasoning)

@@ -55,8 +55,8 @@ class ChatEngine:
         """The checked request for OpenAI ``messages`` and a call's ``**kwargs``."""
         return self.options.request(messages, kwargs, stream, self._accepts_images)
 
-    # Tracked, a call holds its worst case (or raises BudgetExceededError) from just before it
-    # is sent until its answer is counted (a stream closed early: an estimate) or it fails.
+    # Under track_usage a call holds its worst case (or raises BudgetExceededError) until its
+    # answer is counted (a stream closed early: an estimate); one that fails releases the hold.
 
     def complete(self, request: ChatRequest) -> Completion:
         """Send a non-streaming request; the parsed answer."""

@@ -57,7 +57,7 @@ CHAT_PARAMS = frozenset(
     {*RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format"}
     | {"parallel_tool_calls", "tools", "tool_choice"}
 )
-CALL_CONTROLS = frozenset(
+CALL_NAMES = CHAT_PARAMS | frozenset(
     {"model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline"}
 )
 # Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
@@ -116,9 +116,8 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 
 def check_call_names(names: Iterable[str]) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
-    known = CHAT_PARAMS | CALL_CONTROLS
     for name in names:
-        intended = None if name in known else near_miss(name, known)
+        intended = None if name in CALL_NAMES else near_miss(name, CALL_NAMES)
         if intended is not None:
             raise ValueError(
                 f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
