@@ -75,9 +75,9 @@ PASSTHROUGH = frozenset(
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known name that ``name`` is probably a typo of (the same but for case and ``-``/``_``
-    /space, or one or two letters off, a swap counting as one, from a known name of four
-    letters or more), or ``None``. A name in :data:`PASSTHROUGH` is never a typo."""
+    """The known name that ``name`` is probably a typo of, or ``None``: the same name but for
+    case and ``-``/``_``/space, or one or two letters off (a swap counts as one) from a known
+    name of four letters or more. A name in :data:`PASSTHROUGH` is never a typo."""
     if name in PASSTHROUGH:
         return None
     known = tuple(known)
@@ -127,9 +127,7 @@ def check_call_names(names: Iterable[str]) -> None:
 
 
 # A word of a parameter name that marks a secret.
-_SECRET_WORD = re.compile(
-    r".*(key|token|secret)|password|passwd|auth(orization)?|credentials?|bearer"
-)
+_SECRET = re.compile(r".*(key|token|secret)|password|passwd|auth(orization)?|credentials?|bearer")
 
 
 def check_not_secret(names: Iterable[str], where: str) -> None:
@@ -140,7 +138,7 @@ def check_not_secret(names: Iterable[str], where: str) -> None:
         if name in PASSTHROUGH or name in CHAT_PARAMS:
             continue
         words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-        if any(_SECRET_WORD.fullmatch(w) for w in words if w):
+        if any(_SECRET.fullmatch(w) for w in words if w):
             raise ValueError(
                 f"{name!r} looks like a secret, and {where} would send it in the JSON body of "
                 "every request. Pass the Runcrate key as api_key=... (or set RUNCRATE_API_KEY); "
