@@ -196,7 +196,8 @@ class ChatRuncrate(LangChainSerializable, ChatSettings, BaseChatModel):
         """Prompt tokens of ``messages`` (and ``tools``), with no request and no tokenizer
         download: an estimate calibrated per model by the usage of this process's answers."""
         wire_tools = [_openai_tool(t) for t in tools] if tools else None
-        return self.engine.count_tokens(to_openai_messages(messages, lenient=True), wire_tools)
+        openai_messages = to_openai_messages(messages, lenient=True)
+        return self.engine.token_counter().count_messages(openai_messages, wire_tools)
 
     def get_num_tokens(self, text: str) -> int:
         """Tokens of ``text`` alone (no chat template), estimated like the messages."""

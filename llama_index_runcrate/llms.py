@@ -184,7 +184,8 @@ class RuncrateLLM(ChatSettings, FunctionCallingLLM):
         """Prompt tokens of ``messages`` (and ``tools``), with no request and no tokenizer
         download: an estimate calibrated per model by the usage of this process's answers."""
         specs = [t.metadata.to_openai_tool(skip_length_check=True) for t in tools or ()]
-        return self.engine.count_tokens(to_openai_messages(messages), specs or None)
+        counter = self.engine.token_counter()
+        return counter.count_messages(to_openai_messages(messages), specs or None)
 
     @property
     def tokenizer(self) -> Callable[[str], list[int]]:

@@ -1,21 +1,10 @@
-"""Chat completions, for both frameworks: the request (:mod:`.request`), the answer and the
-stream fold (:mod:`.answer`), the engine that sends them (:mod:`.engine`), and the chat
-model settings of the spec (:mod:`.settings`)."""
+"""Chat completions for both frameworks: the request (:mod:`.request`), the answer and stream
+fold (:mod:`.answer`), the engine (:mod:`.engine`) and the model settings (:mod:`.settings`)."""
 
 from __future__ import annotations
 
-from .answer import Choice, ChunkDelta, Completion, StreamFold, ToolCall, Usage
+from .answer import Completion
 from .engine import ChatEngine
 from .request import ChatOptions, ChatRequest
 
-__all__ = [
-    "ChatEngine",
-    "ChatOptions",
-    "ChatRequest",
-    "Choice",
-    "ChunkDelta",
-    "Completion",
-    "StreamFold",
-    "ToolCall",
-    "Usage",
-]
+__all__ = ["ChatEngine", "ChatOptions", "ChatRequest", "Completion"]

@@ -1,8 +1,5 @@
 """Chat answers: a JSON completion parsed, or a stream's chunks folded, into one
-:class:`Completion` both adapters read (they never look at raw chunks).
-
-Pure functions and small state objects over plain dicts; nothing here does I/O.
-"""
+:class:`Completion` both adapters read (they never see raw chunks). Nothing here does I/O."""
 
 from __future__ import annotations
 
@@ -15,15 +12,14 @@ from pydantic import BaseModel
 
 from ..net.headers import RateLimitState
 
-# errors imports openai; it is loaded only when one is raised, to keep imports light.
+# errors imports openai: it is imported only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
 
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts; the details are ``None`` when the server does not report them (``cost``:
-    the server's ``usage.cost`` in USD, when it sends one)."""
+    """Token counts; the details and ``cost`` (the server's, in USD) are ``None`` if not sent."""
 
     input_tokens: int
     output_tokens: int
@@ -40,13 +36,11 @@ def parse_usage(data: object) -> Usage | None:
     prompt = int(data.get("prompt_tokens") or 0)
     completion = int(data.get("completion_tokens") or 0)
     total = int(data.get("total_tokens") or prompt + completion)
-    prompt_details = data.get("prompt_tokens_details") or {}
-    completion_details = data.get("completion_tokens_details") or {}
+    prompt_details = data.get("prompt_tokens_details")
+    output_details = data.get("completion_tokens_details")
     cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, Mapping) else None
     reasoning = (
-        completion_details.get("reasoning_tokens")
-        if isinstance(completion_details, Mapping)
-        else None
+        output_details.get("reasoning_tokens") if isinstance(output_details, Mapping) else None
     )
     cost = data.get("cost")
     if not isinstance(cost, (int, float)) or isinstance(cost, bool):
@@ -122,8 +116,7 @@ class Completion:
     choices: list[Choice]
     usage: Usage | None
     raw: JSONDict | None = None
-    #: The server's latest X-RateLimit-* state for this key, if any.
-    rate_limit: RateLimitState | None = None
+    rate_limit: RateLimitState | None = None  #: the key's latest X-RateLimit-* state, if any
 
     @property
     def choice(self) -> Choice:
@@ -137,9 +130,8 @@ class Completion:
 
 
 def parse_structured(text: str | None, schema: type[Any] | None = None) -> Any:
-    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class):
-    the one parser both frameworks use. Anything else raises
-    :class:`~runcrate_integrations.errors.StructuredOutputError`, quoting the answer."""
+    """A structured answer's JSON text as ``schema``'s instance (a JSON object when no class);
+    else :class:`~runcrate_integrations.errors.StructuredOutputError` quoting the answer."""
     raw = (text or "").strip()
     try:
         return validate_structured(json.loads(raw), schema)
@@ -163,26 +155,8 @@ def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
     return validate(value)
 
 
-def parse_choice(raw: Mapping[str, Any]) -> Choice:
-    """Parse one ``choices[i]`` entry of a non-streamed answer."""
-    message = raw.get("message")
-    if not isinstance(message, Mapping):
-        from ..errors import ResponseFormatError
-
-        raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
-    return Choice(
-        index=int(raw.get("index") or 0),
-        content=_text(message.get("content")),
-        reasoning_content=message.get("reasoning_content") or message.get("reasoning") or None,
-        refusal=message.get("refusal"),
-        tool_calls=[_tool_call(tc) for tc in message.get("tool_calls") or ()],
-        finish_reason=raw.get("finish_reason"),
-        logprobs=raw.get("logprobs"),
-    )
-
-
 def parse_completion(data: Mapping[str, Any]) -> Completion:
-    """Parse a ``chat.completion`` body; a body without choices raises ResponseFormatError."""
+    """Parse a ``chat.completion`` body (ResponseFormatError without choices or messages)."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         from ..errors import ResponseFormatError
@@ -191,27 +165,41 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
             "Runcrate returned a chat completion with no choices "
             f"(keys: {sorted(data)}); nothing to return"
         )
+    parsed = []
+    for raw in choices:
+        message = raw.get("message")
+        if not isinstance(message, Mapping):
+            from ..errors import ResponseFormatError
+
+            raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
+        parsed.append(
+            Choice(
+                index=int(raw.get("index") or 0),
+                content=_text(message.get("content")),
+                reasoning_content=reasoning,
+                refusal=message.get("refusal"),
+                tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
+                finish_reason=raw.get("finish_reason"),
+                logprobs=raw.get("logprobs"),
+            )
+        )
     return Completion(
-        id=data.get("id"),
-        model=data.get("model"),
-        created=data.get("created"),
-        system_fingerprint=data.get("system_fingerprint"),
-        choices=[parse_choice(c) for c in choices],
-        usage=parse_usage(data.get("usage")),
+        data.get("id"),
+        data.get("model"),
+        data.get("created"),
+        data.get("system_fingerprint"),
+        parsed,
+        parse_usage(data.get("usage")),
         raw=dict(data),
     )
-
-
-# ---------------------------------------------------------------------------- streams
 
 
 @dataclass(slots=True)
 class ToolCallDelta:
     """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments.
-
     ``index`` is the call's place in the answer (0, 1, ... in order of first appearance), not
-    the wire's ``index``, which some servers omit: LangChain merges chunks by this number.
-    """
+    the wire's ``index``, which some servers omit: LangChain merges chunks by this number."""
 
     index: int
     id: str | None
@@ -234,14 +222,8 @@ class ChunkDelta:
     @property
     def empty(self) -> bool:
         """True for a delta that adds nothing to show (the opening role-only delta)."""
-        return not (
-            self.content
-            or self.reasoning_content
-            or self.tool_calls
-            or self.finish_reason
-            or self.logprobs
-            or self.refusal
-        )
+        shown = self.content or self.reasoning_content or self.tool_calls or self.refusal
+        return not (shown or self.finish_reason or self.logprobs)
 
 
 @dataclass(slots=True)
@@ -257,119 +239,38 @@ class _ChoiceState:
     reasoning: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
     tool_calls: list[_ToolCallState] = field(default_factory=list)
-    call_at_index: dict[int, int] = field(default_factory=dict)  # wire index -> tool_calls[i]
-    call_with_id: dict[str, int] = field(default_factory=dict)  # call id -> tool_calls[i]
+    places: dict[int | str, int] = field(default_factory=dict)  # wire index or id -> place
     last_call: int | None = None
     finish_reason: str | None = None
     logprobs: list[Any] = field(default_factory=list)
-    blocks: list[str] = field(default_factory=list)
+    blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
-    def saw(self, kind: str) -> None:
-        if kind not in self.blocks:
-            self.blocks.append(kind)
-
-    def call_for(self, index: int | None, call_id: str | None) -> int:
-        """The place of the call a tool-call delta belongs to, opening a new one if need be.
-
-        OpenAI numbers calls with ``index``; some servers send each call whole with an ``id``
-        and no ``index``, and a delta with neither continues the call before it. So: by index
-        when present, else by id (a new id is a new call), else the last call.
-        """
-        if index is not None and index in self.call_at_index:
-            place = self.call_at_index[index]
-        elif call_id and call_id in self.call_with_id:
-            place = self.call_with_id[call_id]
+    def add_tool_call(self, raw: Mapping[str, Any]) -> ToolCallDelta:
+        """Add a piece of a tool call to its call, opened if need be. OpenAI numbers calls with
+        ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
+        delta with neither continues the call before it. So: by index, else by id (a new id is
+        a new call), else the last call."""
+        index = raw.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            index = None
+        fn = raw.get("function") or {}
+        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
+        call_id = str(call_id) if call_id else None
+        if index is not None and index in self.places:
+            place = self.places[index]
+        elif call_id and call_id in self.places:
+            place = self.places[call_id]
         elif index is None and not call_id and self.last_call is not None:
             place = self.last_call
         else:
             place = len(self.tool_calls)
             self.tool_calls.append(_ToolCallState())
         if index is not None:
-            self.call_at_index.setdefault(index, place)
+            self.places.setdefault(index, place)
         if call_id:
-            self.call_with_id.setdefault(call_id, place)
+            self.places.setdefault(call_id, place)
         self.last_call = place
-        return place
-
-
-class StreamFold:
-    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`.
-
-    :meth:`add` returns the deltas of each chunk for the caller to emit, :meth:`snapshot` the
-    answer so far, :meth:`completion` the folded answer (raising
-    :class:`StreamInterruptedError` if the stream never finished). Callers keep no copy of
-    their own: everything a stream has said is here.
-    """
-
-    __slots__ = ("_choices", "created", "id", "last_chunk", "model", "system_fingerprint", "usage")
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
-        self.created: int | None = None
-        self.system_fingerprint: str | None = None
-        self.usage: Usage | None = None
-        self.last_chunk: JSONDict | None = None
-        self._choices: dict[int, _ChoiceState] = {}
-
-    def add(self, chunk: JSONDict) -> list[ChunkDelta]:
-        """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
-        self.last_chunk = chunk
-        if self.id is None:
-            self.id = chunk.get("id")
-            self.model = chunk.get("model")
-            self.created = chunk.get("created")
-        fingerprint = chunk.get("system_fingerprint")
-        if fingerprint:
-            self.system_fingerprint = fingerprint
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = parse_usage(usage)
-        choices = chunk.get("choices")
-        if not choices:
-            return []
-        return [self._add_choice(raw) for raw in choices]
-
-    def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
-        index = raw.get("index") or 0
-        state = self._choices.get(index)
-        if state is None:
-            state = self._choices[index] = _ChoiceState()
-        delta = raw.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if reasoning:
-            state.reasoning.append(reasoning)
-            state.saw("reasoning")
-        content = delta.get("content")
-        if content:
-            state.content.append(content)
-            state.saw("text")
-        refusal = delta.get("refusal")
-        if refusal:
-            state.refusal.append(refusal)
-        tool_deltas: list[ToolCallDelta] = []
-        raw_calls = delta.get("tool_calls")
-        if raw_calls:
-            state.saw("tool_call")
-            tool_deltas.extend(self._add_tool_call(state, tc) for tc in raw_calls)
-        finish = raw.get("finish_reason")
-        if finish:
-            state.finish_reason = finish
-        logprobs = raw.get("logprobs")
-        if logprobs:
-            state.logprobs.append(logprobs)
-        return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
-
-    @staticmethod
-    def _add_tool_call(state: _ChoiceState, raw: Mapping[str, Any]) -> ToolCallDelta:
-        wire_index = raw.get("index")
-        if not isinstance(wire_index, int) or isinstance(wire_index, bool):
-            wire_index = None
-        fn = raw.get("function") or {}
-        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
-        call_id = str(call_id) if call_id else None
-        place = state.call_for(wire_index, call_id)
-        call = state.tool_calls[place]
+        call = self.tool_calls[place]
         if isinstance(fragment, Mapping):
             fragment = json.dumps(fragment)
         # A server repeating the id or name on every delta must not have it counted twice:
@@ -384,14 +285,62 @@ class StreamFold:
             call.arguments.append(fragment)
         return ToolCallDelta(place, new_id, new_name, fragment)
 
+
+@dataclass(slots=True)
+class StreamFold:
+    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`: :meth:`add`
+    returns each chunk's deltas to emit, :meth:`snapshot` the answer so far, :meth:`completion`
+    the whole answer. Callers keep no copy of their own: everything a stream said is here."""
+
+    id: str | None = None
+    model: str | None = None
+    created: int | None = None
+    system_fingerprint: str | None = None
+    usage: Usage | None = None
+    last_chunk: JSONDict | None = None
+    _choices: dict[int, _ChoiceState] = field(default_factory=dict)
+
+    def add(self, chunk: JSONDict) -> list[ChunkDelta]:
+        """Record one chunk; return what it adds per choice (empty for a usage-only chunk)."""
+        self.last_chunk = chunk
+        if self.id is None:
+            self.id = chunk.get("id")
+            self.model = chunk.get("model")
+            self.created = chunk.get("created")
+        if fingerprint := chunk.get("system_fingerprint"):
+            self.system_fingerprint = fingerprint
+        if usage := chunk.get("usage"):
+            self.usage = parse_usage(usage)
+        return [self._add_choice(raw) for raw in chunk.get("choices") or ()]
+
+    def _add_choice(self, raw: Mapping[str, Any]) -> ChunkDelta:
+        index = raw.get("index") or 0
+        state = self._choices.get(index) or self._choices.setdefault(index, _ChoiceState())
+        delta = raw.get("delta") or {}
+        if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+            state.reasoning.append(reasoning)
+            state.blocks["reasoning"] = None
+        if content := delta.get("content"):
+            state.content.append(content)
+            state.blocks["text"] = None
+        if refusal := delta.get("refusal"):
+            state.refusal.append(refusal)
+        tool_deltas = [state.add_tool_call(call) for call in delta.get("tool_calls") or ()]
+        if tool_deltas:
+            state.blocks["tool_call"] = None
+        if finish := raw.get("finish_reason"):
+            state.finish_reason = finish
+        if logprobs := raw.get("logprobs"):
+            state.logprobs.append(logprobs)
+        return ChunkDelta(index, content, reasoning, tool_deltas, finish, logprobs, refusal)
+
     @property
     def finished(self) -> bool:
         """True once every choice seen has a finish_reason."""
         return bool(self._choices) and all(c.finish_reason for c in self._choices.values())
 
     def received_text(self) -> str:
-        """Everything the stream has said so far, every choice's text, reasoning, refusal and
-        tool-call arguments joined (what an estimate of its output tokens reads)."""
+        """All the stream said so far, joined (what an estimate of its output tokens reads)."""
         parts: list[str] = []
         for state in self._choices.values():
             parts += state.content + state.reasoning + state.refusal
@@ -400,16 +349,13 @@ class StreamFold:
         return "".join(parts)
 
     def blocks(self, index: int = 0) -> list[str]:
-        """The kinds of content a choice has carried, in order of first appearance.
-
-        ``"reasoning"``, ``"text"`` and ``"tool_call"``: what content-block numbering needs.
-        """
+        """The kinds of content a choice has carried (``"reasoning"``, ``"text"``,
+        ``"tool_call"``) in order of first appearance: what content-block numbering needs."""
         state = self._choices.get(index)
         return list(state.blocks) if state is not None else []
 
     def snapshot(self, index: int = 0) -> Choice:
-        """The answer so far of one choice; tool calls carry their argument text so far and
-        ``args=None`` (arguments are parsed only by :meth:`completion`)."""
+        """One choice's answer so far (its tool calls' ``args`` are parsed only at the end)."""
         return self._choice(index, self._choices.get(index) or _ChoiceState(), final=False)
 
     def completion(self) -> Completion:
@@ -439,6 +385,10 @@ class StreamFold:
             arguments = "".join(tc.arguments)
             args, error = parse_arguments(arguments) if final else (None, None)
             calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+        logprobs = None
+        if final and st.logprobs:
+            parts = [p.get("content") or () for p in st.logprobs if isinstance(p, Mapping)]
+            logprobs = {"content": [item for part in parts for item in part]}
         return Choice(
             index=index,
             content="".join(st.content),
@@ -446,18 +396,8 @@ class StreamFold:
             refusal="".join(st.refusal) or None,
             tool_calls=calls,
             finish_reason=st.finish_reason,
-            logprobs=_merge_logprobs(st.logprobs) if final else None,
+            logprobs=logprobs,
         )
-
-
-def _merge_logprobs(parts: list[Any]) -> Any:
-    if not parts:
-        return None
-    content: list[Any] = []
-    for part in parts:
-        if isinstance(part, Mapping):
-            content.extend(part.get("content") or ())
-    return {"content": content}
 
 
 def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
@@ -475,13 +415,7 @@ def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
         calls = message.get("tool_calls")
         if calls:
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
-        out.append(
-            {
-                "index": raw.get("index") or 0,
-                "delta": delta,
-                "finish_reason": raw.get("finish_reason"),
-                "logprobs": raw.get("logprobs"),
-            }
-        )
+        entry = {"index": raw.get("index") or 0, "delta": delta}
+        out.append(entry | {k: raw.get(k) for k in ("finish_reason", "logprobs")})
     chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
     return {**chunk, "choices": out, "usage": data.get("usage")}

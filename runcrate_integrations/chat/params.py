@@ -1,4 +1,5 @@
-"""Runcrate's parameter ranges, checked before any request is sent."""
+"""Runcrate's parameter ranges and the names a call may use, checked before anything is sent:
+a near miss of a known name is a typo; a name that looks like a secret never goes in a body."""
 
 from __future__ import annotations
 
@@ -17,123 +18,74 @@ POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n")
 TOP_LOGPROBS = (0, 20)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_range(name: str, value: object) -> None:
-    """Raise ``ValueError`` when a sampling parameter is outside Runcrate's range."""
-    if value is None:
-        return
-    if name in RANGES:
-        low, high = RANGES[name]
-        if not _is_number(value) or not low <= value <= high:  # type: ignore[operator]  # checked
-            raise ValueError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
-    elif name in POSITIVE_INTS:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    elif name == "top_logprobs":
-        low, high = TOP_LOGPROBS
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(
-                f"top_logprobs must be an integer between {low} and {high}, got {value!r}"
-            )
-    elif name == "seed":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"seed must be an integer, got {value!r}")
-    elif name == "stop":
-        ok = isinstance(value, str) or (
-            isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
-        )
-        if not ok:
-            raise ValueError(f"stop must be a string or a list of strings, got {value!r}")
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_params(params: Mapping[str, Any]) -> None:
-    """Check every known parameter in a request body (unknown keys pass through)."""
+    """Raise ``ValueError`` for a known parameter outside Runcrate's range (unknown ones pass)."""
     for name, value in params.items():
-        check_range(name, value)
+        if value is None:
+            continue
+        if name in RANGES:
+            low, high = RANGES[name]
+            if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
+                raise ValueError(
+                    f"{name} must be a number between {low:g} and {high:g}, got {value!r}"
+                )
+        elif name in POSITIVE_INTS and (not _is_int(value) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        elif name == "top_logprobs" and (
+            not _is_int(value) or not TOP_LOGPROBS[0] <= value <= TOP_LOGPROBS[1]
+        ):
+            low, high = TOP_LOGPROBS
+            raise ValueError(
+                f"top_logprobs must be an integer between {low} and {high}, got {value!r}"
+            )
+        elif name == "seed" and not _is_int(value):
+            raise ValueError(f"seed must be an integer, got {value!r}")
+        elif name == "stop" and not (
+            isinstance(value, str)
+            or (isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value))
+        ):
+            raise ValueError(f"stop must be a string or a list of strings, got {value!r}")
 
-
-# ---------------------------------------------------------------------------- names
 
 # What a chat call accepts besides the messages: request parameters this package knows and
 # checks, and the per-call controls of the engine. A near miss of one of these is a typo.
 CHAT_PARAMS = frozenset(
-    {
-        *RANGES,
-        *POSITIVE_INTS,
-        "top_logprobs",
-        "seed",
-        "stop",
-        "logprobs",
-        "response_format",
-        "parallel_tool_calls",
-        "tools",
-        "tool_choice",
-    }
+    {*RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format"}
+    | {"parallel_tool_calls", "tools", "tool_choice"}
 )
-CALL_CONTROLS = frozenset(
-    {
-        "model",
-        "extra_body",
-        "extra_headers",
-        "stream_usage",
-        "timeout",
-        "max_retries",
-        "deadline",
-    }
+CALL_NAMES = CHAT_PARAMS | frozenset(
+    {"model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline"}
 )
 # Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
 # known name even when they look alike (top_k / top_p).
 PASSTHROUGH = frozenset(
-    {
-        "top_k",
-        "min_p",
-        "top_a",
-        "typical_p",
-        "repetition_penalty",
-        "min_tokens",
-        "logit_bias",
-        "reasoning_effort",
-        "reasoning",
-        "user",
-        "metadata",
-        "store",
-        "service_tier",
-        "modalities",
-        "audio",
-        "prediction",
-        "verbosity",
-        "web_search_options",
-        "safe_prompt",
-        "transforms",
-        "provider",
-        "models",
-        "route",
-        "chat_template_kwargs",
-        "guided_json",
-        "grammar",
-    }
+    # sampling
+    {"top_k", "min_p", "top_a", "typical_p", "repetition_penalty", "min_tokens", "logit_bias"}
+    # OpenAI's
+    | {"reasoning_effort", "user", "metadata", "store", "service_tier", "modalities", "audio"}
+    | {"prediction", "verbosity", "web_search_options"}
+    # routers' (OpenRouter, Mistral) and local servers' (vLLM, llama.cpp)
+    | {"reasoning", "safe_prompt", "transforms", "provider", "models", "route"}
+    | {"chat_template_kwargs", "guided_json", "grammar"}
 )
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known name that ``name`` is probably a typo of, or ``None``.
-
-    A typo: the same name but for case and ``-``/``_``/space, or one or two letters off
-    (a swap counts as one) from a known name of four letters or more. A name in
-    :data:`PASSTHROUGH` is never a typo.
-    """
+    """The known name that ``name`` is probably a typo of, or ``None``: the same name but for
+    case and ``-``/``_``/space, or one or two letters off (a swap counts as one) from a known
+    name of four letters or more. A name in :data:`PASSTHROUGH` is never a typo."""
     if name in PASSTHROUGH:
         return None
     known = tuple(known)
     if name in known:
         return None
     folded = name.lower().replace("-", "_").replace(" ", "_")
-    for candidate in known:
-        if folded == candidate:
-            return candidate
+    if folded in known:
+        return folded
     best: tuple[int, str] | None = None
     for candidate in known:
         if len(candidate) < 4 or abs(len(candidate) - len(folded)) > 2:
@@ -162,15 +114,10 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def check_call_names(
-    names: Iterable[str], known: Iterable[str] = CHAT_PARAMS | CALL_CONTROLS
-) -> None:
+def check_call_names(names: Iterable[str]) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
-    known = tuple(known)
     for name in names:
-        if name in known:
-            continue
-        intended = near_miss(name, known)
+        intended = None if name in CALL_NAMES else near_miss(name, CALL_NAMES)
         if intended is not None:
             raise ValueError(
                 f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
@@ -179,36 +126,19 @@ def check_call_names(
             )
 
 
-# ---------------------------------------------------------------------------- secrets
-
-_SECRET_WORDS = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "auth",
-    "authorization",
-    "credential",
-    "credentials",
-    "bearer",
-)
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a parameter name looks like it holds a secret (``api_key``, ``access_token``,
-    ``clientSecret``...); ``max_tokens`` and other known parameters do not."""
-    if name in PASSTHROUGH or name in CHAT_PARAMS:
-        return False
-    words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-    return any(w in _SECRET_WORDS or w.endswith(("key", "token", "secret")) for w in words if w)
+# A word of a parameter name that marks a secret.
+_SECRET = re.compile(r".*(key|token|secret)|password|passwd|auth(orization)?|credentials?|bearer")
 
 
 def check_not_secret(names: Iterable[str], where: str) -> None:
-    """Raise ``ValueError`` for a name that looks like a secret and would go into a request
-    body (servers and proxies log bodies): the key belongs in ``api_key``."""
+    """Raise ``ValueError`` for a name that looks like a secret (``api_key``, ``access_token``,
+    ``clientSecret``...; not ``max_tokens`` or another known parameter) and would go into a
+    request body, which servers and proxies log: the key belongs in ``api_key``."""
     for name in names:
-        if looks_secret(name):
+        if name in PASSTHROUGH or name in CHAT_PARAMS:
+            continue
+        words = re.split(r"[_\-\s.]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+        if any(_SECRET.fullmatch(w) for w in words if w):
             raise ValueError(
                 f"{name!r} looks like a secret, and {where} would send it in the JSON body of "
                 "every request. Pass the Runcrate key as api_key=... (or set RUNCRATE_API_KEY); "

@@ -1,31 +1,30 @@
-"""The chat model settings of the spec: what ``ChatRuncrate`` and ``RuncrateLLM`` share.
-
-The ranges are Runcrate's, declared once in :mod:`.params` (which also checks per-call values).
-
-:class:`ChatSettings` adds the model and its request defaults to the connection settings of
-:class:`~runcrate_integrations.config.Connection`, and builds the instance's
-:class:`~runcrate_integrations.chat.engine.ChatEngine` from them (rebuilt when one changes).
-An adapter adds only its framework's own fields and names the field holding extra request
-parameters (``model_kwargs`` in LangChain, ``additional_kwargs`` in LlamaIndex).
-"""
+"""The chat model settings of the spec, shared by ``ChatRuncrate`` and ``RuncrateLLM``: a model
+and its request defaults on the connection settings, and the engine built from them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import AliasChoices, Field
 
+from .. import catalog
 from ..catalog import ModelInfo
 from ..config import Connection
 from ..net.clients import Clients
-from ..net.transport import ErrorHook
+from ..net.transport import ErrorHook, translating
 from .engine import ChatEngine
 from .params import RANGES, TOP_LOGPROBS
 from .request import ChatOptions
 
 if TYPE_CHECKING:
     import openai
+
+
+def _ranged(bounds: tuple[float, float], description: str | None = None) -> Any:
+    """An optional field within Runcrate's range (``bounds``: low, high)."""
+    low, high = bounds
+    return Field(default=None, ge=low, le=high, description=description)
+
 
 #: The request defaults of the spec, sent as top-level body fields when set.
 REQUEST_DEFAULTS = (
@@ -54,18 +53,8 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("model", "model_name"),
         description="Model id, e.g. 'deepseek/deepseek-v3.2' (list_models() shows them).",
     )
-    temperature: float | None = Field(
-        default=None,
-        ge=RANGES["temperature"][0],
-        le=RANGES["temperature"][1],
-        description="Sampling, 0 to 2.",
-    )
-    top_p: float | None = Field(
-        default=None,
-        ge=RANGES["top_p"][0],
-        le=RANGES["top_p"][1],
-        description="Nucleus sampling, 0 to 1.",
-    )
+    temperature: float | None = _ranged(RANGES["temperature"], "Sampling, 0 to 2.")
+    top_p: float | None = _ranged(RANGES["top_p"], "Nucleus sampling, 0 to 1.")
     max_tokens: int | None = Field(
         default=None,
         ge=1,
@@ -77,43 +66,29 @@ class ChatSettings(Connection):
         validation_alias=AliasChoices("stop", "stop_sequences"),
         description="Stop sequence(s); an empty list sends none.",
     )
-    frequency_penalty: float | None = Field(
-        default=None, ge=RANGES["frequency_penalty"][0], le=RANGES["frequency_penalty"][1]
-    )
-    presence_penalty: float | None = Field(
-        default=None, ge=RANGES["presence_penalty"][0], le=RANGES["presence_penalty"][1]
-    )
+    frequency_penalty: float | None = _ranged(RANGES["frequency_penalty"])
+    presence_penalty: float | None = _ranged(RANGES["presence_penalty"])
     seed: int | None = Field(default=None, description="Best-effort deterministic sampling.")
     logprobs: bool | None = Field(default=None, description="Return token log-probabilities.")
-    top_logprobs: int | None = Field(
-        default=None,
-        ge=TOP_LOGPROBS[0],
-        le=TOP_LOGPROBS[1],
-        description="Alternatives per token; implies logprobs.",
-    )
+    top_logprobs: int | None = _ranged(TOP_LOGPROBS, "Alternatives per token; implies logprobs.")
     response_format: dict[str, Any] | None = Field(
         default=None, description="Sent as is, e.g. {'type': 'json_object'}."
     )
     extra_body: dict[str, Any] | None = Field(
         default=None, description="Merged into the request body last, unchecked."
     )
-    stream_usage: bool = Field(
-        default=True, description="Ask for token usage at the end of streams."
-    )
+    stream_usage: bool = Field(True, description="Ask for token usage at the end of streams.")
 
     def _error_hook(self) -> ErrorHook | None:
         """Turns the core's errors into the adapter's own classes (LangChain's dual ones)."""
         return None
 
     def _derive(self) -> ChatEngine:
-        names = (*REQUEST_DEFAULTS, *self.own_request_fields)
-        extra: Mapping[str, Any] | None = (
-            getattr(self, self.extra_params_field) if self.extra_params_field else None
-        )
+        extra = self.extra_params_field
         options = ChatOptions.build(
             self.model,
-            {name: getattr(self, name) for name in names},
-            extra_params=extra,
+            {name: getattr(self, name) for name in (*REQUEST_DEFAULTS, *self.own_request_fields)},
+            extra_params=getattr(self, extra) if extra else None,
             extra_body=self.extra_body,
             stream_usage=self.stream_usage,
             deadline=self.deadline,
@@ -125,13 +100,10 @@ class ChatSettings(Connection):
         )
         return ChatEngine(clients, options, errors=self._error_hook())
 
-    # ------------------------------------------------------------------ conveniences
-
     @property
     def engine(self) -> ChatEngine:
         """The core engine every request of this instance goes through."""
-        engine: ChatEngine = self._state
-        return engine
+        return cast(ChatEngine, self._state)
 
     @property
     def client(self) -> openai.OpenAI:
@@ -145,14 +117,20 @@ class ChatSettings(Connection):
 
     @property
     def model_info(self) -> ModelInfo | None:
-        """This model's catalog entry, read on first use (briefly); ``None`` if not listed."""
-        return self.engine.model_info()
+        """This model's catalog entry, read on first use (one short ``GET /models`` per base
+        URL and process); ``None`` if the catalog does not list it or cannot be read in time."""
+        return catalog.model_info(self.engine.clients, self.model, self.deadline)
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
-        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if the
-        catalog does not list it."""
-        return self.engine.fetch_model_info(refresh=refresh)
+        """Load the catalog now (``GET /models``); this model's entry, or ``None`` if unlisted."""
+        clients = self.engine.clients
+        with translating(self.engine.errors):
+            catalog.fetch(clients, refresh=refresh)
+        return catalog.cached_model_info(clients.settings.base_url, self.model)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        return await self.engine.afetch_model_info(refresh=refresh)
+        clients = self.engine.clients
+        with translating(self.engine.errors):
+            await catalog.afetch(clients, refresh=refresh)
+        return catalog.cached_model_info(clients.settings.base_url, self.model)
