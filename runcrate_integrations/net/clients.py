@@ -1,21 +1,19 @@
 """Who owns the ``openai`` clients every request goes through.
 
-Instances with equal settings share one client, hence one connection pool: a thousand
-``ChatRuncrate`` objects open one pool, not a thousand. Three rules keep that sharing safe:
+Instances with equal settings share one client, hence one connection pool, under three rules:
 
 * **Per process.** A forked child never touches its parent's sockets (a shared keep-alive
-  connection hands one process's answer to another): after ``fork`` the child starts empty
-  pools, and every :class:`Clients` holder notices and fetches the child's own.
+  connection hands one process's answer to another): it starts empty pools, and every
+  :class:`Clients` holder notices and fetches the child's own.
 * **Per event loop.** A pooled async connection cannot move between loops, so async clients
-  are pooled per running loop, and closed when that loop shuts down (``asyncio.run`` and
-  pytest-asyncio close a loop's async generators first; a guard generator is registered there).
-  A loop closed without that step is forgotten the next time a loop gets its first client.
+  are pooled per running loop and closed when that loop shuts down its async generators (as
+  ``asyncio.run`` does). A loop closed without that is forgotten when another loop gets its
+  first client.
 * **Configuration, not sockets, is copied.** :class:`Clients` pickles and deep-copies as its
   settings; the copy looks up its own clients on first use.
 
-Each pooled ``openai`` client is built on an ``httpx2`` client this module keeps too
-(:class:`SyncPooled`), so a download from another host (a temporary media URL) goes through the
-same connection pool without the ``Authorization`` header the openai client adds.
+Each pooled ``openai`` client's ``httpx2`` client is kept too, so a download from another host
+(a temporary media URL) uses the same pool without the ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -61,8 +59,7 @@ def user_agent() -> str:
 
 @functools.cache
 def _ssl_context() -> Any:
-    # Loading the CA bundle takes ~20 ms; every pooled client of the process (one more per
-    # event loop) shares one context, as openai's default client would otherwise load it again.
+    # Loading the CA bundle takes ~20 ms: every pooled client of the process shares one.
     import httpx2
 
     return httpx2.create_ssl_context()
@@ -82,27 +79,28 @@ def new_sync(settings: ClientSettings, http_client: Any = None) -> SyncPooled:
     """A new sync client for ``settings`` (on ``http_client``, or a new pooled one)."""
     import openai  # lazily: openai is slow to import
 
-    if http_client is None:
-        http_client = openai.DefaultHttpxClient(verify=_ssl_context())
-    api = openai.OpenAI(**_client_kwargs(settings), http_client=http_client)
-    return SyncPooled(api, http_client)
+    http = openai.DefaultHttpxClient(verify=_ssl_context()) if http_client is None else http_client
+    return SyncPooled(openai.OpenAI(**_client_kwargs(settings), http_client=http), http)
 
 
 def new_async(settings: ClientSettings, http_client: Any = None) -> AsyncPooled:
     """Async twin of :func:`new_sync`."""
     import openai
 
-    if http_client is None:
-        http_client = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
-    api = openai.AsyncOpenAI(**_client_kwargs(settings), http_client=http_client)
-    return AsyncPooled(api, http_client)
+    http = (
+        openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+        if http_client is None
+        else http_client
+    )
+    return AsyncPooled(openai.AsyncOpenAI(**_client_kwargs(settings), http_client=http), http)
 
 
 # ---------------------------------------------------------------------------- pools
 
 
 class _LoopClients:
-    """The async clients of one event loop, and the guard that closes them with it."""
+    """The async clients of one event loop, and the guard that closes them with it (held here:
+    the loop itself keeps only a weak reference to it)."""
 
     __slots__ = ("clients", "guard")
 
@@ -152,10 +150,8 @@ def sync_client(settings: ClientSettings) -> SyncPooled:
 
 
 def async_client(settings: ClientSettings) -> AsyncPooled:
-    """The shared async client for ``settings`` on the running event loop.
-
-    Outside a running loop (building a client eagerly) a private, unpooled one.
-    """
+    """The shared async client for ``settings`` on the running event loop (outside a running
+    loop, building a client eagerly, a private, unpooled one)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -163,42 +159,27 @@ def async_client(settings: ClientSettings) -> AsyncPooled:
     pools = _pools
     key = settings.pool_key
     entry = pools.loops.get(loop)
-    if entry is not None:
-        client = entry.clients.get(key)
-        if client is not None:
-            return client
+    client = entry.clients.get(key) if entry is not None else None
+    if client is not None:
+        return client
     with pools.lock:
         entry = pools.loops.get(loop)
         if entry is None:
-            _forget_closed_loops(pools)
+            # Loops closed without shutting down their async generators: their clients can no
+            # longer be awaited; dropping them lets the transports' finalisers close the sockets.
+            for closed in [lp for lp in pools.loops if lp.is_closed()]:
+                del pools.loops[closed]
             entry = pools.loops[loop] = _LoopClients()
-            _close_with_loop(pools, loop, entry)
+            # An async generator started on the loop: the loop's async-generator hooks track
+            # it, and shutdown_asyncgens() closes it while the loop still runs. Run it to its
+            # first yield now (nothing in it awaits before that).
+            guard = entry.guard = _loop_guard(pools, loop, entry)
+            with contextlib.suppress(StopIteration):
+                guard.asend(None).send(None)
         client = entry.clients.get(key)
         if client is None:
             client = entry.clients[key] = new_async(settings)
     return client
-
-
-def _forget_closed_loops(pools: _Pools) -> None:
-    # Loops closed without shutting down their async generators (a hand-made loop closed
-    # directly): their clients cannot be awaited any more; dropping them lets the transports'
-    # finalisers close the sockets.
-    for loop in [lp for lp in pools.loops if lp.is_closed()]:
-        del pools.loops[loop]
-
-
-def _close_with_loop(pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients) -> None:
-    """Register a guard that closes ``entry``'s clients when ``loop`` shuts down.
-
-    The guard is an async generator started on ``loop``, so the loop's own async-generator
-    hooks track it; ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` before closing the
-    loop) closes it while the loop still runs, and its ``finally`` awaits each client's close.
-    """
-    guard = _loop_guard(pools, loop, entry)
-    entry.guard = guard
-    # Run it to its first yield now, synchronously (nothing in it awaits before that).
-    with contextlib.suppress(StopIteration):
-        guard.asend(None).send(None)
 
 
 async def _loop_guard(
@@ -230,12 +211,6 @@ class Clients:
     ``http_client`` / ``http_async_client`` (an ``httpx2.Client`` / ``AsyncClient`` for
     proxies, mTLS or tests) make this instance's clients private; they belong to the caller,
     who decides their lifetime. Otherwise the process's pools are used.
-
-    Example::
-
-        clients = Clients(ClientSettings.resolve(api_key="rc_live_..."))
-        clients.sync().api       # the shared openai.OpenAI
-        clients.async_().http    # (inside a coroutine) the running loop's httpx2.AsyncClient
     """
 
     __slots__ = ("_async", "_pools", "_sync", "http_async_client", "http_client", "settings")

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -79,20 +79,6 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_START * 2.0**attempt, BACKOFF_MAX) * (1 - 0.25 * random.random())
 
 
-def _origin(url: str) -> tuple[str, str]:
-    return urlsplit(url)[:2]
-
-
-def _capped(timeout: Any, left: float) -> Any:
-    """``timeout`` cut to ``left`` seconds (each part of an ``httpx2.Timeout``)."""
-    if timeout is None or isinstance(timeout, (int, float)):
-        return left if timeout is None else min(float(timeout), left)
-    import httpx2
-
-    parts = {k: left if v is None else min(v, left) for k, v in timeout.as_dict().items()}
-    return httpx2.Timeout(**parts)
-
-
 class _Call:
     """One call's attempts: everything the sync and async loops share (they differ only in
     what they await)."""
@@ -103,8 +89,8 @@ class _Call:
         settings = clients.settings
         self.request = request
         self.settings = settings
-        path = request.path
-        self.external = "://" in path and _origin(path) != _origin(settings.base_url)
+        path = request.path  # another host (a media link) is fetched without key or pacing
+        self.external = "://" in path and urlsplit(path)[:2] != urlsplit(settings.base_url)[:2]
         self.limiter: RateLimiter | None = None if self.external else limiter_for(settings)
         self.pacer = self.limiter if settings.rate_limits else None
         self.retries = settings.max_retries if request.retries is None else request.retries
@@ -120,7 +106,15 @@ class _Call:
             left = request.deadline - time.monotonic()
             if left <= 0:
                 raise past_deadline(f"The call to {request.method} {request.path}")
-            timeout = _capped(timeout, left)
+            if timeout is None or isinstance(timeout, (int, float)):
+                timeout = left if timeout is None else min(float(timeout), left)
+            else:  # an httpx2.Timeout: each part cut
+                import httpx2
+
+                parts = timeout.as_dict().items()
+                timeout = httpx2.Timeout(
+                    **{k: left if v is None else min(v, left) for k, v in parts}
+                )
         options: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
         headers = dict(request.headers) if request.headers else {}
         if request.files is not None:
@@ -165,12 +159,9 @@ class _Call:
         error = connection_error(exc, request)
         cause = exc if isinstance(exc, httpx2.HTTPError) else exc.__cause__
         never_sent = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
-        # A billed request whose body may have gone out may have started a job: never resent.
-        resend = not self.request.billed or isinstance(cause, never_sent)
-        wait = self._wait(0.0, error) if resend else None
-        if wait is None:
-            raise error from exc
-        return wait
+        if self.request.billed and not isinstance(cause, never_sent):
+            raise error from exc  # its body may have started a job: never sent twice
+        return self._retry(0.0, error, exc)
 
     def answered(self, response: httpx2.Response, seq: int | None) -> float | None:
         """An answer: ``None`` on success, else the wait before a retry, or raises its error.
@@ -192,16 +183,14 @@ class _Call:
         if status == 402 or not retry or (self.request.billed and status not in _NOT_STARTED):
             raise error from None
         hint = min(server_wait(read_rate_limit(response.headers), status), RESET_CAP)
-        wait = self._wait(hint, error)
-        if wait is None:
-            raise error from None
-        return wait
+        return self._retry(hint, error, None)
 
-    def _wait(self, hint: float, error: Exception) -> float | None:
+    def _retry(self, hint: float, error: Exception, cause: BaseException | None) -> float:
+        """The wait before the next attempt; ``error`` (from ``cause``) if none is left."""
         from ..errors import past_deadline
 
         if self.attempt >= self.retries:
-            return None
+            raise error from cause
         wait = max(hint, backoff(self.attempt))
         self.attempt += 1
         deadline = self.request.deadline
@@ -318,24 +307,16 @@ async def asend_json(clients: Clients, request: Request) -> JSONDict:
 # ---------------------------------------------------------------------------- streams
 
 
+@dataclass(slots=True)
 class _Events:
     """Server-sent events to JSON objects, one line at a time (shared by sync and async)."""
 
-    __slots__ = ("data", "deadline", "event", "response", "secret", "whole")
-
-    def __init__(
-        self,
-        response: httpx2.Response,
-        secret: str | None,
-        deadline: float | None,
-        whole: Callable[[JSONDict], JSONDict] | None,
-    ) -> None:
-        self.response = response
-        self.secret = secret
-        self.deadline = deadline
-        self.whole = whole
-        self.event: str | None = None
-        self.data: list[str] = []
+    response: httpx2.Response
+    secret: str | None
+    deadline: float | None
+    whole: Callable[[JSONDict], JSONDict] | None
+    event: str | None = None
+    data: list[str] = field(default_factory=list)
 
     def is_stream(self) -> bool:
         """Whether the answer is an event stream (or has no content type)."""
@@ -404,13 +385,9 @@ def iter_events(
     deadline: float | None = None,
     whole: Callable[[JSONDict], JSONDict] | None = None,
 ) -> Generator[JSONDict, None, None]:
-    """The JSON events of a streamed answer, closing it however iteration ends.
-
-    A server that ignored ``stream`` and answered one JSON body yields that body, as ``whole``
-    makes it into an event (its ``ValueError``: the body is not an answer, which raises
-    :class:`~runcrate_integrations.errors.ResponseFormatError` naming the content type). A
-    dropped connection raises :class:`~runcrate_integrations.errors.StreamInterruptedError`.
-    """
+    """The JSON events of a streamed answer, closing it however iteration ends. One JSON body
+    (the server ignored ``stream``) yields what ``whole`` makes of it (a ``ValueError``: not an
+    answer). A dropped connection raises :class:`~.errors.StreamInterruptedError`."""
     import httpx2
 
     from ..errors import connection_error
