@@ -1,19 +1,9 @@
-"""Who owns the ``openai`` clients every request goes through.
-
-Instances with equal settings share one client, hence one connection pool, under three rules:
-
-* **Per process.** A forked child never touches its parent's sockets (a shared keep-alive
-  connection hands one process's answer to another): it starts empty pools, and every
-  :class:`Clients` holder notices and fetches the child's own.
-* **Per event loop.** A pooled async connection cannot move between loops, so async clients
-  are pooled per running loop and closed when that loop shuts down its async generators (as
-  ``asyncio.run`` does). A loop closed without that is forgotten when another loop gets its
-  first client.
-* **Configuration, not sockets, is copied.** :class:`Clients` pickles and deep-copies as its
-  settings; the copy looks up its own clients on first use.
-
-Each pooled ``openai`` client's ``httpx2`` client is kept too, so a download from another host
-(a temporary media URL) uses the same pool without the ``Authorization`` header.
+"""The ``openai`` clients every request goes through: instances with equal settings share one
+client (one connection pool), per process (a forked child never touches its parent's sockets:
+it starts empty pools) and per event loop (an async connection cannot move between loops; a
+loop's clients close when it shuts down its async generators, as ``asyncio.run`` does).
+:class:`Clients` pickles and copies as its settings. Each client's ``httpx2`` client is kept
+too, so a download from another host (a media URL) uses the pool without the key.
 """
 
 from __future__ import annotations
@@ -24,6 +14,7 @@ import functools
 import os
 import threading
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
@@ -98,26 +89,22 @@ def new_async(settings: ClientSettings, http_client: Any = None) -> AsyncPooled:
 # ---------------------------------------------------------------------------- pools
 
 
+@dataclass(slots=True)
 class _LoopClients:
     """The async clients of one event loop, and the guard that closes them with it (held here:
     the loop itself keeps only a weak reference to it)."""
 
-    __slots__ = ("clients", "guard")
-
-    def __init__(self) -> None:
-        self.clients: dict[tuple[Any, ...], AsyncPooled] = {}
-        self.guard: AsyncGenerator[None, None] | None = None
+    clients: dict[tuple[Any, ...], AsyncPooled] = field(default_factory=dict)
+    guard: AsyncGenerator[None, None] | None = None
 
 
+@dataclass(slots=True)
 class _Pools:
     """The shared clients of one process."""
 
-    __slots__ = ("lock", "loops", "sync")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sync: dict[tuple[Any, ...], SyncPooled] = {}
-        self.loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sync: dict[tuple[Any, ...], SyncPooled] = field(default_factory=dict)
+    loops: dict[asyncio.AbstractEventLoop, _LoopClients] = field(default_factory=dict)
 
 
 _pools = _Pools()
@@ -206,21 +193,14 @@ def pooled_client_count() -> int:
 
 
 class Clients:
-    """The clients of one model instance: pooled ones, or private ones around given http clients.
-
-    ``http_client`` / ``http_async_client`` (an ``httpx2.Client`` / ``AsyncClient`` for
-    proxies, mTLS or tests) make this instance's clients private; they belong to the caller,
-    who decides their lifetime. Otherwise the process's pools are used.
+    """The clients of one model instance: the process's pooled ones, or private ones around
+    ``http_client`` / ``http_async_client`` (for proxies, mTLS or tests; the caller's to close).
     """
 
     __slots__ = ("_async", "_pools", "_sync", "http_async_client", "http_client", "settings")
 
     def __init__(
-        self,
-        settings: ClientSettings,
-        *,
-        http_client: Any = None,
-        http_async_client: Any = None,
+        self, settings: ClientSettings, *, http_client: Any = None, http_async_client: Any = None
     ) -> None:
         self.settings = settings
         self.http_client = http_client

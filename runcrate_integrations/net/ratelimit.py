@@ -1,20 +1,14 @@
 """Waiting for the rate limit only when the server's own headers say the quota is used up.
 
-One :class:`RateLimiter` per base URL and key in a process is asked before every attempt
-(retries included) and sees every answer's ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``
-(read by :func:`~.headers.read_rate_limit`). While quota remains (the newest ``Remaining``
-less this process's requests since) a request goes at once; once it is used up, callers wait
-for ``Reset`` or ``Retry-After``. A window's quota comes back whole at its reset; a token
-bucket's (``Reset`` is "now" while tokens remain, the next token's time once they are gone) a
-token at a time; until an answer with quota left tells which, a used-up quota is drawn a token
-at a time. Other processes on the same key count only while it is being exhausted (a reset
-waited for, or a 429, lately): this process then takes its past share of a window, spread over
-the window, or draws a bucket at a slowdown that 429s double and the bucket's level steers.
-
-A server without the headers never engages it: after the first answer it costs one attribute
-check per request; before that, :data:`COLD_START` requests go and the rest wait for the answer
-at most :data:`COLD_WAIT` s. Waits hold no lock; a cancelled waiter takes nothing with it; a
-forked child starts with no limiters.
+One :class:`RateLimiter` per base URL and key in a process is asked before every attempt and
+sees every answer's ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``. While quota remains
+(the newest ``Remaining`` less our requests since) a request goes at once; once it is used up,
+callers wait for ``Reset`` or ``Retry-After``: a window's quota comes back whole, a token
+bucket's (``Reset`` is "now" while tokens remain) a token at a time. Other processes on the
+same key count only while it is being exhausted: this process then takes its past share of a
+window, spread over it, or draws a bucket at a slowdown that 429s double and its level steers.
+A server without the headers never engages it (after :data:`COLD_START` requests, or
+:data:`COLD_WAIT` s, it costs one attribute check per request). Waits hold no lock.
 """
 
 from __future__ import annotations
@@ -30,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from ..config import NO_KEY, ClientSettings
 from .headers import RateLimitState, carries_rate_limit, read_rate_limit
@@ -65,21 +60,15 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+@dataclass(eq=False, slots=True)
 class _Waiter:
-    """One caller in line: a thread (``event``) or an asyncio task (``loop``)."""
+    """One caller in line: a thread (``event``) or an asyncio task (``loop``, ``future``)."""
 
-    __slots__ = ("event", "future", "loop", "queued", "seq")
-
-    def __init__(
-        self,
-        event: threading.Event | None = None,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        self.event = event
-        self.loop = loop
-        self.future: asyncio.Future[None] | None = None
-        self.queued = False
-        self.seq: int | None = None
+    event: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+    queued: bool = False  # in line (it joins at its first turn)
+    seq: int | None = None  # its sequence number, once let through
 
     def arm(self) -> None:
         """Under the limiter's lock, before waiting: a wake-up from now on reaches the waiter."""
@@ -258,13 +247,12 @@ class RateLimiter:
     def _leave(self, waiter: _Waiter) -> None:
         """A waiter gives up (cancelled, interrupted): out of line; the next one takes over."""
         with self._lock:
-            was_head = bool(self._waiters) and self._waiters[0] is waiter
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                return
-            if was_head:
+            line = self._waiters
+            if line and line[0] is waiter:
+                line.popleft()
                 self._wake_head()
+            elif waiter in line:
+                line.remove(waiter)
 
     def _wake_head(self) -> None:
         while self._waiters:

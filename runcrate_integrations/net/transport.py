@@ -1,13 +1,8 @@
-"""The one request loop: every request of the package (sync and async, chat, embeddings, media,
-the catalog) is paced, sent, retried, timed and translated here.
-
-Attempts go through the ``openai`` client's public ``post`` / ``get`` (``cast_to=httpx2.Response``,
-``max_retries=0``), so the client still owns auth, headers, multipart bodies and connection
-pools; this loop owns pacing (the process's :mod:`.ratelimit` limiter sees every attempt and
-answer), the retry rule and its waits, the call's deadline, and turning every failure into one
-of :mod:`runcrate_integrations.errors`' classes. A URL on another host than the base URL (a
-temporary media link) is fetched through the same pooled ``httpx2`` client, without the
-``Authorization`` header and without pacing.
+"""The one request loop: every request of the package is paced, sent, retried, timed and
+translated here. Attempts go through the ``openai`` client's public ``post`` / ``get``
+(``cast_to=httpx2.Response``, ``max_retries=0``), which still owns auth, headers, multipart
+bodies and pools; this loop owns pacing (:mod:`.ratelimit`), the retry rule, the deadline, and
+turning every failure into one of :mod:`runcrate_integrations.errors`' classes.
 """
 
 from __future__ import annotations
