@@ -152,14 +152,13 @@ def async_client(settings: ClientSettings) -> AsyncPooled:
     with pools.lock:
         entry = pools.loops.get(loop)
         if entry is None:
-            # Loops closed without shutting down their async generators: their clients can no
-            # longer be awaited; dropping them lets the transports' finalisers close the sockets.
+            # Loops closed without shutting down their async generators: their clients are
+            # dropped, for the transports' finalisers to close the sockets.
             for closed in [lp for lp in pools.loops if lp.is_closed()]:
                 del pools.loops[closed]
             entry = pools.loops[loop] = _LoopClients()
-            # An async generator started on the loop: the loop's async-generator hooks track
-            # it, and shutdown_asyncgens() closes it while the loop still runs. Run it to its
-            # first yield now (nothing in it awaits before that).
+            # An async generator started on the loop (to its first yield, now) is closed by
+            # the loop's shutdown_asyncgens() while the loop still runs: it closes the clients.
             guard = entry.guard = _loop_guard(pools, loop, entry)
             with contextlib.suppress(StopIteration):
                 guard.asend(None).send(None)

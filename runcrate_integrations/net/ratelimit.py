@@ -86,11 +86,9 @@ class _Waiter:
 
 
 class RateLimiter:
-    """Decides when requests to one base URL with one key may go out, in one process.
-
-    Clients call :meth:`acquire` / :meth:`aacquire` before each attempt and :meth:`observe`
-    with each answer's headers. ``clock`` (Unix time) is replaceable for tests; everything
-    here is decided under one ``threading.Lock``, never held while waiting.
+    """Decides when requests to one base URL with one key may go out, in one process:
+    :meth:`acquire` / :meth:`aacquire` before each attempt, :meth:`observe` each answer.
+    ``clock`` (Unix time) is for tests; all is decided under one lock, never held while waiting.
     """
 
     def __init__(self, name: str = "", *, clock: Callable[[], float] = time.time) -> None:
@@ -141,10 +139,8 @@ class RateLimiter:
         return self._mode == _ENGAGED
 
     def acquire(self, deadline: float | None = None) -> int | None:
-        """Block until a request may be sent; its sequence number (``None``: not tracked).
-
-        ``deadline`` (a ``time.monotonic()``): a wait that would pass it raises the package's
-        timeout error at once instead."""
+        """Block until a request may be sent; its sequence number (``None``: not tracked). A
+        wait past ``deadline`` (``time.monotonic()``) raises the package's timeout error."""
         if self._mode == _IDLE:
             return None
         event = threading.Event()
@@ -169,12 +165,8 @@ class RateLimiter:
         try:
             # (_turn arms the waiter with a future whenever it says to wait)
             while (delay := self._turn(waiter, deadline)) > 0 and waiter.future is not None:
-                timer = loop.call_later(delay, _resolve, waiter.future)
-                try:
-                    await waiter.future
-                finally:
-                    timer.cancel()
-                    waiter.future = None
+                await asyncio.wait((waiter.future,), timeout=delay)
+                waiter.future = None
         except BaseException:
             self._leave(waiter)
             raise
@@ -302,10 +294,8 @@ class RateLimiter:
         return 0.0
 
     def _window_turn(self, now: float) -> float:
-        """Under the lock: a window's decision. While quota is left, at once. Once it runs out
-        the key is shared, and until it stops running out this process takes only its part of
-        what the server's count shows left (the others take theirs), spread over the rest of
-        the window so that every process sees the count fall."""
+        """Under the lock: a window's decision. While quota is left, at once; while the key is
+        shared (it ran out lately), only our part of what is left, spread over the window."""
         left, reset_at = self._count_left, self._reset_at
         if left is None or reset_at is None:
             return self._take(now)  # nothing says when a used-up quota comes back: 429s will
@@ -333,10 +323,8 @@ class RateLimiter:
         return self._wait(now, reset_at + _GUARD)
 
     def _bucket_turn(self, now: float) -> float:
-        """Under the lock: a token bucket's decision, by a local copy of the bucket (synced to
-        each answer's count, requests in flight taken out, a token per refill interval): at
-        once while it holds a token. While the key is shared, also no sooner than one
-        (slowed) interval after this process's last request."""
+        """Under the lock: a token bucket's decision, by a local copy of it: at once while it
+        holds a token; while the key is shared, also one (slowed) interval after our last."""
         if self._count_left is None:
             return self._take(now)
         due = self._ready

@@ -75,8 +75,7 @@ def backoff(attempt: int) -> float:
 
 
 class _Call:
-    """One call's attempts: everything the sync and async loops share (they differ only in
-    what they await)."""
+    """One call's attempts: all that the sync and async loops share (not what they await)."""
 
     __slots__ = ("attempt", "external", "limiter", "pacer", "request", "retries", "settings")
 
