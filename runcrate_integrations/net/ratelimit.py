@@ -71,11 +71,14 @@ class _Waiter:
     seq: int | None = None  # its sequence number, once let through
 
     def arm(self) -> None:
-        """Under the limiter's lock, before waiting: a wake-up from now on reaches the waiter."""
-        if self.event is not None:
-            self.event.clear()
-        elif self.loop is not None:
+        """Under the limiter's lock, before waiting: a wake-up from now on reaches the waiter
+        (a thread's event is made only now: most callers never wait)."""
+        if self.loop is not None:
             self.future = self.loop.create_future()
+        elif self.event is None:
+            self.event = threading.Event()
+        else:
+            self.event.clear()
 
     def wake(self) -> None:
         """Raises RuntimeError if the task's loop is closed."""
@@ -143,11 +146,11 @@ class RateLimiter:
         wait past ``deadline`` (``time.monotonic()``) raises the package's timeout error."""
         if self._mode == _IDLE:
             return None
-        event = threading.Event()
-        waiter = _Waiter(event=event)
+        waiter = _Waiter()
         try:
-            while (delay := self._turn(waiter, deadline)) > 0:
-                event.wait(delay)
+            # (_turn arms the waiter with an event whenever it says to wait)
+            while (delay := self._turn(waiter, deadline)) > 0 and waiter.event is not None:
+                waiter.event.wait(delay)
         except BaseException:
             self._leave(waiter)
             raise
@@ -218,16 +221,16 @@ class RateLimiter:
         else the seconds to wait, ``waiter`` armed. A wait past ``deadline`` raises instead."""
         with self._lock:
             line = self._waiters
-            if not waiter.queued:
-                waiter.queued = True
-                line.append(waiter)
-            if line[0] is not waiter:
+            if line and line[0] is not waiter:  # behind another caller
                 delay = _NOT_HEAD_POLL
-            elif (delay := self._admit(self._clock())) <= 0:
+            elif (delay := self._admit(self._clock())) <= 0 and line:  # first in line: out
                 line.popleft()
                 self._wake_head()
             waiter.seq = self._seq_out
             if delay > 0:
+                if not waiter.queued:
+                    waiter.queued = True
+                    line.append(waiter)
                 waiter.arm()
         self._flush_log()
         if delay > 0 and deadline is not None and time.monotonic() + delay >= deadline:
