@@ -1,6 +1,5 @@
-"""The one reading of the rate-limit headers, used by pacing, retry waits and error objects
-alike: ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``, ``Retry-After`` and
-``retry-after-ms``, into one shape (:class:`RateLimitState`, a JSON-friendly dict)."""
+"""The one reading of the rate-limit headers (for pacing, retry waits and error objects alike)
+into one JSON-friendly shape, :class:`RateLimitState`."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ class _Waiter:
     event: threading.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
-    queued: bool = False  # in line (it joins at its first turn)
+    queued: bool = False  # in line (it joins when it first has to wait)
     seq: int | None = None  # its sequence number, once let through
 
     def arm(self) -> None:
@@ -176,8 +176,8 @@ class RateLimiter:
         return waiter.seq
 
     def poll(self) -> float:
-        """Never blocks: 0.0 if a request may go now (it then counts as sent), else the
-        seconds to wait before asking again (callers already waiting go first)."""
+        """Never blocks: 0.0 if a request may go now (it then counts as sent), else the wait
+        before asking again (callers already waiting go first)."""
         if self._mode == _IDLE:
             return 0.0
         with self._lock:
