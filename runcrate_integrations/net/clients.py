@@ -70,20 +70,20 @@ def new_sync(settings: ClientSettings, http_client: Any = None) -> SyncPooled:
     """A new sync client for ``settings`` (on ``http_client``, or a new pooled one)."""
     import openai  # lazily: openai is slow to import
 
-    http = openai.DefaultHttpxClient(verify=_ssl_context()) if http_client is None else http_client
-    return SyncPooled(openai.OpenAI(**_client_kwargs(settings), http_client=http), http)
+    if http_client is None:
+        http_client = openai.DefaultHttpxClient(verify=_ssl_context())
+    api = openai.OpenAI(**_client_kwargs(settings), http_client=http_client)
+    return SyncPooled(api, http_client)
 
 
 def new_async(settings: ClientSettings, http_client: Any = None) -> AsyncPooled:
     """Async twin of :func:`new_sync`."""
     import openai
 
-    http = (
-        openai.DefaultAsyncHttpxClient(verify=_ssl_context())
-        if http_client is None
-        else http_client
-    )
-    return AsyncPooled(openai.AsyncOpenAI(**_client_kwargs(settings), http_client=http), http)
+    if http_client is None:
+        http_client = openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+    api = openai.AsyncOpenAI(**_client_kwargs(settings), http_client=http_client)
+    return AsyncPooled(api, http_client)
 
 
 # ---------------------------------------------------------------------------- pools
