@@ -1,21 +1,9 @@
-"""Who owns the ``openai`` clients every request goes through.
-
-Instances with equal settings share one client, hence one connection pool: a thousand
-``ChatRuncrate`` objects open one pool, not a thousand. Three rules keep that sharing safe:
-
-* **Per process.** A forked child never touches its parent's sockets (a shared keep-alive
-  connection hands one process's answer to another): after ``fork`` the child starts empty
-  pools, and every :class:`Clients` holder notices and fetches the child's own.
-* **Per event loop.** A pooled async connection cannot move between loops, so async clients
-  are pooled per running loop, and closed when that loop shuts down (``asyncio.run`` and
-  pytest-asyncio close a loop's async generators first; a guard generator is registered there).
-  A loop closed without that step is forgotten the next time a loop gets its first client.
-* **Configuration, not sockets, is copied.** :class:`Clients` pickles and deep-copies as its
-  settings; the copy looks up its own clients on first use.
-
-Each pooled ``openai`` client is built on an ``httpx2`` client this module keeps too
-(:class:`SyncPooled`), so a download from another host (a temporary media URL) goes through the
-same connection pool without the ``Authorization`` header the openai client adds.
+"""The ``openai`` clients every request goes through: instances with equal settings share one
+client (one connection pool), per process (a forked child never touches its parent's sockets:
+it starts empty pools) and per event loop (an async connection cannot move between loops; a
+loop's clients close when it shuts down its async generators, as ``asyncio.run`` does).
+:class:`Clients` pickles and copies as its settings. Each client's ``httpx2`` client is kept
+too, so a download from another host (a media URL) uses the pool without the key.
 """
 
 from __future__ import annotations
@@ -26,6 +14,7 @@ import functools
 import os
 import threading
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
@@ -61,8 +50,7 @@ def user_agent() -> str:
 
 @functools.cache
 def _ssl_context() -> Any:
-    # Loading the CA bundle takes ~20 ms; every pooled client of the process (one more per
-    # event loop) shares one context, as openai's default client would otherwise load it again.
+    # Loading the CA bundle takes ~20 ms: every pooled client of the process shares one.
     import httpx2
 
     return httpx2.create_ssl_context()
@@ -101,25 +89,22 @@ def new_async(settings: ClientSettings, http_client: Any = None) -> AsyncPooled:
 # ---------------------------------------------------------------------------- pools
 
 
+@dataclass(slots=True)
 class _LoopClients:
-    """The async clients of one event loop, and the guard that closes them with it."""
+    """The async clients of one event loop, and the guard that closes them with it (held here:
+    the loop itself keeps only a weak reference to it)."""
 
-    __slots__ = ("clients", "guard")
-
-    def __init__(self) -> None:
-        self.clients: dict[tuple[Any, ...], AsyncPooled] = {}
-        self.guard: AsyncGenerator[None, None] | None = None
+    clients: dict[tuple[Any, ...], AsyncPooled] = field(default_factory=dict)
+    guard: AsyncGenerator[None, None] | None = None
 
 
+@dataclass(slots=True)
 class _Pools:
     """The shared clients of one process."""
 
-    __slots__ = ("lock", "loops", "sync")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.sync: dict[tuple[Any, ...], SyncPooled] = {}
-        self.loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sync: dict[tuple[Any, ...], SyncPooled] = field(default_factory=dict)
+    loops: dict[asyncio.AbstractEventLoop, _LoopClients] = field(default_factory=dict)
 
 
 _pools = _Pools()
@@ -152,10 +137,8 @@ def sync_client(settings: ClientSettings) -> SyncPooled:
 
 
 def async_client(settings: ClientSettings) -> AsyncPooled:
-    """The shared async client for ``settings`` on the running event loop.
-
-    Outside a running loop (building a client eagerly) a private, unpooled one.
-    """
+    """The shared async client for ``settings`` on the running event loop (outside a running
+    loop, building a client eagerly, a private, unpooled one)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -163,42 +146,26 @@ def async_client(settings: ClientSettings) -> AsyncPooled:
     pools = _pools
     key = settings.pool_key
     entry = pools.loops.get(loop)
-    if entry is not None:
-        client = entry.clients.get(key)
-        if client is not None:
-            return client
+    client = entry.clients.get(key) if entry is not None else None
+    if client is not None:
+        return client
     with pools.lock:
         entry = pools.loops.get(loop)
         if entry is None:
-            _forget_closed_loops(pools)
+            # Loops closed without shutting down their async generators: their clients are
+            # dropped, for the transports' finalisers to close the sockets.
+            for closed in [lp for lp in pools.loops if lp.is_closed()]:
+                del pools.loops[closed]
             entry = pools.loops[loop] = _LoopClients()
-            _close_with_loop(pools, loop, entry)
+            # An async generator started on the loop (to its first yield, now) is closed by
+            # the loop's shutdown_asyncgens() while the loop still runs: it closes the clients.
+            guard = entry.guard = _loop_guard(pools, loop, entry)
+            with contextlib.suppress(StopIteration):
+                guard.asend(None).send(None)
         client = entry.clients.get(key)
         if client is None:
             client = entry.clients[key] = new_async(settings)
     return client
-
-
-def _forget_closed_loops(pools: _Pools) -> None:
-    # Loops closed without shutting down their async generators (a hand-made loop closed
-    # directly): their clients cannot be awaited any more; dropping them lets the transports'
-    # finalisers close the sockets.
-    for loop in [lp for lp in pools.loops if lp.is_closed()]:
-        del pools.loops[loop]
-
-
-def _close_with_loop(pools: _Pools, loop: asyncio.AbstractEventLoop, entry: _LoopClients) -> None:
-    """Register a guard that closes ``entry``'s clients when ``loop`` shuts down.
-
-    The guard is an async generator started on ``loop``, so the loop's own async-generator
-    hooks track it; ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` before closing the
-    loop) closes it while the loop still runs, and its ``finally`` awaits each client's close.
-    """
-    guard = _loop_guard(pools, loop, entry)
-    entry.guard = guard
-    # Run it to its first yield now, synchronously (nothing in it awaits before that).
-    with contextlib.suppress(StopIteration):
-        guard.asend(None).send(None)
 
 
 async def _loop_guard(
@@ -225,27 +192,14 @@ def pooled_client_count() -> int:
 
 
 class Clients:
-    """The clients of one model instance: pooled ones, or private ones around given http clients.
-
-    ``http_client`` / ``http_async_client`` (an ``httpx2.Client`` / ``AsyncClient`` for
-    proxies, mTLS or tests) make this instance's clients private; they belong to the caller,
-    who decides their lifetime. Otherwise the process's pools are used.
-
-    Example::
-
-        clients = Clients(ClientSettings.resolve(api_key="rc_live_..."))
-        clients.sync().api       # the shared openai.OpenAI
-        clients.async_().http    # (inside a coroutine) the running loop's httpx2.AsyncClient
+    """The clients of one model instance: the process's pooled ones, or private ones around
+    ``http_client`` / ``http_async_client`` (for proxies, mTLS or tests; the caller's to close).
     """
 
     __slots__ = ("_async", "_pools", "_sync", "http_async_client", "http_client", "settings")
 
     def __init__(
-        self,
-        settings: ClientSettings,
-        *,
-        http_client: Any = None,
-        http_async_client: Any = None,
+        self, settings: ClientSettings, *, http_client: Any = None, http_async_client: Any = None
     ) -> None:
         self.settings = settings
         self.http_client = http_client

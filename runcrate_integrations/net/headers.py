@@ -1,6 +1,5 @@
-"""The one reading of the rate-limit headers, used by pacing, retry waits and error objects
-alike: ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``, ``Retry-After`` and
-``retry-after-ms``, into one shape (:class:`RateLimitState`, a JSON-friendly dict)."""
+"""The one reading of the rate-limit headers (for pacing, retry waits and error objects alike)
+into one JSON-friendly shape, :class:`RateLimitState`."""
 
 from __future__ import annotations
 
@@ -15,15 +14,13 @@ UNIX_TIME_FLOOR = 1e9
 
 
 class RateLimitState(TypedDict):
-    """What one answer's headers said about the rate limit; the one shape of that everywhere
-    (``rate_limit_state()``, ``response_metadata["rate_limit"]``, LlamaIndex's
-    ``additional_kwargs["rate_limit"]``, ``error.rate_limit``).
+    """What one answer's headers said about the rate limit, the same everywhere
+    (``rate_limit_state()``, ``response_metadata["rate_limit"]``, ``error.rate_limit``, ...).
 
-    ``limit``/``remaining``: ``X-RateLimit-Limit``/``-Remaining`` (requests per window);
-    ``reset_at``: ``X-RateLimit-Reset`` as a Unix time (Runcrate sends a Unix time; a small
-    number is read as seconds from now); ``retry_after``: seconds the server asked to wait
-    (``retry-after-ms`` or ``Retry-After``, seconds or an HTTP date); ``observed_at``: the Unix
-    time the answer arrived. A header the answer left out is ``None``.
+    ``limit``/``remaining``: ``X-RateLimit-Limit``/``-Remaining``; ``reset_at``:
+    ``X-RateLimit-Reset`` as a Unix time (a small number is seconds from now); ``retry_after``:
+    seconds to wait (``retry-after-ms`` or ``Retry-After``, seconds or an HTTP date);
+    ``observed_at``: when the answer arrived. A header left out is ``None``.
     """
 
     limit: int | None
@@ -58,14 +55,12 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-_HEADERS = frozenset(
-    {
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "retry-after",
-        "retry-after-ms",
-    }
+_HEADERS = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+    "retry-after-ms",
 )
 
 

@@ -1,30 +1,14 @@
 """Waiting for the rate limit only when the server's own headers say the quota is used up.
 
-Runcrate answers every request with ``X-RateLimit-Limit`` (requests per window),
-``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (a Unix time), read by
-:func:`~.headers.read_rate_limit`. One :class:`RateLimiter` per base URL and key in a process
-sees every answer (success, error or stream) and is asked before every attempt (retries
-included) whether it may go:
-
-* **While quota remains, it goes at once.** The quota is the newest answer's ``Remaining``
-  less this process's own requests sent since: sequential calls and bursts within the quota
-  never wait.
-* **Once it is used up**, callers wait until ``Reset`` (or the server's ``Retry-After``), then
-  go again. A window's quota comes back whole at its reset; a token bucket's (``Reset`` is
-  "now" while tokens remain, the next token's time once they are gone) a token at a time.
-* **Other processes using the same key** are only accounted for while the key is being
-  exhausted (a reset was waited for, or a 429 came, within the last couple of windows): then
-  this process takes the part of a window's count that was its own in the windows before,
-  spread over the window so that every process sees the count fall; a bucket is drawn at the
-  refill rate times a slowdown that 429s double and the bucket's level steers back.
-* Until an answer with quota left shows whether ``Reset`` is a window's or a bucket's next
-  token, a used-up quota is drawn one request per token, slower after each 429.
-
-When a server sends none of the headers the limiter never engages: after the first answer it
-costs one attribute check per request. Before that first answer only a few requests go out
-(:data:`COLD_START`); the rest wait for it, at most :data:`COLD_WAIT` seconds. Waits hold no
-lock (threads wait on an event, tasks on a future); a cancelled waiter takes nothing with it.
-Processes do not talk to each other; a forked child starts with no limiters.
+One :class:`RateLimiter` per base URL and key in a process is asked before every attempt and
+sees every answer's ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``. While quota remains
+(the newest ``Remaining`` less our requests since) a request goes at once; once it is used up,
+callers wait for ``Reset`` or ``Retry-After``: a window's quota comes back whole, a token
+bucket's (``Reset`` is "now" while tokens remain) a token at a time. Other processes on the
+same key count only while it is being exhausted: this process then takes its past share of a
+window, spread over it, or draws a bucket at a slowdown that 429s double and its level steers.
+A server without the headers never engages it (after :data:`COLD_START` requests, or
+:data:`COLD_WAIT` s, it costs one attribute check per request). Waits hold no lock.
 """
 
 from __future__ import annotations
@@ -40,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from ..config import NO_KEY, ClientSettings
 from .headers import RateLimitState, carries_rate_limit, read_rate_limit
@@ -70,39 +55,43 @@ _NOT_HEAD_POLL = 1.0
 _COLD, _IDLE, _ENGAGED = 0, 1, 2
 
 
-class _Waiter:
-    """One caller waiting for its turn: a thread (``event``) or an asyncio task (``loop``)."""
-
-    __slots__ = ("event", "future", "loop")
-
-    def __init__(
-        self,
-        event: threading.Event | None = None,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        self.event = event
-        self.loop = loop
-        self.future: asyncio.Future[None] | None = None
-
-
-def _check(deadline: float | None, delay: float) -> None:
-    if deadline is not None and time.monotonic() + delay >= deadline:
-        from ..errors import past_deadline  # errors imports openai: loaded by now
-
-        raise past_deadline(f"The call (waiting {delay:.2f} s for the rate limit)")
-
-
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
-class RateLimiter:
-    """Decides when requests to one base URL with one key may go out, in one process.
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    """One caller in line: a thread (``event``) or an asyncio task (``loop``, ``future``)."""
 
-    Clients call :meth:`acquire` / :meth:`aacquire` before each attempt and :meth:`observe`
-    with each answer's headers. ``clock`` (Unix time) is replaceable for tests; everything
-    here is decided under one ``threading.Lock``, never held while waiting.
+    event: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+    queued: bool = False  # in line (it joins when it first has to wait)
+    seq: int | None = None  # its sequence number, once let through
+
+    def arm(self) -> None:
+        """Under the limiter's lock, before waiting: a wake-up from now on reaches the waiter
+        (a thread's event is made only now: most callers never wait)."""
+        if self.loop is not None:
+            self.future = self.loop.create_future()
+        elif self.event is None:
+            self.event = threading.Event()
+        else:
+            self.event.clear()
+
+    def wake(self) -> None:
+        """Raises RuntimeError if the task's loop is closed."""
+        if self.event is not None:
+            self.event.set()
+        elif self.future is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+
+
+class RateLimiter:
+    """Decides when requests to one base URL with one key may go out, in one process:
+    :meth:`acquire` / :meth:`aacquire` before each attempt, :meth:`observe` each answer.
+    ``clock`` (Unix time) is for tests; all is decided under one lock, never held while waiting.
     """
 
     def __init__(self, name: str = "", *, clock: Callable[[], float] = time.time) -> None:
@@ -114,18 +103,19 @@ class RateLimiter:
         self._cold_inflight = 0
         self._cold_since: float | None = None
         self._headerless = 0
-        self._sent = 0  # requests let through; each gets the count as its sequence number
+        # Requests let through so far; each gets the count as its sequence number.
+        self.sent = 0
         self._seq_out: int | None = None
         self._applied = 0  # sequence number of the newest answer applied
-        self._latest: RateLimitState | None = None
+        # The newest answer's rate-limit headers; ``None`` until an answer carried them.
+        self.state: RateLimitState | None = None
         self._pending_log: str | None = None
         self._logged_reset = 0.0
-        # The server's count as of the newest answer, and what is known about its limiter.
         self._limit: int | None = None
         # The server's count: in a window the lowest Remaining of its answers (the one it
         # counted last, whatever order answers arrive in); in a bucket the newest. What may
-        # still be sent is that less every request of ours in flight, counted by the server or
-        # not (it cannot say). ``None``: nothing countable.
+        # still be sent is that less our requests in flight (counted by the server or not: it
+        # cannot say). ``None``: nothing countable.
         self._count_left: int | None = None
         self._inflight = 0  # requests let through and not answered yet
         self._reset_at: float | None = None
@@ -146,45 +136,25 @@ class RateLimiter:
         self._ready = -math.inf  # bucket: when the local copy of its next token is due
         self._slow_mark = 0  # 429s of requests sent before this count do not slow down more
 
-    # ------------------------------------------------------------------ public
-
-    @property
-    def state(self) -> RateLimitState | None:
-        """The newest answer's rate-limit headers; ``None`` until an answer carried them."""
-        return self._latest
-
-    @property
-    def sent(self) -> int:
-        """Requests let through so far (the last one's sequence number)."""
-        return self._sent
-
     @property
     def engaged(self) -> bool:
         """Whether the server has sent rate-limit headers (its quota is then followed)."""
         return self._mode == _ENGAGED
 
     def acquire(self, deadline: float | None = None) -> int | None:
-        """Block until a request may be sent; its sequence number (``None``: not tracked).
-
-        ``deadline`` (a ``time.monotonic()``): a wait that would pass it raises the package's
-        timeout error at once instead."""
+        """Block until a request may be sent; its sequence number (``None``: not tracked). A
+        wait past ``deadline`` (``time.monotonic()``) raises the package's timeout error."""
         if self._mode == _IDLE:
             return None
-        event = threading.Event()
-        waiter = _Waiter(event=event)
-        admitted, seq = self._enter(waiter)
-        if admitted:
-            return seq
+        waiter = _Waiter()
         try:
-            while True:
-                admitted, delay, seq = self._next_turn(waiter, event.clear)
-                if admitted:
-                    return seq
-                _check(deadline, delay)
-                event.wait(delay)
+            # (_turn arms the waiter with an event whenever it says to wait)
+            while (delay := self._turn(waiter, deadline)) > 0 and waiter.event is not None:
+                waiter.event.wait(delay)
         except BaseException:
             self._leave(waiter)
             raise
+        return waiter.seq
 
     async def aacquire(self, deadline: float | None = None) -> int | None:
         """Async twin of :meth:`acquire`: the task waits; the thread and loop do not block."""
@@ -195,33 +165,19 @@ class RateLimiter:
         except RuntimeError:  # another async library (trio, through anyio): not paced
             return None
         waiter = _Waiter(loop=loop)
-        admitted, seq = self._enter(waiter)
-        if admitted:
-            return seq
-
-        def arm() -> None:  # under the lock: what a wake-up resolves
-            waiter.future = loop.create_future()
-
         try:
-            while True:
-                admitted, delay, seq = self._next_turn(waiter, arm)
-                future = waiter.future
-                if admitted or future is None:
-                    return seq
-                _check(deadline, delay)
-                timer = loop.call_later(delay, _resolve, future)
-                try:
-                    await future
-                finally:
-                    timer.cancel()
-                    waiter.future = None
+            # (_turn arms the waiter with a future whenever it says to wait)
+            while (delay := self._turn(waiter, deadline)) > 0 and waiter.future is not None:
+                await asyncio.wait((waiter.future,), timeout=delay)
+                waiter.future = None
         except BaseException:
             self._leave(waiter)
             raise
+        return waiter.seq
 
     def poll(self) -> float:
-        """Never blocks: 0.0 if a request may go now (it then counts as sent), else the
-        seconds to wait before asking again (callers already waiting go first)."""
+        """Never blocks: 0.0 if a request may go now (it then counts as sent), else the wait
+        before asking again (callers already waiting go first)."""
         if self._mode == _IDLE:
             return 0.0
         with self._lock:
@@ -256,65 +212,50 @@ class RateLimiter:
     def __repr__(self) -> str:
         mode = {_COLD: "cold", _IDLE: "idle", _ENGAGED: "engaged"}[self._mode]
         kind = {None: "unknown", True: "bucket", False: "window"}[self._bucket]
-        return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self._latest})"
+        return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self.state})"
 
     # ------------------------------------------------------------------ waiting in line
 
-    def _enter(self, waiter: _Waiter) -> tuple[bool, int | None]:
-        """Go now if nobody waits and the quota allows (``(True, seq)``), else join the line."""
+    def _turn(self, waiter: _Waiter, deadline: float | None) -> float:
+        """One look at the line: 0.0 if the caller may go now (``waiter.seq`` is its number),
+        else the seconds to wait, ``waiter`` armed. A wait past ``deadline`` raises instead."""
         with self._lock:
-            admitted = not self._waiters and self._admit(self._clock()) <= 0
-            seq = self._seq_out
-            if not admitted:
-                self._waiters.append(waiter)
+            line = self._waiters
+            if line and line[0] is not waiter:  # behind another caller
+                delay = _NOT_HEAD_POLL
+            elif (delay := self._admit(self._clock())) <= 0 and line:  # first in line: out
+                line.popleft()
+                self._wake_head()
+            waiter.seq = self._seq_out
+            if delay > 0:
+                if not waiter.queued:
+                    waiter.queued = True
+                    line.append(waiter)
+                waiter.arm()
         self._flush_log()
-        return admitted, seq
+        if delay > 0 and deadline is not None and time.monotonic() + delay >= deadline:
+            from ..errors import past_deadline  # errors imports openai: loaded by now
 
-    def _next_turn(
-        self, waiter: _Waiter, arm: Callable[[], object]
-    ) -> tuple[bool, float, int | None]:
-        """One look at the line for a waiting caller: ``(admitted, seconds to wait, seq)``.
-        Not admitted, ``arm`` runs under the lock, so a wake-up from now on reaches it."""
-        with self._lock:
-            if self._waiters[0] is not waiter:
-                admitted, delay = False, _NOT_HEAD_POLL
-            else:
-                delay = self._admit(self._clock())
-                admitted = delay <= 0
-                if admitted:
-                    self._waiters.popleft()
-                    self._wake_head()
-            seq = self._seq_out
-            if not admitted:
-                arm()
-        self._flush_log()
-        return admitted, delay, seq
+            raise past_deadline(f"The call (waiting {delay:.2f} s for the rate limit)")
+        return delay
 
     def _leave(self, waiter: _Waiter) -> None:
         """A waiter gives up (cancelled, interrupted): out of line; the next one takes over."""
         with self._lock:
-            was_head = bool(self._waiters) and self._waiters[0] is waiter
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                return
-            if was_head:
+            line = self._waiters
+            if line and line[0] is waiter:
+                line.popleft()
                 self._wake_head()
+            elif waiter in line:
+                line.remove(waiter)
 
     def _wake_head(self) -> None:
-        if not self._waiters:
-            return
-        head = self._waiters[0]
-        if head.event is not None:
-            head.event.set()
-            return
-        future, loop = head.future, head.loop
-        if future is not None and loop is not None:
+        while self._waiters:
             try:
-                loop.call_soon_threadsafe(_resolve, future)
+                self._waiters[0].wake()
+                return
             except RuntimeError:  # its loop is closed: it will never wait again
                 self._waiters.popleft()
-                self._wake_head()
 
     def _flush_log(self) -> None:
         message = self._pending_log
@@ -326,11 +267,7 @@ class RateLimiter:
 
     def _admit(self, now: float) -> float:
         """Under the lock: let one request through now (0.0) or say how long to wait."""
-        mode = self._mode
-        if mode == _IDLE:
-            self._seq_out = None
-            return 0.0
-        if mode == _COLD:
+        if self._mode == _COLD:
             if self._cold_since is None:
                 self._cold_since = now
             if self._cold_inflight < COLD_START:
@@ -340,6 +277,7 @@ class RateLimiter:
             if wait > 0:
                 return wait
             self._mode = _IDLE  # no answer in time: stop holding requests back
+        if self._mode == _IDLE:
             self._seq_out = None
             return 0.0
         if now < self._gate:
@@ -349,8 +287,8 @@ class RateLimiter:
         return self._window_turn(now)
 
     def _take(self, now: float) -> float:
-        self._sent += 1
-        self._seq_out = self._sent
+        self.sent += 1
+        self._seq_out = self.sent
         self._inflight += 1
         self._last = now
         if self._bucket:  # the local copy of the server's bucket loses a token
@@ -359,10 +297,8 @@ class RateLimiter:
         return 0.0
 
     def _window_turn(self, now: float) -> float:
-        """Under the lock: a window's decision. While quota is left, at once. Once it runs out
-        the key is shared, and until it stops running out this process takes only its part of
-        what the server's count shows left (the others take theirs), spread over the rest of
-        the window so that every process sees the count fall."""
+        """Under the lock: a window's decision. While quota is left, at once; while the key is
+        shared (it ran out lately), only our part of what is left, spread over the window."""
         left, reset_at = self._count_left, self._reset_at
         if left is None or reset_at is None:
             return self._take(now)  # nothing says when a used-up quota comes back: 429s will
@@ -376,7 +312,7 @@ class RateLimiter:
         quota = left - self._inflight
         # Close to all of the last window's requests were ours: alone (a request sent early in
         # a window may be counted in the one before), so not sharing.
-        if quota >= 1 and (self._share > 0.9 or not self._contended(now)):
+        if quota >= 1 and (self._share > 0.9 or now >= self._contended_until):
             return self._take(now)
         if quota >= 1:
             claim = self._share * left - self._inflight
@@ -390,19 +326,14 @@ class RateLimiter:
         return self._wait(now, reset_at + _GUARD)
 
     def _bucket_turn(self, now: float) -> float:
-        """Under the lock: a token bucket's decision, by a local copy of the bucket (synced to
-        each answer's count, requests in flight taken out, a token per refill interval): at
-        once while it holds a token. While the key is shared, also no sooner than one
-        (slowed) interval after this process's last request."""
+        """Under the lock: a token bucket's decision, by a local copy of it: at once while it
+        holds a token; while the key is shared, also one (slowed) interval after our last."""
         if self._count_left is None:
             return self._take(now)
         due = self._ready
-        if self._contended(now):
+        if now < self._contended_until:
             due = max(due, self._last + self._interval() * self._slow)
         return due - now if due > now + _EPSILON else self._take(now)
-
-    def _contended(self, now: float) -> bool:
-        return now < self._contended_until
 
     def _hold(self) -> float:
         """How long sharing lasts after the quota ran out or a 429 came (seconds)."""
@@ -411,21 +342,15 @@ class RateLimiter:
     def _interval(self) -> float:
         """A bucket's seconds per token: the longest next-token wait lately seen (each is at
         most one interval); before any, a guess of Limit per second."""
-        samples = self._intervals
-        if samples:
-            return max(samples)
-        return 1.0 / max(1, self._limit or 1)
+        return max(self._intervals) if self._intervals else 1.0 / max(1, self._limit or 1)
 
     def _wait(self, now: float, until: float) -> float:
         until = min(until, now + RESET_CAP)
         if until - now >= _LOG_WAIT and until > self._logged_reset:
             self._logged_reset = until
-            latest = self._latest
-            said = (
-                f" (limit {latest['limit']}, remaining {latest['remaining']})"
-                if latest is not None
-                else ""
-            )
+            said = ""
+            if (latest := self.state) is not None:
+                said = f" (limit {latest['limit']}, remaining {latest['remaining']})"
             self._pending_log = (
                 f"Rate limit of {self.name or 'the server'} reached{said}: "
                 f"waiting {until - now:.2f} s for the reset"
@@ -458,7 +383,7 @@ class RateLimiter:
         newer = seq is None or seq >= self._applied
         if newer:
             self._applied = seq or self._applied
-            self._latest = state
+            self.state = state
         limit, remaining, reset_at = state["limit"], state["remaining"], state["reset_at"]
         if limit is not None and limit > 0:
             self._limit = limit
@@ -471,7 +396,7 @@ class RateLimiter:
             self._contended_until = now + self._hold()
             if seq is None or seq > self._slow_mark:  # once per burst of 429s
                 self._slow = min(self._slow * 2, _MAX_SLOWDOWN)
-                self._slow_mark = self._sent
+                self._slow_mark = self.sent
         if seq is not None:
             self._inflight = max(0, self._inflight - 1)
         if remaining is not None and reset_at is not None:
@@ -550,7 +475,7 @@ class RateLimiter:
         if not newer or status >= 400:
             return
         limit = self._limit or 1
-        if not self._contended(now):
+        if now >= self._contended_until:
             self._slow = 1.0
             return
         if 4 * remaining < 3 * limit:  # not refilled: the key is still being drawn down
@@ -563,25 +488,17 @@ class RateLimiter:
 
 # ---------------------------------------------------------------------------- the registry
 
-
-class _Registry:
-    __slots__ = ("limiters", "lock")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.limiters: dict[tuple[str, str], RateLimiter] = {}
+# One limiter per base URL and key in this process (``setdefault`` keeps it one without a lock).
+_limiters: dict[tuple[str, str], RateLimiter] = {}
 
 
-_registry = _Registry()
+def reset_limiters() -> None:
+    """Forget every limiter of this process (for tests; clients find new ones on next use)."""
+    _limiters.clear()
 
 
-def _after_fork_in_child() -> None:
-    global _registry
-    _registry = _Registry()  # the parent's waiters and locks mean nothing here
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # a forked child starts with none (not on Windows)
+    os.register_at_fork(after_in_child=reset_limiters)
 
 
 @functools.lru_cache(maxsize=64)
@@ -595,28 +512,17 @@ def limiter_key(base_url: str, api_key: str | None) -> tuple[str, str]:
 def limiter_for(settings: ClientSettings) -> RateLimiter:
     """This process's limiter for the settings' base URL and key, made on first use."""
     key = limiter_key(settings.base_url, settings.secret)
-    registry = _registry
-    found = registry.limiters.get(key)
+    found = _limiters.get(key)
     if found is None:
-        with registry.lock:
-            found = registry.limiters.get(key)
-            if found is None:
-                found = registry.limiters[key] = RateLimiter(key[0])
+        found = _limiters.setdefault(key, RateLimiter(key[0]))
     return found
 
 
 def rate_limit_state(settings: ClientSettings) -> RateLimitState | None:
-    """What the server last said about the rate limit for these settings' base URL and key
-    (a :class:`RateLimitState` dict); ``None`` until an answer in
-    this process carried ``X-RateLimit-*`` headers."""
-    found = _registry.limiters.get(limiter_key(settings.base_url, settings.secret))
+    """What the server last said about the rate limit for these settings' base URL and key;
+    ``None`` until an answer in this process carried ``X-RateLimit-*`` headers."""
+    found = _limiters.get(limiter_key(settings.base_url, settings.secret))
     return found.state if found is not None else None
-
-
-def reset_limiters() -> None:
-    """Forget every limiter of this process (for tests; clients find new ones on next use)."""
-    global _registry
-    _registry = _Registry()
 
 
 __all__ = ["RateLimitState", "RateLimiter", "limiter_for", "rate_limit_state", "reset_limiters"]

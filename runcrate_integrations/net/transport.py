@@ -1,26 +1,8 @@
 """The one request loop: every request of the package is paced, sent, retried, timed and
-translated here, for sync and async, chat, embeddings, media and the catalog alike.
-
-A :class:`Request` says what to send and how: per-call retries, timeout and deadline, whether
-to leave the body unread (a stream), whether it starts a billed job. :func:`send` /
-:func:`asend` run its attempts through the ``openai`` client's public ``post`` / ``get``
-(``cast_to=httpx2.Response``, ``max_retries=0``), so the client still owns auth, headers,
-multipart bodies and connection pools, and this loop owns the rest:
-
-* **pacing**: each attempt first asks the process's rate limiter for this base URL and key,
-  and every answer's headers are shown to it;
-* **the retry rule**: connection errors, timeouts, 408/409/429/5xx and ``x-should-retry:
-  true``; never a 402. A request that starts a billed job is not resent once its body went
-  out, unless the server answered 429 or 503. A stream is retried only before its headers
-  arrive: once it has started it is never silently restarted;
-* **the wait** before a retry: the larger of the server's hint (read by
-  :func:`~runcrate_integrations.errors.read_rate_limit`) and jittered exponential backoff;
-* **the deadline**: no attempt, wait or retry starts past it, and each attempt's timeout is
-  cut to what is left;
-* **errors**: whatever fails leaves as one of :mod:`runcrate_integrations.errors`' classes.
-
-A URL on another host than the base URL (a temporary media link) is fetched through the same
-pooled ``httpx2`` client, without the ``Authorization`` header and without pacing.
+translated here. Attempts go through the ``openai`` client's public ``post`` / ``get``
+(``cast_to=httpx2.Response``, ``max_retries=0``), which still owns auth, headers, multipart
+bodies and pools; this loop owns pacing (:mod:`.ratelimit`), the retry rule, the deadline, and
+turning every failure into one of :mod:`runcrate_integrations.errors`' classes.
 """
 
 from __future__ import annotations
@@ -31,11 +13,11 @@ import random
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .clients import Clients, user_agent
+from .clients import AsyncPooled, Clients, SyncPooled, user_agent
 from .headers import read_rate_limit, server_wait
 from .ratelimit import RESET_CAP, RateLimiter, limiter_for
 
@@ -60,12 +42,12 @@ _NOT_STARTED = frozenset({429, 503})
 class Request:
     """One request and how to send it.
 
-    ``path`` is relative to the base URL (or an absolute URL). ``body`` is the JSON body, or
-    with ``files`` (openai's ``files=`` form, e.g. ``{"file": (name, data, mime)}``) the other
-    fields of a multipart body. ``timeout`` (per attempt) and ``retries`` default to the
-    client settings'; ``deadline`` is a ``time.monotonic()`` by which the whole call must end.
-    ``stream`` leaves the body unread (read it with :func:`iter_events`). ``billed``: the
-    request starts a billed job, so it is not resent once its body may have reached the server.
+    ``path`` is relative to the base URL (or absolute). ``body`` is the JSON body, or with
+    ``files`` (openai's ``files=`` form) the other fields of a multipart body. ``timeout`` (per
+    attempt) and ``retries`` default to the client settings'; ``deadline`` is a
+    ``time.monotonic()`` by which the whole call must end. ``stream`` leaves the body unread
+    (read it with :func:`iter_events`). ``billed``: the request starts a billed job, so it is
+    not resent once its body may have reached the server.
     """
 
     method: str
@@ -80,11 +62,6 @@ class Request:
     deadline: float | None = None
     billed: bool = False
 
-    @property
-    def label(self) -> str:
-        """``POST /chat/completions``: how messages name this request before it has a URL."""
-        return f"{self.method} {self.path}"
-
 
 def deadline_in(seconds: float | None) -> float | None:
     """A deadline ``seconds`` from now (``time.monotonic()``), or ``None``."""
@@ -97,52 +74,19 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_START * 2.0**attempt, BACKOFF_MAX) * (1 - 0.25 * random.random())
 
 
-def _other_host(path: str, base_url: str) -> bool:
-    if "://" not in path:
-        return False
-    target, base = urlsplit(path), urlsplit(base_url)
-    return (target.scheme, target.netloc) != (base.scheme, base.netloc)
-
-
-def _capped(timeout: Any, left: float) -> Any:
-    """``timeout`` cut to ``left`` seconds (each part of an ``httpx2.Timeout``)."""
-    if timeout is None or isinstance(timeout, (int, float)):
-        return left if timeout is None else min(float(timeout), left)
-    import httpx2
-
-    parts = {k: left if v is None else min(v, left) for k, v in timeout.as_dict().items()}
-    return httpx2.Timeout(**parts)
-
-
-def _error_body(response: httpx2.Response) -> object:
-    text = response.text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _request_of(exc: BaseException) -> httpx2.Request | None:
-    try:
-        request = getattr(exc, "request", None)  # httpx2 raises RuntimeError when unset
-    except RuntimeError:
-        return None
-    return request
-
-
 class _Call:
-    """One call's attempts: everything the sync and async loops share (they differ only in
-    what they await)."""
+    """One call's attempts: all that the sync and async loops share (not what they await)."""
 
-    __slots__ = ("attempt", "external", "limiter", "pace", "request", "retries", "settings")
+    __slots__ = ("attempt", "external", "limiter", "pacer", "request", "retries", "settings")
 
     def __init__(self, clients: Clients, request: Request) -> None:
         settings = clients.settings
         self.request = request
         self.settings = settings
-        self.external = _other_host(request.path, settings.base_url)
+        path = request.path  # another host (a media link) is fetched without key or pacing
+        self.external = "://" in path and urlsplit(path)[:2] != urlsplit(settings.base_url)[:2]
         self.limiter: RateLimiter | None = None if self.external else limiter_for(settings)
-        self.pace = settings.rate_limits and not self.external
+        self.pacer = self.limiter if settings.rate_limits else None
         self.retries = settings.max_retries if request.retries is None else request.retries
         self.attempt = 0
 
@@ -155,8 +99,16 @@ class _Call:
         if request.deadline is not None:
             left = request.deadline - time.monotonic()
             if left <= 0:
-                raise past_deadline(f"The call to {request.label}")
-            timeout = _capped(timeout, left)
+                raise past_deadline(f"The call to {request.method} {request.path}")
+            if timeout is None or isinstance(timeout, (int, float)):
+                timeout = left if timeout is None else min(float(timeout), left)
+            else:  # an httpx2.Timeout: each part cut
+                import httpx2
+
+                parts = timeout.as_dict().items()
+                timeout = httpx2.Timeout(
+                    **{k: left if v is None else min(v, left) for k, v in parts}
+                )
         options: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
         headers = dict(request.headers) if request.headers else {}
         if request.files is not None:
@@ -167,134 +119,109 @@ class _Call:
             options["params"] = dict(request.params)
         return options
 
-    def failed(self, exc: BaseException, seq: int | None) -> tuple[Exception, float | None]:
-        """No answer (connection error, timeout): the error, and the wait before a retry
-        (``None``: raise it)."""
+    def start(self, pooled: SyncPooled | AsyncPooled, options: dict[str, Any]) -> Any:
+        """Send one attempt: the response, or with async clients the awaitable of it."""
+        import httpx2
+
+        request = self.request
+        if self.external:  # another host: no key, no default headers
+            return pooled.http.get(
+                request.path, headers={"User-Agent": user_agent()}, timeout=options["timeout"]
+            )
+        how: dict[str, Any] = {"cast_to": httpx2.Response, "options": options}
+        if request.method == "GET":
+            return pooled.api.get(request.path, stream=request.stream, **how)
+        return pooled.api.post(
+            request.path, body=request.body, files=request.files, stream=request.stream, **how
+        )
+
+    def failed(self, exc: BaseException, seq: int | None) -> float:
+        """No answer (connection error, timeout): the wait before a retry, or raises."""
         import httpx2
 
         from ..errors import connection_error, past_deadline, where
 
         if self.limiter is not None:
             self.limiter.failed(seq)
-        request = _request_of(exc)
+        try:
+            request = getattr(exc, "request", None)
+        except RuntimeError:  # httpx2 raises it when the request is unset
+            request = None
         deadline = self.request.deadline
         if deadline is not None and time.monotonic() >= deadline - 0.05:
-            return past_deadline(f"The call to {where(request)}", request), None
+            raise past_deadline(f"The call to {where(request)}", request) from exc
         error = connection_error(exc, request)
-        if self.request.billed:
-            cause = exc.__cause__ if not isinstance(exc, httpx2.HTTPError) else exc
-            never_sent = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
-            if not isinstance(cause, never_sent):
-                return error, None  # its body may have started a job: never sent twice
-        return error, self._wait(0.0, error)
+        cause = exc if isinstance(exc, httpx2.HTTPError) else exc.__cause__
+        never_sent = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+        if self.request.billed and not isinstance(cause, never_sent):
+            raise error from exc  # its body may have started a job: never sent twice
+        return self._retry(0.0, error, exc)
 
-    def answered(
-        self, response: httpx2.Response, seq: int | None
-    ) -> tuple[Exception | None, float | None]:
-        """An answer: ``(None, None)`` on success, else the error and the wait before a retry
-        (``None``: raise it). The body of an error answer must have been read."""
+    def answered(self, response: httpx2.Response, seq: int | None) -> float | None:
+        """An answer: ``None`` on success, else the wait before a retry, or raises its error.
+        The body of an error answer must have been read."""
         if self.limiter is not None:
             self.limiter.observe(response.headers, response.status_code, seq)
         status = response.status_code
         if status < 400:
-            return None, None
+            return None
         from ..errors import retryable_status, status_error
 
-        error = status_error(response, _error_body(response), secret=self.settings.secret)
+        try:
+            body: object = json.loads(response.text)
+        except ValueError:
+            body = response.text
+        error = status_error(response, body, secret=self.settings.secret)
         verdict = response.headers.get("x-should-retry")
         retry = verdict == "true" or (verdict != "false" and retryable_status(status))
         if status == 402 or not retry or (self.request.billed and status not in _NOT_STARTED):
-            return error, None
+            raise error from None
         hint = min(server_wait(read_rate_limit(response.headers), status), RESET_CAP)
-        return error, self._wait(hint, error)
+        return self._retry(hint, error, None)
 
-    def _wait(self, hint: float, error: Exception) -> float | None:
+    def _retry(self, hint: float, error: Exception, cause: BaseException | None) -> float:
+        """The wait before the next attempt; ``error`` (from ``cause``) if none is left."""
         from ..errors import past_deadline
 
         if self.attempt >= self.retries:
-            return None
+            raise error from cause
         wait = max(hint, backoff(self.attempt))
         self.attempt += 1
         deadline = self.request.deadline
         if deadline is not None and time.monotonic() + wait >= deadline:
             raise past_deadline(
-                f"The call to {self.request.label} (its retry would wait {wait:.2f} s)"
+                f"The call to {self.request.method} {self.request.path} "
+                f"(its retry would wait {wait:.2f} s)"
             ) from error
         return wait
 
 
-def _attempt(clients: Clients, call: _Call, options: dict[str, Any]) -> httpx2.Response:
-    import httpx2
-
-    request = call.request
-    if call.external:  # another host: no key, no default headers
-        return clients.sync().http.get(
-            request.path, headers={"User-Agent": user_agent()}, timeout=options["timeout"]
-        )
-    api = clients.sync().api
-    # openai types options as its RequestOptions (a TypedDict of a private module): a plain dict.
-    opts: Any = options
-    if request.method == "GET":
-        return api.get(request.path, cast_to=httpx2.Response, options=opts, stream=request.stream)
-    return api.post(
-        request.path,
-        cast_to=httpx2.Response,
-        body=request.body,
-        files=request.files,
-        options=opts,
-        stream=request.stream,
-    )
-
-
-async def _aattempt(clients: Clients, call: _Call, options: dict[str, Any]) -> httpx2.Response:
-    import httpx2
-
-    request = call.request
-    if call.external:
-        return await clients.async_().http.get(
-            request.path, headers={"User-Agent": user_agent()}, timeout=options["timeout"]
-        )
-    api = clients.async_().api
-    opts: Any = options
-    if request.method == "GET":
-        return await api.get(
-            request.path, cast_to=httpx2.Response, options=opts, stream=request.stream
-        )
-    return await api.post(
-        request.path,
-        cast_to=httpx2.Response,
-        body=request.body,
-        files=request.files,
-        options=opts,
-        stream=request.stream,
-    )
-
-
 def send(clients: Clients, request: Request) -> httpx2.Response:
     """Send ``request`` until it succeeds or the retry rule gives up; the 2xx response (its body
-    unread when ``request.stream``: close it when done). Anything else raises."""
+    unread when ``request.stream``: close it when done). Anything else raises.
+
+    Retried: no answer, 408/409/429/5xx and ``x-should-retry: true``; never a 402, nor a billed
+    request whose body went out (unless answered 429/503), nor a stream past its headers. A
+    retry waits the larger of the server's hint and jittered backoff; nothing starts past the
+    deadline.
+    """
     import httpx2
     import openai
 
     call = _Call(clients, request)
     while True:
-        seq = call.limiter.acquire(request.deadline) if call.pace and call.limiter else None
+        seq = call.pacer.acquire(request.deadline) if call.pacer else None
         options = call.options()
         try:
-            response = _attempt(clients, call, options)
+            response: httpx2.Response = call.start(clients.sync(), options)
         except openai.APIStatusError as exc:
             response = exc.response
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            error, wait = call.failed(exc, seq)
-            if wait is None:
-                raise error from exc
-            time.sleep(wait)
+            time.sleep(call.failed(exc, seq))
             continue
-        failure, wait = call.answered(response, seq)
-        if failure is None:
-            return response
+        wait = call.answered(response, seq)
         if wait is None:
-            raise failure from None
+            return response
         time.sleep(wait)
 
 
@@ -305,25 +232,18 @@ async def asend(clients: Clients, request: Request) -> httpx2.Response:
 
     call = _Call(clients, request)
     while True:
-        seq = await call.limiter.aacquire(request.deadline) if call.pace and call.limiter else None
+        seq = await call.pacer.aacquire(request.deadline) if call.pacer else None
         options = call.options()
         try:
-            response = await _aattempt(clients, call, options)
+            response: httpx2.Response = await call.start(clients.async_(), options)
         except openai.APIStatusError as exc:
             response = exc.response
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
-            error, wait = call.failed(exc, seq)
-            if wait is None:
-                raise error from exc
-            await asyncio.sleep(wait)
+            await asyncio.sleep(call.failed(exc, seq))
             continue
-        if call.external and response.status_code >= 400:
-            await response.aread()
-        failure, wait = call.answered(response, seq)
-        if failure is None:
-            return response
+        wait = call.answered(response, seq)
         if wait is None:
-            raise failure from None
+            return response
         await asyncio.sleep(wait)
 
 
@@ -334,13 +254,10 @@ ErrorHook = Callable[[Exception], Exception]
 @contextmanager
 def translating(hook: ErrorHook | None) -> Iterator[None]:
     """Re-raise errors from the block as ``hook`` maps them (an adapter's own classes)."""
-    if hook is None:
-        yield
-        return
     try:
         yield
     except Exception as exc:
-        new = hook(exc)
+        new = exc if hook is None else hook(exc)
         if new is exc:
             raise
         raise new from exc
@@ -349,26 +266,25 @@ def translating(hook: ErrorHook | None) -> Iterator[None]:
 # ---------------------------------------------------------------------------- bodies
 
 
+def _unusable(response: httpx2.Response, what: str) -> ResponseFormatError:
+    """The error for a 2xx answer this package cannot use: ``<method url> <what>``."""
+    from ..errors import ResponseFormatError, where
+
+    return ResponseFormatError(f"{where(response.request)} {what}", response=response)
+
+
 def json_body(response: httpx2.Response) -> JSONDict:
     """The JSON object of an answer; anything else raises :class:`ResponseFormatError` saying
     what came back."""
-    from ..errors import ResponseFormatError, where
-
     try:
         data = json.loads(response.content)
     except ValueError as exc:
         kind = response.headers.get("content-type") or "no content type"
         what = f"malformed JSON ({exc})" if "json" in kind else f"{kind!r}, not a JSON object"
-        raise ResponseFormatError(
-            f"{where(response.request)} answered {what}: {response.text[:200]!r}",
-            response=response,
-        ) from None
+        raise _unusable(response, f"answered {what}: {response.text[:200]!r}") from None
     if not isinstance(data, dict):
-        raise ResponseFormatError(
-            f"{where(response.request)} answered a JSON {type(data).__name__}, not a JSON "
-            f"object: {repr(data)[:200]}",
-            response=response,
-        )
+        what = f"a JSON {type(data).__name__}, not a JSON object: {repr(data)[:200]}"
+        raise _unusable(response, f"answered {what}")
     return data
 
 
@@ -385,42 +301,52 @@ async def asend_json(clients: Clients, request: Request) -> JSONDict:
 # ---------------------------------------------------------------------------- streams
 
 
+@dataclass(slots=True)
 class _Events:
     """Server-sent events to JSON objects, one line at a time (shared by sync and async)."""
 
-    __slots__ = ("data", "deadline", "event", "response", "secret")
+    response: httpx2.Response
+    secret: str | None
+    deadline: float | None
+    whole: Callable[[JSONDict], JSONDict] | None
+    event: str | None = None
+    data: list[str] = field(default_factory=list)
 
-    def __init__(self, response: httpx2.Response, secret: str | None, deadline: float | None):
-        self.response = response
-        self.secret = secret
-        self.deadline = deadline
-        self.event: str | None = None
-        self.data: list[str] = []
-
-    def kind(self) -> str:
-        """``"sse"``; ``"json"`` for a server that ignored ``stream`` and sent one body; else
-        ``"other"`` (an HTML error page from a proxy, say)."""
+    def is_stream(self) -> bool:
+        """Whether the answer is an event stream (or has no content type)."""
         content_type = (self.response.headers.get("content-type") or "").lower()
-        if not content_type or content_type.startswith("text/event-stream"):
-            return "sse"
-        return "json" if "json" in content_type else "other"
+        return not content_type or content_type.startswith("text/event-stream")
+
+    def body(self) -> JSONDict:
+        """The one (read) body of an answer that is not a stream, as ``whole`` makes it into an
+        event: a server that ignored ``stream`` sent it. Anything else raises."""
+        response = self.response
+        kind = response.headers.get("content-type")
+        if "json" not in (kind or "").lower():  # an HTML error page from a proxy, say
+            what = f"{kind!r} instead of an event stream: {response.text[:200]!r}"
+            raise _unusable(response, f"answered {what}")
+        body = json_body(response)
+        if self.whole is None:
+            return body
+        try:
+            return self.whole(body)
+        except ValueError as exc:
+            what = f"one {kind!r} body instead of an event stream, and it is not an answer"
+            raise _unusable(response, f"answered {what}: {exc}") from None
 
     def line(self, line: str) -> JSONDict | None:
         """Feed one line; the event it completes, if any (``[DONE]`` raises StopIteration)."""
-        if line:
-            if line.startswith(":"):
-                return None
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                self.data.append(value)
-            elif name == "event":
-                self.event = value
-            return None
-        return self.flush()
+        if not line:
+            return self.flush()
+        name, _, value = line.partition(":")  # a comment (":...") has no name
+        if name == "data":
+            self.data.append(value.removeprefix(" "))
+        elif name == "event":
+            self.event = value.removeprefix(" ")
+        return None
 
     def flush(self) -> JSONDict | None:
-        from ..errors import ResponseFormatError, past_deadline, redact, stream_error, where
+        from ..errors import past_deadline, redact, stream_error, where
 
         if not self.data:
             self.event = None
@@ -429,54 +355,21 @@ class _Events:
         self.data, self.event = [], None
         if data == "[DONE]":
             raise StopIteration
+        response = self.response
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise past_deadline(f"The stream from {where(self.response.request)}")
+            raise past_deadline(f"The stream from {where(response.request)}")
         try:
             chunk = json.loads(data)
         except ValueError as exc:
-            raise ResponseFormatError(
-                f"{where(self.response.request)} sent a stream line that is not JSON "
-                f"({exc}): {redact(data, self.secret)[:200]!r}",
-                response=self.response,
-            ) from None
+            what = f"({exc}): {redact(data, self.secret)[:200]!r}"
+            raise _unusable(response, f"sent a stream line that is not JSON {what}") from None
         if event == "error" or (isinstance(chunk, dict) and chunk.get("error")):
             body = chunk.get("error", chunk) if isinstance(chunk, dict) else chunk
-            raise stream_error(body, request=self.response.request, secret=self.secret)
+            raise stream_error(body, request=response.request, secret=self.secret)
         if not isinstance(chunk, dict):
-            raise ResponseFormatError(
-                f"{where(self.response.request)} sent a stream chunk that is not a JSON "
-                f"object: {repr(chunk)[:200]}",
-                response=self.response,
-            )
+            what = f"not a JSON object: {repr(chunk)[:200]}"
+            raise _unusable(response, f"sent a stream chunk that is {what}")
         return chunk
-
-
-def _not_a_stream(response: httpx2.Response) -> ResponseFormatError:
-    from ..errors import ResponseFormatError, where
-
-    kind = response.headers.get("content-type")
-    return ResponseFormatError(
-        f"{where(response.request)} answered {kind!r} instead of an event stream: "
-        f"{response.text[:200]!r}",
-        response=response,
-    )
-
-
-def _whole(response: httpx2.Response, whole: Callable[[JSONDict], JSONDict] | None) -> JSONDict:
-    from ..errors import ResponseFormatError, where
-
-    body = json_body(response)
-    if whole is None:
-        return body
-    try:
-        return whole(body)
-    except ValueError as exc:
-        kind = response.headers.get("content-type")
-        raise ResponseFormatError(
-            f"{where(response.request)} answered one {kind!r} body instead of an event stream, "
-            f"and it is not an answer: {exc}",
-            response=response,
-        ) from None
 
 
 def iter_events(
@@ -486,26 +379,19 @@ def iter_events(
     deadline: float | None = None,
     whole: Callable[[JSONDict], JSONDict] | None = None,
 ) -> Generator[JSONDict, None, None]:
-    """The JSON events of a streamed answer, closing it however iteration ends.
-
-    A server that ignored ``stream`` and answered one JSON body yields that body, as ``whole``
-    makes it into an event (its ``ValueError``: the body is not an answer, which raises
-    :class:`~runcrate_integrations.errors.ResponseFormatError` naming the content type). A
-    dropped connection raises :class:`~runcrate_integrations.errors.StreamInterruptedError`.
-    """
+    """The JSON events of a streamed answer, closing it however iteration ends. One JSON body
+    (the server ignored ``stream``) yields what ``whole`` makes of it (a ``ValueError``: not an
+    answer). A dropped connection raises :class:`~.errors.StreamInterruptedError`."""
     import httpx2
 
     from ..errors import connection_error
 
-    events = _Events(response, secret, deadline)
+    events = _Events(response, secret, deadline, whole)
     try:
-        if events.kind() == "json":
+        if not events.is_stream():
             response.read()
-            yield _whole(response, whole)
+            yield events.body()
             return
-        if events.kind() == "other":
-            response.read()
-            raise _not_a_stream(response)
         try:
             for line in response.iter_lines():
                 chunk = events.line(line)
@@ -534,15 +420,12 @@ async def aiter_events(
 
     from ..errors import connection_error
 
-    events = _Events(response, secret, deadline)
+    events = _Events(response, secret, deadline, whole)
     try:
-        if events.kind() == "json":
+        if not events.is_stream():
             await response.aread()
-            yield _whole(response, whole)
+            yield events.body()
             return
-        if events.kind() == "other":
-            await response.aread()
-            raise _not_a_stream(response)
         try:
             async for line in response.aiter_lines():
                 chunk = events.line(line)
