@@ -29,6 +29,7 @@ __all__ = ["IMAGE_TOKENS", "TokenCounter", "counter_for", "estimate_text"]
 
 #: Fixed cost of one image part (OpenAI's "low detail" price); not scaled by calibration.
 IMAGE_TOKENS = 85
+_IMAGE_KINDS = ("image_url", "image", "input_image")
 
 # One bit plane per character class, plus LP (letter or punctuation). The positions are
 # chosen so that one shift serves two rules: ``x >> 3`` brings the next character's L bit
@@ -131,20 +132,19 @@ def estimate_text(text: str) -> float:
     return value
 
 
-def _part_text(part: Any) -> tuple[float, int]:
+def _part_text(part: Any) -> str:
+    """The text of a content part that is no image ("" when it has none)."""
     if isinstance(part, str):
-        return estimate_text(part), 0
+        return part
     if not isinstance(part, Mapping):
-        return 0.0, 0
+        return ""
     kind = part.get("type")
     if kind == "text" or (kind is None and "text" in part):
-        return estimate_text(str(part.get("text") or "")), 0
-    if kind in ("image_url", "image", "input_image"):
-        return 0.0, 1
+        return str(part.get("text") or "")
     if kind == "refusal":
-        return estimate_text(str(part.get("refusal") or "")), 0
+        return str(part.get("refusal") or "")
     # input_audio, file, ...: price their JSON, which is at least proportional
-    return estimate_text(json.dumps(part, ensure_ascii=False, default=str)), 0
+    return json.dumps(part, ensure_ascii=False, default=str)
 
 
 def _tool_call_text(call: Any) -> str:
@@ -189,9 +189,10 @@ def _request_features(
             text += estimate_text(content)
         elif isinstance(content, Sequence):
             for part in content:
-                estimate, image = _part_text(part)
-                text += estimate
-                images += image
+                if isinstance(part, Mapping) and part.get("type") in _IMAGE_KINDS:
+                    images += 1
+                else:
+                    text += estimate_text(_part_text(part))
         elif content:
             text += estimate_text(str(content))
         for call in message.get("tool_calls") or ():
@@ -216,13 +217,15 @@ _OUTLIER_SD = 3.0  # residuals beyond this many predictive SDs get a redescendin
 _REFIT_EVERY = 8  # observe() refits itself after this many observations without a count
 _K = len(_PRIOR_MEAN)
 _PRIOR_PRECISION = tuple(1.0 / (sd * sd) for sd in _PRIOR_SD)
-_PRIOR_COV = tuple(
-    (sd * sd if i == j else 0.0) for i, sd in enumerate(_PRIOR_SD) for j in range(_K)
-)
+_PRIOR_COV = [[sd * sd if i == j else 0.0 for j in range(_K)] for i, sd in enumerate(_PRIOR_SD)]
 
 
-def _inverse(matrix: Sequence[float]) -> list[float]:
-    """Inverse of a symmetric positive definite KxK matrix (row-major), Gauss-Jordan."""
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def _inverse(matrix: Sequence[float]) -> list[list[float]]:
+    """Rows of the inverse of a symmetric positive definite KxK matrix (flat, row-major)."""
     n = _K
     a = [list(matrix[i * n : (i + 1) * n]) + [float(j == i) for j in range(n)] for i in range(n)]
     for col in range(n):
@@ -235,7 +238,7 @@ def _inverse(matrix: Sequence[float]) -> list[float]:
                 f = row[col]
                 if f:
                     row[:] = [v - f * w for v, w in zip(row, row_c, strict=True)]
-    return [v for row in a for v in row[n:]]
+    return [row[n:] for row in a]
 
 
 class TokenCounter:
@@ -246,7 +249,7 @@ class TokenCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._theta: tuple[float, ...] = _PRIOR_MEAN
-        self._cov: list[float] = list(_PRIOR_COV)  # posterior covariance at the last fit
+        self._cov = _PRIOR_COV  # posterior covariance at the last fit (rows; never mutated)
         self._gram = [0.0] * (_K * _K)  # forgotten sum of w * q q^T / noise^2
         self._moment = [0.0] * _K  # forgotten sum of w * q / noise^2
         self._observations = 0
@@ -284,9 +287,7 @@ class TokenCounter:
         if not messages and not tools:
             return 0
         z, images = _request_features(messages, tools)
-        theta = self._params()
-        total = sum(t * v for t, v in zip(theta, z, strict=True)) + IMAGE_TOKENS * images
-        return max(1, round(total))
+        return max(1, round(_dot(self._params(), z) + IMAGE_TOKENS * images))
 
     def observe(
         self,
@@ -306,13 +307,9 @@ class TokenCounter:
         with self._lock:
             if self._stale >= _REFIT_EVERY:
                 self._fit()
-            residual = 1.0 - sum(t * v for t, v in zip(self._theta, q, strict=True))
+            residual = 1.0 - _dot(self._theta, q)
             # predictive variance of the relative residual: noise + parameter uncertainty
-            cov = self._cov
-            spread = _NOISE * _NOISE + sum(
-                qi * sum(c * qj for c, qj in zip(cov[i * _K : (i + 1) * _K], q, strict=True))
-                for i, qi in enumerate(q)
-            )
+            spread = _NOISE * _NOISE + _dot(q, [_dot(row, q) for row in self._cov])
             ratio = residual * residual / (_OUTLIER_SD * _OUTLIER_SD * spread)
             scale = (1.0 if ratio <= 1.0 else 1.0 / ratio) / (_NOISE * _NOISE)
             sq = [v * scale for v in q]
@@ -331,10 +328,7 @@ class TokenCounter:
         rhs = [
             m + p * mu for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
         ]
-        theta = [
-            sum(c * r for c, r in zip(cov[i * _K : (i + 1) * _K], rhs, strict=True))
-            for i in range(_K)
-        ]
+        theta = [_dot(row, rhs) for row in cov]
         self._theta = tuple(
             min(max(t, lo), hi) for t, lo, hi in zip(theta, _LOWER, _UPPER, strict=True)
         )
@@ -358,13 +352,10 @@ def counter_for(base_url: str, model: str) -> TokenCounter:
     """The process-wide counter of ``model`` at ``base_url`` (LRU of 256, thread-safe)."""
     key = (base_url.rstrip("/"), model)
     with _registry_lock:
-        counter = _registry.get(key)
-        if counter is None:
-            counter = _registry[key] = TokenCounter()
-            if len(_registry) > _REGISTRY_MAX:
-                _registry.popitem(last=False)
-        else:
-            _registry.move_to_end(key)
+        counter = _registry.pop(key, None) or TokenCounter()
+        _registry[key] = counter  # (re)inserted last: the most recently used
+        if len(_registry) > _REGISTRY_MAX:
+            _registry.popitem(last=False)
         return counter
 
 
