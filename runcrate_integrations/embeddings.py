@@ -1,10 +1,6 @@
-"""``POST /embeddings``: request bodies, answer parsing and batching, shared by both adapters.
-
-:class:`EmbeddingOptions` checks everything a server would reject (or silently get wrong)
-once per adapter instance. :class:`Embedder` sends the batches through the one request loop
-(:mod:`runcrate_integrations.net.transport`), ``max_concurrency`` at once, and returns the
-vectors in input order. :class:`EmbeddingSettings` is the spec both adapters derive from.
-"""
+"""``POST /embeddings`` for both adapters: :class:`EmbeddingOptions` (checked once per
+instance), bodies, answer parsing, and :class:`Embedder`, which sends the batches through the
+one request loop, ``max_concurrency`` at once, keeping input order."""
 
 from __future__ import annotations
 
@@ -19,8 +15,8 @@ import threading
 from array import array
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import AliasChoices, Field
@@ -45,6 +41,7 @@ Progress = Callable[[int], object]
 # One request: its body, how many inputs it holds and the call's deadline.
 _Batch = tuple[JSONDict, int, float | None]
 # Fields the options own; setting them through extra_body would bypass their checks.
+_UNMETERED = nullcontext()  # stateless, so one serves every call
 _RESERVED = {
     "model": "the model option",
     "input": "the texts you embed",
@@ -65,16 +62,11 @@ def _check_count(value: object, name: str) -> None:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EmbeddingOptions:
     """What every embeddings request of one adapter instance shares; checked on creation.
-
-    Example::
-
-        opts = EmbeddingOptions("BAAI/bge-m3", chunk_size=64, encoding_format="base64")
-        opts.body(["a", "b"])
-        # {"model": "BAAI/bge-m3", "input": ["a", "b"], "encoding_format": "base64"}
-    """
+    ``EmbeddingOptions("BAAI/bge-m3", encoding_format="base64").body(["a"])`` is
+    ``{"model": "BAAI/bge-m3", "input": ["a"], "encoding_format": "base64"}``."""
 
     model: str
     dimensions: int | None = None
@@ -111,10 +103,6 @@ class EmbeddingOptions:
         if self.encoding_format != "float":
             tail["encoding_format"] = self.encoding_format
         object.__setattr__(self, "_tail", {**tail, **extra})
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt through __init__ on unpickling, so _tail is recomputed (and re-checked).
-        return (EmbeddingOptions, tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     def body(self, input: str | list[str]) -> JSONDict:
         """The body for already-checked ``input`` (see :func:`check_texts`)."""
@@ -288,15 +276,15 @@ async def map_in_tasks(
 
     if min(workers, len(items)) <= 1:
         await work()
-        return cast("list[R]", results)
-    tasks = [asyncio.ensure_future(work()) for _ in range(min(workers, len(items)))]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    else:
+        tasks = [asyncio.ensure_future(work()) for _ in range(min(workers, len(items)))]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
     return cast("list[R]", results)
 
 
@@ -369,11 +357,9 @@ class Embedder:
         body, count, deadline = batch
         request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
         meter = self._meter(body)  # None unless track_usage is on
-        if meter is None:
+        with meter or _UNMETERED:
             answer = transport.send_json(self.clients, request)
-        else:
-            with meter:
-                answer = transport.send_json(self.clients, request)
+            if meter is not None:
                 meter.settle(self._usage(body, answer))
         return parse_embeddings(answer, count, dimensions=self.options.dimensions)
 
@@ -381,11 +367,9 @@ class Embedder:
         body, count, deadline = batch
         request = transport.Request("POST", "/embeddings", body=body, deadline=deadline)
         meter = self._meter(body)
-        if meter is None:
+        with meter or _UNMETERED:
             answer = await transport.asend_json(self.clients, request)
-        else:
-            with meter:
-                answer = await transport.asend_json(self.clients, request)
+            if meter is not None:
                 meter.settle(self._usage(body, answer))
         return parse_embeddings(answer, count, dimensions=self.options.dimensions)
 
