@@ -225,20 +225,16 @@ def _dot(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def _inverse(matrix: Sequence[float]) -> list[list[float]]:
-    """Rows of the inverse of a symmetric positive definite KxK matrix (flat, row-major)."""
-    n = _K
-    a = [list(matrix[i * n : (i + 1) * n]) + [float(j == i) for j in range(n)] for i in range(n)]
-    for col in range(n):
-        row_c = a[col]
-        inv_pivot = 1.0 / row_c[col]
-        row_c[:] = [v * inv_pivot for v in row_c]
-        for r in range(n):
-            if r != col:
-                row = a[r]
-                f = row[col]
-                if f:
-                    row[:] = [v - f * w for v, w in zip(row, row_c, strict=True)]
-    return [row[n:] for row in a]
+    """Rows of the inverse of a symmetric positive definite KxK matrix (flat), Gauss-Jordan."""
+    a = [[*matrix[i * _K : (i + 1) * _K], *(float(j == i) for j in range(_K))] for i in range(_K)]
+    for col, pivot_row in enumerate(a):
+        inv_pivot = 1.0 / pivot_row[col]
+        pivot_row[:] = [v * inv_pivot for v in pivot_row]
+        for row in a:
+            f = row[col]
+            if f and row is not pivot_row:
+                row[:] = [v - f * w for v, w in zip(row, pivot_row, strict=True)]
+    return [row[_K:] for row in a]
 
 
 class TokenCounter:
@@ -250,7 +246,7 @@ class TokenCounter:
         self._lock = threading.Lock()
         self._theta: tuple[float, ...] = _PRIOR_MEAN
         self._cov = _PRIOR_COV  # posterior covariance at the last fit (rows; never mutated)
-        self._gram = [0.0] * (_K * _K)  # forgotten sum of w * q q^T / noise^2
+        self._gram = [0.0] * (_K * _K)  # forgotten sum of w * q q^T / noise^2 (flat)
         self._moment = [0.0] * _K  # forgotten sum of w * q / noise^2
         self._observations = 0
         self._stale = 0  # observations since the last fit
@@ -322,8 +318,8 @@ class TokenCounter:
     def _fit(self) -> None:
         """Solve the regularised normal equations; caller holds the lock."""
         precision = self._gram[:]
-        for i in range(_K):
-            precision[i * _K + i] += _PRIOR_PRECISION[i]
+        for i, p in enumerate(_PRIOR_PRECISION):
+            precision[i * _K + i] += p
         cov = _inverse(precision)
         rhs = [
             m + p * mu for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
