@@ -25,10 +25,9 @@ from . import usage
 from .config import Connection, check_deadline
 from .net import transport
 from .net.clients import Clients
-from .net.transport import ErrorHook, translating
+from .net.transport import ErrorHook, JSONDict, translating
 from .tokens import counter_for
 
-JSONDict = dict[str, Any]
 T = TypeVar("T")
 R = TypeVar("R")
 # Inputs per request. With ~1k-token chunks (LangChain's and LlamaIndex's default splitters)
@@ -40,14 +39,9 @@ DEFAULT_MAX_CONCURRENCY = 4
 Progress = Callable[[int], object]
 # One request: its body, how many inputs it holds and the call's deadline.
 _Batch = tuple[JSONDict, int, float | None]
-# Fields the options own; setting them through extra_body would bypass their checks.
 _UNMETERED = nullcontext()  # stateless, so one serves every call
-_RESERVED = {
-    "model": "the model option",
-    "input": "the texts you embed",
-    "dimensions": "the dimensions option",
-    "encoding_format": "the encoding_format option",
-}
+# Fields the options own; setting them through extra_body would bypass their checks.
+_RESERVED = ("model", "input", "dimensions", "encoding_format")
 
 
 def _format_error(message: str) -> Exception:
@@ -90,8 +84,9 @@ class EmbeddingOptions:
         _check_count(self.chunk_size, "chunk_size")
         _check_count(self.max_concurrency, "max_concurrency")
         extra = self.extra_body or {}
-        for key, owner in _RESERVED.items():
+        for key in _RESERVED:
             if key in extra:
+                owner = "the texts you embed" if key == "input" else f"the {key} option"
                 raise ValueError(f"extra_body must not set {key!r}; it is set by {owner}")
         try:
             json.dumps(extra)
