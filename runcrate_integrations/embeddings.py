@@ -37,7 +37,7 @@ DEFAULT_BATCH_SIZE = 256
 DEFAULT_MAX_CONCURRENCY = 4
 #: Told the number of texts in each batch as it finishes (e.g. ``tqdm(...).update``).
 Progress = Callable[[int], object]
-# One request: its body, how many inputs it holds and the call's deadline.
+# One request: its body, how many inputs it holds, the call's deadline.
 _Batch = tuple[JSONDict, int, float | None]
 _UNMETERED = nullcontext()  # stateless, so one serves every call
 # Fields the options own; setting them through extra_body would bypass their checks.
@@ -300,9 +300,8 @@ def progress_bar(show: bool, total: int) -> Iterator[Progress | None]:
 
 @dataclass(slots=True, eq=False)
 class Embedder:
-    """Options, the clients that carry them and the adapter's error hook: all an adapter
-    instance holds. ``Embedder(clients, EmbeddingOptions("BAAI/bge-m3")).embed_texts(["a"])``.
-    """
+    """All an adapter instance holds: options, the clients that carry them, its error hook.
+    ``Embedder(clients, EmbeddingOptions("BAAI/bge-m3")).embed_texts(["a"])``."""
 
     clients: Clients
     options: EmbeddingOptions
@@ -410,9 +409,8 @@ def embed_texts(
 
 class EmbeddingSettings(Connection):
     """The spec's embeddings part: connection settings plus what every request shares. The
-    model, batch-size and concurrency fields keep each framework's names (LangChain's
-    ``model``/``chunk_size``/``max_concurrency``, LlamaIndex's ``model_name``/
-    ``embed_batch_size``/``num_workers``), given by the class variables below."""
+    model, batch-size and concurrency fields keep each framework's names, given by the class
+    variables below (LlamaIndex: ``model_name``/``embed_batch_size``/``num_workers``)."""
 
     model_field: ClassVar[str] = "model"
     batch_size_field: ClassVar[str] = "chunk_size"

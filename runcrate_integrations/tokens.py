@@ -1,19 +1,13 @@
-"""Offline token counts for chat requests, calibrated per model from the server's own usage.
+"""Offline token counts for chat requests (no network, no tokenizer download), calibrated per
+model from the server's own usage.
 
-Agents count tokens many times per turn (LangChain's ``trim_messages``, LlamaIndex memory)
-with no network call and no tokenizer download. :func:`estimate_text` follows what BPE
-tokenizers (GPT-4 / Llama-3 / Qwen2) do: it counts the pieces their pre-tokenizer regex cuts a
+:func:`estimate_text` counts the pieces a BPE pre-tokenizer (GPT-4 / Llama-3 / Qwen2) cuts a
 text into, plus what BPE splits further, with each character class a bit plane of one big
-integer (no per-word Python loop). Fitted on 1,175 texts against Qwen2.5's tokenizer: 5.1 %
-RMS error per text (chars/4: 22 %); names the vocabulary lacks and non-ASCII text are rougher.
-
-:class:`TokenCounter` models a request's prompt tokens as::
-
-    prompt_tokens = a*E + b + c*n_messages + d*[no system message] + e*[tools] + 85*images
-
-where ``E`` sums the estimates of every text, and learns ``a``..``e`` from the
-``usage.prompt_tokens`` of calls that happen anyway (ridge regression on relative error with
-priors, forgetting and outlier down-weighting). Accuracy: docs/benchmarks.md.
+integer (no per-word Python loop): 5.1 % RMS error per text against Qwen2.5 (chars/4: 22 %).
+:class:`TokenCounter` models ``prompt_tokens = a*E + b + c*n_messages + d*[no system message]
++ e*[tools] + 85*images`` (``E``: the texts' estimates) and learns ``a``..``e`` from the usage
+of calls that happen anyway (ridge regression on relative error with priors, forgetting and
+outlier down-weighting). Accuracy: docs/benchmarks.md.
 """
 
 from __future__ import annotations
