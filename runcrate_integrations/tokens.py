@@ -68,14 +68,12 @@ _cache: dict[int, float] = {}
 
 
 def _counts(flags: bytes) -> tuple[int, int, int]:
-    """(pieces, minor extras, splits) of one chunk of class flags.
-
-    A piece (~1 token) is a word with its leading space or punctuation mark, a digit, or a run
-    of punctuation, newlines or indentation. Byte i of ``x`` holds character i's flags;
-    ``x << 8`` puts the previous character's under each character, ``x >> 8`` the next one's,
-    and a shift by 8 +- k also moves them to another plane, so "a space before a letter" is
-    one ``&``. ``a ^ (a & b)`` is ``a & ~b`` without a negative intermediate.
-    """
+    """(pieces, minor extras, splits) of one chunk of class flags. A piece (~1 token) is a
+    word with its leading space or punctuation mark, a digit, or a run of punctuation,
+    newlines or indentation. Byte i of ``x`` holds character i's flags; ``x << 8`` puts the
+    previous character's under each character, ``x >> 8`` the next one's, and a shift by
+    8 +- k also moves them to another plane, so "a space before a letter" is one ``&``.
+    ``a ^ (a & b)`` is ``a & ~b`` without a negative intermediate."""
     x = int.from_bytes(flags, "little")
     same1 = x & (x << 8)  # same class as the previous character
     start = x ^ same1  # first character of a run of its class
