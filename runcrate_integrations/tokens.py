@@ -240,18 +240,13 @@ class TokenCounter:
         self._cov = _PRIOR_COV  # posterior covariance at the last fit (rows; never mutated)
         self._gram = [0.0] * (_K * _K)  # forgotten sum of w * q q^T / noise^2 (flat)
         self._moment = [0.0] * _K  # forgotten sum of w * q / noise^2
-        self._observations = 0
+        self.observations = 0  # calls observed (outliers included)
         self._stale = 0  # observations since the last fit
 
     @property
     def calibrated(self) -> bool:
         """True once at least one real call has been observed."""
-        return self._observations > 0
-
-    @property
-    def observations(self) -> int:
-        """How many calls were observed (outliers included)."""
-        return self._observations
+        return self.observations > 0
 
     def _params(self) -> tuple[float, ...]:
         if self._stale:
@@ -304,7 +299,7 @@ class TokenCounter:
             outer = [a * b for a in sq for b in q]
             self._gram = [g * _FORGET + o for g, o in zip(self._gram, outer, strict=True)]
             self._moment = [m * _FORGET + a for m, a in zip(self._moment, sq, strict=True)]
-            self._observations += 1
+            self.observations += 1
             self._stale += 1
 
     def _fit(self) -> None:
@@ -326,7 +321,7 @@ class TokenCounter:
     def __repr__(self) -> str:
         a, b, c, d, e = self._params()
         return (
-            f"TokenCounter(observations={self._observations}, ratio={a:.3f}, "
+            f"TokenCounter(observations={self.observations}, ratio={a:.3f}, "
             f"per_request={b:.1f}, per_message={c:.1f}, no_system={d:.1f}, tools={e:.1f})"
         )
 
