@@ -102,8 +102,7 @@ class RuncrateEmbedding(EmbeddingSettings, BaseEmbedding):
             return self._embed_batch(batch, model_dict)
 
         with progress_bar(show_progress, len(texts)) as progress:
-            done = None if progress is None else (lambda i: progress(len(chunks[i])))
-            nested = map_in_threads(embed, chunks, workers, done)
+            nested = map_in_threads(embed, chunks, workers, progress)
         return [vector for batch in nested for vector in batch]
 
     def _embed_batch(self, batch: list[str], model_dict: dict[str, Any]) -> list[Embedding]:

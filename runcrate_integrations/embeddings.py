@@ -13,7 +13,7 @@ import math
 import sys
 import threading
 from array import array
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ from .net.transport import ErrorHook, JSONDict, translating
 from .tokens import counter_for
 
 T = TypeVar("T")
-R = TypeVar("R")
+R = TypeVar("R", bound=Sized)
 # Inputs per request. With ~1k-token chunks (LangChain's and LlamaIndex's default splitters)
 # 256 inputs stay under OpenAI's 300k-token per-request cap, which compatible servers copy.
 DEFAULT_BATCH_SIZE = 256
@@ -201,21 +201,18 @@ def parse_embeddings(
 
 
 def map_in_threads(
-    fn: Callable[[T], R],
-    items: Sequence[T],
-    workers: int,
-    done: Callable[[int], object] | None = None,
+    fn: Callable[[T], R], items: Sequence[T], workers: int, progress: Progress | None = None
 ) -> list[R]:
-    """``[fn(item) for item in items]``, up to ``workers`` at once in threads (each in a copy of
-    the caller's context), in input order; ``done(i)`` runs in the caller's thread as item ``i``
-    finishes. The first failure stops every item not yet started and is raised."""
-    results: list[R | None] = [None] * len(items)
+    """``[fn(item) for item in items]`` in input order, up to ``workers`` at once in threads
+    (each in a copy of the caller's context); ``progress(len(result))`` runs in the caller's
+    thread as each finishes. The first failure stops every item not yet started and is raised."""
+    results: list[Any] = [None] * len(items)
     if min(workers, len(items)) <= 1:
         for i, item in enumerate(items):
             results[i] = fn(item)
-            if done is not None:
-                done(i)
-        return cast("list[R]", results)
+            if progress is not None:
+                progress(len(results[i]))
+        return results
     failed = threading.Event()
 
     def run(item: T) -> R | None:
@@ -235,8 +232,8 @@ def map_in_threads(
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()  # a failed item raises here, in this thread
-            if done is not None and not failed.is_set():  # else the failure is coming
-                done(i)
+            if progress is not None and not failed.is_set():  # else the failure is coming
+                progress(len(results[i]))
     except BaseException:
         failed.set()
         # Items not started are dropped; the (at most workers - 1) running ones end on their
@@ -244,18 +241,18 @@ def map_in_threads(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return cast("list[R]", results)
+    return results
 
 
 async def map_in_tasks(
     fn: Callable[[T], Awaitable[R]],
     items: Sequence[T],
     workers: int,
-    done: Callable[[int], object] | None = None,
+    progress: Progress | None = None,
 ) -> list[R]:
     """Async twin of :func:`map_in_threads`: ``workers`` tasks take the items in order; the
     first failure cancels the others and is raised. One worker runs in the caller's task."""
-    results: list[R | None] = [None] * len(items)
+    results: list[Any] = [None] * len(items)
     pending = list(enumerate(items))[::-1]  # popped from the end: in input order
 
     async def work() -> None:
@@ -266,8 +263,8 @@ async def map_in_tasks(
             except BaseException:
                 pending.clear()  # no further item is started
                 raise
-            if done is not None:
-                done(i)
+            if progress is not None:
+                progress(len(results[i]))
 
     if min(workers, len(items)) <= 1:
         await work()
@@ -280,7 +277,7 @@ async def map_in_tasks(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-    return cast("list[R]", results)
+    return results
 
 
 @contextmanager
@@ -315,8 +312,7 @@ class Embedder:
         finishes. If a batch fails, no further one is sent and its error is raised."""
         with translating(self.errors):
             plan = self._plan(texts)
-            done = None if progress is None else (lambda i: progress(plan[i][1]))
-            nested = map_in_threads(self._send, plan, self.options.max_concurrency, done)
+            nested = map_in_threads(self._send, plan, self.options.max_concurrency, progress)
         return [vector for batch in nested for vector in batch]
 
     async def aembed_texts(
@@ -325,8 +321,7 @@ class Embedder:
         """Async twin of :meth:`embed_texts` (tasks; the first failure cancels the rest)."""
         with translating(self.errors):
             plan = self._plan(texts)
-            done = None if progress is None else (lambda i: progress(plan[i][1]))
-            nested = await map_in_tasks(self._asend, plan, self.options.max_concurrency, done)
+            nested = await map_in_tasks(self._asend, plan, self.options.max_concurrency, progress)
         return [vector for batch in nested for vector in batch]
 
     def embed_text(self, text: str) -> list[float]:

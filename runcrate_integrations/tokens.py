@@ -209,6 +209,7 @@ _OUTLIER_SD = 3.0  # residuals beyond this many predictive SDs get a redescendin
 _REFIT_EVERY = 8  # observe() refits itself after this many observations without a count
 _K = len(_PRIOR_MEAN)
 _PRIOR_PRECISION = tuple(1.0 / (sd * sd) for sd in _PRIOR_SD)
+_PRIOR_WEIGHTED_MEAN = tuple(p * mu for p, mu in zip(_PRIOR_PRECISION, _PRIOR_MEAN, strict=True))
 _PRIOR_COV = [[sd * sd if i == j else 0.0 for j in range(_K)] for i, sd in enumerate(_PRIOR_SD)]
 
 
@@ -308,9 +309,7 @@ class TokenCounter:
         for i, p in enumerate(_PRIOR_PRECISION):
             precision[i * _K + i] += p
         cov = _inverse(precision)
-        rhs = [
-            m + p * mu for m, p, mu in zip(self._moment, _PRIOR_PRECISION, _PRIOR_MEAN, strict=True)
-        ]
+        rhs = [m + pm for m, pm in zip(self._moment, _PRIOR_WEIGHTED_MEAN, strict=True)]
         theta = [_dot(row, rhs) for row in cov]
         self._theta = tuple(
             min(max(t, lo), hi) for t, lo, hi in zip(theta, _LOWER, _UPPER, strict=True)
