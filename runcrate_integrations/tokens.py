@@ -24,6 +24,7 @@ __all__ = ["IMAGE_TOKENS", "TokenCounter", "counter_for", "estimate_text"]
 #: Fixed cost of one image part (OpenAI's "low detail" price); not scaled by calibration.
 IMAGE_TOKENS = 85
 _IMAGE_KINDS = ("image_url", "image", "input_image")
+WireDicts = Sequence[Mapping[str, Any]]  # messages or tools, as sent (OpenAI wire format)
 
 # One bit plane per character class, plus LP (letter or punctuation). The positions are
 # chosen so that one shift serves two rules: ``x >> 3`` brings the next character's L bit
@@ -150,11 +151,11 @@ def _tool_call_text(call: Any) -> str:
     return f'{{"name": "{fn.get("name", "")}", "arguments": {args}}}'
 
 
-_tools_memo: dict[int, tuple[Sequence[Mapping[str, Any]], int, float]] = {}
+_tools_memo: dict[int, tuple[WireDicts, int, float]] = {}
 _TOOLS_MEMO_MAX = 64
 
 
-def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
+def _tools_estimate(tools: WireDicts) -> float:
     """Estimate of the tools' JSON, memoized per list object (bound tools are reused as is).
     The memo holds the list, so its ``id`` is not recycled while cached; a tool dict edited in
     place keeps its old estimate until another list is passed."""
@@ -168,9 +169,7 @@ def _tools_estimate(tools: Sequence[Mapping[str, Any]]) -> float:
     return value
 
 
-def _request_features(
-    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
-) -> tuple[list[float], int]:
+def _request_features(messages: WireDicts, tools: WireDicts | None) -> tuple[list[float], int]:
     """The regression row ``z`` of a request (see ``_PRIOR_MEAN``) and its image parts;
     ``z[0]`` sums the estimates of every text: contents, tool calls, names, tool schemas."""
     text = 0.0
@@ -262,23 +261,14 @@ class TokenCounter:
             return 0
         return max(1, round(self._params()[0] * estimate_text(text)))
 
-    def count_messages(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]] | None = None,
-    ) -> int:
+    def count_messages(self, messages: WireDicts, tools: WireDicts | None = None) -> int:
         """Prompt tokens of a chat request (OpenAI wire dicts, as sent), template included."""
         if not messages and not tools:
             return 0
         z, images = _request_features(messages, tools)
         return max(1, round(_dot(self._params(), z) + IMAGE_TOKENS * images))
 
-    def observe(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]] | None,
-        prompt_tokens: int,
-    ) -> None:
+    def observe(self, messages: WireDicts, tools: WireDicts | None, prompt_tokens: int) -> None:
         """Learn from one real call: the request as sent and its ``usage.prompt_tokens`` (calls
         without usage or messages are ignored)."""
         if not messages or not isinstance(prompt_tokens, int) or prompt_tokens <= 0:
