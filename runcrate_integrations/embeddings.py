@@ -201,7 +201,7 @@ def parse_embeddings(
 
 
 def map_in_threads(
-    fn: Callable[[T], R], items: Sequence[T], workers: int, progress: Progress | None = None
+    fn: Callable[[T], R], items: Sequence[T], workers: int, progress: Progress | None
 ) -> list[R]:
     """``[fn(item) for item in items]`` in input order, up to ``workers`` at once in threads
     (each in a copy of the caller's context); ``progress(len(result))`` runs in the caller's
@@ -245,10 +245,7 @@ def map_in_threads(
 
 
 async def map_in_tasks(
-    fn: Callable[[T], Awaitable[R]],
-    items: Sequence[T],
-    workers: int,
-    progress: Progress | None = None,
+    fn: Callable[[T], Awaitable[R]], items: Sequence[T], workers: int, progress: Progress | None
 ) -> list[R]:
     """Async twin of :func:`map_in_threads`: ``workers`` tasks take the items in order; the
     first failure cancels the others and is raised. One worker runs in the caller's task."""
