@@ -108,25 +108,20 @@ def _store(base_url: str, data: Mapping[str, Any]) -> list[ModelInfo]:
     return models
 
 
-def _cached(clients: Clients, refresh: bool) -> list[ModelInfo] | None:
-    entries = None if refresh else _cache.get(clients.settings.base_url)
-    return list(entries.values()) if entries is not None else None
-
-
 def fetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """The catalog of ``clients``' base URL (cached unless ``refresh``; errors raise)."""
-    found = _cached(clients, refresh)
-    if found is None:
-        found = _store(clients.settings.base_url, transport.send_json(clients, _LIST_MODELS))
-    return found
+    url = clients.settings.base_url
+    if not refresh and (entries := _cache.get(url)) is not None:
+        return list(entries.values())
+    return _store(url, transport.send_json(clients, _LIST_MODELS))
 
 
 async def afetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """Async twin of :func:`fetch`."""
-    found = _cached(clients, refresh)
-    if found is None:
-        found = _store(clients.settings.base_url, await transport.asend_json(clients, _LIST_MODELS))
-    return found
+    url = clients.settings.base_url
+    if not refresh and (entries := _cache.get(url)) is not None:
+        return list(entries.values())
+    return _store(url, await transport.asend_json(clients, _LIST_MODELS))
 
 
 def _modality_filter(
