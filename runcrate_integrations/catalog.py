@@ -178,15 +178,13 @@ async def alist_models(
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:
     """The cached entry for ``model`` at ``base_url``, or ``None``; never touches the network."""
-    entries = _cache.get(base_url.rstrip("/"))
-    return entries.get(model) if entries else None
+    return _cache.get(base_url.rstrip("/"), {}).get(model)
 
 
 def _should_fetch(url: str) -> bool:
-    if url in _cache:
-        return False
+    """Not read yet, and no failed read in the last :data:`RETRY_AFTER` seconds."""
     failed = _failed_at.get(url)
-    return failed is None or time.monotonic() - failed >= RETRY_AFTER
+    return url not in _cache and (failed is None or time.monotonic() - failed >= RETRY_AFTER)
 
 
 def model_info(clients: Clients, model: str, deadline: float | None = None) -> ModelInfo | None:
