@@ -108,25 +108,20 @@ def _store(base_url: str, data: Mapping[str, Any]) -> list[ModelInfo]:
     return models
 
 
-def _cached(clients: Clients, refresh: bool) -> list[ModelInfo] | None:
-    entries = None if refresh else _cache.get(clients.settings.base_url)
-    return list(entries.values()) if entries is not None else None
-
-
 def fetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """The catalog of ``clients``' base URL (cached unless ``refresh``; errors raise)."""
-    found = _cached(clients, refresh)
-    if found is None:
-        found = _store(clients.settings.base_url, transport.send_json(clients, _LIST_MODELS))
-    return found
+    url = clients.settings.base_url
+    if not refresh and (entries := _cache.get(url)) is not None:
+        return list(entries.values())
+    return _store(url, transport.send_json(clients, _LIST_MODELS))
 
 
 async def afetch(clients: Clients, *, refresh: bool = False) -> list[ModelInfo]:
     """Async twin of :func:`fetch`."""
-    found = _cached(clients, refresh)
-    if found is None:
-        found = _store(clients.settings.base_url, await transport.asend_json(clients, _LIST_MODELS))
-    return found
+    url = clients.settings.base_url
+    if not refresh and (entries := _cache.get(url)) is not None:
+        return list(entries.values())
+    return _store(url, await transport.asend_json(clients, _LIST_MODELS))
 
 
 def _modality_filter(
@@ -183,15 +178,13 @@ async def alist_models(
 
 def cached_model_info(base_url: str, model: str) -> ModelInfo | None:
     """The cached entry for ``model`` at ``base_url``, or ``None``; never touches the network."""
-    entries = _cache.get(base_url.rstrip("/"))
-    return entries.get(model) if entries else None
+    return _cache.get(base_url.rstrip("/"), {}).get(model)
 
 
 def _should_fetch(url: str) -> bool:
-    if url in _cache:
-        return False
+    """Not read yet, and no failed read in the last :data:`RETRY_AFTER` seconds."""
     failed = _failed_at.get(url)
-    return failed is None or time.monotonic() - failed >= RETRY_AFTER
+    return url not in _cache and (failed is None or time.monotonic() - failed >= RETRY_AFTER)
 
 
 def model_info(clients: Clients, model: str, deadline: float | None = None) -> ModelInfo | None:

@@ -14,7 +14,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -146,7 +146,7 @@ class ClientSettings:
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Mapping[str, str] | None = None,
         rate_limits: bool = True,
         endpoint: Endpoint = INFERENCE,
@@ -164,14 +164,13 @@ class ClientSettings:
                 f"No Runcrate API key: pass api_key=... or set the {API_KEY_ENV} environment "
                 "variable (keys start with 'rc_live_'; create one in the Runcrate dashboard)."
             )
-        retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         return cls(
             base_url=url,
             api_key=SecretStr(key) if key is not None else None,
             timeout=check_timeout(timeout),
-            max_retries=retries,
+            max_retries=max_retries,
             default_headers=tuple(sorted((default_headers or {}).items())),
             rate_limits=bool(rate_limits),
         )
@@ -234,10 +233,9 @@ class Configured(BaseModel):
     @property
     def _state(self) -> Any:
         """The derived state (rebuilt on first use after unpickling)."""
-        state = self._derived_state
-        if state is None:
-            state = self._derived_state = self._derive()
-        return state
+        if self._derived_state is None:
+            self._rebuild()
+        return self._derived_state
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self._derived_from:
@@ -260,10 +258,9 @@ class Configured(BaseModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         memo = {} if memo is None else memo
-        for value in (*(self.__dict__.get(name) for name in _CALLER_OBJECTS), self._derived_state):
-            if value is not None:
-                # The caller's clients, and the state (pooled clients, no socket of its own).
-                memo[id(value)] = value
+        # The caller's clients, and the state (pooled clients, no socket of its own).
+        shared = (*(self.__dict__.get(name) for name in _CALLER_OBJECTS), self._derived_state)
+        memo.update({id(value): value for value in shared if value is not None})
         return super().__deepcopy__(memo)
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -341,15 +338,8 @@ class Connection(Configured):
 
     def client_settings(self) -> ClientSettings:
         """The resolved connection settings (environment read, key checked)."""
-        return ClientSettings.resolve(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-            rate_limits=self.rate_limits,
-            endpoint=self.endpoint,
-        )
+        settings = {field.name: getattr(self, field.name) for field in fields(ClientSettings)}
+        return ClientSettings.resolve(endpoint=self.endpoint, **settings)
 
 
 class BillingConnection(Connection):

@@ -31,10 +31,8 @@ def _revive(cls: type[RuncrateError], args: tuple[Any, ...], state: dict[str, An
     err.__dict__.update(state)
     if isinstance(err, openai.APIError):
         err.request = request
-    if isinstance(err, openai.APIStatusError):
+    if isinstance(err, (openai.APIStatusError, ResponseFormatError)):
         err.response = httpx2.Response(err.status_code, request=request)
-    if isinstance(err, ResponseFormatError):
-        err.response = httpx2.Response(200, request=request)
     return err
 
 
@@ -289,6 +287,15 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
+def _describe(prefix: str, data: object, fallback: str) -> tuple[str | None, str]:
+    """The code and ``prefix (code): text`` of an error's JSON object (or its plain text)."""
+    if isinstance(data, Mapping):
+        code, text = _code(data), str(data.get("message") or fallback)
+    else:
+        code, text = None, (str(data).strip() if data else fallback)
+    return code, f"{prefix} ({code}): {text}" if code is not None else f"{prefix}: {text}"
+
+
 def status_error(
     response: httpx2.Response, body: object, *, secret: str | None = None
 ) -> openai.APIStatusError:
@@ -297,13 +304,8 @@ def status_error(
     status = response.status_code
     body = redact(body, secret)
     data = body.get("error", body) if isinstance(body, Mapping) else body
-    fallback = response.reason_phrase or "error"
-    if isinstance(data, Mapping):
-        code, text = _code(data), str(data.get("message") or fallback)
-    else:
-        code, text = None, (str(data).strip() if data else fallback)
-    label = f"Runcrate API error {status}" + (f" ({code})" if code is not None else "")
-    message = f"{label}: {text} ({where(response.request)})"
+    code, text = _describe(f"Runcrate API error {status}", data, response.reason_phrase or "error")
+    message = f"{text} ({where(response.request)})"
     cls = _STATUS_CLASSES.get(status, InternalServerError if status >= 500 else APIStatusError)
     if status == 400 and _CONTEXT_PATTERNS.search(message):
         cls = ContextLengthExceededError
@@ -323,12 +325,8 @@ def stream_error(
 ) -> StreamErrorEvent:
     """The exception for an ``{"error": {...}}`` event received inside a 200 stream."""
     data = redact(error, secret)
-    if isinstance(data, Mapping):
-        code, text = _code(data), data.get("message") or "the server reported an error"
-    else:
-        code, text = None, str(data)
-    label = "Runcrate API error in stream" + (f" ({code})" if code is not None else "")
-    err = StreamErrorEvent(f"{label}: {text}", request=request, body=data)
+    _, message = _describe("Runcrate API error in stream", data, "the server reported an error")
+    err = StreamErrorEvent(message, request=request, body=data)
     err._set_fields(data, None)
     return err
 
