@@ -15,6 +15,7 @@ from ..net.headers import RateLimitState
 # errors imports openai: it is imported only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
+_HEAD = ("id", "model", "created", "system_fingerprint")  # a completion's (and chunk's) header
 
 
 @dataclass(slots=True)
@@ -157,42 +158,40 @@ def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
 
 def parse_completion(data: Mapping[str, Any]) -> Completion:
     """Parse a ``chat.completion`` body (ResponseFormatError without choices or messages)."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
+    try:
+        choices = _choice_messages(data)
+    except ValueError as exc:
         from ..errors import ResponseFormatError
 
-        raise ResponseFormatError(
-            "Runcrate returned a chat completion with no choices "
-            f"(keys: {sorted(data)}); nothing to return"
+        raise ResponseFormatError(f"Runcrate returned an unusable chat completion: {exc}") from None
+    parsed = [
+        Choice(
+            index=int(raw.get("index") or 0),
+            content=_text(message.get("content")),
+            reasoning_content=message.get("reasoning_content") or message.get("reasoning") or None,
+            refusal=message.get("refusal"),
+            tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
+            finish_reason=raw.get("finish_reason"),
+            logprobs=raw.get("logprobs"),
         )
-    parsed = []
-    for raw in choices:
-        message = raw.get("message")
-        if not isinstance(message, Mapping):
-            from ..errors import ResponseFormatError
+        for raw, message in choices
+    ]
+    head = {key: data.get(key) for key in _HEAD}
+    return Completion(**head, choices=parsed, usage=parse_usage(data.get("usage")), raw=dict(data))
 
-            raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
-        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
-        parsed.append(
-            Choice(
-                index=int(raw.get("index") or 0),
-                content=_text(message.get("content")),
-                reasoning_content=reasoning,
-                refusal=message.get("refusal"),
-                tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
-                finish_reason=raw.get("finish_reason"),
-                logprobs=raw.get("logprobs"),
-            )
-        )
-    return Completion(
-        data.get("id"),
-        data.get("model"),
-        data.get("created"),
-        data.get("system_fingerprint"),
-        parsed,
-        parse_usage(data.get("usage")),
-        raw=dict(data),
-    )
+
+def _choice_messages(data: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Each choice of a whole answer with its message; ``ValueError`` saying what is missing."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"no choices (keys: {sorted(data)}); nothing to return")
+    pairs = []
+    for raw in choices:
+        message = raw.get("message") if isinstance(raw, Mapping) else None
+        if not isinstance(message, Mapping):
+            raise ValueError("a choice without a 'message' object")
+        pairs.append((raw, message))
+    return pairs
 
 
 @dataclass(slots=True)
@@ -250,25 +249,22 @@ class _ChoiceState:
         ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
         delta with neither continues the call before it. So: by index, else by id (a new id is
         a new call), else the last call."""
-        index = raw.get("index")
-        if not isinstance(index, int) or isinstance(index, bool):
-            index = None
-        fn = raw.get("function") or {}
+        index, fn = raw.get("index"), raw.get("function") or {}
         call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
         call_id = str(call_id) if call_id else None
-        if index is not None and index in self.places:
-            place = self.places[index]
-        elif call_id and call_id in self.places:
-            place = self.places[call_id]
-        elif index is None and not call_id and self.last_call is not None:
+        keys: list[int | str] = []  # the wire index first, then the id
+        if isinstance(index, int) and not isinstance(index, bool):
+            keys.append(index)
+        if call_id:
+            keys.append(call_id)
+        place = next((self.places[key] for key in keys if key in self.places), None)
+        if place is None and not keys:
             place = self.last_call
-        else:
+        if place is None:
             place = len(self.tool_calls)
             self.tool_calls.append(_ToolCallState())
-        if index is not None:
-            self.places.setdefault(index, place)
-        if call_id:
-            self.places.setdefault(call_id, place)
+        for key in keys:
+            self.places.setdefault(key, place)
         self.last_call = place
         call = self.tool_calls[place]
         if isinstance(fragment, Mapping):
@@ -368,15 +364,8 @@ class StreamFold:
                 "the partial answer was discarded."
             )
         choices = [self._choice(i, self._choices[i], final=True) for i in sorted(self._choices)]
-        return Completion(
-            self.id,
-            self.model,
-            self.created,
-            self.system_fingerprint,
-            choices,
-            self.usage,
-            raw=self.last_chunk,
-        )
+        head = (self.id, self.model, self.created, self.system_fingerprint)
+        return Completion(*head, choices, self.usage, raw=self.last_chunk)
 
     @staticmethod
     def _choice(index: int, st: _ChoiceState, *, final: bool) -> Choice:
@@ -403,19 +392,13 @@ class StreamFold:
 def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
     """A whole ``chat.completion`` (from a server that ignored ``stream: true``) as the one
     chunk of a stream; ``ValueError`` for a body that is not a chat completion."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise ValueError(f"it has no choices (keys: {sorted(data)})")
     out = []
-    for raw in choices:
-        message = raw.get("message") if isinstance(raw, Mapping) else None
-        if not isinstance(message, Mapping):
-            raise ValueError("a choice has no 'message' object")
+    for raw, message in _choice_messages(data):
         delta = {k: v for k, v in message.items() if k != "tool_calls"}
         calls = message.get("tool_calls")
         if calls:
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
         entry = {"index": raw.get("index") or 0, "delta": delta}
         out.append(entry | {k: raw.get(k) for k in ("finish_reason", "logprobs")})
-    chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
+    chunk = {k: data.get(k) for k in _HEAD}
     return {**chunk, "choices": out, "usage": data.get("usage")}
