@@ -2,7 +2,7 @@
 translates errors, sync and async; an adapter only converts messages and answers. Example::
 
     clients = Clients(ClientSettings.resolve())
-    engine = ChatEngine(clients, ChatOptions.build("deepseek/deepseek-v3.2"))
+    engine = ChatEngine(clients, ChatOptions("deepseek/deepseek-v3.2"))
     request = engine.request([{"role": "user", "content": "Hi"}], {"max_tokens": 20})
     engine.complete(request).choice.content
 """

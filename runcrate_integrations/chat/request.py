@@ -218,7 +218,8 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
-    """What every request of one model instance shares; checked when built."""
+    """What every request of one model instance shares (``params``: set defaults only); the
+    model and the parameters are checked when built."""
 
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -226,26 +227,9 @@ class ChatOptions:
     stream_usage: bool = True
     deadline: float | None = None
 
-    @classmethod
-    def build(
-        cls,
-        model: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        extra_params: Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        stream_usage: bool = True,
-        deadline: float | None = None,
-    ) -> ChatOptions:
-        """Defaults from an adapter's fields: ``params`` (its named fields) then
-        ``extra_params`` (``model_kwargs`` / ``additional_kwargs``); ``None`` means unset."""
-        _check_model(model)
-        check_not_secret(extra_params or (), "a parameter given as an extra request field")
-        merged = {**(params or {}), **(extra_params or {})}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        check_params(merged)
-        check_deadline(deadline)
-        return cls(model, merged, dict(extra_body) if extra_body else None, stream_usage, deadline)
+    def __post_init__(self) -> None:
+        _check_model(self.model)
+        check_params(self.params)
 
     def request(
         self,
@@ -263,7 +247,7 @@ class ChatOptions:
         model = self.model if model is None else _check_model(model)
         tools = call.pop("tools", None)
         tool_choice = call.pop("tool_choice", None)
-        extra_body = call.pop("extra_body", None)
+        extra_body = {**(self.extra_body or {}), **(call.pop("extra_body", None) or {})}
         headers = dict(call.pop("extra_headers", None) or {}) or None
         stream_usage = call.pop("stream_usage", None)
         timeout = check_timeout(call.pop("timeout", None))  # None: the instance's
@@ -286,8 +270,6 @@ class ChatOptions:
                 "response_format must be a dict such as {'type': 'json_object'} or a pydantic "
                 f"class, got {type(response_format).__name__}"
             )
-        if extra_body and self.extra_body:
-            extra_body = {**self.extra_body, **extra_body}
         stream_usage = self.stream_usage if stream_usage is None else stream_usage
         body = build_chat_body(
             model,
@@ -298,6 +280,6 @@ class ChatOptions:
             stream=stream,
             # Counted usage comes from the server: under a tracker a stream always asks for it.
             stream_usage=stream_usage or (stream and usage.watching()),
-            extra_body=extra_body or self.extra_body,
+            extra_body=extra_body,
         )
         return ChatRequest(body, headers, timeout, parse_as, deadline, max_retries)

@@ -13,7 +13,7 @@ from ..config import Connection
 from ..net.clients import Clients
 from ..net.transport import ErrorHook, translating
 from .engine import ChatEngine
-from .params import RANGES, TOP_LOGPROBS
+from .params import RANGES, TOP_LOGPROBS, check_not_secret
 from .request import ChatOptions
 
 if TYPE_CHECKING:
@@ -28,16 +28,8 @@ def _ranged(bounds: tuple[float, float], description: str | None = None) -> Any:
 
 #: The request defaults of the spec, sent as top-level body fields when set.
 REQUEST_DEFAULTS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "logprobs",
-    "top_logprobs",
-    "response_format",
+    *("temperature", "top_p", "max_tokens", "stop", "frequency_penalty", "presence_penalty"),
+    *("seed", "logprobs", "top_logprobs", "response_format"),
 )
 
 
@@ -84,14 +76,17 @@ class ChatSettings(Connection):
         return None
 
     def _derive(self) -> ChatEngine:
-        extra = self.extra_params_field
-        options = ChatOptions.build(
+        # The named fields, then model_kwargs / additional_kwargs over them; None means unset.
+        extra = getattr(self, self.extra_params_field) if self.extra_params_field else None
+        check_not_secret(extra or (), "a parameter given as an extra request field")
+        names = (*REQUEST_DEFAULTS, *self.own_request_fields)
+        params = {**{name: getattr(self, name) for name in names}, **(extra or {})}
+        options = ChatOptions(
             self.model,
-            {name: getattr(self, name) for name in (*REQUEST_DEFAULTS, *self.own_request_fields)},
-            extra_params=getattr(self, extra) if extra else None,
-            extra_body=self.extra_body,
-            stream_usage=self.stream_usage,
-            deadline=self.deadline,
+            {key: value for key, value in params.items() if value is not None},
+            dict(self.extra_body) if self.extra_body else None,
+            self.stream_usage,
+            self.deadline,
         )
         clients = Clients(
             self.client_settings(),
