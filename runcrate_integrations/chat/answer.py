@@ -73,15 +73,19 @@ def parse_arguments(text: str | None) -> tuple[JSONDict | None, str | None]:
     return value, None
 
 
-def _tool_call(raw: Mapping[str, Any]) -> ToolCall:
+def _function(raw: Mapping[str, Any]) -> tuple[Any, str]:
+    """A tool call's (or a piece's) function name and argument text."""
     fn = raw.get("function") or {}
     arguments = fn.get("arguments")
     if isinstance(arguments, Mapping):  # some servers send an object, not a string
         arguments = json.dumps(arguments)
+    return fn.get("name"), arguments or ""
+
+
+def _tool_call(raw: Mapping[str, Any]) -> ToolCall:
+    name, arguments = _function(raw)
     args, error = parse_arguments(arguments)
-    return ToolCall(
-        str(raw.get("id") or ""), str(fn.get("name") or ""), arguments or "", args, error
-    )
+    return ToolCall(str(raw.get("id") or ""), str(name or ""), arguments, args, error)
 
 
 def _text(content: object) -> str | None:
@@ -249,9 +253,8 @@ class _ChoiceState:
         ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
         delta with neither continues the call before it. So: by index, else by id (a new id is
         a new call), else the last call."""
-        index, fn = raw.get("index"), raw.get("function") or {}
-        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
-        call_id = str(call_id) if call_id else None
+        index, call_id = raw.get("index"), str(raw["id"]) if raw.get("id") else None
+        name, fragment = _function(raw)
         keys: list[int | str] = []  # the wire index first, then the id
         if isinstance(index, int) and not isinstance(index, bool):
             keys.append(index)
@@ -267,8 +270,6 @@ class _ChoiceState:
             self.places.setdefault(key, place)
         self.last_call = place
         call = self.tool_calls[place]
-        if isinstance(fragment, Mapping):
-            fragment = json.dumps(fragment)
         # A server repeating the id or name on every delta must not have it counted twice:
         # the delta reports them only when they are new (LangChain concatenates names).
         new_id = call_id if call_id and not call.id else None

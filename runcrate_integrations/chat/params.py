@@ -23,10 +23,9 @@ def _is_int(value: object) -> bool:
 
 
 def check_params(params: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` for a known parameter outside Runcrate's range (unknown ones pass)."""
+    """Raise ``ValueError`` for a known parameter (set: not ``None``) outside Runcrate's range;
+    unknown ones pass."""
     for name, value in params.items():
-        if value is None:
-            continue
         if name in RANGES:
             low, high = RANGES[name]
             if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:

@@ -67,9 +67,9 @@ def strict_schema(schema: Mapping[str, Any]) -> JSONDict:
     """A copy of ``schema`` in OpenAI's strict subset, nested schemas included: every object
     closed (``additionalProperties: false``), every property required (optional ones nullable)."""
     out = dict(schema)
-    if out.get("type") == "object" or isinstance(out.get("properties"), Mapping):
-        if not isinstance(out.get("properties"), Mapping):
-            out["properties"] = {}
+    properties = out.get("properties")
+    if out.get("type") == "object" or isinstance(properties, Mapping):
+        out["properties"] = properties if isinstance(properties, Mapping) else {}
         out["required"] = list(out["properties"])
         out["additionalProperties"] = False
     if isinstance(out.get("items"), Mapping):
@@ -152,20 +152,17 @@ def build_chat_body(
                 f"message {i} has unknown role {role!r}; expected one of {sorted(ROLES)}"
             )
     body: JSONDict = {"model": model, "messages": list(messages)}
-    if params:
-        body.update((key, value) for key, value in params.items() if value is not None)
-        if "stop" in body and not body["stop"]:
-            del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
-        if body.get("top_logprobs") is not None:
-            if body.get("logprobs") is False:
-                raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
-            body["logprobs"] = True  # the API rejects top_logprobs without it
-        n = body.get("n")
-        if stream and isinstance(n, int) and n > 1:
-            raise ValueError(
-                "n > 1 cannot be streamed; use a non-streaming call for several choices"
-            )
-        check_params(body)
+    body.update((key, value) for key, value in (params or {}).items() if value is not None)
+    if "stop" in body and not body["stop"]:
+        del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
+    if body.get("top_logprobs") is not None:
+        if body.get("logprobs") is False:
+            raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
+        body["logprobs"] = True  # the API rejects top_logprobs without it
+    n = body.get("n")
+    if stream and isinstance(n, int) and n > 1:
+        raise ValueError("n > 1 cannot be streamed; use a non-streaming call for several choices")
+    check_params(body)
     tool_list = [dict(t) for t in tools or ()]
     if tool_list:
         _check_json(tool_list, "a tool schema")
