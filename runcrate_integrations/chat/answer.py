@@ -37,16 +37,16 @@ def parse_usage(data: object) -> Usage | None:
     prompt = int(data.get("prompt_tokens") or 0)
     completion = int(data.get("completion_tokens") or 0)
     total = int(data.get("total_tokens") or prompt + completion)
-    prompt_details = data.get("prompt_tokens_details")
-    output_details = data.get("completion_tokens_details")
-    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, Mapping) else None
-    reasoning = (
-        output_details.get("reasoning_tokens") if isinstance(output_details, Mapping) else None
-    )
+    cached = _detail(data.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _detail(data.get("completion_tokens_details"), "reasoning_tokens")
     cost = data.get("cost")
     if not isinstance(cost, (int, float)) or isinstance(cost, bool):
         cost = None
     return Usage(prompt, completion, total, cached, reasoning, cost)
+
+
+def _detail(details: object, name: str) -> Any:
+    return details.get(name) if isinstance(details, Mapping) else None
 
 
 @dataclass(slots=True)
@@ -348,8 +348,7 @@ class StreamFold:
     def blocks(self, index: int = 0) -> list[str]:
         """The kinds of content a choice has carried (``"reasoning"``, ``"text"``,
         ``"tool_call"``) in order of first appearance: what content-block numbering needs."""
-        state = self._choices.get(index)
-        return list(state.blocks) if state is not None else []
+        return list(self._choices[index].blocks) if index in self._choices else []
 
     def snapshot(self, index: int = 0) -> Choice:
         """One choice's answer so far (its tool calls' ``args`` are parsed only at the end)."""

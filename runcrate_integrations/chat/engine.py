@@ -90,12 +90,7 @@ class ChatEngine:
                 send = request.send(CHAT_PATH)
                 response = transport.send(self.clients, send)
                 fold = StreamFold()
-                events = transport.iter_events(
-                    response,
-                    secret=self.clients.secret,
-                    deadline=send.deadline,
-                    whole=completion_as_chunk,
-                )
+                events = transport.iter_events(response, **self._event_options(send))
                 with closing(events):
                     for raw in events:
                         yield from sink.chunk(fold, fold.add(raw))
@@ -114,12 +109,7 @@ class ChatEngine:
                 send = request.send(CHAT_PATH)
                 response = await transport.asend(self.clients, send)
                 fold = StreamFold()
-                events = transport.aiter_events(
-                    response,
-                    secret=self.clients.secret,
-                    deadline=send.deadline,
-                    whole=completion_as_chunk,
-                )
+                events = transport.aiter_events(response, **self._event_options(send))
                 async with aclosing(events):
                     async for raw in events:
                         for item in sink.chunk(fold, fold.add(raw)):
@@ -130,6 +120,10 @@ class ChatEngine:
                     metering.settle_stream(meter, self.clients, request.body, fold)
             for item in sink.end(fold, completion):
                 yield item
+
+    def _event_options(self, send: transport.Request) -> JSONDict:
+        """How a stream's events are read (a whole JSON answer becomes its one chunk)."""
+        return dict(secret=self.clients.secret, deadline=send.deadline, whole=completion_as_chunk)
 
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
         """The whole answer: its usage calibrates the token counter, it carries the latest

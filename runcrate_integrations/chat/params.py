@@ -77,10 +77,8 @@ def near_miss(name: str, known: Iterable[str]) -> str | None:
     """The known name that ``name`` is probably a typo of, or ``None``: the same name but for
     case and ``-``/``_``/space, or one or two letters off (a swap counts as one) from a known
     name of four letters or more. A name in :data:`PASSTHROUGH` is never a typo."""
-    if name in PASSTHROUGH:
-        return None
     known = tuple(known)
-    if name in known:
+    if name in PASSTHROUGH or name in known:
         return None
     folded = name.lower().replace("-", "_").replace(" ", "_")
     if folded in known:
@@ -116,8 +114,7 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 def check_call_names(names: Iterable[str]) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
     for name in names:
-        intended = None if name in CALL_NAMES else near_miss(name, CALL_NAMES)
-        if intended is not None:
+        if name not in CALL_NAMES and (intended := near_miss(name, CALL_NAMES)) is not None:
             raise ValueError(
                 f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
                 "parameters the server knows but this package does not are passed through, "
