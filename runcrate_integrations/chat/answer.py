@@ -369,11 +369,10 @@ class StreamFold:
 
     @staticmethod
     def _choice(index: int, st: _ChoiceState, *, final: bool) -> Choice:
-        calls = []
-        for tc in st.tool_calls:
-            arguments = "".join(tc.arguments)
-            args, error = parse_arguments(arguments) if final else (None, None)
-            calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+        calls = [ToolCall(tc.id, tc.name, "".join(tc.arguments), None) for tc in st.tool_calls]
+        if final:
+            for call in calls:
+                call.args, call.error = parse_arguments(call.arguments)
         logprobs = None
         if final and st.logprobs:
             parts = [p.get("content") or () for p in st.logprobs if isinstance(p, Mapping)]

@@ -118,14 +118,12 @@ class ChatSettings(Connection):
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Load the catalog now (``GET /models``); this model's entry, or ``None`` if unlisted."""
-        clients = self.engine.clients
         with translating(self.engine.errors):
-            catalog.fetch(clients, refresh=refresh)
-        return catalog.cached_model_info(clients.settings.base_url, self.model)
+            catalog.fetch(self.engine.clients, refresh=refresh)
+        return catalog.cached_model_info(self.engine.clients.settings.base_url, self.model)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        clients = self.engine.clients
         with translating(self.engine.errors):
-            await catalog.afetch(clients, refresh=refresh)
-        return catalog.cached_model_info(clients.settings.base_url, self.model)
+            await catalog.afetch(self.engine.clients, refresh=refresh)
+        return catalog.cached_model_info(self.engine.clients.settings.base_url, self.model)
