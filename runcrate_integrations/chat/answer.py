@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..net.headers import RateLimitState
+from .params import is_int
 
 # errors imports openai: it is imported only when one is raised, to keep imports light.
 
@@ -256,7 +257,7 @@ class _ChoiceState:
         index, call_id = raw.get("index"), str(raw["id"]) if raw.get("id") else None
         name, fragment = _function(raw)
         keys: list[int | str] = []  # the wire index first, then the id
-        if isinstance(index, int) and not isinstance(index, bool):
+        if is_int(index):
             keys.append(index)
         if call_id:
             keys.append(call_id)
@@ -393,9 +394,8 @@ def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
     chunk of a stream; ``ValueError`` for a body that is not a chat completion."""
     out = []
     for raw, message in _choice_messages(data):
-        delta = {k: v for k, v in message.items() if k != "tool_calls"}
-        calls = message.get("tool_calls")
-        if calls:
+        delta = dict(message)
+        if calls := message.get("tool_calls"):
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
         entry = {"index": raw.get("index") or 0, "delta": delta}
         out.append(entry | {k: raw.get(k) for k in ("finish_reason", "logprobs")})

@@ -1,11 +1,6 @@
 """The chat engine both adapters use: it sends a checked request, folds the answer and
-translates errors, sync and async; an adapter only converts messages and answers. Example::
-
-    clients = Clients(ClientSettings.resolve())
-    engine = ChatEngine(clients, ChatOptions("deepseek/deepseek-v3.2"))
-    request = engine.request([{"role": "user", "content": "Hi"}], {"max_tokens": 20})
-    engine.complete(request).choice.content
-"""
+translates errors, sync and async; an adapter only converts messages and answers, e.g.
+``engine.complete(engine.request(messages, {"max_tokens": 20})).choice.content``."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 # name -> (low, high), inclusive.
 RANGES: dict[str, tuple[float, float]] = {
@@ -18,7 +18,8 @@ POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n")
 TOP_LOGPROBS = (0, 20)
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
+    """True for an ``int`` that is not a ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -28,20 +29,20 @@ def check_params(params: Mapping[str, Any]) -> None:
     for name, value in params.items():
         if name in RANGES:
             low, high = RANGES[name]
-            if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
+            if not (is_int(value) or isinstance(value, float)) or not low <= value <= high:
                 raise ValueError(
                     f"{name} must be a number between {low:g} and {high:g}, got {value!r}"
                 )
-        elif name in POSITIVE_INTS and (not _is_int(value) or value < 1):
+        elif name in POSITIVE_INTS and (not is_int(value) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         elif name == "top_logprobs" and (
-            not _is_int(value) or not TOP_LOGPROBS[0] <= value <= TOP_LOGPROBS[1]
+            not is_int(value) or not TOP_LOGPROBS[0] <= value <= TOP_LOGPROBS[1]
         ):
             low, high = TOP_LOGPROBS
             raise ValueError(
                 f"top_logprobs must be an integer between {low} and {high}, got {value!r}"
             )
-        elif name == "seed" and not _is_int(value):
+        elif name == "seed" and not is_int(value):
             raise ValueError(f"seed must be an integer, got {value!r}")
         elif name == "stop" and not (
             isinstance(value, str)

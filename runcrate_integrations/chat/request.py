@@ -15,7 +15,7 @@ from .. import usage
 from ..config import check_deadline, check_timeout
 from ..net.transport import Request, deadline_in
 from .media import tool_media_to_user
-from .params import check_call_names, check_not_secret, check_params
+from .params import check_call_names, check_not_secret, check_params, is_int
 
 JSONDict = dict[str, Any]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -88,12 +88,10 @@ def _strict_part(part: Any) -> Any:
 
 
 def response_format_for(schema: Any, *, strict: bool | None = None) -> JSONDict:
-    """The ``json_schema`` ``response_format`` asking for JSON that matches ``schema``, for both
-    frameworks. ``schema``: a pydantic class; a spec in OpenAI's shape (``{"name", "schema"}``
-    or the whole ``{"type": "json_schema", ...}``), sent as given; an OpenAI function (``{"name",
-    "parameters"}``, what the frameworks make of a TypedDict or a function); or a JSON schema
-    (named by its ``title``). ``strict=True`` rewrites a schema built here into the strict
-    subset and marks it strict; ``False`` marks it not strict; ``None`` leaves a spec alone."""
+    """The ``json_schema`` ``response_format`` for ``schema``: a pydantic class; an OpenAI spec
+    (``{"name", "schema"}`` or the whole ``{"type": "json_schema", ...}``, sent as given); an
+    OpenAI function (``{"name", "parameters"}``); or a JSON schema (named by its ``title``).
+    ``strict``: ``True`` also makes a schema built here strict; ``None`` leaves the flag out."""
     spec: JSONDict
     given = False  # a spec the caller wrote: its schema is sent untouched
     if is_schema_class(schema):
@@ -188,9 +186,8 @@ def build_chat_body(
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A checked request (``parse_as``: the class the answer is parsed into; ``timeout`` /
-    ``max_retries``: this call's, ``None`` for the instance's; ``deadline``: seconds the whole
-    call, retries and stream included, may take)."""
+    """A checked request (``parse_as``: the answer's class; ``timeout``/``max_retries``: this
+    call's, ``None`` for the instance's; ``deadline``: seconds the whole call may take)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
@@ -249,18 +246,14 @@ class ChatOptions:
         stream_usage = call.pop("stream_usage", None)
         timeout = check_timeout(call.pop("timeout", None))  # None: the instance's
         max_retries = call.pop("max_retries", None)  # None: the instance's
-        if max_retries is not None and (
-            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-        ):
+        if max_retries is not None and not (is_int(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        deadline = check_deadline(call.pop("deadline", None))
-        deadline = self.deadline if deadline is None else deadline
+        deadline = check_deadline(call.pop("deadline", None)) or self.deadline
         check_not_secret(call, "a call's keyword argument")
         params = {**self.params, **call} if call else self.params
-        parse_as: type[BaseModel] | None = None
         response_format = params.get("response_format")
-        if is_schema_class(response_format):
-            parse_as = response_format
+        parse_as = response_format if is_schema_class(response_format) else None
+        if parse_as is not None:
             params = {**params, "response_format": response_format_for(parse_as, strict=True)}
         elif response_format is not None and not isinstance(response_format, Mapping):
             raise ValueError(
