@@ -201,9 +201,8 @@ def _choice_messages(data: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], M
 
 @dataclass(slots=True)
 class ToolCallDelta:
-    """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments.
-    ``index`` is the call's place in the answer (0, 1, ... in order of first appearance), not
-    the wire's ``index``, which some servers omit: LangChain merges chunks by this number."""
+    """A piece of a streamed tool call (``id``/``name`` once). ``index``: the call's place in the
+    answer, not the wire's (some servers omit it), because LangChain merges chunks by it."""
 
     index: int
     id: str | None
@@ -250,10 +249,8 @@ class _ChoiceState:
     blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
     def add_tool_call(self, raw: Mapping[str, Any]) -> ToolCallDelta:
-        """Add a piece of a tool call to its call, opened if need be. OpenAI numbers calls with
-        ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
-        delta with neither continues the call before it. So: by index, else by id (a new id is
-        a new call), else the last call."""
+        """Add a piece to its call: by ``index`` (OpenAI), else by ``id`` (servers sending calls
+        whole; a new id is a new call), else the call before it (a delta with neither)."""
         index, call_id = raw.get("index"), str(raw["id"]) if raw.get("id") else None
         name, fragment = _function(raw)
         keys: list[int | str] = []  # the wire index first, then the id
@@ -286,9 +283,8 @@ class _ChoiceState:
 
 @dataclass(slots=True)
 class StreamFold:
-    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`: :meth:`add`
-    returns each chunk's deltas to emit, :meth:`snapshot` the answer so far, :meth:`completion`
-    the whole answer. Callers keep no copy of their own: everything a stream said is here."""
+    """Folds ``chat.completion.chunk`` dicts: :meth:`add` returns each chunk's deltas,
+    :meth:`snapshot` the answer so far, :meth:`completion` the whole :class:`Completion`."""
 
     id: str | None = None
     model: str | None = None
@@ -347,8 +343,7 @@ class StreamFold:
         return "".join(parts)
 
     def blocks(self, index: int = 0) -> list[str]:
-        """The kinds of content a choice has carried (``"reasoning"``, ``"text"``,
-        ``"tool_call"``) in order of first appearance: what content-block numbering needs."""
+        """A choice's kinds of content (reasoning, text, tool_call) in order of first arrival."""
         return list(self._choices[index].blocks) if index in self._choices else []
 
     def snapshot(self, index: int = 0) -> Choice:

@@ -51,8 +51,7 @@ def check_params(params: Mapping[str, Any]) -> None:
             raise ValueError(f"stop must be a string or a list of strings, got {value!r}")
 
 
-# What a chat call accepts besides the messages: request parameters this package knows and
-# checks, and the per-call controls of the engine. A near miss of one of these is a typo.
+# What a chat call accepts besides the messages (known parameters and the engine's controls).
 CHAT_PARAMS = frozenset(
     {*RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format"}
     | {"parallel_tool_calls", "tools", "tool_choice"}
@@ -60,8 +59,7 @@ CHAT_PARAMS = frozenset(
 CALL_NAMES = CHAT_PARAMS | frozenset(
     {"model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline"}
 )
-# Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
-# known name even when they look alike (top_k / top_p).
+# Real parameters of OpenAI-compatible servers, never taken for a typo (top_k is not top_p).
 PASSTHROUGH = frozenset(
     # sampling
     {"top_k", "min_p", "top_a", "typical_p", "repetition_penalty", "min_tokens", "logit_bias"}
@@ -75,9 +73,8 @@ PASSTHROUGH = frozenset(
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known name that ``name`` is probably a typo of, or ``None``: the same name but for
-    case and ``-``/``_``/space, or one or two letters off (a swap counts as one) from a known
-    name of four letters or more. A name in :data:`PASSTHROUGH` is never a typo."""
+    """The known name ``name`` is a typo of (case, ``-``/space for ``_``, or one or two letters
+    off a name of four or more, a swap counting one), else ``None``; never for PASSTHROUGH."""
     known = tuple(known)
     if name in PASSTHROUGH or name in known:
         return None
@@ -128,9 +125,8 @@ _SECRET = re.compile(r".*(key|token|secret)|password|passwd|auth(orization)?|cre
 
 
 def check_not_secret(names: Iterable[str], where: str) -> None:
-    """Raise ``ValueError`` for a name that looks like a secret (``api_key``, ``access_token``,
-    ``clientSecret``...; not ``max_tokens`` or another known parameter) and would go into a
-    request body, which servers and proxies log: the key belongs in ``api_key``."""
+    """Raise ``ValueError`` for a name like a secret (``api_key``, ``clientSecret``; not a known
+    one like ``max_tokens``): request bodies get logged; the key belongs in ``api_key``."""
     for name in names:
         if name in PASSTHROUGH or name in CHAT_PARAMS:
             continue

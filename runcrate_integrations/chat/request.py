@@ -212,8 +212,7 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
-    """What every request of one model instance shares (``params``: set defaults only); the
-    model and the parameters are checked when built."""
+    """What every request of one model instance shares (checked when built; no ``None``s)."""
 
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -232,9 +231,8 @@ class ChatOptions:
         stream: bool,
         accepts_images: Callable[[str], bool],
     ) -> ChatRequest:
-        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults: a
-        near miss of a known option (``temprature``) raises ``ValueError``, other unknown names
-        go to the body as they are."""
+        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults
+        (a near miss like ``temprature`` raises ``ValueError``; other unknown names are sent)."""
         check_call_names(kwargs)
         call = dict(kwargs)  # what is left once the engine's controls are taken out: params
         model = call.pop("model", None)

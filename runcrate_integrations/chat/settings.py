@@ -81,13 +81,9 @@ class ChatSettings(Connection):
         check_not_secret(extra or (), "a parameter given as an extra request field")
         names = (*REQUEST_DEFAULTS, *self.own_request_fields)
         params = {**{name: getattr(self, name) for name in names}, **(extra or {})}
-        options = ChatOptions(
-            self.model,
-            {key: value for key, value in params.items() if value is not None},
-            dict(self.extra_body) if self.extra_body else None,
-            self.stream_usage,
-            self.deadline,
-        )
+        params = {key: value for key, value in params.items() if value is not None}
+        extra_body = dict(self.extra_body) if self.extra_body else None
+        options = ChatOptions(self.model, params, extra_body, self.stream_usage, self.deadline)
         clients = Clients(
             self.client_settings(),
             http_client=self.http_client,
