@@ -212,7 +212,7 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
-    """What every request of one model instance shares (checked when built; no ``None``s)."""
+    """What every request of one model instance shares (``params``: set values only); checked."""
 
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
