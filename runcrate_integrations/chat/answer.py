@@ -11,10 +11,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..net.headers import RateLimitState
+from .params import is_int
 
 # errors imports openai: it is imported only when one is raised, to keep imports light.
 
 JSONDict = dict[str, Any]
+_HEAD = ("id", "model", "created", "system_fingerprint")  # a completion's (and chunk's) header
 
 
 @dataclass(slots=True)
@@ -36,16 +38,16 @@ def parse_usage(data: object) -> Usage | None:
     prompt = int(data.get("prompt_tokens") or 0)
     completion = int(data.get("completion_tokens") or 0)
     total = int(data.get("total_tokens") or prompt + completion)
-    prompt_details = data.get("prompt_tokens_details")
-    output_details = data.get("completion_tokens_details")
-    cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, Mapping) else None
-    reasoning = (
-        output_details.get("reasoning_tokens") if isinstance(output_details, Mapping) else None
-    )
+    cached = _detail(data.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _detail(data.get("completion_tokens_details"), "reasoning_tokens")
     cost = data.get("cost")
     if not isinstance(cost, (int, float)) or isinstance(cost, bool):
         cost = None
     return Usage(prompt, completion, total, cached, reasoning, cost)
+
+
+def _detail(details: object, name: str) -> Any:
+    return details.get(name) if isinstance(details, Mapping) else None
 
 
 @dataclass(slots=True)
@@ -72,15 +74,19 @@ def parse_arguments(text: str | None) -> tuple[JSONDict | None, str | None]:
     return value, None
 
 
-def _tool_call(raw: Mapping[str, Any]) -> ToolCall:
+def _function(raw: Mapping[str, Any]) -> tuple[Any, str]:
+    """A tool call's (or a piece's) function name and argument text."""
     fn = raw.get("function") or {}
     arguments = fn.get("arguments")
     if isinstance(arguments, Mapping):  # some servers send an object, not a string
         arguments = json.dumps(arguments)
+    return fn.get("name"), arguments or ""
+
+
+def _tool_call(raw: Mapping[str, Any]) -> ToolCall:
+    name, arguments = _function(raw)
     args, error = parse_arguments(arguments)
-    return ToolCall(
-        str(raw.get("id") or ""), str(fn.get("name") or ""), arguments or "", args, error
-    )
+    return ToolCall(str(raw.get("id") or ""), str(name or ""), arguments, args, error)
 
 
 def _text(content: object) -> str | None:
@@ -157,49 +163,46 @@ def validate_structured(value: Any, schema: type[Any] | None = None) -> Any:
 
 def parse_completion(data: Mapping[str, Any]) -> Completion:
     """Parse a ``chat.completion`` body (ResponseFormatError without choices or messages)."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
+    try:
+        choices = _choice_messages(data)
+    except ValueError as exc:
         from ..errors import ResponseFormatError
 
-        raise ResponseFormatError(
-            "Runcrate returned a chat completion with no choices "
-            f"(keys: {sorted(data)}); nothing to return"
+        raise ResponseFormatError(f"Runcrate returned an unusable chat completion: {exc}") from None
+    parsed = [
+        Choice(
+            index=int(raw.get("index") or 0),
+            content=_text(message.get("content")),
+            reasoning_content=message.get("reasoning_content") or message.get("reasoning") or None,
+            refusal=message.get("refusal"),
+            tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
+            finish_reason=raw.get("finish_reason"),
+            logprobs=raw.get("logprobs"),
         )
-    parsed = []
-    for raw in choices:
-        message = raw.get("message")
-        if not isinstance(message, Mapping):
-            from ..errors import ResponseFormatError
+        for raw, message in choices
+    ]
+    head = {key: data.get(key) for key in _HEAD}
+    return Completion(**head, choices=parsed, usage=parse_usage(data.get("usage")), raw=dict(data))
 
-            raise ResponseFormatError("Runcrate returned a choice without a 'message' object")
-        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
-        parsed.append(
-            Choice(
-                index=int(raw.get("index") or 0),
-                content=_text(message.get("content")),
-                reasoning_content=reasoning,
-                refusal=message.get("refusal"),
-                tool_calls=[_tool_call(call) for call in message.get("tool_calls") or ()],
-                finish_reason=raw.get("finish_reason"),
-                logprobs=raw.get("logprobs"),
-            )
-        )
-    return Completion(
-        data.get("id"),
-        data.get("model"),
-        data.get("created"),
-        data.get("system_fingerprint"),
-        parsed,
-        parse_usage(data.get("usage")),
-        raw=dict(data),
-    )
+
+def _choice_messages(data: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Each choice of a whole answer with its message; ``ValueError`` saying what is missing."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"no choices (keys: {sorted(data)}); nothing to return")
+    pairs = []
+    for raw in choices:
+        message = raw.get("message") if isinstance(raw, Mapping) else None
+        if not isinstance(message, Mapping):
+            raise ValueError("a choice without a 'message' object")
+        pairs.append((raw, message))
+    return pairs
 
 
 @dataclass(slots=True)
 class ToolCallDelta:
-    """A piece of a streamed tool call: ``id``/``name`` come once, ``arguments`` in fragments.
-    ``index`` is the call's place in the answer (0, 1, ... in order of first appearance), not
-    the wire's ``index``, which some servers omit: LangChain merges chunks by this number."""
+    """A piece of a streamed tool call (``id``/``name`` once). ``index``: the call's place in the
+    answer, not the wire's (some servers omit it), because LangChain merges chunks by it."""
 
     index: int
     id: str | None
@@ -246,33 +249,25 @@ class _ChoiceState:
     blocks: dict[str, None] = field(default_factory=dict)  # kinds seen, in order (a set)
 
     def add_tool_call(self, raw: Mapping[str, Any]) -> ToolCallDelta:
-        """Add a piece of a tool call to its call, opened if need be. OpenAI numbers calls with
-        ``index``; some servers send each call whole with an ``id`` and no ``index``, and a
-        delta with neither continues the call before it. So: by index, else by id (a new id is
-        a new call), else the last call."""
-        index = raw.get("index")
-        if not isinstance(index, int) or isinstance(index, bool):
-            index = None
-        fn = raw.get("function") or {}
-        call_id, name, fragment = raw.get("id"), fn.get("name"), fn.get("arguments") or ""
-        call_id = str(call_id) if call_id else None
-        if index is not None and index in self.places:
-            place = self.places[index]
-        elif call_id and call_id in self.places:
-            place = self.places[call_id]
-        elif index is None and not call_id and self.last_call is not None:
+        """Add a piece to its call: by ``index`` (OpenAI), else by ``id`` (servers sending calls
+        whole; a new id is a new call), else the call before it (a delta with neither)."""
+        index, call_id = raw.get("index"), str(raw["id"]) if raw.get("id") else None
+        name, fragment = _function(raw)
+        keys: list[int | str] = []  # the wire index first, then the id
+        if is_int(index):
+            keys.append(index)
+        if call_id:
+            keys.append(call_id)
+        place = next((self.places[key] for key in keys if key in self.places), None)
+        if place is None and not keys:
             place = self.last_call
-        else:
+        if place is None:
             place = len(self.tool_calls)
             self.tool_calls.append(_ToolCallState())
-        if index is not None:
-            self.places.setdefault(index, place)
-        if call_id:
-            self.places.setdefault(call_id, place)
+        for key in keys:
+            self.places.setdefault(key, place)
         self.last_call = place
         call = self.tool_calls[place]
-        if isinstance(fragment, Mapping):
-            fragment = json.dumps(fragment)
         # A server repeating the id or name on every delta must not have it counted twice:
         # the delta reports them only when they are new (LangChain concatenates names).
         new_id = call_id if call_id and not call.id else None
@@ -288,9 +283,8 @@ class _ChoiceState:
 
 @dataclass(slots=True)
 class StreamFold:
-    """Folds ``chat.completion.chunk`` dicts into a whole :class:`Completion`: :meth:`add`
-    returns each chunk's deltas to emit, :meth:`snapshot` the answer so far, :meth:`completion`
-    the whole answer. Callers keep no copy of their own: everything a stream said is here."""
+    """Folds ``chat.completion.chunk`` dicts: :meth:`add` returns each chunk's deltas,
+    :meth:`snapshot` the answer so far, :meth:`completion` the whole :class:`Completion`."""
 
     id: str | None = None
     model: str | None = None
@@ -349,10 +343,8 @@ class StreamFold:
         return "".join(parts)
 
     def blocks(self, index: int = 0) -> list[str]:
-        """The kinds of content a choice has carried (``"reasoning"``, ``"text"``,
-        ``"tool_call"``) in order of first appearance: what content-block numbering needs."""
-        state = self._choices.get(index)
-        return list(state.blocks) if state is not None else []
+        """A choice's kinds of content (reasoning, text, tool_call) in order of first arrival."""
+        return list(self._choices[index].blocks) if index in self._choices else []
 
     def snapshot(self, index: int = 0) -> Choice:
         """One choice's answer so far (its tool calls' ``args`` are parsed only at the end)."""
@@ -368,23 +360,15 @@ class StreamFold:
                 "the partial answer was discarded."
             )
         choices = [self._choice(i, self._choices[i], final=True) for i in sorted(self._choices)]
-        return Completion(
-            self.id,
-            self.model,
-            self.created,
-            self.system_fingerprint,
-            choices,
-            self.usage,
-            raw=self.last_chunk,
-        )
+        head = (self.id, self.model, self.created, self.system_fingerprint)
+        return Completion(*head, choices, self.usage, raw=self.last_chunk)
 
     @staticmethod
     def _choice(index: int, st: _ChoiceState, *, final: bool) -> Choice:
-        calls = []
-        for tc in st.tool_calls:
-            arguments = "".join(tc.arguments)
-            args, error = parse_arguments(arguments) if final else (None, None)
-            calls.append(ToolCall(tc.id, tc.name, arguments, args, error))
+        calls = [ToolCall(tc.id, tc.name, "".join(tc.arguments), None) for tc in st.tool_calls]
+        if final:
+            for call in calls:
+                call.args, call.error = parse_arguments(call.arguments)
         logprobs = None
         if final and st.logprobs:
             parts = [p.get("content") or () for p in st.logprobs if isinstance(p, Mapping)]
@@ -403,19 +387,12 @@ class StreamFold:
 def completion_as_chunk(data: Mapping[str, Any]) -> JSONDict:
     """A whole ``chat.completion`` (from a server that ignored ``stream: true``) as the one
     chunk of a stream; ``ValueError`` for a body that is not a chat completion."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise ValueError(f"it has no choices (keys: {sorted(data)})")
     out = []
-    for raw in choices:
-        message = raw.get("message") if isinstance(raw, Mapping) else None
-        if not isinstance(message, Mapping):
-            raise ValueError("a choice has no 'message' object")
-        delta = {k: v for k, v in message.items() if k != "tool_calls"}
-        calls = message.get("tool_calls")
-        if calls:
+    for raw, message in _choice_messages(data):
+        delta = dict(message)
+        if calls := message.get("tool_calls"):
             delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls)]
         entry = {"index": raw.get("index") or 0, "delta": delta}
         out.append(entry | {k: raw.get(k) for k in ("finish_reason", "logprobs")})
-    chunk = {k: data.get(k) for k in ("id", "model", "created", "system_fingerprint")}
+    chunk = {k: data.get(k) for k in _HEAD}
     return {**chunk, "choices": out, "usage": data.get("usage")}

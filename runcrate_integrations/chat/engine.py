@@ -1,11 +1,6 @@
 """The chat engine both adapters use: it sends a checked request, folds the answer and
-translates errors, sync and async; an adapter only converts messages and answers. Example::
-
-    clients = Clients(ClientSettings.resolve())
-    engine = ChatEngine(clients, ChatOptions.build("deepseek/deepseek-v3.2"))
-    request = engine.request([{"role": "user", "content": "Hi"}], {"max_tokens": 20})
-    engine.complete(request).choice.content
-"""
+translates errors, sync and async; an adapter only converts messages and answers, e.g.
+``engine.complete(engine.request(messages, {"max_tokens": 20})).choice.content``."""
 
 from __future__ import annotations
 
@@ -55,8 +50,7 @@ class ChatEngine:
         """The checked request for OpenAI ``messages`` and a call's ``**kwargs``."""
         return self.options.request(messages, kwargs, stream, self._accepts_images)
 
-    # Under track_usage a call holds its worst case (or raises BudgetExceededError) until its
-    # answer is counted (a stream closed early: an estimate); one that fails releases the hold.
+    # Under track_usage a call's worst case is held until its answer is counted (see metering).
 
     def complete(self, request: ChatRequest) -> Completion:
         """Send a non-streaming request; the parsed answer."""
@@ -80,9 +74,8 @@ class ChatEngine:
         return self._answer(parse_completion(data), request)
 
     def stream(self, request: ChatRequest, sink: ChunkSink[T]) -> Generator[T, None, None]:
-        """Send a streaming request; yield what ``sink`` makes of each chunk, then of the end. The
-        connection is released however iteration ends; a stream cut short raises
-        :class:`StreamInterruptedError` instead of giving a partial answer."""
+        """Yield what ``sink`` makes of each chunk, then of the end; the connection is released
+        however iteration ends, and a stream cut short raises StreamInterruptedError."""
         with transport.translating(self.errors):
             meter = metering.meter(self.clients, request.body, request.deadline)
             fold = None  # until the server answers
@@ -90,12 +83,7 @@ class ChatEngine:
                 send = request.send(CHAT_PATH)
                 response = transport.send(self.clients, send)
                 fold = StreamFold()
-                events = transport.iter_events(
-                    response,
-                    secret=self.clients.secret,
-                    deadline=send.deadline,
-                    whole=completion_as_chunk,
-                )
+                events = transport.iter_events(response, **self._event_options(send))
                 with closing(events):
                     for raw in events:
                         yield from sink.chunk(fold, fold.add(raw))
@@ -114,12 +102,7 @@ class ChatEngine:
                 send = request.send(CHAT_PATH)
                 response = await transport.asend(self.clients, send)
                 fold = StreamFold()
-                events = transport.aiter_events(
-                    response,
-                    secret=self.clients.secret,
-                    deadline=send.deadline,
-                    whole=completion_as_chunk,
-                )
+                events = transport.aiter_events(response, **self._event_options(send))
                 async with aclosing(events):
                     async for raw in events:
                         for item in sink.chunk(fold, fold.add(raw)):
@@ -131,9 +114,12 @@ class ChatEngine:
             for item in sink.end(fold, completion):
                 yield item
 
+    def _event_options(self, send: transport.Request) -> JSONDict:
+        """How a stream's events are read (a whole JSON answer becomes its one chunk)."""
+        return dict(secret=self.clients.secret, deadline=send.deadline, whole=completion_as_chunk)
+
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
-        """The whole answer: its usage calibrates the token counter, it carries the latest
-        rate-limit state and is parsed into the request's response_format class, if any."""
+        """The answer, with rate-limit state and parsed class; its usage calibrates the counter."""
         usage = completion.usage
         if usage is not None and usage.input_tokens > 0:
             body = request.body

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 # name -> (low, high), inclusive.
 RANGES: dict[str, tuple[float, float]] = {
@@ -18,31 +18,31 @@ POSITIVE_INTS = ("max_tokens", "max_completion_tokens", "n")
 TOP_LOGPROBS = (0, 20)
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
+    """True for an ``int`` that is not a ``bool``."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_params(params: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` for a known parameter outside Runcrate's range (unknown ones pass)."""
+    """Raise ``ValueError`` for a known parameter (set: not ``None``) outside Runcrate's range;
+    unknown ones pass."""
     for name, value in params.items():
-        if value is None:
-            continue
         if name in RANGES:
             low, high = RANGES[name]
-            if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
+            if not (is_int(value) or isinstance(value, float)) or not low <= value <= high:
                 raise ValueError(
                     f"{name} must be a number between {low:g} and {high:g}, got {value!r}"
                 )
-        elif name in POSITIVE_INTS and (not _is_int(value) or value < 1):
+        elif name in POSITIVE_INTS and (not is_int(value) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         elif name == "top_logprobs" and (
-            not _is_int(value) or not TOP_LOGPROBS[0] <= value <= TOP_LOGPROBS[1]
+            not is_int(value) or not TOP_LOGPROBS[0] <= value <= TOP_LOGPROBS[1]
         ):
             low, high = TOP_LOGPROBS
             raise ValueError(
                 f"top_logprobs must be an integer between {low} and {high}, got {value!r}"
             )
-        elif name == "seed" and not _is_int(value):
+        elif name == "seed" and not is_int(value):
             raise ValueError(f"seed must be an integer, got {value!r}")
         elif name == "stop" and not (
             isinstance(value, str)
@@ -51,8 +51,7 @@ def check_params(params: Mapping[str, Any]) -> None:
             raise ValueError(f"stop must be a string or a list of strings, got {value!r}")
 
 
-# What a chat call accepts besides the messages: request parameters this package knows and
-# checks, and the per-call controls of the engine. A near miss of one of these is a typo.
+# What a chat call accepts besides the messages (known parameters and the engine's controls).
 CHAT_PARAMS = frozenset(
     {*RANGES, *POSITIVE_INTS, "top_logprobs", "seed", "stop", "logprobs", "response_format"}
     | {"parallel_tool_calls", "tools", "tool_choice"}
@@ -60,8 +59,7 @@ CHAT_PARAMS = frozenset(
 CALL_NAMES = CHAT_PARAMS | frozenset(
     {"model", "extra_body", "extra_headers", "stream_usage", "timeout", "max_retries", "deadline"}
 )
-# Real parameters of OpenAI-compatible servers, sent as given: never mistaken for a typo of a
-# known name even when they look alike (top_k / top_p).
+# Real parameters of OpenAI-compatible servers, never taken for a typo (top_k is not top_p).
 PASSTHROUGH = frozenset(
     # sampling
     {"top_k", "min_p", "top_a", "typical_p", "repetition_penalty", "min_tokens", "logit_bias"}
@@ -75,13 +73,10 @@ PASSTHROUGH = frozenset(
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known name that ``name`` is probably a typo of, or ``None``: the same name but for
-    case and ``-``/``_``/space, or one or two letters off (a swap counts as one) from a known
-    name of four letters or more. A name in :data:`PASSTHROUGH` is never a typo."""
-    if name in PASSTHROUGH:
-        return None
+    """The known name ``name`` is a typo of (case, ``-``/space for ``_``, or one or two letters
+    off a name of four or more, a swap counting one), else ``None``; never for PASSTHROUGH."""
     known = tuple(known)
-    if name in known:
+    if name in PASSTHROUGH or name in known:
         return None
     folded = name.lower().replace("-", "_").replace(" ", "_")
     if folded in known:
@@ -117,8 +112,7 @@ def _edit_distance(a: str, b: str, limit: int) -> int:
 def check_call_names(names: Iterable[str]) -> None:
     """Raise ``ValueError`` for a per-call argument that is a near miss of a known option."""
     for name in names:
-        intended = None if name in CALL_NAMES else near_miss(name, CALL_NAMES)
-        if intended is not None:
+        if name not in CALL_NAMES and (intended := near_miss(name, CALL_NAMES)) is not None:
             raise ValueError(
                 f"Unknown parameter {name!r}; did you mean {intended!r}? (nothing was sent; "
                 "parameters the server knows but this package does not are passed through, "
@@ -131,9 +125,8 @@ _SECRET = re.compile(r".*(key|token|secret)|password|passwd|auth(orization)?|cre
 
 
 def check_not_secret(names: Iterable[str], where: str) -> None:
-    """Raise ``ValueError`` for a name that looks like a secret (``api_key``, ``access_token``,
-    ``clientSecret``...; not ``max_tokens`` or another known parameter) and would go into a
-    request body, which servers and proxies log: the key belongs in ``api_key``."""
+    """Raise ``ValueError`` for a name like a secret (``api_key``, ``clientSecret``; not a known
+    one like ``max_tokens``): request bodies get logged; the key belongs in ``api_key``."""
     for name in names:
         if name in PASSTHROUGH or name in CHAT_PARAMS:
             continue

@@ -15,7 +15,7 @@ from .. import usage
 from ..config import check_deadline, check_timeout
 from ..net.transport import Request, deadline_in
 from .media import tool_media_to_user
-from .params import check_call_names, check_not_secret, check_params
+from .params import check_call_names, check_not_secret, check_params, is_int
 
 JSONDict = dict[str, Any]
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -67,9 +67,9 @@ def strict_schema(schema: Mapping[str, Any]) -> JSONDict:
     """A copy of ``schema`` in OpenAI's strict subset, nested schemas included: every object
     closed (``additionalProperties: false``), every property required (optional ones nullable)."""
     out = dict(schema)
-    if out.get("type") == "object" or isinstance(out.get("properties"), Mapping):
-        if not isinstance(out.get("properties"), Mapping):
-            out["properties"] = {}
+    properties = out.get("properties")
+    if out.get("type") == "object" or isinstance(properties, Mapping):
+        out["properties"] = properties if isinstance(properties, Mapping) else {}
         out["required"] = list(out["properties"])
         out["additionalProperties"] = False
     if isinstance(out.get("items"), Mapping):
@@ -88,12 +88,10 @@ def _strict_part(part: Any) -> Any:
 
 
 def response_format_for(schema: Any, *, strict: bool | None = None) -> JSONDict:
-    """The ``json_schema`` ``response_format`` asking for JSON that matches ``schema``, for both
-    frameworks. ``schema``: a pydantic class; a spec in OpenAI's shape (``{"name", "schema"}``
-    or the whole ``{"type": "json_schema", ...}``), sent as given; an OpenAI function (``{"name",
-    "parameters"}``, what the frameworks make of a TypedDict or a function); or a JSON schema
-    (named by its ``title``). ``strict=True`` rewrites a schema built here into the strict
-    subset and marks it strict; ``False`` marks it not strict; ``None`` leaves a spec alone."""
+    """The ``json_schema`` ``response_format`` for ``schema``: a pydantic class; an OpenAI spec
+    (``{"name", "schema"}`` or the whole ``{"type": "json_schema", ...}``, sent as given); an
+    OpenAI function (``{"name", "parameters"}``); or a JSON schema (named by its ``title``).
+    ``strict``: ``True`` also makes a schema built here strict; ``None`` leaves the flag out."""
     spec: JSONDict
     given = False  # a spec the caller wrote: its schema is sent untouched
     if is_schema_class(schema):
@@ -152,20 +150,17 @@ def build_chat_body(
                 f"message {i} has unknown role {role!r}; expected one of {sorted(ROLES)}"
             )
     body: JSONDict = {"model": model, "messages": list(messages)}
-    if params:
-        body.update((key, value) for key, value in params.items() if value is not None)
-        if "stop" in body and not body["stop"]:
-            del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
-        if body.get("top_logprobs") is not None:
-            if body.get("logprobs") is False:
-                raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
-            body["logprobs"] = True  # the API rejects top_logprobs without it
-        n = body.get("n")
-        if stream and isinstance(n, int) and n > 1:
-            raise ValueError(
-                "n > 1 cannot be streamed; use a non-streaming call for several choices"
-            )
-        check_params(body)
+    body.update((key, value) for key, value in (params or {}).items() if value is not None)
+    if "stop" in body and not body["stop"]:
+        del body["stop"]  # [] or "": no stop sequences, not an empty list on the wire
+    if body.get("top_logprobs") is not None:
+        if body.get("logprobs") is False:
+            raise ValueError("top_logprobs needs logprobs; drop logprobs=False or top_logprobs")
+        body["logprobs"] = True  # the API rejects top_logprobs without it
+    n = body.get("n")
+    if stream and isinstance(n, int) and n > 1:
+        raise ValueError("n > 1 cannot be streamed; use a non-streaming call for several choices")
+    check_params(body)
     tool_list = [dict(t) for t in tools or ()]
     if tool_list:
         _check_json(tool_list, "a tool schema")
@@ -191,9 +186,8 @@ def build_chat_body(
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A checked request (``parse_as``: the class the answer is parsed into; ``timeout`` /
-    ``max_retries``: this call's, ``None`` for the instance's; ``deadline``: seconds the whole
-    call, retries and stream included, may take)."""
+    """A checked request (``parse_as``: the answer's class; ``timeout``/``max_retries``: this
+    call's, ``None`` for the instance's; ``deadline``: seconds the whole call may take)."""
 
     body: JSONDict
     headers: Mapping[str, str] | None = None
@@ -218,7 +212,7 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class ChatOptions:
-    """What every request of one model instance shares; checked when built."""
+    """What every request of one model instance shares (``params``: set values only); checked."""
 
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -226,26 +220,9 @@ class ChatOptions:
     stream_usage: bool = True
     deadline: float | None = None
 
-    @classmethod
-    def build(
-        cls,
-        model: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        extra_params: Mapping[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        stream_usage: bool = True,
-        deadline: float | None = None,
-    ) -> ChatOptions:
-        """Defaults from an adapter's fields: ``params`` (its named fields) then
-        ``extra_params`` (``model_kwargs`` / ``additional_kwargs``); ``None`` means unset."""
-        _check_model(model)
-        check_not_secret(extra_params or (), "a parameter given as an extra request field")
-        merged = {**(params or {}), **(extra_params or {})}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        check_params(merged)
-        check_deadline(deadline)
-        return cls(model, merged, dict(extra_body) if extra_body else None, stream_usage, deadline)
+    def __post_init__(self) -> None:
+        _check_model(self.model)
+        check_params(self.params)
 
     def request(
         self,
@@ -254,40 +231,33 @@ class ChatOptions:
         stream: bool,
         accepts_images: Callable[[str], bool],
     ) -> ChatRequest:
-        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults: a
-        near miss of a known option (``temprature``) raises ``ValueError``, other unknown names
-        go to the body as they are."""
+        """The checked request for ``messages`` and a call's ``**kwargs`` over these defaults
+        (a near miss like ``temprature`` raises ``ValueError``; other unknown names are sent)."""
         check_call_names(kwargs)
         call = dict(kwargs)  # what is left once the engine's controls are taken out: params
         model = call.pop("model", None)
         model = self.model if model is None else _check_model(model)
         tools = call.pop("tools", None)
         tool_choice = call.pop("tool_choice", None)
-        extra_body = call.pop("extra_body", None)
+        extra_body = {**(self.extra_body or {}), **(call.pop("extra_body", None) or {})}
         headers = dict(call.pop("extra_headers", None) or {}) or None
         stream_usage = call.pop("stream_usage", None)
         timeout = check_timeout(call.pop("timeout", None))  # None: the instance's
         max_retries = call.pop("max_retries", None)  # None: the instance's
-        if max_retries is not None and (
-            not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
-        ):
+        if max_retries is not None and not (is_int(max_retries) and max_retries >= 0):
             raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
-        deadline = check_deadline(call.pop("deadline", None))
-        deadline = self.deadline if deadline is None else deadline
+        deadline = check_deadline(call.pop("deadline", None)) or self.deadline
         check_not_secret(call, "a call's keyword argument")
         params = {**self.params, **call} if call else self.params
-        parse_as: type[BaseModel] | None = None
         response_format = params.get("response_format")
-        if is_schema_class(response_format):
-            parse_as = response_format
+        parse_as = response_format if is_schema_class(response_format) else None
+        if parse_as is not None:
             params = {**params, "response_format": response_format_for(parse_as, strict=True)}
         elif response_format is not None and not isinstance(response_format, Mapping):
             raise ValueError(
                 "response_format must be a dict such as {'type': 'json_object'} or a pydantic "
                 f"class, got {type(response_format).__name__}"
             )
-        if extra_body and self.extra_body:
-            extra_body = {**self.extra_body, **extra_body}
         stream_usage = self.stream_usage if stream_usage is None else stream_usage
         body = build_chat_body(
             model,
@@ -298,6 +268,6 @@ class ChatOptions:
             stream=stream,
             # Counted usage comes from the server: under a tracker a stream always asks for it.
             stream_usage=stream_usage or (stream and usage.watching()),
-            extra_body=extra_body or self.extra_body,
+            extra_body=extra_body,
         )
         return ChatRequest(body, headers, timeout, parse_as, deadline, max_retries)

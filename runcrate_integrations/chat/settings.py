@@ -13,7 +13,7 @@ from ..config import Connection
 from ..net.clients import Clients
 from ..net.transport import ErrorHook, translating
 from .engine import ChatEngine
-from .params import RANGES, TOP_LOGPROBS
+from .params import RANGES, TOP_LOGPROBS, check_not_secret
 from .request import ChatOptions
 
 if TYPE_CHECKING:
@@ -28,16 +28,8 @@ def _ranged(bounds: tuple[float, float], description: str | None = None) -> Any:
 
 #: The request defaults of the spec, sent as top-level body fields when set.
 REQUEST_DEFAULTS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "logprobs",
-    "top_logprobs",
-    "response_format",
+    *("temperature", "top_p", "max_tokens", "stop", "frequency_penalty", "presence_penalty"),
+    *("seed", "logprobs", "top_logprobs", "response_format"),
 )
 
 
@@ -84,15 +76,14 @@ class ChatSettings(Connection):
         return None
 
     def _derive(self) -> ChatEngine:
-        extra = self.extra_params_field
-        options = ChatOptions.build(
-            self.model,
-            {name: getattr(self, name) for name in (*REQUEST_DEFAULTS, *self.own_request_fields)},
-            extra_params=getattr(self, extra) if extra else None,
-            extra_body=self.extra_body,
-            stream_usage=self.stream_usage,
-            deadline=self.deadline,
-        )
+        # The named fields, then model_kwargs / additional_kwargs over them; None means unset.
+        extra = getattr(self, self.extra_params_field) if self.extra_params_field else None
+        check_not_secret(extra or (), "a parameter given as an extra request field")
+        names = (*REQUEST_DEFAULTS, *self.own_request_fields)
+        params = {**{name: getattr(self, name) for name in names}, **(extra or {})}
+        params = {key: value for key, value in params.items() if value is not None}
+        extra_body = dict(self.extra_body) if self.extra_body else None
+        options = ChatOptions(self.model, params, extra_body, self.stream_usage, self.deadline)
         clients = Clients(
             self.client_settings(),
             http_client=self.http_client,
@@ -123,14 +114,12 @@ class ChatSettings(Connection):
 
     def fetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Load the catalog now (``GET /models``); this model's entry, or ``None`` if unlisted."""
-        clients = self.engine.clients
         with translating(self.engine.errors):
-            catalog.fetch(clients, refresh=refresh)
-        return catalog.cached_model_info(clients.settings.base_url, self.model)
+            catalog.fetch(self.engine.clients, refresh=refresh)
+        return catalog.cached_model_info(self.engine.clients.settings.base_url, self.model)
 
     async def afetch_model_info(self, *, refresh: bool = False) -> ModelInfo | None:
         """Async twin of :meth:`fetch_model_info`."""
-        clients = self.engine.clients
         with translating(self.engine.errors):
-            await catalog.afetch(clients, refresh=refresh)
-        return catalog.cached_model_info(clients.settings.base_url, self.model)
+            await catalog.afetch(self.engine.clients, refresh=refresh)
+        return catalog.cached_model_info(self.engine.clients.settings.base_url, self.model)

@@ -210,7 +210,7 @@ def _exhausted_for(seconds: float) -> Any:
 
 def _engine(server: FakeOpenAIServer, key: str, **kwargs: Any) -> ChatEngine:
     clients = Clients(settings_for(server, key, timeout=CALL_TIMEOUT, **kwargs))
-    return ChatEngine(clients, ChatOptions.build(MODEL))
+    return ChatEngine(clients, ChatOptions(MODEL))
 
 
 def _ask(engine: ChatEngine, text: str) -> str | None:

@@ -131,7 +131,7 @@ VISION = {"id": "acme/vision", "input_modalities": ["text", "image"], "output_mo
 
 def _engine(model: str, recorder: Recorder) -> ChatEngine:
     settings = ClientSettings.resolve(api_key="rc_live_x", base_url="http://runcrate.test/v1")
-    return ChatEngine(Clients(settings, http_client=recorder.client()), ChatOptions.build(model))
+    return ChatEngine(Clients(settings, http_client=recorder.client()), ChatOptions(model))
 
 
 def test_the_engine_applies_the_rule_with_the_catalogs_answer() -> None:
