@@ -92,7 +92,7 @@ class ChatEngine:
                 fold = StreamFold()
                 events = transport.iter_events(
                     response,
-                    secret=self.clients.secret,
+                    secret=self.clients.settings.secret,
                     deadline=send.deadline,
                     whole=completion_as_chunk,
                 )
@@ -116,7 +116,7 @@ class ChatEngine:
                 fold = StreamFold()
                 events = transport.aiter_events(
                     response,
-                    secret=self.clients.secret,
+                    secret=self.clients.settings.secret,
                     deadline=send.deadline,
                     whole=completion_as_chunk,
                 )

@@ -228,21 +228,16 @@ class Clients:
             client = self._async = new_async(self.settings, self.http_async_client)
         return client
 
-    @property
-    def secret(self) -> str | None:
-        return self.settings.secret
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (Clients, (self.settings,))  # a caller's http clients are not pickled
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Clients:
+    def __copy__(self, memo: object = None) -> Clients:
         # http clients are the caller's objects (sockets, locks): shared, never copied.
         return Clients(
             self.settings, http_client=self.http_client, http_async_client=self.http_async_client
         )
 
-    def __copy__(self) -> Clients:
-        return self.__deepcopy__({})
+    __deepcopy__ = __copy__
 
     def __repr__(self) -> str:
         return f"Clients(base_url={self.settings.base_url!r})"

@@ -121,7 +121,7 @@ class RateLimiter:
         self._reset_at: float | None = None
         self._bucket: bool | None = None  # None until an answer with quota left tells
         self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
-        self._window = 0.0  # window: its length (see _learn_window)
+        self._window = 0.0  # window: its length (see _tally)
         self._ahead = 0.0  # window: the farthest Reset ahead of an answer seen (a lower bound)
         self._step: float | None = None  # window: the smallest step between two Resets seen
         self._gate = 0.0  # nothing goes out before this (Retry-After, no quota left)
@@ -360,21 +360,14 @@ class RateLimiter:
     # ------------------------------------------------------------------ learning
 
     def _headerless_answer(self, seq: int | None) -> None:
-        if seq is not None:
-            with self._lock:
+        with self._lock:
+            if seq is not None:
                 self._inflight = max(0, self._inflight - 1)
-        if self._mode == _COLD:
-            with self._lock:
-                if self._mode == _COLD:
-                    self._mode = _IDLE  # this server does not send the headers
-                    self._wake_head()
-            return
-        self._headerless += 1  # racy on purpose: an approximate count is enough
-        if self._headerless >= _FORGET_AFTER:
-            with self._lock:
-                if self._headerless >= _FORGET_AFTER and self._mode == _ENGAGED:
-                    self._mode = _IDLE
-                    self._wake_head()
+            self._headerless += 1
+            # A cold limiter's server does not send the headers; an engaged one stopped.
+            if self._mode == _COLD or self._headerless >= _FORGET_AFTER:
+                self._mode = _IDLE
+                self._wake_head()
 
     def _update(self, state: RateLimitState, status: int, seq: int | None, now: float) -> None:
         """Under the lock: apply one answer's headers."""
@@ -403,13 +396,16 @@ class RateLimiter:
             ahead = reset_at - now
             if remaining > 0:
                 self._bucket = ahead <= _BUCKET_TOLERANCE
-            elif self._bucket is None and self._moving(reset_at, ahead):
-                self._bucket = True
+            elif self._bucket is None and self._reset_at is not None:
+                # Two used-up answers name Resets closer together than a Reset was ever
+                # ahead: a window's answers all name its one Reset, a bucket's its next token.
+                step = abs(reset_at - self._reset_at)
+                if 1e-3 < step < max(self._ahead, ahead) - 1e-3:
+                    self._bucket = True
             if self._bucket:
                 self._steer(remaining, ahead, status, newer, now)
             else:
-                self._learn_window(ahead, reset_at)
-                self._tally(remaining, reset_at, status)
+                self._tally(remaining, reset_at, ahead, status)
             if remaining == 0:  # used up: from now on the key is shared
                 self._contended_until = now + self._hold()
             self._count(remaining, reset_at, now)
@@ -434,28 +430,15 @@ class RateLimiter:
             else:
                 self._ready = now - (remaining - 1 - self._inflight) * interval
 
-    def _moving(self, reset_at: float, ahead: float) -> bool:
-        """Whether two used-up answers name Resets closer together than a Reset was ever
-        ahead: a window's answers all name its one Reset, a bucket's each its next token."""
-        last = self._reset_at
-        if last is None:
-            return False
-        step = abs(reset_at - last)
-        return 1e-3 < step < max(self._ahead, ahead) - 1e-3
-
-    def _learn_window(self, ahead: float, reset_at: float) -> None:
-        """A window's length: the smallest step between two windows' Resets (windows may be
-        skipped), and never less than the farthest a Reset was ahead of an answer."""
+    def _tally(self, remaining: int, reset_at: float, ahead: float, status: int) -> None:
+        """A window: learn its length (the smallest step between two windows' Resets, windows
+        may be skipped, and never less than the farthest a Reset was ahead of an answer), and
+        count our part of each window's requests (other processes use the same key)."""
         self._ahead = max(self._ahead, ahead)
-        last = self._tally_reset
-        if last is not None and reset_at - last > 1e-3:
-            step = reset_at - last
-            self._step = step if self._step is None else min(self._step, step)
-        self._window = max(self._step or 0.0, self._ahead)
-
-    def _tally(self, remaining: int, reset_at: float, status: int) -> None:
-        """Count our part of each window's requests (other processes use the same key)."""
         tallied = self._tally_reset
+        if tallied is not None and reset_at - tallied > 1e-3:
+            self._step = min(self._step or math.inf, reset_at - tallied)
+        self._window = max(self._step or 0.0, self._ahead)
         if tallied is None or reset_at > tallied + 1e-3:  # a newer window: start counting it
             self._tally_reset, self._tally_ours, self._tally_used = reset_at, 0, 0
         elif reset_at < tallied - 1e-3:
@@ -512,10 +495,7 @@ def limiter_key(base_url: str, api_key: str | None) -> tuple[str, str]:
 def limiter_for(settings: ClientSettings) -> RateLimiter:
     """This process's limiter for the settings' base URL and key, made on first use."""
     key = limiter_key(settings.base_url, settings.secret)
-    found = _limiters.get(key)
-    if found is None:
-        found = _limiters.setdefault(key, RateLimiter(key[0]))
-    return found
+    return _limiters.get(key) or _limiters.setdefault(key, RateLimiter(key[0]))
 
 
 def rate_limit_state(settings: ClientSettings) -> RateLimitState | None:

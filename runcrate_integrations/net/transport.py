@@ -8,6 +8,7 @@ turning every failure into one of :mod:`runcrate_integrations.errors`' classes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -335,22 +336,20 @@ class _Events:
             raise _unusable(response, f"answered {what}: {exc}") from None
 
     def line(self, line: str) -> JSONDict | None:
-        """Feed one line; the event it completes, if any (``[DONE]`` raises StopIteration)."""
-        if not line:
-            return self.flush()
-        name, _, value = line.partition(":")  # a comment (":...") has no name
-        if name == "data":
-            self.data.append(value.removeprefix(" "))
-        elif name == "event":
-            self.event = value.removeprefix(" ")
-        return None
-
-    def flush(self) -> JSONDict | None:
-        from ..errors import past_deadline, redact, stream_error, where
-
+        """Feed one line ("" at the end); the event it completes, if any (``[DONE]`` raises
+        StopIteration)."""
+        if line:
+            name, _, value = line.partition(":")  # a comment (":...") has no name
+            if name == "data":
+                self.data.append(value.removeprefix(" "))
+            elif name == "event":
+                self.event = value.removeprefix(" ")
+            return None
         if not self.data:
             self.event = None
             return None
+        from ..errors import past_deadline, redact, stream_error, where
+
         data, event = "\n".join(self.data), self.event
         self.data, self.event = [], None
         if data == "[DONE]":
@@ -393,13 +392,9 @@ def iter_events(
             yield events.body()
             return
         try:
-            for line in response.iter_lines():
-                chunk = events.line(line)
-                if chunk is not None:
+            for line in itertools.chain(response.iter_lines(), [""]):
+                if (chunk := events.line(line)) is not None:
                     yield chunk
-            chunk = events.flush()
-            if chunk is not None:
-                yield chunk
         except StopIteration:
             return
         except httpx2.TransportError as exc:
@@ -428,11 +423,9 @@ async def aiter_events(
             return
         try:
             async for line in response.aiter_lines():
-                chunk = events.line(line)
-                if chunk is not None:
+                if (chunk := events.line(line)) is not None:
                     yield chunk
-            chunk = events.flush()
-            if chunk is not None:
+            if (chunk := events.line("")) is not None:
                 yield chunk
         except StopIteration:
             return
