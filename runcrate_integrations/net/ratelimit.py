@@ -105,7 +105,6 @@ class RateLimiter:
         self._headerless = 0
         # Requests let through so far; each gets the count as its sequence number.
         self.sent = 0
-        self._seq_out: int | None = None
         self._applied = 0  # sequence number of the newest answer applied
         # The newest answer's rate-limit headers; ``None`` until an answer carried them.
         self.state: RateLimitState | None = None
@@ -226,7 +225,7 @@ class RateLimiter:
             elif (delay := self._admit(self._clock())) <= 0 and line:  # first in line: out
                 line.popleft()
                 self._wake_head()
-            waiter.seq = self._seq_out
+            waiter.seq = None if self._mode == _IDLE else self.sent
             if delay > 0:
                 if not waiter.queued:
                     waiter.queued = True
@@ -278,7 +277,6 @@ class RateLimiter:
                 return wait
             self._mode = _IDLE  # no answer in time: stop holding requests back
         if self._mode == _IDLE:
-            self._seq_out = None
             return 0.0
         if now < self._gate:
             return self._wait(now, self._gate)
@@ -288,7 +286,6 @@ class RateLimiter:
 
     def _take(self, now: float) -> float:
         self.sent += 1
-        self._seq_out = self.sent
         self._inflight += 1
         self._last = now
         if self._bucket:  # the local copy of the server's bucket loses a token

@@ -313,6 +313,20 @@ class _Events:
     event: str | None = None
     data: list[str] = field(default_factory=list)
 
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> bool:
+        """While reading: ``[DONE]`` (StopIteration) ends the stream; a dropped connection
+        raises :class:`~.errors.StreamInterruptedError`."""
+        import httpx2
+
+        from ..errors import connection_error
+
+        if isinstance(exc, httpx2.TransportError):
+            raise connection_error(exc, self.response.request, mid_stream=True) from exc
+        return kind is StopIteration
+
     def is_stream(self) -> bool:
         """Whether the answer is an event stream (or has no content type)."""
         content_type = (self.response.headers.get("content-type") or "").lower()
@@ -381,24 +395,16 @@ def iter_events(
     """The JSON events of a streamed answer, closing it however iteration ends. One JSON body
     (the server ignored ``stream``) yields what ``whole`` makes of it (a ``ValueError``: not an
     answer). A dropped connection raises :class:`~.errors.StreamInterruptedError`."""
-    import httpx2
-
-    from ..errors import connection_error
-
     events = _Events(response, secret, deadline, whole)
     try:
         if not events.is_stream():
             response.read()
             yield events.body()
             return
-        try:
+        with events:
             for line in itertools.chain(response.iter_lines(), [""]):
                 if (chunk := events.line(line)) is not None:
                     yield chunk
-        except StopIteration:
-            return
-        except httpx2.TransportError as exc:
-            raise connection_error(exc, response.request, mid_stream=True) from exc
     finally:
         response.close()
 
@@ -411,25 +417,17 @@ async def aiter_events(
     whole: Callable[[JSONDict], JSONDict] | None = None,
 ) -> AsyncGenerator[JSONDict, None]:
     """Async twin of :func:`iter_events`."""
-    import httpx2
-
-    from ..errors import connection_error
-
     events = _Events(response, secret, deadline, whole)
     try:
         if not events.is_stream():
             await response.aread()
             yield events.body()
             return
-        try:
+        with events:
             async for line in response.aiter_lines():
                 if (chunk := events.line(line)) is not None:
                     yield chunk
             if (chunk := events.line("")) is not None:
                 yield chunk
-        except StopIteration:
-            return
-        except httpx2.TransportError as exc:
-            raise connection_error(exc, response.request, mid_stream=True) from exc
     finally:
         await response.aclose()
