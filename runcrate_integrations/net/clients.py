@@ -130,8 +130,7 @@ def sync_client(settings: ClientSettings) -> SyncPooled:
     client = pools.sync.get(key)
     if client is None:
         with pools.lock:
-            client = pools.sync.get(key)
-            if client is None:
+            if (client := pools.sync.get(key)) is None:
                 client = pools.sync[key] = new_sync(settings)
     return client
 

@@ -1,15 +1,11 @@
 """Waiting for the rate limit only when the server's own headers say the quota is used up.
 
-One :class:`RateLimiter` per base URL and key in a process is asked before every attempt and
-sees every answer's ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``. While quota remains
-(the newest ``Remaining`` less our requests since) a request goes at once; once it is used up,
-callers wait for ``Reset`` or ``Retry-After``: a window's quota comes back whole, a token
-bucket's (``Reset`` is "now" while tokens remain) a token at a time. Other processes on the
-same key count only while it is being exhausted: this process then takes its past share of a
-window, spread over it, or draws a bucket at a slowdown that 429s double and its level steers.
-A server without the headers never engages it (after :data:`COLD_START` requests, or
-:data:`COLD_WAIT` s, it costs one attribute check per request). Waits hold no lock.
-"""
+One :class:`RateLimiter` per base URL, key and process follows ``X-RateLimit-*``: while quota
+remains a request goes at once; once used up, callers wait for ``Reset`` or ``Retry-After`` (a
+window's quota comes back whole, a token bucket's a token at a time). While the key is being
+exhausted other processes on it count: we take our past part of a window, spread over it, or
+draw a bucket slower (429s double it, its level steers). A server without the headers never
+engages it (after :data:`COLD_START` requests or :data:`COLD_WAIT` s). Waits hold no lock."""
 
 from __future__ import annotations
 
@@ -89,10 +85,8 @@ class _Waiter:
 
 
 class RateLimiter:
-    """Decides when requests to one base URL with one key may go out, in one process:
-    :meth:`acquire` / :meth:`aacquire` before each attempt, :meth:`observe` each answer.
-    ``clock`` (Unix time) is for tests; all is decided under one lock, never held while waiting.
-    """
+    """When requests to one base URL with one key may go out: :meth:`acquire` / :meth:`aacquire`
+    before each attempt, :meth:`observe` each answer. ``clock`` (Unix time) is for tests."""
 
     def __init__(self, name: str = "", *, clock: Callable[[], float] = time.time) -> None:
         self.name = name
@@ -111,10 +105,8 @@ class RateLimiter:
         self._pending_log: str | None = None
         self._logged_reset = 0.0
         self._limit: int | None = None
-        # The server's count: in a window the lowest Remaining of its answers (the one it
-        # counted last, whatever order answers arrive in); in a bucket the newest. What may
-        # still be sent is that less our requests in flight (counted by the server or not: it
-        # cannot say). ``None``: nothing countable.
+        # The server's count (a window: its answers' lowest Remaining, counted last whatever
+        # their order; a bucket: the newest), less our requests in flight is what may be sent.
         self._count_left: int | None = None
         self._inflight = 0  # requests let through and not answered yet
         self._reset_at: float | None = None
@@ -147,7 +139,6 @@ class RateLimiter:
             return None
         waiter = _Waiter()
         try:
-            # (_turn arms the waiter with an event whenever it says to wait)
             while (delay := self._turn(waiter, deadline)) > 0 and waiter.event is not None:
                 waiter.event.wait(delay)
         except BaseException:
@@ -165,7 +156,6 @@ class RateLimiter:
             return None
         waiter = _Waiter(loop=loop)
         try:
-            # (_turn arms the waiter with a future whenever it says to wait)
             while (delay := self._turn(waiter, deadline)) > 0 and waiter.future is not None:
                 await asyncio.wait((waiter.future,), timeout=delay)
                 waiter.future = None

@@ -1,9 +1,6 @@
-"""The one request loop: every request of the package is paced, sent, retried, timed and
+"""The one request loop: every request is paced, sent, retried, timed and its failures
 translated here. Attempts go through the ``openai`` client's public ``post`` / ``get``
-(``cast_to=httpx2.Response``, ``max_retries=0``), which still owns auth, headers, multipart
-bodies and pools; this loop owns pacing (:mod:`.ratelimit`), the retry rule, the deadline, and
-turning every failure into one of :mod:`runcrate_integrations.errors`' classes.
-"""
+(``cast_to=httpx2.Response``, ``max_retries=0``), which owns auth, headers, bodies and pools."""
 
 from __future__ import annotations
 
@@ -27,12 +24,10 @@ if TYPE_CHECKING:
 
     from ..errors import ResponseFormatError
 
-# openai (slow to import) and errors (which imports it) are loaded inside the functions: the
-# package imports quickly, and by the time a request is made both are in sys.modules.
+# openai (slow to import) and errors (which imports it) are imported inside the functions.
 
 JSONDict = dict[str, Any]
-#: The first retry waits about this long (less up to 25 % jitter), doubling after, at most
-#: :data:`BACKOFF_MAX` (seconds).
+#: The first retry's wait (less up to 25 % jitter), doubling up to :data:`BACKOFF_MAX` (s).
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 # Statuses after which a billed job's request may be sent again: it was not started.
@@ -41,15 +36,11 @@ _NOT_STARTED = frozenset({429, 503})
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request and how to send it.
-
-    ``path`` is relative to the base URL (or absolute). ``body`` is the JSON body, or with
-    ``files`` (openai's ``files=`` form) the other fields of a multipart body. ``timeout`` (per
-    attempt) and ``retries`` default to the client settings'; ``deadline`` is a
-    ``time.monotonic()`` by which the whole call must end. ``stream`` leaves the body unread
-    (read it with :func:`iter_events`). ``billed``: the request starts a billed job, so it is
-    not resent once its body may have reached the server.
-    """
+    """One request and how to send it. ``path``: relative to the base URL, or absolute;
+    ``body``: the JSON body, or with ``files`` (openai's form) a multipart body's other fields;
+    ``timeout`` (per attempt) and ``retries`` default to the settings'; ``deadline``: a
+    ``time.monotonic()`` by which the call ends; ``stream``: the body is left unread;
+    ``billed``: it starts a billed job, so it is not resent once its body may have gone out."""
 
     method: str
     path: str
@@ -70,8 +61,8 @@ def deadline_in(seconds: float | None) -> float | None:
 
 
 def backoff(attempt: int) -> float:
-    """The wait before retry number ``attempt + 1``: exponential, with up to 25 % jitter so
-    that callers failing together do not retry together."""
+    """The wait before retry ``attempt + 1``, jittered so callers failing together do not
+    retry together."""
     return min(BACKOFF_START * 2.0**attempt, BACKOFF_MAX) * (1 - 0.25 * random.random())
 
 
@@ -198,14 +189,11 @@ class _Call:
 
 
 def send(clients: Clients, request: Request) -> httpx2.Response:
-    """Send ``request`` until it succeeds or the retry rule gives up; the 2xx response (its body
-    unread when ``request.stream``: close it when done). Anything else raises.
-
-    Retried: no answer, 408/409/429/5xx and ``x-should-retry: true``; never a 402, nor a billed
-    request whose body went out (unless answered 429/503), nor a stream past its headers. A
-    retry waits the larger of the server's hint and jittered backoff; nothing starts past the
-    deadline.
-    """
+    """Send ``request`` until it succeeds or the retry rule gives up: the 2xx response (body
+    unread when ``stream``: close it when done); anything else raises. Retried: no answer,
+    408/409/429/5xx, ``x-should-retry: true``; never a 402, nor a billed request whose body went
+    out (unless answered 429/503), nor a stream past its headers. A retry waits the larger of
+    the server's hint and the backoff; nothing starts past the deadline."""
     import httpx2
     import openai
 
@@ -275,8 +263,7 @@ def _unusable(response: httpx2.Response, what: str) -> ResponseFormatError:
 
 
 def json_body(response: httpx2.Response) -> JSONDict:
-    """The JSON object of an answer; anything else raises :class:`ResponseFormatError` saying
-    what came back."""
+    """The JSON object of an answer; anything else raises :class:`ResponseFormatError`."""
     try:
         data = json.loads(response.content)
     except ValueError as exc:
