@@ -94,7 +94,6 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._mode = _COLD
         self._waiters: deque[_Waiter] = deque()
-        self._cold_inflight = 0
         self._cold_since: float | None = None
         self._headerless = 0
         # Requests let through so far; each gets the count as its sequence number.
@@ -194,8 +193,7 @@ class RateLimiter:
             return
         with self._lock:
             self._inflight = max(0, self._inflight - 1)
-            if self._mode == _COLD and self._cold_inflight > 0:
-                self._cold_inflight -= 1
+            if self._mode == _COLD:
                 self._wake_head()
 
     def __repr__(self) -> str:
@@ -259,8 +257,7 @@ class RateLimiter:
         if self._mode == _COLD:
             if self._cold_since is None:
                 self._cold_since = now
-            if self._cold_inflight < COLD_START:
-                self._cold_inflight += 1
+            if self._inflight < COLD_START:  # (all in flight are cold ones)
                 return self._take(now)
             wait = self._cold_since + COLD_WAIT - now
             if wait > 0:
