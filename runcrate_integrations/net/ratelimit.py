@@ -175,16 +175,21 @@ class RateLimiter:
 
     def observe(self, headers: Mapping[str, str], status: int, seq: int | None = None) -> None:
         """Learn from one answer's headers (``seq``: what :meth:`acquire` returned for it)."""
-        if not carries_rate_limit(headers):
-            if self._mode != _IDLE:
-                self._headerless_answer(seq)
+        if self._mode == _IDLE and not carries_rate_limit(headers):
             return
         now = self._clock()
         state = read_rate_limit(headers, now)
-        if state is None:
-            return
         with self._lock:
-            self._update(state, status, seq, now)
+            if seq is not None:
+                self._inflight = max(0, self._inflight - 1)
+            if state is not None:
+                self._update(state, status, seq, now)
+            else:
+                self._headerless += 1
+                # A cold limiter's server does not send the headers; an engaged one stopped.
+                if self._mode == _COLD or self._headerless >= _FORGET_AFTER:
+                    self._mode = _IDLE
+                    self._wake_head()
         self._flush_log()
 
     def failed(self, seq: int | None) -> None:
@@ -343,16 +348,6 @@ class RateLimiter:
 
     # ------------------------------------------------------------------ learning
 
-    def _headerless_answer(self, seq: int | None) -> None:
-        with self._lock:
-            if seq is not None:
-                self._inflight = max(0, self._inflight - 1)
-            self._headerless += 1
-            # A cold limiter's server does not send the headers; an engaged one stopped.
-            if self._mode == _COLD or self._headerless >= _FORGET_AFTER:
-                self._mode = _IDLE
-                self._wake_head()
-
     def _update(self, state: RateLimitState, status: int, seq: int | None, now: float) -> None:
         """Under the lock: apply one answer's headers."""
         self._mode = _ENGAGED
@@ -374,8 +369,6 @@ class RateLimiter:
             if seq is None or seq > self._slow_mark:  # once per burst of 429s
                 self._slow = min(self._slow * 2, _MAX_SLOWDOWN)
                 self._slow_mark = self.sent
-        if seq is not None:
-            self._inflight = max(0, self._inflight - 1)
         if remaining is not None and reset_at is not None:
             ahead = reset_at - now
             if remaining > 0:

@@ -95,12 +95,8 @@ class _Call:
             if timeout is None or isinstance(timeout, (int, float)):
                 timeout = left if timeout is None else min(float(timeout), left)
             else:  # an httpx2.Timeout: each part cut
-                import httpx2
-
-                parts = timeout.as_dict().items()
-                timeout = httpx2.Timeout(
-                    **{k: left if v is None else min(v, left) for k, v in parts}
-                )
+                cut = {k: left if v is None else min(v, left) for k, v in timeout.as_dict().items()}
+                timeout = type(timeout)(**cut)
         options: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
         headers = dict(request.headers) if request.headers else {}
         if request.files is not None:
