@@ -315,8 +315,8 @@ class RateLimiter:
         return self._wait(now, reset_at + _GUARD)
 
     def _bucket_turn(self, now: float) -> float:
-        """Under the lock: a token bucket's decision, by a local copy of it: at once while it
-        holds a token; while the key is shared, also one (slowed) interval after our last."""
+        """Under the lock: a token bucket's decision, by a local copy of it (while the key is
+        shared, also one slowed interval after our last)."""
         if self._count_left is None:
             return self._take(now)
         due = self._ready
@@ -408,9 +408,8 @@ class RateLimiter:
                 self._ready = now - (remaining - 1 - self._inflight) * interval
 
     def _tally(self, remaining: int, reset_at: float, ahead: float, status: int) -> None:
-        """A window: learn its length (the smallest step between two windows' Resets, windows
-        may be skipped, and never less than the farthest a Reset was ahead of an answer), and
-        count our part of each window's requests (other processes use the same key)."""
+        """A window: its length (the smallest step between Resets, at least the farthest one
+        was ahead) and our part of each window's requests (others use the same key)."""
         self._ahead = max(self._ahead, ahead)
         tallied = self._tally_reset
         if tallied is not None and reset_at - tallied > 1e-3:
