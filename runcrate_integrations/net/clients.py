@@ -222,10 +222,9 @@ class Clients:
         """The async client: the running loop's pooled one, or the private one."""
         if self.http_async_client is None:
             return async_client(self.settings)  # two dict lookups
-        client = self._async
-        if client is None:
-            client = self._async = new_async(self.settings, self.http_async_client)
-        return client
+        if self._async is None:
+            self._async = new_async(self.settings, self.http_async_client)
+        return self._async
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Clients, (self.settings,))  # a caller's http clients are not pickled

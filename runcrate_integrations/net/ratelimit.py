@@ -272,9 +272,7 @@ class RateLimiter:
             return 0.0
         if now < self._gate:
             return self._wait(now, self._gate)
-        if self._bucket:
-            return self._bucket_turn(now)
-        return self._window_turn(now)
+        return self._bucket_turn(now) if self._bucket else self._window_turn(now)
 
     def _take(self, now: float) -> float:
         self.sent += 1
@@ -421,8 +419,7 @@ class RateLimiter:
             return  # an earlier window's answer
         if status < 400:
             self._tally_ours += 1
-        limit = self._limit or remaining
-        self._tally_used = max(self._tally_used, limit - remaining)
+        self._tally_used = max(self._tally_used, (self._limit or remaining) - remaining)
         if self._tally_used > 0 and self._tally_ours > 0:  # every answer refines the estimate
             sample = min(1.0, self._tally_ours / self._tally_used)
             self._share = 0.8 * self._share + 0.2 * sample

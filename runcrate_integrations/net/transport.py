@@ -204,8 +204,7 @@ def send(clients: Clients, request: Request) -> httpx2.Response:
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
             time.sleep(call.failed(exc, seq))
             continue
-        wait = call.answered(response, seq)
-        if wait is None:
+        if (wait := call.answered(response, seq)) is None:
             return response
         time.sleep(wait)
 
@@ -226,8 +225,7 @@ async def asend(clients: Clients, request: Request) -> httpx2.Response:
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
             await asyncio.sleep(call.failed(exc, seq))
             continue
-        wait = call.answered(response, seq)
-        if wait is None:
+        if (wait := call.answered(response, seq)) is None:
             return response
         await asyncio.sleep(wait)
 
