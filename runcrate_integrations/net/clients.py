@@ -161,8 +161,7 @@ def async_client(settings: ClientSettings) -> AsyncPooled:
             guard = entry.guard = _loop_guard(pools, loop, entry)
             with contextlib.suppress(StopIteration):
                 guard.asend(None).send(None)
-        client = entry.clients.get(key)
-        if client is None:
+        if (client := entry.clients.get(key)) is None:
             client = entry.clients[key] = new_async(settings)
     return client
 
@@ -183,8 +182,7 @@ async def _loop_guard(
 
 def pooled_client_count() -> int:
     """How many shared clients (connection pools) this process holds; for tests and benchmarks."""
-    pools = _pools
-    return len(pools.sync) + sum(len(e.clients) for e in list(pools.loops.values()))
+    return len(_pools.sync) + sum(len(e.clients) for e in list(_pools.loops.values()))
 
 
 # ---------------------------------------------------------------------------- per instance
@@ -209,14 +207,13 @@ class Clients:
 
     def sync(self) -> SyncPooled:
         """The sync client (cached; looked up again in a forked child)."""
-        client = self._sync
-        if client is None or self._pools is not _pools:
+        if self._sync is None or self._pools is not _pools:
             if self.http_client is not None:
-                client = new_sync(self.settings, self.http_client)
+                self._sync = new_sync(self.settings, self.http_client)
             else:
-                client = sync_client(self.settings)
-            self._sync, self._pools = client, _pools
-        return client
+                self._sync = sync_client(self.settings)
+            self._pools = _pools
+        return self._sync
 
     def async_(self) -> AsyncPooled:
         """The async client: the running loop's pooled one, or the private one."""

@@ -120,8 +120,7 @@ class RateLimiter:
         self._contended_until = -math.inf
         self._share = 1.0  # window: our part of the last full window's requests
         self._tally_reset: float | None = None  # window being tallied: its Reset
-        self._tally_ours = 0
-        self._tally_used = 0
+        self._tally_ours = self._tally_used = 0
         self._slow = 1.0  # bucket: drawn this many times slower than the refill rate
         self._ready = -math.inf  # bucket: when the local copy of its next token is due
         self._slow_mark = 0  # 429s of requests sent before this count do not slow down more
@@ -189,7 +188,7 @@ class RateLimiter:
                 # A cold limiter's server does not send the headers; an engaged one stopped.
                 if self._mode == _COLD or self._headerless >= _FORGET_AFTER:
                     self._mode = _IDLE
-                    self._wake_head()
+            self._wake_head()  # an answer came: the first in line looks again
         self._flush_log()
 
     def failed(self, seq: int | None) -> None:
@@ -314,9 +313,7 @@ class RateLimiter:
 
     def _bucket_turn(self, now: float) -> float:
         """Under the lock: a token bucket's decision, by a local copy of it (while the key is
-        shared, also one slowed interval after our last)."""
-        if self._count_left is None:
-            return self._take(now)
+        shared, also one slowed interval after our last). An answer set its count."""
         due = self._ready
         if now < self._contended_until:
             due = max(due, self._last + self._interval() * self._slow)
@@ -335,9 +332,8 @@ class RateLimiter:
         until = min(until, now + RESET_CAP)
         if until - now >= _LOG_WAIT and until > self._logged_reset:
             self._logged_reset = until
-            said = ""
-            if (latest := self.state) is not None:
-                said = f" (limit {latest['limit']}, remaining {latest['remaining']})"
+            latest = self.state
+            said = f" (limit {latest['limit']}, remaining {latest['remaining']})" if latest else ""
             self._pending_log = (
                 f"Rate limit of {self.name or 'the server'} reached{said}: "
                 f"waiting {until - now:.2f} s for the reset"
@@ -384,7 +380,6 @@ class RateLimiter:
             if remaining == 0:  # used up: from now on the key is shared
                 self._contended_until = now + self._hold()
             self._count(remaining, reset_at, now)
-        self._wake_head()
 
     def _count(self, remaining: int, reset_at: float, now: float) -> None:
         """Under the lock: the server's count of what is left (see ``_count_left``)."""
