@@ -48,7 +48,7 @@ _FORGET_AFTER = 50
 # A waiter that is not first in line re-checks this often (it is normally woken sooner).
 _NOT_HEAD_POLL = 1.0
 
-_COLD, _IDLE, _ENGAGED = 0, 1, 2
+_COLD, _IDLE, _ENGAGED = "cold", "idle", "engaged"
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -197,13 +197,11 @@ class RateLimiter:
             return
         with self._lock:
             self._inflight = max(0, self._inflight - 1)
-            if self._mode == _COLD:
-                self._wake_head()
+            self._wake_head()  # the first in line looks again
 
     def __repr__(self) -> str:
-        mode = {_COLD: "cold", _IDLE: "idle", _ENGAGED: "engaged"}[self._mode]
         kind = {None: "unknown", True: "bucket", False: "window"}[self._bucket]
-        return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self.state})"
+        return f"RateLimiter({self.name!r}, {self._mode}, {kind}, latest={self.state})"
 
     # ------------------------------------------------------------------ waiting in line
 
@@ -263,8 +261,7 @@ class RateLimiter:
                 self._cold_since = now
             if self._inflight < COLD_START:  # (all in flight are cold ones)
                 return self._take(now)
-            wait = self._cold_since + COLD_WAIT - now
-            if wait > 0:
+            if (wait := self._cold_since + COLD_WAIT - now) > 0:
                 return wait
             self._mode = _IDLE  # no answer in time: stop holding requests back
         if self._mode == _IDLE:
@@ -351,8 +348,7 @@ class RateLimiter:
             self._applied = seq or self._applied
             self.state = state
         limit, remaining, reset_at = state["limit"], state["remaining"], state["reset_at"]
-        if limit is not None and limit > 0:
-            self._limit = limit
+        self._limit = limit or self._limit  # a missing or 0 Limit keeps the last one
         if reset_at is not None:
             reset_at = min(reset_at, now + RESET_CAP)
         hint = state["retry_after"]
