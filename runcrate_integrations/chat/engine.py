@@ -116,7 +116,9 @@ class ChatEngine:
 
     def _event_options(self, send: transport.Request) -> JSONDict:
         """How a stream's events are read (a whole JSON answer becomes its one chunk)."""
-        return dict(secret=self.clients.secret, deadline=send.deadline, whole=completion_as_chunk)
+        return dict(
+            secret=self.clients.settings.secret, deadline=send.deadline, whole=completion_as_chunk
+        )
 
     def _answer(self, completion: Completion, request: ChatRequest) -> Completion:
         """The answer, with rate-limit state and parsed class; its usage calibrates the counter."""

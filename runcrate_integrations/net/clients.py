@@ -130,8 +130,7 @@ def sync_client(settings: ClientSettings) -> SyncPooled:
     client = pools.sync.get(key)
     if client is None:
         with pools.lock:
-            client = pools.sync.get(key)
-            if client is None:
+            if (client := pools.sync.get(key)) is None:
                 client = pools.sync[key] = new_sync(settings)
     return client
 
@@ -162,8 +161,7 @@ def async_client(settings: ClientSettings) -> AsyncPooled:
             guard = entry.guard = _loop_guard(pools, loop, entry)
             with contextlib.suppress(StopIteration):
                 guard.asend(None).send(None)
-        client = entry.clients.get(key)
-        if client is None:
+        if (client := entry.clients.get(key)) is None:
             client = entry.clients[key] = new_async(settings)
     return client
 
@@ -184,8 +182,7 @@ async def _loop_guard(
 
 def pooled_client_count() -> int:
     """How many shared clients (connection pools) this process holds; for tests and benchmarks."""
-    pools = _pools
-    return len(pools.sync) + sum(len(e.clients) for e in list(pools.loops.values()))
+    return len(_pools.sync) + sum(len(e.clients) for e in list(_pools.loops.values()))
 
 
 # ---------------------------------------------------------------------------- per instance
@@ -210,39 +207,32 @@ class Clients:
 
     def sync(self) -> SyncPooled:
         """The sync client (cached; looked up again in a forked child)."""
-        client = self._sync
-        if client is None or self._pools is not _pools:
+        if self._sync is None or self._pools is not _pools:
             if self.http_client is not None:
-                client = new_sync(self.settings, self.http_client)
+                self._sync = new_sync(self.settings, self.http_client)
             else:
-                client = sync_client(self.settings)
-            self._sync, self._pools = client, _pools
-        return client
+                self._sync = sync_client(self.settings)
+            self._pools = _pools
+        return self._sync
 
     def async_(self) -> AsyncPooled:
         """The async client: the running loop's pooled one, or the private one."""
         if self.http_async_client is None:
             return async_client(self.settings)  # two dict lookups
-        client = self._async
-        if client is None:
-            client = self._async = new_async(self.settings, self.http_async_client)
-        return client
-
-    @property
-    def secret(self) -> str | None:
-        return self.settings.secret
+        if self._async is None:
+            self._async = new_async(self.settings, self.http_async_client)
+        return self._async
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Clients, (self.settings,))  # a caller's http clients are not pickled
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Clients:
+    def __copy__(self, memo: object = None) -> Clients:
         # http clients are the caller's objects (sockets, locks): shared, never copied.
         return Clients(
             self.settings, http_client=self.http_client, http_async_client=self.http_async_client
         )
 
-    def __copy__(self) -> Clients:
-        return self.__deepcopy__({})
+    __deepcopy__ = __copy__
 
     def __repr__(self) -> str:
         return f"Clients(base_url={self.settings.base_url!r})"

@@ -31,10 +31,8 @@ class RateLimitState(TypedDict):
 
 
 def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
     try:
-        number = float(value)
+        number = float(value or "")  # no header: a ValueError too
     except ValueError:
         return None
     return number if math.isfinite(number) and number >= 0 else None

@@ -1,15 +1,11 @@
 """Waiting for the rate limit only when the server's own headers say the quota is used up.
 
-One :class:`RateLimiter` per base URL and key in a process is asked before every attempt and
-sees every answer's ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``. While quota remains
-(the newest ``Remaining`` less our requests since) a request goes at once; once it is used up,
-callers wait for ``Reset`` or ``Retry-After``: a window's quota comes back whole, a token
-bucket's (``Reset`` is "now" while tokens remain) a token at a time. Other processes on the
-same key count only while it is being exhausted: this process then takes its past share of a
-window, spread over it, or draws a bucket at a slowdown that 429s double and its level steers.
-A server without the headers never engages it (after :data:`COLD_START` requests, or
-:data:`COLD_WAIT` s, it costs one attribute check per request). Waits hold no lock.
-"""
+One :class:`RateLimiter` per base URL, key and process follows ``X-RateLimit-*``: while quota
+remains a request goes at once; once used up, callers wait for ``Reset`` or ``Retry-After`` (a
+window's quota comes back whole, a token bucket's a token at a time). While the key is being
+exhausted other processes on it count: we take our past part of a window, spread over it, or
+draw a bucket slower (429s double it, its level steers). A server without the headers never
+engages it (after :data:`COLD_START` requests or :data:`COLD_WAIT` s). Waits hold no lock."""
 
 from __future__ import annotations
 
@@ -52,7 +48,7 @@ _FORGET_AFTER = 50
 # A waiter that is not first in line re-checks this often (it is normally woken sooner).
 _NOT_HEAD_POLL = 1.0
 
-_COLD, _IDLE, _ENGAGED = 0, 1, 2
+_COLD, _IDLE, _ENGAGED = "cold", "idle", "engaged"
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -89,10 +85,8 @@ class _Waiter:
 
 
 class RateLimiter:
-    """Decides when requests to one base URL with one key may go out, in one process:
-    :meth:`acquire` / :meth:`aacquire` before each attempt, :meth:`observe` each answer.
-    ``clock`` (Unix time) is for tests; all is decided under one lock, never held while waiting.
-    """
+    """When requests to one base URL with one key may go out: :meth:`acquire` / :meth:`aacquire`
+    before each attempt, :meth:`observe` each answer. ``clock`` (Unix time) is for tests."""
 
     def __init__(self, name: str = "", *, clock: Callable[[], float] = time.time) -> None:
         self.name = name
@@ -100,28 +94,24 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._mode = _COLD
         self._waiters: deque[_Waiter] = deque()
-        self._cold_inflight = 0
         self._cold_since: float | None = None
         self._headerless = 0
         # Requests let through so far; each gets the count as its sequence number.
         self.sent = 0
-        self._seq_out: int | None = None
         self._applied = 0  # sequence number of the newest answer applied
         # The newest answer's rate-limit headers; ``None`` until an answer carried them.
         self.state: RateLimitState | None = None
         self._pending_log: str | None = None
         self._logged_reset = 0.0
         self._limit: int | None = None
-        # The server's count: in a window the lowest Remaining of its answers (the one it
-        # counted last, whatever order answers arrive in); in a bucket the newest. What may
-        # still be sent is that less our requests in flight (counted by the server or not: it
-        # cannot say). ``None``: nothing countable.
+        # The server's count (a window: its answers' lowest Remaining, counted last whatever
+        # their order; a bucket: the newest), less our requests in flight is what may be sent.
         self._count_left: int | None = None
         self._inflight = 0  # requests let through and not answered yet
         self._reset_at: float | None = None
         self._bucket: bool | None = None  # None until an answer with quota left tells
         self._intervals: deque[float] = deque(maxlen=32)  # bucket: next-token waits seen
-        self._window = 0.0  # window: its length (see _learn_window)
+        self._window = 0.0  # window: its length (see _tally)
         self._ahead = 0.0  # window: the farthest Reset ahead of an answer seen (a lower bound)
         self._step: float | None = None  # window: the smallest step between two Resets seen
         self._gate = 0.0  # nothing goes out before this (Retry-After, no quota left)
@@ -130,8 +120,7 @@ class RateLimiter:
         self._contended_until = -math.inf
         self._share = 1.0  # window: our part of the last full window's requests
         self._tally_reset: float | None = None  # window being tallied: its Reset
-        self._tally_ours = 0
-        self._tally_used = 0
+        self._tally_ours = self._tally_used = 0
         self._slow = 1.0  # bucket: drawn this many times slower than the refill rate
         self._ready = -math.inf  # bucket: when the local copy of its next token is due
         self._slow_mark = 0  # 429s of requests sent before this count do not slow down more
@@ -148,7 +137,6 @@ class RateLimiter:
             return None
         waiter = _Waiter()
         try:
-            # (_turn arms the waiter with an event whenever it says to wait)
             while (delay := self._turn(waiter, deadline)) > 0 and waiter.event is not None:
                 waiter.event.wait(delay)
         except BaseException:
@@ -166,7 +154,6 @@ class RateLimiter:
             return None
         waiter = _Waiter(loop=loop)
         try:
-            # (_turn arms the waiter with a future whenever it says to wait)
             while (delay := self._turn(waiter, deadline)) > 0 and waiter.future is not None:
                 await asyncio.wait((waiter.future,), timeout=delay)
                 waiter.future = None
@@ -187,16 +174,21 @@ class RateLimiter:
 
     def observe(self, headers: Mapping[str, str], status: int, seq: int | None = None) -> None:
         """Learn from one answer's headers (``seq``: what :meth:`acquire` returned for it)."""
-        if not carries_rate_limit(headers):
-            if self._mode != _IDLE:
-                self._headerless_answer(seq)
+        if self._mode == _IDLE and not carries_rate_limit(headers):
             return
         now = self._clock()
         state = read_rate_limit(headers, now)
-        if state is None:
-            return
         with self._lock:
-            self._update(state, status, seq, now)
+            if seq is not None:
+                self._inflight = max(0, self._inflight - 1)
+            if state is not None:
+                self._update(state, status, seq, now)
+            else:
+                self._headerless += 1
+                # A cold limiter's server does not send the headers; an engaged one stopped.
+                if self._mode == _COLD or self._headerless >= _FORGET_AFTER:
+                    self._mode = _IDLE
+            self._wake_head()  # an answer came: the first in line looks again
         self._flush_log()
 
     def failed(self, seq: int | None) -> None:
@@ -205,14 +197,11 @@ class RateLimiter:
             return
         with self._lock:
             self._inflight = max(0, self._inflight - 1)
-            if self._mode == _COLD and self._cold_inflight > 0:
-                self._cold_inflight -= 1
-                self._wake_head()
+            self._wake_head()  # the first in line looks again
 
     def __repr__(self) -> str:
-        mode = {_COLD: "cold", _IDLE: "idle", _ENGAGED: "engaged"}[self._mode]
         kind = {None: "unknown", True: "bucket", False: "window"}[self._bucket]
-        return f"RateLimiter({self.name!r}, {mode}, {kind}, latest={self.state})"
+        return f"RateLimiter({self.name!r}, {self._mode}, {kind}, latest={self.state})"
 
     # ------------------------------------------------------------------ waiting in line
 
@@ -226,7 +215,7 @@ class RateLimiter:
             elif (delay := self._admit(self._clock())) <= 0 and line:  # first in line: out
                 line.popleft()
                 self._wake_head()
-            waiter.seq = self._seq_out
+            waiter.seq = None if self._mode == _IDLE else self.sent
             if delay > 0:
                 if not waiter.queued:
                     waiter.queued = True
@@ -270,25 +259,19 @@ class RateLimiter:
         if self._mode == _COLD:
             if self._cold_since is None:
                 self._cold_since = now
-            if self._cold_inflight < COLD_START:
-                self._cold_inflight += 1
+            if self._inflight < COLD_START:  # (all in flight are cold ones)
                 return self._take(now)
-            wait = self._cold_since + COLD_WAIT - now
-            if wait > 0:
+            if (wait := self._cold_since + COLD_WAIT - now) > 0:
                 return wait
             self._mode = _IDLE  # no answer in time: stop holding requests back
         if self._mode == _IDLE:
-            self._seq_out = None
             return 0.0
         if now < self._gate:
             return self._wait(now, self._gate)
-        if self._bucket:
-            return self._bucket_turn(now)
-        return self._window_turn(now)
+        return self._bucket_turn(now) if self._bucket else self._window_turn(now)
 
     def _take(self, now: float) -> float:
         self.sent += 1
-        self._seq_out = self.sent
         self._inflight += 1
         self._last = now
         if self._bucket:  # the local copy of the server's bucket loses a token
@@ -326,10 +309,8 @@ class RateLimiter:
         return self._wait(now, reset_at + _GUARD)
 
     def _bucket_turn(self, now: float) -> float:
-        """Under the lock: a token bucket's decision, by a local copy of it: at once while it
-        holds a token; while the key is shared, also one (slowed) interval after our last."""
-        if self._count_left is None:
-            return self._take(now)
+        """Under the lock: a token bucket's decision, by a local copy of it (while the key is
+        shared, also one slowed interval after our last). An answer set its count."""
         due = self._ready
         if now < self._contended_until:
             due = max(due, self._last + self._interval() * self._slow)
@@ -348,9 +329,8 @@ class RateLimiter:
         until = min(until, now + RESET_CAP)
         if until - now >= _LOG_WAIT and until > self._logged_reset:
             self._logged_reset = until
-            said = ""
-            if (latest := self.state) is not None:
-                said = f" (limit {latest['limit']}, remaining {latest['remaining']})"
+            latest = self.state
+            said = f" (limit {latest['limit']}, remaining {latest['remaining']})" if latest else ""
             self._pending_log = (
                 f"Rate limit of {self.name or 'the server'} reached{said}: "
                 f"waiting {until - now:.2f} s for the reset"
@@ -358,23 +338,6 @@ class RateLimiter:
         return until - now
 
     # ------------------------------------------------------------------ learning
-
-    def _headerless_answer(self, seq: int | None) -> None:
-        if seq is not None:
-            with self._lock:
-                self._inflight = max(0, self._inflight - 1)
-        if self._mode == _COLD:
-            with self._lock:
-                if self._mode == _COLD:
-                    self._mode = _IDLE  # this server does not send the headers
-                    self._wake_head()
-            return
-        self._headerless += 1  # racy on purpose: an approximate count is enough
-        if self._headerless >= _FORGET_AFTER:
-            with self._lock:
-                if self._headerless >= _FORGET_AFTER and self._mode == _ENGAGED:
-                    self._mode = _IDLE
-                    self._wake_head()
 
     def _update(self, state: RateLimitState, status: int, seq: int | None, now: float) -> None:
         """Under the lock: apply one answer's headers."""
@@ -385,8 +348,7 @@ class RateLimiter:
             self._applied = seq or self._applied
             self.state = state
         limit, remaining, reset_at = state["limit"], state["remaining"], state["reset_at"]
-        if limit is not None and limit > 0:
-            self._limit = limit
+        self._limit = limit or self._limit  # a missing or 0 Limit keeps the last one
         if reset_at is not None:
             reset_at = min(reset_at, now + RESET_CAP)
         hint = state["retry_after"]
@@ -397,23 +359,23 @@ class RateLimiter:
             if seq is None or seq > self._slow_mark:  # once per burst of 429s
                 self._slow = min(self._slow * 2, _MAX_SLOWDOWN)
                 self._slow_mark = self.sent
-        if seq is not None:
-            self._inflight = max(0, self._inflight - 1)
         if remaining is not None and reset_at is not None:
             ahead = reset_at - now
             if remaining > 0:
                 self._bucket = ahead <= _BUCKET_TOLERANCE
-            elif self._bucket is None and self._moving(reset_at, ahead):
-                self._bucket = True
+            elif self._bucket is None and self._reset_at is not None:
+                # Two used-up answers name Resets closer together than a Reset was ever
+                # ahead: a window's answers all name its one Reset, a bucket's its next token.
+                step = abs(reset_at - self._reset_at)
+                if 1e-3 < step < max(self._ahead, ahead) - 1e-3:
+                    self._bucket = True
             if self._bucket:
                 self._steer(remaining, ahead, status, newer, now)
             else:
-                self._learn_window(ahead, reset_at)
-                self._tally(remaining, reset_at, status)
+                self._tally(remaining, reset_at, ahead, status)
             if remaining == 0:  # used up: from now on the key is shared
                 self._contended_until = now + self._hold()
             self._count(remaining, reset_at, now)
-        self._wake_head()
 
     def _count(self, remaining: int, reset_at: float, now: float) -> None:
         """Under the lock: the server's count of what is left (see ``_count_left``)."""
@@ -434,36 +396,21 @@ class RateLimiter:
             else:
                 self._ready = now - (remaining - 1 - self._inflight) * interval
 
-    def _moving(self, reset_at: float, ahead: float) -> bool:
-        """Whether two used-up answers name Resets closer together than a Reset was ever
-        ahead: a window's answers all name its one Reset, a bucket's each its next token."""
-        last = self._reset_at
-        if last is None:
-            return False
-        step = abs(reset_at - last)
-        return 1e-3 < step < max(self._ahead, ahead) - 1e-3
-
-    def _learn_window(self, ahead: float, reset_at: float) -> None:
-        """A window's length: the smallest step between two windows' Resets (windows may be
-        skipped), and never less than the farthest a Reset was ahead of an answer."""
+    def _tally(self, remaining: int, reset_at: float, ahead: float, status: int) -> None:
+        """A window: its length (the smallest step between Resets, at least the farthest one
+        was ahead) and our part of each window's requests (others use the same key)."""
         self._ahead = max(self._ahead, ahead)
-        last = self._tally_reset
-        if last is not None and reset_at - last > 1e-3:
-            step = reset_at - last
-            self._step = step if self._step is None else min(self._step, step)
-        self._window = max(self._step or 0.0, self._ahead)
-
-    def _tally(self, remaining: int, reset_at: float, status: int) -> None:
-        """Count our part of each window's requests (other processes use the same key)."""
         tallied = self._tally_reset
+        if tallied is not None and reset_at - tallied > 1e-3:
+            self._step = min(self._step or math.inf, reset_at - tallied)
+        self._window = max(self._step or 0.0, self._ahead)
         if tallied is None or reset_at > tallied + 1e-3:  # a newer window: start counting it
             self._tally_reset, self._tally_ours, self._tally_used = reset_at, 0, 0
         elif reset_at < tallied - 1e-3:
             return  # an earlier window's answer
         if status < 400:
             self._tally_ours += 1
-        limit = self._limit or remaining
-        self._tally_used = max(self._tally_used, limit - remaining)
+        self._tally_used = max(self._tally_used, (self._limit or remaining) - remaining)
         if self._tally_used > 0 and self._tally_ours > 0:  # every answer refines the estimate
             sample = min(1.0, self._tally_ours / self._tally_used)
             self._share = 0.8 * self._share + 0.2 * sample
@@ -512,10 +459,7 @@ def limiter_key(base_url: str, api_key: str | None) -> tuple[str, str]:
 def limiter_for(settings: ClientSettings) -> RateLimiter:
     """This process's limiter for the settings' base URL and key, made on first use."""
     key = limiter_key(settings.base_url, settings.secret)
-    found = _limiters.get(key)
-    if found is None:
-        found = _limiters.setdefault(key, RateLimiter(key[0]))
-    return found
+    return _limiters.get(key) or _limiters.setdefault(key, RateLimiter(key[0]))
 
 
 def rate_limit_state(settings: ClientSettings) -> RateLimitState | None:

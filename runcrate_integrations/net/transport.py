@@ -1,13 +1,11 @@
-"""The one request loop: every request of the package is paced, sent, retried, timed and
+"""The one request loop: every request is paced, sent, retried, timed and its failures
 translated here. Attempts go through the ``openai`` client's public ``post`` / ``get``
-(``cast_to=httpx2.Response``, ``max_retries=0``), which still owns auth, headers, multipart
-bodies and pools; this loop owns pacing (:mod:`.ratelimit`), the retry rule, the deadline, and
-turning every failure into one of :mod:`runcrate_integrations.errors`' classes.
-"""
+(``cast_to=httpx2.Response``, ``max_retries=0``), which owns auth, headers, bodies and pools."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import time
@@ -26,12 +24,10 @@ if TYPE_CHECKING:
 
     from ..errors import ResponseFormatError
 
-# openai (slow to import) and errors (which imports it) are loaded inside the functions: the
-# package imports quickly, and by the time a request is made both are in sys.modules.
+# openai (slow to import) and errors (which imports it) are imported inside the functions.
 
 JSONDict = dict[str, Any]
-#: The first retry waits about this long (less up to 25 % jitter), doubling after, at most
-#: :data:`BACKOFF_MAX` (seconds).
+#: The first retry's wait (less up to 25 % jitter), doubling up to :data:`BACKOFF_MAX` (s).
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 # Statuses after which a billed job's request may be sent again: it was not started.
@@ -40,15 +36,11 @@ _NOT_STARTED = frozenset({429, 503})
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One request and how to send it.
-
-    ``path`` is relative to the base URL (or absolute). ``body`` is the JSON body, or with
-    ``files`` (openai's ``files=`` form) the other fields of a multipart body. ``timeout`` (per
-    attempt) and ``retries`` default to the client settings'; ``deadline`` is a
-    ``time.monotonic()`` by which the whole call must end. ``stream`` leaves the body unread
-    (read it with :func:`iter_events`). ``billed``: the request starts a billed job, so it is
-    not resent once its body may have reached the server.
-    """
+    """One request and how to send it. ``path``: relative to the base URL, or absolute;
+    ``body``: the JSON body, or with ``files`` (openai's form) a multipart body's other fields;
+    ``timeout`` (per attempt) and ``retries`` default to the settings'; ``deadline``: a
+    ``time.monotonic()`` by which the call ends; ``stream``: the body is left unread;
+    ``billed``: it starts a billed job, so it is not resent once its body may have gone out."""
 
     method: str
     path: str
@@ -69,8 +61,8 @@ def deadline_in(seconds: float | None) -> float | None:
 
 
 def backoff(attempt: int) -> float:
-    """The wait before retry number ``attempt + 1``: exponential, with up to 25 % jitter so
-    that callers failing together do not retry together."""
+    """The wait before retry ``attempt + 1``, jittered so callers failing together do not
+    retry together."""
     return min(BACKOFF_START * 2.0**attempt, BACKOFF_MAX) * (1 - 0.25 * random.random())
 
 
@@ -103,12 +95,8 @@ class _Call:
             if timeout is None or isinstance(timeout, (int, float)):
                 timeout = left if timeout is None else min(float(timeout), left)
             else:  # an httpx2.Timeout: each part cut
-                import httpx2
-
-                parts = timeout.as_dict().items()
-                timeout = httpx2.Timeout(
-                    **{k: left if v is None else min(v, left) for k, v in parts}
-                )
+                cut = {k: left if v is None else min(v, left) for k, v in timeout.as_dict().items()}
+                timeout = type(timeout)(**cut)
         options: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
         headers = dict(request.headers) if request.headers else {}
         if request.files is not None:
@@ -197,14 +185,11 @@ class _Call:
 
 
 def send(clients: Clients, request: Request) -> httpx2.Response:
-    """Send ``request`` until it succeeds or the retry rule gives up; the 2xx response (its body
-    unread when ``request.stream``: close it when done). Anything else raises.
-
-    Retried: no answer, 408/409/429/5xx and ``x-should-retry: true``; never a 402, nor a billed
-    request whose body went out (unless answered 429/503), nor a stream past its headers. A
-    retry waits the larger of the server's hint and jittered backoff; nothing starts past the
-    deadline.
-    """
+    """Send ``request`` until it succeeds or the retry rule gives up: the 2xx response (body
+    unread when ``stream``: close it when done); anything else raises. Retried: no answer,
+    408/409/429/5xx, ``x-should-retry: true``; never a 402, nor a billed request whose body went
+    out (unless answered 429/503), nor a stream past its headers. A retry waits the larger of
+    the server's hint and the backoff; nothing starts past the deadline."""
     import httpx2
     import openai
 
@@ -219,8 +204,7 @@ def send(clients: Clients, request: Request) -> httpx2.Response:
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
             time.sleep(call.failed(exc, seq))
             continue
-        wait = call.answered(response, seq)
-        if wait is None:
+        if (wait := call.answered(response, seq)) is None:
             return response
         time.sleep(wait)
 
@@ -241,8 +225,7 @@ async def asend(clients: Clients, request: Request) -> httpx2.Response:
         except (openai.APIConnectionError, httpx2.TransportError) as exc:
             await asyncio.sleep(call.failed(exc, seq))
             continue
-        wait = call.answered(response, seq)
-        if wait is None:
+        if (wait := call.answered(response, seq)) is None:
             return response
         await asyncio.sleep(wait)
 
@@ -274,8 +257,7 @@ def _unusable(response: httpx2.Response, what: str) -> ResponseFormatError:
 
 
 def json_body(response: httpx2.Response) -> JSONDict:
-    """The JSON object of an answer; anything else raises :class:`ResponseFormatError` saying
-    what came back."""
+    """The JSON object of an answer; anything else raises :class:`ResponseFormatError`."""
     try:
         data = json.loads(response.content)
     except ValueError as exc:
@@ -312,6 +294,20 @@ class _Events:
     event: str | None = None
     data: list[str] = field(default_factory=list)
 
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> bool:
+        """While reading: ``[DONE]`` (StopIteration) ends the stream; a dropped connection
+        raises :class:`~.errors.StreamInterruptedError`."""
+        import httpx2
+
+        from ..errors import connection_error
+
+        if isinstance(exc, httpx2.TransportError):
+            raise connection_error(exc, self.response.request, mid_stream=True) from exc
+        return kind is StopIteration
+
     def is_stream(self) -> bool:
         """Whether the answer is an event stream (or has no content type)."""
         content_type = (self.response.headers.get("content-type") or "").lower()
@@ -335,22 +331,20 @@ class _Events:
             raise _unusable(response, f"answered {what}: {exc}") from None
 
     def line(self, line: str) -> JSONDict | None:
-        """Feed one line; the event it completes, if any (``[DONE]`` raises StopIteration)."""
-        if not line:
-            return self.flush()
-        name, _, value = line.partition(":")  # a comment (":...") has no name
-        if name == "data":
-            self.data.append(value.removeprefix(" "))
-        elif name == "event":
-            self.event = value.removeprefix(" ")
-        return None
-
-    def flush(self) -> JSONDict | None:
-        from ..errors import past_deadline, redact, stream_error, where
-
+        """Feed one line ("" at the end); the event it completes, if any (``[DONE]`` raises
+        StopIteration)."""
+        if line:
+            name, _, value = line.partition(":")  # a comment (":...") has no name
+            if name == "data":
+                self.data.append(value.removeprefix(" "))
+            elif name == "event":
+                self.event = value.removeprefix(" ")
+            return None
         if not self.data:
             self.event = None
             return None
+        from ..errors import past_deadline, redact, stream_error, where
+
         data, event = "\n".join(self.data), self.event
         self.data, self.event = [], None
         if data == "[DONE]":
@@ -382,28 +376,16 @@ def iter_events(
     """The JSON events of a streamed answer, closing it however iteration ends. One JSON body
     (the server ignored ``stream``) yields what ``whole`` makes of it (a ``ValueError``: not an
     answer). A dropped connection raises :class:`~.errors.StreamInterruptedError`."""
-    import httpx2
-
-    from ..errors import connection_error
-
     events = _Events(response, secret, deadline, whole)
     try:
         if not events.is_stream():
             response.read()
             yield events.body()
             return
-        try:
-            for line in response.iter_lines():
-                chunk = events.line(line)
-                if chunk is not None:
+        with events:
+            for line in itertools.chain(response.iter_lines(), [""]):
+                if (chunk := events.line(line)) is not None:
                     yield chunk
-            chunk = events.flush()
-            if chunk is not None:
-                yield chunk
-        except StopIteration:
-            return
-        except httpx2.TransportError as exc:
-            raise connection_error(exc, response.request, mid_stream=True) from exc
     finally:
         response.close()
 
@@ -416,27 +398,17 @@ async def aiter_events(
     whole: Callable[[JSONDict], JSONDict] | None = None,
 ) -> AsyncGenerator[JSONDict, None]:
     """Async twin of :func:`iter_events`."""
-    import httpx2
-
-    from ..errors import connection_error
-
     events = _Events(response, secret, deadline, whole)
     try:
         if not events.is_stream():
             await response.aread()
             yield events.body()
             return
-        try:
+        with events:
             async for line in response.aiter_lines():
-                chunk = events.line(line)
-                if chunk is not None:
+                if (chunk := events.line(line)) is not None:
                     yield chunk
-            chunk = events.flush()
-            if chunk is not None:
+            if (chunk := events.line("")) is not None:
                 yield chunk
-        except StopIteration:
-            return
-        except httpx2.TransportError as exc:
-            raise connection_error(exc, response.request, mid_stream=True) from exc
     finally:
         await response.aclose()
