@@ -79,11 +79,7 @@ class RuncrateBilling(BillingConnection):
         self._rebuild()  # outside validation: a missing key raises MissingAPIKeyError itself
 
     def _derive(self) -> Clients:
-        return Clients(
-            self.client_settings(),
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
+        return Clients.of(self)
 
     @property
     def clients(self) -> Clients:

@@ -435,11 +435,7 @@ class EmbeddingSettings(Connection):
             max_concurrency=getattr(self, self.concurrency_field) or 1,
             deadline=self.deadline,
         )
-        clients = Clients(
-            self.client_settings(),
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
+        clients = Clients.of(self)
         return Embedder(clients, options, errors=self._error_hook())
 
     @property

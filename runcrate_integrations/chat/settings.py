@@ -84,11 +84,7 @@ class ChatSettings(Connection):
         params = {key: value for key, value in params.items() if value is not None}
         extra_body = dict(self.extra_body) if self.extra_body else None
         options = ChatOptions(self.model, params, extra_body, self.stream_usage, self.deadline)
-        clients = Clients(
-            self.client_settings(),
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
+        clients = Clients.of(self)
         return ChatEngine(clients, options, errors=self._error_hook())
 
     @property

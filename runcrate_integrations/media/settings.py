@@ -64,11 +64,7 @@ class _Media(Connection):
         return PollPolicy()
 
     def _derive(self) -> MediaClient:
-        clients = Clients(
-            self.client_settings(),
-            http_client=self.http_client,
-            http_async_client=self.http_async_client,
-        )
+        clients = Clients.of(self)
         return MediaClient(
             clients,
             self._media_models(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._version import __version__
-from ..config import NO_KEY, ClientSettings
+from ..config import NO_KEY, ClientSettings, Connection
 
 if TYPE_CHECKING:
     import httpx2
@@ -204,6 +204,15 @@ class Clients:
         self._sync: SyncPooled | None = None
         self._async: AsyncPooled | None = None
         self._pools: _Pools | None = None
+
+    @classmethod
+    def of(cls, connection: Connection) -> Clients:
+        """A public class's clients: its resolved settings, with the caller's http clients."""
+        return cls(
+            connection.client_settings(),
+            http_client=connection.http_client,
+            http_async_client=connection.http_async_client,
+        )
 
     def sync(self) -> SyncPooled:
         """The sync client (cached; looked up again in a forked child)."""
