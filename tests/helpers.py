@@ -88,6 +88,15 @@ def chunk(
     return out
 
 
+def tool_call_chunks(name: str, pieces: Iterable[str], *, first: str = "") -> list[JSONDict]:
+    """A streamed tool call: its header (id, name and ``first`` argument text), each further
+    piece of its arguments, then the ``tool_calls`` finish."""
+    out = [chunk({"role": "assistant", "tool_calls": [{"index": 0, **tool_call(name, first)}]})]
+    out += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces]
+    out.append(chunk({}, finish_reason="tool_calls"))
+    return out
+
+
 def text_chunks(pieces: Iterable[str], *, usage: bool = True) -> list[JSONDict]:
     """A whole streamed answer: role, text pieces, finish, then (optionally) usage."""
     out = [chunk({"role": "assistant", "content": ""})]

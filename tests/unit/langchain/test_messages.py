@@ -23,7 +23,14 @@ from langchain_runcrate._messages import (
 )
 from runcrate_integrations import StreamInterruptedError
 from runcrate_integrations.chat.answer import StreamFold, Usage, parse_completion
-from tests.helpers import chunk, completion_body, feed, finish, text_chunks, tool_call
+from tests.helpers import (
+    completion_body,
+    feed,
+    finish,
+    text_chunks,
+    tool_call,
+    tool_call_chunks,
+)
 
 PNG = "iVBORw0KGgoAAAANSUhEUg"
 
@@ -376,24 +383,7 @@ def test_stream_chunks_fold_text_and_finish_then_usage() -> None:
 
 def test_stream_tool_call_fragments_become_tool_call_chunks() -> None:
     acc, sink = StreamFold(), GenerationChunkSink()
-    raws = [
-        chunk(
-            {
-                "role": "assistant",
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {"name": "add", "arguments": ""},
-                    }
-                ],
-            }
-        ),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1, '}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 2}'}}]}),
-        chunk({}, finish_reason="tool_calls"),
-    ]
+    raws = tool_call_chunks("add", ['{"a": 1, ', '"b": 2}'])
     out = feed(sink, acc, raws)
     assert [c.message.tool_call_chunks for c in out[:3]] == [  # type: ignore[attr-defined]
         [{"name": "add", "args": "", "id": "call_1", "index": 0, "type": "tool_call_chunk"}],

@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 
 from runcrate_integrations import StructuredOutputError
 from runcrate_integrations.chat.request import response_format_for
-from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
+from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call, tool_call_chunks
 
 from .conftest import MakeChat
 
@@ -248,23 +248,7 @@ def test_bad_arguments(make_chat: MakeChat) -> None:
 def _streamed_tool_call(name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
     text = json.dumps(args)
     pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
-    return [
-        chunk(
-            {
-                "role": "assistant",
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {"name": name, "arguments": ""},
-                    }
-                ],
-            }
-        ),
-        *[chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces],
-        chunk({}, finish_reason="tool_calls"),
-    ]
+    return tool_call_chunks(name, pieces)
 
 
 def _streamed_text(args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.tools import FunctionTool
 
-from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
+from tests.helpers import completion_body, sse, text_chunks, tool_call, tool_call_chunks
 
 from .conftest import MODEL, MakeLLM
 
@@ -41,23 +41,7 @@ def settings() -> Iterator[Any]:
 
 
 def _streamed_call() -> list[dict[str, object]]:
-    return [
-        chunk(
-            {
-                "role": "assistant",
-                "tool_calls": [
-                    {
-                        "index": 0,
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {"name": "add", "arguments": '{"a": 2, '},
-                    }
-                ],
-            }
-        ),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"b": 3}'}}]}),
-        chunk({}, finish_reason="tool_calls"),
-    ]
+    return tool_call_chunks("add", ['"b": 3}'], first='{"a": 2, ')
 
 
 async def test_function_agent_streaming_tool_round_trip(make_llm: MakeLLM) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from runcrate_integrations import StructuredOutputError
 from runcrate_integrations.chat.request import response_format_for
-from tests.helpers import chunk, completion_body, sse, text_chunks, tool_call
+from tests.helpers import completion_body, sse, text_chunks, tool_call, tool_call_chunks
 
 from .conftest import MODEL, MakeLLM
 
@@ -56,24 +56,7 @@ async def test_astructured_predict_uses_a_forced_tool_call(make_llm: MakeLLM) ->
     assert result == Weather(city="Paris", celsius=21.5)
 
 
-STREAMED_CALL = [
-    chunk(
-        {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "index": 0,
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "Weather", "arguments": ""},
-                }
-            ],
-        }
-    ),
-    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris", '}}]}),
-    chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"celsius": 21.5}'}}]}),
-    chunk({}, finish_reason="tool_calls"),
-]
+STREAMED_CALL = tool_call_chunks("Weather", ['{"city": "Paris", ', '"celsius": 21.5}'])
 
 
 def test_stream_structured_predict_function_calling(make_llm: MakeLLM) -> None:
