@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
 import pytest
@@ -26,9 +26,7 @@ from llama_index.core.llms import ChatMessage
 from langchain_runcrate import ChatRuncrate
 from llama_index_runcrate import RuncrateLLM
 from tests.helpers import Recorder, completion_body, sse, text_chunks
-
-Framework = Literal["langchain", "llama_index"]
-Mode = Literal["invoke", "ainvoke", "stream", "astream"]
+from tests.reliability.cases import Framework, Mode
 
 FRAMEWORKS: tuple[Framework, ...] = ("langchain", "llama_index")
 MODES: tuple[Mode, ...] = ("invoke", "ainvoke", "stream", "astream")
@@ -39,21 +37,6 @@ BASE_URL = "http://runcrate.parity.test/v1"
 MODEL = "deepseek/deepseek-v3.2"
 PROMPT = "hello"
 
-# What each mode calls, per framework (used in test ids and messages).
-METHODS: dict[Framework, dict[Mode, str]] = {
-    "langchain": {
-        "invoke": "invoke",
-        "ainvoke": "ainvoke",
-        "stream": "stream",
-        "astream": "astream",
-    },
-    "llama_index": {
-        "invoke": "chat",
-        "ainvoke": "achat",
-        "stream": "stream_chat",
-        "astream": "astream_chat",
-    },
-}
 
 # Headers whose value is drawn fresh for every request (so two equal calls never match on
 # them): the openai client sends an ``Idempotency-Key`` (a new uuid per request) when a client

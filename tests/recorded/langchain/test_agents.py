@@ -22,32 +22,9 @@ from langchain_core.tools import tool
 
 from langchain_runcrate import RuncrateContextOverflowError
 
-from ..answers import answers, catalog_windows, last
+from ..answers import CITIES, GOODS, ROADS, answers, catalog_windows, last
 from .conftest import MakeChat
 
-CITIES = (
-    "Lyon",
-    "Porto",
-    "Gdansk",
-    "Tampere",
-    "Bilbao",
-    "Graz",
-    "Utrecht",
-    "Aarhus",
-    "Brno",
-    "Turin",
-    "Ghent",
-)
-GOODS = (
-    "copper wire",
-    "olive oil",
-    "ceramic tiles",
-    "bicycle tyres",
-    "rye flour",
-    "wool blankets",
-    "glass jars",
-)
-ROADS = ("dry", "icy", "flooded", "busy", "clear")
 SUMMARY_PREFIX = "Here is a summary of the conversation to date:\n\n"
 TRIM_BUDGET = 800
 # The serving window of the local server (llama.cpp's meta.n_ctx); the catalog must say so.

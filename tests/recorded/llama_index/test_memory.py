@@ -23,32 +23,9 @@ from llama_index.core.tools import FunctionTool
 
 from runcrate_integrations import ContextLengthExceededError
 
-from ..answers import Answer, answers, catalog_windows, last
+from ..answers import CITIES, GOODS, ROADS, Answer, answers, catalog_windows, last
 from .conftest import MakeLLM
 
-CITIES = (
-    "Lyon",
-    "Porto",
-    "Gdansk",
-    "Tampere",
-    "Bilbao",
-    "Graz",
-    "Utrecht",
-    "Aarhus",
-    "Brno",
-    "Turin",
-    "Ghent",
-)
-GOODS = (
-    "copper wire",
-    "olive oil",
-    "ceramic tiles",
-    "bicycle tyres",
-    "rye flour",
-    "wool blankets",
-    "glass jars",
-)
-ROADS = ("dry", "icy", "flooded", "busy", "clear")
 SYSTEM = "You are a terse logistics assistant."
 QUESTION = "Reply with one word: done."
 # The serving window of the local server (llama.cpp's meta.n_ctx); the catalog must say so.
